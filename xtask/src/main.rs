@@ -1,0 +1,27 @@
+//! pollen's project tasks, run as `cargo xtask <task>`.
+//!
+//! - `tidy`: fails when a crate depends on a pollen crate that `design.md` forbids, or when a
+//!   crate's root source file has no crate-level `//!` documentation.
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["tidy"] => tidy::run(&workspace_root()),
+        _ => bail!("usage: cargo xtask tidy"),
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
