@@ -2,7 +2,9 @@
 //!
 //! - `tidy`: fails when a crate depends on a pollen crate that `design.md` forbids, or when a
 //!   crate's root source file has no crate-level `//!` documentation.
+//! - `fixtures`: regenerates the expected outputs under `fixtures/` (see `fixtures.rs`).
 
+mod fixtures;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +16,8 @@ fn main() -> Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["tidy"] => tidy::run(&workspace_root()),
-        _ => bail!("usage: cargo xtask tidy"),
+        ["fixtures"] => fixtures::run(&workspace_root()),
+        _ => bail!("usage: cargo xtask tidy|fixtures"),
     }
 }
 
