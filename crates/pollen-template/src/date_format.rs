@@ -77,7 +77,7 @@ impl DateFormat {
                         .map(|f| f as i64)
                 });
                 match whole {
-                    Some(whole) => self.from_epoch(whole, &text),
+                    Some(whole) => self.epoch_to_instant(whole, &text),
                     None => Err(DateParseError::new(
                         &text,
                         self.as_str(),
@@ -121,7 +121,7 @@ impl DateFormat {
                 let number = value.parse::<i64>().map_err(|_| {
                     DateParseError::new(value, self.as_str(), 0, "number out of range")
                 })?;
-                self.from_epoch(number, value)
+                self.epoch_to_instant(number, value)
             }
         }
     }
@@ -135,7 +135,7 @@ impl DateFormat {
         }
     }
 
-    fn from_epoch(&self, number: i64, text: &str) -> Result<DateTime<Utc>, DateParseError> {
+    fn epoch_to_instant(&self, number: i64, text: &str) -> Result<DateTime<Utc>, DateParseError> {
         let at = match self {
             DateFormat::Seconds => DateTime::from_timestamp(number, 0),
             _ => DateTime::from_timestamp_millis(number),

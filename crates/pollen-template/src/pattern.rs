@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 
 use crate::civil;
 use crate::error::{Error, ErrorKind};
@@ -45,12 +45,118 @@ pub struct DatePattern {
     items: Box<[Item]>,
     /// Upper bound of the formatted length for common fields, to reserve once.
     size_hint: usize,
+    /// The items as formatting operations, with the common numeric fields specialised.
+    ops: Box<[Op]>,
+    /// Only literals and the numeric fields `y M d H m s S`: parses without Java's field
+    /// resolution.
+    simple: bool,
+}
+
+/// One formatting step: the common fields write straight from precomputed values, every other
+/// letter goes through [`Fields::write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Char(u8),
+    Str(Box<str>),
+    /// Two digits of a value always below 100.
+    Two(Source),
+    /// Three digits of a value always below 1000 (`SSS`).
+    Three(Source),
+    /// `yyyy`: four digits when the year has four, else Java's padding.
+    Year4,
+    /// A number zero-padded to `width`.
+    Number {
+        source: Source,
+        width: usize,
+    },
+    Other {
+        letter: Letter,
+        count: usize,
+    },
+}
+
+/// A run of digits in a fixed layout: `width` digits of value `source` at byte `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DigitSlot {
+    pub(crate) at: usize,
+    pub(crate) source: usize,
+    pub(crate) width: usize,
+}
+
+/// Writes the last `out.len()` (2 to 4) decimal digits of `value` into `out`.
+#[inline]
+pub(crate) fn put_digits(out: &mut [u8], value: u32) {
+    let digit = |d: u32| b'0' + (d % 10) as u8;
+    match out {
+        [a, b] => (*a, *b) = (digit(value / 10), digit(value)),
+        [a, b, c] => (*a, *b, *c) = (digit(value / 100), digit(value / 10), digit(value)),
+        [a, b, c, d] => {
+            (*a, *b, *c, *d) = (
+                digit(value / 1000),
+                digit(value / 100),
+                digit(value / 10),
+                digit(value),
+            );
+        }
+        // Layouts only have slots of two to four digits.
+        _ => {}
+    }
+}
+
+/// Index into the values [`DatePattern::format_into`] computes once per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    YearOfEra = 0,
+    YearOfCentury,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Millisecond,
+}
+
+impl Op {
+    fn of(item: &Item) -> Op {
+        match *item {
+            Item::Char(byte) => Op::Char(byte),
+            Item::Literal(ref text) => Op::Str(text.clone()),
+            Item::Field { letter, count } => {
+                let source = match letter {
+                    Letter::Year if count == 2 => return Op::Two(Source::YearOfCentury),
+                    Letter::Year if count == 4 => return Op::Year4,
+                    Letter::Year => Source::YearOfEra,
+                    Letter::Month if count <= 2 => Source::Month,
+                    Letter::DayOfMonth => Source::Day,
+                    Letter::Hour0To23 => Source::Hour,
+                    Letter::Minute => Source::Minute,
+                    Letter::Second => Source::Second,
+                    Letter::Millisecond if count == 3 => return Op::Three(Source::Millisecond),
+                    Letter::Millisecond => Source::Millisecond,
+                    _ => return Op::Other { letter, count },
+                };
+                if count == 2 && source != Source::YearOfEra && source != Source::Millisecond {
+                    Op::Two(source)
+                } else {
+                    Op::Number {
+                        source,
+                        width: count,
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Item {
+    /// A one-byte literal (`-`, `:`, `T`): pushed without a copy loop.
+    Char(u8),
     Literal(Box<str>),
-    Field { letter: Letter, count: usize },
+    Field {
+        letter: Letter,
+        count: usize,
+    },
 }
 
 /// The pattern letters, named after the `java.util.Calendar` field they show.
@@ -82,6 +188,21 @@ enum Letter {
 }
 
 impl Letter {
+    /// The letters of simple patterns: plain numbers with no text, week or zone logic.
+    fn is_simple(self, count: usize) -> bool {
+        count <= 9
+            && match self {
+                Letter::Month => count <= 2,
+                Letter::Year
+                | Letter::DayOfMonth
+                | Letter::Hour0To23
+                | Letter::Minute
+                | Letter::Second
+                | Letter::Millisecond => true,
+                _ => false,
+            }
+    }
+
     /// Whether the letter, repeated `count` times, is a number when parsing.
     fn is_numeric(self, count: usize) -> bool {
         match self {
@@ -157,6 +278,13 @@ const SHORT_WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sa
 const AM_PM: [&str; 2] = ["AM", "PM"];
 const ERAS: [&str; 2] = ["BC", "AD"];
 
+fn literal_item(text: String) -> Item {
+    match text.as_bytes() {
+        &[byte] => Item::Char(byte),
+        _ => Item::Literal(text.into_boxed_str()),
+    }
+}
+
 impl DatePattern {
     /// Compiles a Java date pattern.
     ///
@@ -196,7 +324,7 @@ impl DatePattern {
                 return Err(bad(format!("invalid ISO 8601 format: length={count}"), at));
             }
             if !literal.is_empty() {
-                items.push(Item::Literal(std::mem::take(&mut literal).into_boxed_str()));
+                items.push(literal_item(std::mem::take(&mut literal)));
             }
             items.push(Item::Field { letter, count });
         }
@@ -204,19 +332,27 @@ impl DatePattern {
             return Err(bad("unterminated quote".to_owned(), at));
         }
         if !literal.is_empty() {
-            items.push(Item::Literal(literal.into_boxed_str()));
+            items.push(literal_item(literal));
         }
         let size_hint = items
             .iter()
             .map(|item| match item {
+                Item::Char(_) => 1,
                 Item::Literal(text) => text.len(),
                 Item::Field { count, .. } => (*count).max(4),
             })
             .sum();
+        let simple = items.iter().all(|item| match *item {
+            Item::Char(_) | Item::Literal(_) => true,
+            Item::Field { letter, count } => letter.is_simple(count),
+        });
+        let ops = items.iter().map(Op::of).collect();
         Ok(DatePattern {
+            ops,
             source: pattern.into(),
             items: items.into_boxed_slice(),
             size_hint,
+            simple,
         })
     }
 
@@ -234,16 +370,83 @@ impl DatePattern {
 
     /// Appends the formatted instant to `out`; allocates nothing beyond growing `out`.
     pub fn format_into(&self, at: DateTime<Utc>, zone: &Zone, out: &mut String) {
-        let seconds = at.timestamp();
-        let offset = zone.offset_at_seconds(seconds);
-        let fields = Fields::new(seconds, at.timestamp_subsec_millis(), offset);
+        let offset = zone.offset_at_instant(at);
+        let fields = Fields::from_instant(at, offset);
         out.reserve(self.size_hint);
-        for item in self.items.iter() {
-            match item {
-                Item::Literal(text) => out.push_str(text),
-                Item::Field { letter, count } => fields.write(*letter, *count, zone, out),
+        let year = year_of_era(fields.year);
+        let values = fields.values();
+        let year32 = values[Source::YearOfEra as usize];
+        let digit = |d: u32| char::from(b'0' + (d % 10) as u8);
+        for op in &self.ops {
+            match *op {
+                // Single-byte literals are ASCII; the mask tells the compiler so.
+                Op::Char(byte) => out.push(char::from(byte & 0x7f)),
+                Op::Str(ref text) => out.push_str(text),
+                Op::Two(source) => {
+                    let value = values[source as usize];
+                    out.push(digit(value / 10));
+                    out.push(digit(value));
+                }
+                Op::Three(source) => {
+                    let value = values[source as usize];
+                    out.push(digit(value / 100));
+                    out.push(digit(value / 10));
+                    out.push(digit(value));
+                }
+                Op::Year4 if (1000..=9999).contains(&year32) => {
+                    out.push(digit(year32 / 1000));
+                    out.push(digit(year32 / 100));
+                    out.push(digit(year32 / 10));
+                    out.push(digit(year32));
+                }
+                Op::Year4 => write_number(out, year, 4),
+                Op::Number { source, width } => {
+                    write_number(out, i64::from(values[source as usize]), width);
+                }
+                Op::Other { letter, count } => fields.write(letter, count, zone, out),
             }
         }
+    }
+
+    /// The output as a fixed-width skeleton (literals in place, digits as `0`) and the digit
+    /// slots to fill, when every item has a fixed width: literals, `yyyy` (for years
+    /// 1000-9999), `yy`, `MM`, `dd`, `HH`, `mm`, `ss`, `SSS`.
+    pub(crate) fn fixed_layout(&self) -> Option<(String, Vec<DigitSlot>)> {
+        let mut skeleton = String::new();
+        let mut slots = Vec::new();
+        for op in &self.ops {
+            let (source, width) = match *op {
+                Op::Char(byte) => {
+                    skeleton.push(char::from(byte));
+                    continue;
+                }
+                Op::Str(ref text) => {
+                    skeleton.push_str(text);
+                    continue;
+                }
+                Op::Two(source) => (source, 2),
+                Op::Three(source) => (source, 3),
+                Op::Year4 => (Source::YearOfEra, 4),
+                Op::Number { .. } | Op::Other { .. } => return None,
+            };
+            slots.push(DigitSlot {
+                at: skeleton.len(),
+                source: source as usize,
+                width,
+            });
+            skeleton.push_str(&"0000"[..width]);
+        }
+        Some((skeleton, slots))
+    }
+
+    /// What [`DatePattern::fixed_layout`] slots are filled with, for `at` in `zone`; `None`
+    /// when the year does not have four digits (the layout's `yyyy` would be wrong).
+    #[inline]
+    pub(crate) fn layout_values(at: DateTime<Utc>, zone: &Zone) -> Option<[u32; 8]> {
+        let values = Fields::from_instant(at, zone.offset_at_instant(at)).values();
+        (1000..=9999)
+            .contains(&values[Source::YearOfEra as usize])
+            .then_some(values)
     }
 
     /// Parses `value` with this pattern; the wall-clock time is read in `zone` unless the value
@@ -261,7 +464,17 @@ impl DatePattern {
         let mut at = 0;
         for (i, item) in self.items.iter().enumerate() {
             match item {
+                Item::Char(byte) => {
+                    if value.as_bytes().get(at) != Some(byte) {
+                        return Err(fail(at, &format!("expected {:?}", char::from(*byte))));
+                    }
+                    at += 1;
+                }
                 Item::Literal(text) => {
+                    if value.as_bytes()[at..].starts_with(text.as_bytes()) {
+                        at += text.len();
+                        continue;
+                    }
                     for expected in text.chars() {
                         if value[at..].starts_with(expected) {
                             at += expected.len_utf8();
@@ -285,7 +498,11 @@ impl DatePattern {
         if at == 0 {
             return Err(fail(0, "nothing matched"));
         }
-        parsed.resolve(zone).map_err(|reason| fail(at, reason))
+        let resolved = match (self.simple, zone.fixed_offset(), parsed.zone) {
+            (true, Some(offset), ParsedZone::Argument) => parsed.resolve_simple(offset),
+            _ => parsed.resolve(zone),
+        };
+        resolved.map_err(|reason| fail(at, reason))
     }
 }
 
@@ -353,7 +570,6 @@ impl DateParseError {
 
 /// The calendar fields of one instant in one zone, computed once per format call.
 struct Fields {
-    days: i64,
     year: i64,
     month: u32,
     day: u32,
@@ -369,7 +585,6 @@ impl Fields {
         let days = local.div_euclid(86_400);
         let (year, month, day) = civil::civil_from_days(days);
         Fields {
-            days,
             year,
             month,
             day,
@@ -379,18 +594,58 @@ impl Fields {
         }
     }
 
+    /// From chrono's already split-up date and time: cheaper than going through the epoch.
+    #[inline]
+    fn from_instant(at: DateTime<Utc>, offset: ZoneOffset) -> Fields {
+        let local = match FixedOffset::east_opt(offset.seconds) {
+            Some(fixed) if offset.seconds != 0 => at.with_timezone(&fixed).naive_local(),
+            _ => at.naive_utc(),
+        };
+        Fields {
+            year: i64::from(local.year()),
+            month: local.month(),
+            day: local.day(),
+            seconds_of_day: local.num_seconds_from_midnight(),
+            // A leap second's nanoseconds exceed 10^9; Java has no leap seconds.
+            millis: (local.nanosecond() / 1_000_000).min(999),
+            offset,
+        }
+    }
+
+    /// The values of the common numeric fields, indexed by [`Source`]. They are `u32` so that
+    /// the compiler sees every digit pushed is ASCII (a plain byte push).
+    #[inline]
+    fn values(&self) -> [u32; 8] {
+        let year = u32::try_from(year_of_era(self.year)).unwrap_or(0);
+        [
+            year,
+            year % 100,
+            self.month,
+            self.day,
+            self.hour(),
+            self.seconds_of_day / 60 % 60,
+            self.seconds_of_day % 60,
+            self.millis,
+        ]
+    }
+
+    /// Days since 1970-01-01 of the local date (only the week and weekday letters need it).
+    fn days(&self) -> i64 {
+        civil::days_from_civil(self.year, self.month, self.day)
+    }
+
     fn hour(&self) -> u32 {
         self.seconds_of_day / 3600
     }
 
-    #[inline]
+    #[inline(never)]
     fn write(&self, letter: Letter, count: usize, zone: &Zone, out: &mut String) {
         match letter {
             Letter::Era => out.push_str(ERAS[usize::from(self.year > 0)]),
             Letter::Year => write_year(out, year_of_era(self.year), count),
             Letter::WeekYear => {
                 // Java prints the week year signed (1 BC is 0), unlike `y`.
-                let (week_year, _) = civil::us_week_date(self.days);
+                let (week_year, _) = civil::us_week_date(self.days());
                 write_year(out, week_year, count);
             }
             Letter::Month | Letter::MonthStandalone => {
@@ -402,21 +657,21 @@ impl Fields {
                 }
             }
             Letter::WeekOfYear => {
-                let (_, week) = civil::us_week_date(self.days);
+                let (_, week) = civil::us_week_date(self.days());
                 write_number(out, i64::from(week), count);
             }
             Letter::WeekOfMonth => {
-                let week = civil::us_week_of_month(self.days, self.day);
+                let week = civil::us_week_of_month(self.days(), self.day);
                 write_number(out, i64::from(week), count);
             }
             Letter::DayOfYear => {
-                let day = civil::day_of_year(self.days, self.year);
+                let day = civil::day_of_year(self.days(), self.year);
                 write_number(out, i64::from(day), count);
             }
             Letter::DayOfMonth => write_number(out, i64::from(self.day), count),
             Letter::DayOfWeekInMonth => write_number(out, i64::from((self.day - 1) / 7 + 1), count),
             Letter::DayName => {
-                let weekday = civil::weekday_sun0(self.days) as usize;
+                let weekday = civil::weekday_sun0(self.days()) as usize;
                 out.push_str(if count >= 4 {
                     WEEKDAYS[weekday]
                 } else {
@@ -424,7 +679,7 @@ impl Fields {
                 });
             }
             Letter::DayNumber => {
-                let weekday = civil::weekday_sun0(self.days);
+                let weekday = civil::weekday_sun0(self.days());
                 let iso = if weekday == 0 { 7 } else { weekday };
                 write_number(out, i64::from(iso), count);
             }
@@ -513,16 +768,30 @@ fn write_two_digits(out: &mut String, value: u32) {
 /// Writes `value` zero-padded to at least `width` digits (a minus sign before the padding).
 #[inline]
 pub(crate) fn write_number(out: &mut String, value: i64, width: usize) {
-    if (0..100).contains(&value) && width == 2 {
-        write_two_digits(out, value as u32);
-        return;
+    let digit = |d: i64| char::from(b'0' + d as u8);
+    match (width, value) {
+        (1 | 2, 10..=99) | (2, 0..=9) => {
+            out.push(digit(value / 10));
+            out.push(digit(value % 10));
+        }
+        (1..=4, 1000..=9999) => {
+            out.push(digit(value / 1000));
+            out.push(digit(value / 100 % 10));
+            out.push(digit(value / 10 % 10));
+            out.push(digit(value % 10));
+        }
+        (1..=3, 100..=999) | (3, 0..=99) => {
+            out.push(digit(value / 100));
+            out.push(digit(value / 10 % 10));
+            out.push(digit(value % 10));
+        }
+        (1, 0..=9) => out.push(digit(value)),
+        _ => write_number_slow(out, value, width),
     }
-    if (1000..10_000).contains(&value) && width <= 4 {
-        let value = value as u32;
-        write_two_digits(out, value / 100);
-        write_two_digits(out, value % 100);
-        return;
-    }
+}
+
+#[inline(never)]
+fn write_number_slow(out: &mut String, value: i64, width: usize) {
     if value < 0 {
         out.push('-');
     }
@@ -568,6 +837,26 @@ enum CalendarField {
 
 const FIELD_COUNT: usize = 16;
 
+/// The fields in declaration order (index = `field as usize`).
+const ALL_FIELDS: [CalendarField; FIELD_COUNT] = [
+    CalendarField::Era,
+    CalendarField::Year,
+    CalendarField::WeekYear,
+    CalendarField::Month,
+    CalendarField::WeekOfYear,
+    CalendarField::WeekOfMonth,
+    CalendarField::DayOfYear,
+    CalendarField::DayOfMonth,
+    CalendarField::DayOfWeekInMonth,
+    CalendarField::DayOfWeek,
+    CalendarField::AmPm,
+    CalendarField::Hour,
+    CalendarField::HourOfDay,
+    CalendarField::Minute,
+    CalendarField::Second,
+    CalendarField::Millisecond,
+];
+
 /// How the zone of a parsed value was given.
 #[derive(Debug, Clone, Copy, Default)]
 enum ParsedZone {
@@ -609,11 +898,71 @@ impl Parsed {
         self.values[field as usize]
     }
 
+    /// Java's quick validation of set fields (`getMinimum` / `getMaximum`), before resolution.
+    fn check_ranges(&self) -> Result<(), &'static str> {
+        use CalendarField as F;
+        for (index, &stamp) in self.stamps.iter().enumerate() {
+            if stamp == 0 {
+                continue;
+            }
+            let (range, reason) = match ALL_FIELDS[index] {
+                F::Era => (0..=1, "era out of range"),
+                F::Year => (1..=292_278_994, "year out of range"),
+                F::WeekYear => continue,
+                F::Month => (0..=11, "month out of range"),
+                F::WeekOfYear => (1..=53, "week of year out of range"),
+                F::WeekOfMonth => (0..=6, "week of month out of range"),
+                F::DayOfYear => (1..=366, "day of year out of range"),
+                F::DayOfMonth => (1..=31, "day of month out of range"),
+                F::DayOfWeekInMonth => (-1..=6, "day of week in month out of range"),
+                F::DayOfWeek => (1..=7, "day of week out of range"),
+                F::AmPm => (0..=1, "AM/PM out of range"),
+                F::Hour => (0..=11, "hour out of range"),
+                F::HourOfDay => (0..=23, "hour out of range"),
+                F::Minute => (0..=59, "minute out of range"),
+                F::Second => (0..=59, "second out of range"),
+                F::Millisecond => (0..=999, "millisecond out of range"),
+            };
+            if !range.contains(&self.values[index]) {
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolution for simple patterns (`y M d H m s S` only) in a fixed-offset zone: with no
+    /// competing field groups and no clock changes, Java's rules reduce to range checks.
+    fn resolve_simple(&self, offset: i32) -> Result<DateTime<Utc>, &'static str> {
+        use CalendarField as F;
+        self.check_ranges()?;
+        let or = |field: F, default: i64| {
+            if self.is_set(field) {
+                self.get(field)
+            } else {
+                default
+            }
+        };
+        let year = or(F::Year, 1970);
+        let month = or(F::Month, 0) as u32 + 1;
+        let day = or(F::DayOfMonth, 1);
+        if day > i64::from(civil::days_in_month(year, month)) {
+            return Err("day of month out of range");
+        }
+        let local = civil::days_from_civil(year, month, day as u32) * 86_400
+            + or(F::HourOfDay, 0) * 3600
+            + or(F::Minute, 0) * 60
+            + or(F::Second, 0);
+        let millis = or(F::Millisecond, 0) as u32;
+        DateTime::from_timestamp(local - i64::from(offset), millis * 1_000_000)
+            .ok_or("date out of range")
+    }
+
     /// Java's `CalendarBuilder.establish` + non-lenient `GregorianCalendar.computeTime`: pick
     /// the most recently set group of date fields, compute the instant, then require every
     /// field that was set to agree with the instant.
     fn resolve(mut self, zone: &Zone) -> Result<DateTime<Utc>, &'static str> {
         use CalendarField as F;
+        self.check_ranges()?;
         let week_date = self.is_set(F::WeekYear) && self.stamp(F::WeekYear) > self.stamp(F::Year);
         if week_date {
             let week = if self.is_set(F::WeekOfYear) {
@@ -648,12 +997,15 @@ impl Parsed {
             .checked_mul(86_400)
             .and_then(|s| s.checked_add(seconds_of_day))
             .ok_or("date out of range")?;
-        let (offset, check_zone) = match self.zone {
-            ParsedZone::Argument => (zone.offset_for_local(local), Some(zone.clone())),
+        // The zone whose rules decide the offset (checked again at the instant, so that a
+        // wall time skipped by a clock change fails as in Java); `None` for explicit offsets.
+        let named;
+        let (offset, rules) = match self.zone {
+            ParsedZone::Argument => (zone.offset_for_local(local), Some(zone)),
             ParsedZone::Offset(seconds) => (seconds, None),
             ParsedZone::Named { row, offset } => {
-                let named = Zone::parse(zone_names()[row].id).ok();
-                match (offset, named) {
+                named = Zone::parse(zone_names()[row].id).ok();
+                match (offset, &named) {
                     (Some(seconds), _) => (seconds, None),
                     (None, Some(named)) => (named.offset_for_local(local), Some(named)),
                     (None, None) => (zone_names()[row].raw_seconds, None),
@@ -661,7 +1013,7 @@ impl Parsed {
             }
         };
         let utc_seconds = local - i64::from(offset);
-        let actual_offset = match &check_zone {
+        let actual_offset = match rules {
             Some(zone) => zone.offset_at_seconds(utc_seconds).seconds,
             None => offset,
         };
@@ -821,74 +1173,67 @@ impl Parsed {
     /// Non-lenient check: every field that was set must equal the resolved instant's field.
     fn verify(&self, fields: &Fields) -> Result<(), &'static str> {
         use CalendarField as F;
-        let (_, week) = civil::us_week_date(fields.days);
-        let hour = i64::from(fields.hour());
-        let checks: [(CalendarField, i64, &'static str); 15] = [
-            (F::Era, i64::from(fields.year > 0), "era does not match"),
-            (F::Year, year_of_era(fields.year), "year out of range"),
-            (F::Month, i64::from(fields.month) - 1, "month out of range"),
-            (
-                F::WeekOfYear,
-                i64::from(week),
-                "week of year does not match",
-            ),
-            (
-                F::WeekOfMonth,
-                i64::from(civil::us_week_of_month(fields.days, fields.day)),
-                "week of month does not match",
-            ),
-            (
-                F::DayOfYear,
-                i64::from(civil::day_of_year(fields.days, fields.year)),
-                "day of year does not match",
-            ),
-            (
-                F::DayOfMonth,
-                i64::from(fields.day),
-                "day of month out of range",
-            ),
-            (
-                F::DayOfWeekInMonth,
-                i64::from((fields.day - 1) / 7 + 1),
-                "day of week in month does not match",
-            ),
-            (
-                F::DayOfWeek,
-                i64::from(civil::weekday_sun0(fields.days)) + 1,
-                "day of week does not match the date",
-            ),
-            (
-                F::AmPm,
-                i64::from(hour >= 12),
-                "AM/PM does not match the hour",
-            ),
-            (F::Hour, hour % 12, "hour out of range"),
-            (
-                F::HourOfDay,
-                hour,
-                "hour out of range (or skipped by a clock change)",
-            ),
-            (
-                F::Minute,
-                i64::from(fields.seconds_of_day / 60 % 60),
-                "minute out of range",
-            ),
-            (
-                F::Second,
-                i64::from(fields.seconds_of_day % 60),
-                "second out of range",
-            ),
-            (
-                F::Millisecond,
-                i64::from(fields.millis),
-                "millisecond out of range",
-            ),
-        ];
-        if self.is_set(F::Millisecond) && !(0..1000).contains(&self.get(F::Millisecond)) {
-            return Err("millisecond out of range");
+        // A day past the end of its month (February 30th) shows first as a day mismatch.
+        if self.is_set(F::DayOfMonth) && self.get(F::DayOfMonth) != i64::from(fields.day) {
+            return Err("day of month out of range");
         }
-        for (field, actual, reason) in checks {
-            if self.is_set(field) && self.get(field) != actual {
+        let days = fields.days();
+        let hour = i64::from(fields.hour());
+        for (index, &stamp) in self.stamps.iter().enumerate() {
+            if stamp == 0 {
+                continue;
+            }
+            let field = ALL_FIELDS[index];
+            let (actual, reason) = match field {
+                F::Era => (
+                    i64::from(fields.year > 0),
+                    "era does not match the other fields",
+                ),
+                F::Year => (
+                    year_of_era(fields.year),
+                    "year does not match the other fields",
+                ),
+                // Not a calendar field in Java outside a week date; never checked there.
+                F::WeekYear => continue,
+                F::Month => (
+                    i64::from(fields.month) - 1,
+                    "month does not match the other fields",
+                ),
+                F::WeekOfYear => (
+                    i64::from(civil::us_week_date(days).1),
+                    "week of year does not match the date",
+                ),
+                F::WeekOfMonth => (
+                    i64::from(civil::us_week_of_month(days, fields.day)),
+                    "week of month does not match the date",
+                ),
+                F::DayOfYear => (
+                    i64::from(civil::day_of_year(days, fields.year)),
+                    "day of year does not match the date",
+                ),
+                F::DayOfMonth => (i64::from(fields.day), "day of month out of range"),
+                F::DayOfWeekInMonth => (
+                    i64::from((fields.day - 1) / 7 + 1),
+                    "day of week in month does not match the date",
+                ),
+                F::DayOfWeek => (
+                    i64::from(civil::weekday_sun0(days)) + 1,
+                    "day of week does not match the date",
+                ),
+                F::AmPm => (i64::from(hour >= 12), "AM/PM does not match the hour"),
+                F::Hour => (hour % 12, "hour does not match the other fields"),
+                F::HourOfDay => (hour, "no such local time: skipped by a clock change"),
+                F::Minute => (
+                    i64::from(fields.seconds_of_day / 60 % 60),
+                    "minute does not match the other fields",
+                ),
+                F::Second => (
+                    i64::from(fields.seconds_of_day % 60),
+                    "second does not match the other fields",
+                ),
+                F::Millisecond => (i64::from(fields.millis), "millisecond does not match"),
+            };
+            if self.values[index] != actual {
                 return Err(reason);
             }
         }

@@ -9,7 +9,7 @@ use nom::bytes::complete::{is_not, tag, take_till};
 use nom::IResult;
 
 use crate::error::{Error, ErrorKind};
-use crate::pattern::{write_number, DatePattern};
+use crate::pattern::{put_digits, write_number, DatePattern, DigitSlot};
 use crate::zone::Zone;
 
 /// The pattern of `${date}`, `${gmtDate}` and `${dateTimeZone:ZONE}` without a pattern.
@@ -53,6 +53,82 @@ pub struct Template {
     segments: Box<[Segment]>,
     zone: Zone,
     size_hint: usize,
+    /// The fast path, when every part has a fixed width (see [`Layout`]).
+    layout: Option<Layout>,
+}
+
+/// A template whose expansion always has the same length and shape, such as the seed's URL:
+/// the text with literals in place, and the digit slots to fill. Expanding copies the
+/// skeleton into a stack buffer, writes the digits and appends the buffer in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layout {
+    skeleton: Box<str>,
+    /// The zone of each date placeholder, in order.
+    zones: Box<[Zone]>,
+    /// Digit slots: which date placeholder (index into `zones`) and where.
+    slots: Box<[(usize, DigitSlot)]>,
+}
+
+/// Longest template the fixed-layout path expands (its stack buffer).
+const LAYOUT_MAX_LEN: usize = 256;
+/// Most date placeholders the fixed-layout path handles.
+const LAYOUT_MAX_DATES: usize = 4;
+
+impl Layout {
+    fn of(segments: &[Segment]) -> Option<Layout> {
+        let mut skeleton = String::new();
+        let mut zones = Vec::new();
+        let mut slots = Vec::new();
+        for segment in segments {
+            match segment {
+                Segment::Literal(text) => skeleton.push_str(text),
+                Segment::Date { pattern, zone } => {
+                    let (text, digits) = pattern.fixed_layout()?;
+                    slots.extend(digits.into_iter().map(|slot| {
+                        let at = slot.at + skeleton.len();
+                        (zones.len(), DigitSlot { at, ..slot })
+                    }));
+                    skeleton.push_str(&text);
+                    zones.push(zone.clone());
+                }
+                Segment::Epoch(_) => return None,
+            }
+        }
+        (skeleton.len() <= LAYOUT_MAX_LEN && zones.len() <= LAYOUT_MAX_DATES).then(|| Layout {
+            skeleton: skeleton.into(),
+            zones: zones.into(),
+            slots: slots.into(),
+        })
+    }
+
+    /// Appends the expansion; `false` (and nothing appended) when a year has no four digits.
+    #[inline]
+    fn expand_into(&self, at: DateTime<Utc>, out: &mut String) -> bool {
+        let mut values = [[0u32; 8]; LAYOUT_MAX_DATES];
+        for (slot, zone) in values.iter_mut().zip(self.zones.iter()) {
+            match DatePattern::layout_values(at, zone) {
+                Some(computed) => *slot = computed,
+                None => return false,
+            }
+        }
+        let mut buffer = [0u8; LAYOUT_MAX_LEN];
+        let buffer = &mut buffer[..self.skeleton.len()];
+        buffer.copy_from_slice(self.skeleton.as_bytes());
+        for &(date, slot) in &self.slots {
+            put_digits(
+                &mut buffer[slot.at..slot.at + slot.width],
+                values[date][slot.source],
+            );
+        }
+        // Whole literals and ASCII digits: always valid UTF-8.
+        match std::str::from_utf8(buffer) {
+            Ok(text) => {
+                out.push_str(text);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +231,7 @@ impl Template {
             })
             .sum();
         Ok(Template {
+            layout: Layout::of(&segments),
             source: source.into(),
             segments: segments.into(),
             zone,
@@ -189,8 +266,13 @@ impl Template {
 
     /// Appends the expansion to `out`, allocating nothing beyond growing `out`.
     pub fn expand_into(&self, at: DateTime<Utc>, out: &mut String) {
+        if let Some(layout) = &self.layout {
+            if layout.expand_into(at, out) {
+                return;
+            }
+        }
         out.reserve(self.size_hint);
-        for segment in self.segments.iter() {
+        for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Date { pattern, zone } => pattern.format_into(at, zone, out),

@@ -135,6 +135,27 @@ impl Zone {
         FixedOffset::east_opt(seconds).unwrap_or_else(|| Utc.fix())
     }
 
+    /// The offset in seconds when the zone has a constant one.
+    #[inline]
+    pub(crate) fn fixed_offset(&self) -> Option<i32> {
+        match self.rules {
+            Rules::Fixed(seconds) => Some(seconds),
+            Rules::Tz(_) => None,
+        }
+    }
+
+    /// The offset at the instant `at`; the fixed-offset path does no lookup.
+    #[inline]
+    pub(crate) fn offset_at_instant(&self, at: DateTime<Utc>) -> ZoneOffset {
+        match self.rules {
+            Rules::Fixed(seconds) => ZoneOffset {
+                seconds,
+                dst: false,
+            },
+            Rules::Tz(tz) => self.tz_offset(tz, at.timestamp()),
+        }
+    }
+
     /// The offset at `utc_seconds` since the epoch; the fixed-offset path does no lookup.
     #[inline]
     pub(crate) fn offset_at_seconds(&self, utc_seconds: i64) -> ZoneOffset {
