@@ -108,3 +108,30 @@ fn templates_without_placeholders() {
     assert_eq!(template.zone(), &Zone::UTC);
     assert_eq!("${epoch}".parse::<Template>().unwrap().source(), "${epoch}");
 }
+
+proptest::proptest! {
+    /// Templates made only of fixed-width fields expand through a stack-buffer fast path; it
+    /// must agree with formatting each pattern on its own, for any instant (years outside
+    /// 1000-9999 take the general path) and zone.
+    #[test]
+    fn fixed_layout_agrees_with_the_patterns(
+        millis in -62_135_596_800_000i64..253_402_300_799_999i64 * 2,
+        zone in proptest::sample::select(vec!["UTC", "PST", "-8:00", "GMT+05:30", "Asia/Kathmandu", "Europe/Dublin", "Australia/Sydney"]),
+    ) {
+        let at = DateTime::from_timestamp_millis(millis).unwrap();
+        let template = Template::compile_in(
+            &format!("a=${{dateTimeZone:{zone}:yyyy-MM-dd'T'HH:mm:ss.SSS}}&b=${{gmtDate:yy/MM/dd HH}}&c=${{date:yyyy}}é"),
+            Zone::parse("America/New_York").unwrap(),
+        ).unwrap();
+        let first = pollen_template::DatePattern::compile("yyyy-MM-dd'T'HH:mm:ss.SSS").unwrap();
+        let second = pollen_template::DatePattern::compile("yy/MM/dd HH").unwrap();
+        let third = pollen_template::DatePattern::compile("yyyy").unwrap();
+        let expected = format!(
+            "a={}&b={}&c={}é",
+            first.format(at, &Zone::parse(zone).unwrap()),
+            second.format(at, &Zone::GMT),
+            third.format(at, &Zone::parse("America/New_York").unwrap()),
+        );
+        proptest::prop_assert_eq!(template.expand(at), expected);
+    }
+}
