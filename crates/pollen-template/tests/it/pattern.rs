@@ -33,7 +33,8 @@ fn parses_like_non_lenient_simple_date_format() {
     let cases = tsv("patterns/parse.tsv");
     let mut mismatches = Vec::new();
     // Our messages for the values Java rejects, for review (UPDATE_FIXTURES=1 rewrites them).
-    let mut messages = String::from("# pattern\tzone\tour DateParseError for a value Java rejects too\n");
+    let mut messages =
+        String::from("# pattern\tzone\tour DateParseError for a value Java rejects too\n");
     for (line, cols) in &cases {
         let [pattern, zone, value, expected] = &cols[..] else {
             panic!("parse.tsv:{line}: expected 4 columns");
@@ -220,4 +221,28 @@ fn date_format_keywords_and_values() {
         "1563445635000"
     );
     let _ = json!(null);
+}
+
+proptest::proptest! {
+    /// Any text against any kind of pattern: a result or an error pointing inside the value,
+    /// never a panic.
+    #[test]
+    fn parse_errors_point_inside_the_value(
+        value in "[0-9A-Za-z:+\\-. ,'TZé\u{1F600}]{0,32}",
+        pattern in proptest::sample::select(vec![
+            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+            "EEE, d MMM yyyy HH:mm:ss z",
+            "yyMMddHHmmssSSS",
+            "YYYY-'W'ww-u G a h",
+            "D F W w k K Z X",
+            "yyyy-MM-dd HH:mm",
+        ]),
+        zone in proptest::sample::select(vec!["UTC", "America/Los_Angeles", "GMT+05:30"]),
+    ) {
+        let pattern = DatePattern::compile(pattern).unwrap();
+        if let Err(error) = pattern.parse(&value, &Zone::parse(zone).unwrap()) {
+            proptest::prop_assert!(error.position() <= value.len(), "{error}");
+            proptest::prop_assert_eq!(error.value(), value.as_str());
+        }
+    }
 }
