@@ -263,11 +263,7 @@ impl Zone {
             "GMT" | "UT" => return Some(Zone::GMT),
             _ => {}
         }
-        if let Some(&(alias, _)) = JAVA_FIXED.iter().find(|(alias, _)| *alias == id) {
-            let seconds = JAVA_FIXED
-                .iter()
-                .find(|(a, _)| *a == alias)
-                .map(|(_, s)| *s)?;
+        if let Some(&(alias, seconds)) = JAVA_FIXED.iter().find(|(alias, _)| *alias == id) {
             return Some(Zone {
                 id: Cow::Borrowed(alias),
                 rules: Rules::Fixed(seconds),
