@@ -136,7 +136,8 @@ impl Parser<'_> {
         if !self.peek_keyword(Keyword::Or)? {
             return Ok(first);
         }
-        let mut args = vec![first];
+        let mut args = Vec::with_capacity(4);
+        args.push(first);
         while self.peek_keyword(Keyword::Or)? {
             self.next()?;
             args.push(self.and()?);
@@ -154,7 +155,8 @@ impl Parser<'_> {
         if !self.peek_keyword(Keyword::And)? {
             return Ok(first);
         }
-        let mut args = vec![first];
+        let mut args = Vec::with_capacity(4);
+        args.push(first);
         while self.peek_keyword(Keyword::And)? {
             self.next()?;
             args.push(self.unary()?);

@@ -21,7 +21,7 @@ pub(crate) enum Mark<'a> {
 /// The canonical text of `expr`, and the offset of `mark` in it (if found).
 pub(crate) fn print(expr: &Expr, mark: Mark<'_>) -> (String, Option<usize>) {
     let mut printer = Printer {
-        out: String::new(),
+        out: String::with_capacity(128),
         mark,
         found: None,
     };
@@ -148,7 +148,12 @@ pub(crate) fn write_field(out: &mut String, field: &Field) {
             out.push_str(name);
         } else {
             out.push('`');
-            out.push_str(&name.replace('`', "``"));
+            for (i, part) in name.split('`').enumerate() {
+                if i > 0 {
+                    out.push_str("``");
+                }
+                out.push_str(part);
+            }
             out.push('`');
         }
     }
@@ -159,7 +164,7 @@ pub(crate) fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::String(s) => {
             out.push('\'');
-            out.push_str(&s.replace('\'', "''"));
+            push_escaped(out, s);
             out.push('\'');
         }
         Value::Number(n) => match n.as_f64() {
@@ -174,13 +179,25 @@ pub(crate) fn write_value(out: &mut String, value: &Value) {
             let mut rest = p.text.as_str();
             while let Some(at) = rest.find("${") {
                 let len = placeholder_len(&rest[at..]).unwrap_or(rest.len() - at);
-                out.push_str(&rest[..at].replace('\'', "''"));
+                push_escaped(out, &rest[..at]);
                 out.push_str(&rest[at..at + len]);
                 rest = &rest[at + len..];
             }
-            out.push_str(&rest.replace('\'', "''"));
+            push_escaped(out, rest);
             out.push('\'');
         }
+    }
+}
+
+/// Appends `text` with each `'` doubled.
+fn push_escaped(out: &mut String, text: &str) {
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for part in parts {
+        out.push_str("''");
+        out.push_str(part);
     }
 }
 
