@@ -36,12 +36,12 @@ fn bench(c: &mut Criterion) {
     assert_eq!(record().as_object().map(serde_json::Map::len), Some(30));
 
     c.bench_function("ceql/parse_seed_lenient", |b| {
-        b.iter(|| Where::parse(black_box(SEED), Mode::Lenient))
+        b.iter(|| Where::parse(black_box(SEED), Mode::Lenient));
     });
 
     let seed = Where::parse(SEED, Mode::Lenient).expect("the seed parses");
     c.bench_function("ceql/print_seed", |b| {
-        b.iter(|| black_box(&seed.expr).to_string())
+        b.iter(|| black_box(&seed.expr).to_string());
     });
 
     let filter = Where::parse(FILTER, Mode::Strict)
@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
         "the record matches"
     );
     c.bench_function("ceql/eval_3_conditions_30_fields", |b| {
-        b.iter(|| filter.eval(black_box(&record)))
+        b.iter(|| filter.eval(black_box(&record)));
     });
 }
 
