@@ -67,6 +67,39 @@ pub(crate) fn placeholder_len(s: &str) -> Option<usize> {
     None
 }
 
+/// Errors travel boxed inside the lexer and parser: a small `Result` keeps the hot path's
+/// moves cheap (the error type is large and rare).
+pub(crate) fn fail<T>(error: Error) -> Result<T, Box<Error>> {
+    Err(Box::new(error))
+}
+
+/// The first offset from `at` that is not whitespace (ASCII fast path, then Unicode).
+fn skip_whitespace(src: &str, mut at: usize) -> usize {
+    let bytes = src.as_bytes();
+    while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    if bytes.get(at).is_some_and(|b| !b.is_ascii()) {
+        let rest = &src[at..];
+        at += rest.len() - rest.trim_start().len();
+    }
+    at
+}
+
+/// The length of the run of name characters at the start of `s` (ASCII fast path).
+fn name_len(s: &str) -> usize {
+    let ascii = s
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        .unwrap_or(s.len());
+    if s.as_bytes().get(ascii).is_some_and(|b| !b.is_ascii()) {
+        let rest = &s[ascii..];
+        ascii + rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len())
+    } else {
+        ascii
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
     Keyword(Keyword),
@@ -110,11 +143,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token, or [`Tok::Eof`] (again and again) at the end.
-    pub(crate) fn next_token(&mut self) -> Result<Token, Error> {
-        let rest = &self.src[self.pos..];
-        let trimmed = rest.trim_start();
-        let start = self.pos + (rest.len() - trimmed.len());
-        let mut chars = trimmed.chars();
+    pub(crate) fn next_token(&mut self) -> Result<Token, Box<Error>> {
+        let start = skip_whitespace(self.src, self.pos);
+        let mut chars = self.src[start..].chars();
         let Some(c) = chars.next() else {
             self.pos = self.src.len();
             return Ok(Token {
@@ -148,7 +179,7 @@ impl<'a> Lexer<'a> {
         })
     }
 
-    fn unexpected_char(&self, c: char, at: usize) -> Error {
+    fn unexpected_char(&self, c: char, at: usize) -> Box<Error> {
         let hint = match c {
             '!' => Some("write '!=' for 'not equal'"),
             '"' => Some("CEQL strings are in single quotes, as in name = 'value'"),
@@ -166,14 +197,14 @@ impl<'a> Lexer<'a> {
             self.src,
             at,
         );
-        match hint {
+        Box::new(match hint {
             Some(hint) => error.with_hint(hint),
             None => error,
-        }
+        })
     }
 
     /// A quoted string from the quote at `start`; `''` is a quote, `${...}` a placeholder.
-    fn string(&mut self, start: usize) -> Result<(Tok, usize), Error> {
+    fn string(&mut self, start: usize) -> Result<(Tok, usize), Box<Error>> {
         let bytes = self.src.as_bytes();
         let mut text = String::new();
         let mut placeholder = false;
@@ -196,7 +227,7 @@ impl<'a> Lexer<'a> {
                 }
             } else if bytes.get(at + 1) == Some(&b'{') {
                 let Some(len) = placeholder_len(&self.src[at..]) else {
-                    return Err(Error::new(
+                    return fail(Error::new(
                         ErrorKind::UnclosedPlaceholder,
                         "unclosed placeholder: no '}' closes the '${' opened",
                         self.src,
@@ -219,15 +250,17 @@ impl<'a> Lexer<'a> {
 
     /// A string opened at `start` runs to the end of the clause: an error in strict mode, a
     /// warning in lenient mode (the vendor's own example ends that way).
-    fn unterminated(&mut self, start: usize) -> Result<(), Error> {
+    fn unterminated(&mut self, start: usize) -> Result<(), Box<Error>> {
         match self.mode {
-            Mode::Strict => Err(Error::new(
-                ErrorKind::UnterminatedString,
-                "unterminated string: no quote closes the string opened",
-                self.src,
-                start,
-            )
-            .with_hint("add the closing ' (lenient mode assumes it at the end of the clause)")),
+            Mode::Strict => fail(
+                Error::new(
+                    ErrorKind::UnterminatedString,
+                    "unterminated string: no quote closes the string opened",
+                    self.src,
+                    start,
+                )
+                .with_hint("add the closing ' (lenient mode assumes it at the end of the clause)"),
+            ),
             Mode::Lenient => {
                 self.warnings.push(Warning::new(
                     "unterminated string: assumed the end of the clause closes the string opened",
@@ -240,7 +273,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// A field path (`a.b`, `` `a.b`.c ``) or a keyword, from `start`.
-    fn word(&mut self, start: usize) -> Result<(Tok, usize), Error> {
+    fn word(&mut self, start: usize) -> Result<(Tok, usize), Box<Error>> {
         let mut path = Vec::new();
         let mut quoted = false;
         let mut at = start;
@@ -252,9 +285,9 @@ impl<'a> Lexer<'a> {
                 at = end;
             } else {
                 let rest = &self.src[at..];
-                let len = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+                let len = name_len(rest);
                 if len == 0 {
-                    return Err(Error::new(
+                    return fail(Error::new(
                         ErrorKind::Syntax,
                         "expected a name after '.' in the field path",
                         self.src,
@@ -279,12 +312,12 @@ impl<'a> Lexer<'a> {
     }
 
     /// A back-quoted name from the back-quote at `start` (` `` ` inside is one back-quote).
-    fn back_quoted(&self, start: usize) -> Result<(String, usize), Error> {
+    fn back_quoted(&self, start: usize) -> Result<(String, usize), Box<Error>> {
         let mut name = String::new();
         let mut at = start + 1;
         loop {
             let Some(k) = self.src[at..].find('`') else {
-                return Err(Error::new(
+                return fail(Error::new(
                     ErrorKind::Syntax,
                     "unterminated back-quoted name: no back-quote closes the name opened",
                     self.src,
@@ -301,7 +334,7 @@ impl<'a> Lexer<'a> {
             }
         }
         if name.is_empty() {
-            return Err(Error::new(
+            return fail(Error::new(
                 ErrorKind::Syntax,
                 "empty back-quoted name: expected a field name between the back-quotes",
                 self.src,
@@ -312,7 +345,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// A number from `start`: `-? digits (. digits)? ([eE] [+-]? digits)?`.
-    fn number(&mut self, start: usize) -> Result<(Tok, usize), Error> {
+    fn number(&mut self, start: usize) -> Result<(Tok, usize), Box<Error>> {
         let bytes = self.src.as_bytes();
         let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
         let skip_digits = |mut i: usize| {
@@ -341,13 +374,15 @@ impl<'a> Lexer<'a> {
             .unwrap_or(rest.len());
         if glued > 0 {
             let word = &self.src[start..at + glued];
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!("invalid number '{word}'"),
-                self.src,
-                start,
-            )
-            .with_hint(format!("quote it ('{word}') to compare text")));
+            return fail(
+                Error::new(
+                    ErrorKind::Syntax,
+                    format!("invalid number '{word}'"),
+                    self.src,
+                    start,
+                )
+                .with_hint(format!("quote it ('{word}') to compare text")),
+            );
         }
         let text = &self.src[start..at];
         let number = if integer {
@@ -362,7 +397,7 @@ impl<'a> Lexer<'a> {
         let number = number.or_else(|| text.parse::<f64>().ok().and_then(Number::from_f64));
         match number {
             Some(n) => Ok((Tok::Number(n), at)),
-            None => Err(Error::new(
+            None => fail(Error::new(
                 ErrorKind::Syntax,
                 format!("number {text} is out of range"),
                 self.src,

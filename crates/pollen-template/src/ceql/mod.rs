@@ -49,7 +49,7 @@ impl Where {
     /// [`UnclosedPlaceholder`](crate::ErrorKind::UnclosedPlaceholder), and say what was expected,
     /// what was found and where.
     pub fn parse(src: &str, mode: Mode) -> Result<Where, Error> {
-        let (expr, warnings) = parser::parse(src, mode)?;
+        let (expr, warnings) = parser::parse(src, mode).map_err(|error| *error)?;
         Ok(Where { expr, warnings })
     }
 }

@@ -4,7 +4,7 @@
 //! problem) and what was found instead, at the offset of the offending token.
 
 use super::ast::{Expr, Field, Placeholder, Span, Value};
-use super::lexer::{Keyword, Lexer, Tok, Token};
+use super::lexer::{fail, Keyword, Lexer, Tok, Token};
 use super::{Mode, Warning};
 use crate::error::{line_column, Error, ErrorKind};
 
@@ -14,7 +14,7 @@ const MAX_DEPTH: usize = 100;
 /// How much of a string literal or field an error message quotes.
 const QUOTE_CHARS: usize = 40;
 
-pub(crate) fn parse(src: &str, mode: Mode) -> Result<(Expr, Vec<Warning>), Error> {
+pub(crate) fn parse(src: &str, mode: Mode) -> Result<(Expr, Vec<Warning>), Box<Error>> {
     let mut parser = Parser {
         src,
         lexer: Lexer::new(src, mode),
@@ -28,7 +28,7 @@ pub(crate) fn parse(src: &str, mode: Mode) -> Result<(Expr, Vec<Warning>), Error
     let tok = parser.next()?;
     match tok.tok {
         Tok::Eof => Ok((expr, parser.lexer.warnings)),
-        Tok::RParen => Err(
+        Tok::RParen => fail(
             Error::new(ErrorKind::Syntax, "unmatched ')'", src, tok.span.start)
                 .with_hint("every '(' before it is already closed"),
         ),
@@ -52,7 +52,7 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn peek(&mut self) -> Result<&Token, Error> {
+    fn peek(&mut self) -> Result<&Token, Box<Error>> {
         let tok = match self.peeked.take() {
             Some(tok) => tok,
             None => self.lexer.next_token()?,
@@ -60,11 +60,11 @@ impl Parser<'_> {
         Ok(self.peeked.insert(tok))
     }
 
-    fn peek_keyword(&mut self, keyword: Keyword) -> Result<bool, Error> {
+    fn peek_keyword(&mut self, keyword: Keyword) -> Result<bool, Box<Error>> {
         Ok(self.peek()?.tok == Tok::Keyword(keyword))
     }
 
-    fn next(&mut self) -> Result<Token, Error> {
+    fn next(&mut self) -> Result<Token, Box<Error>> {
         let tok = match self.peeked.take() {
             Some(tok) => tok,
             None => self.lexer.next_token()?,
@@ -79,7 +79,7 @@ impl Parser<'_> {
     }
 
     /// `expected WHAT after 'PREVIOUS', found TOKEN`, at `tok`, with an optional hint.
-    fn expected(&self, what: &str, tok: &Token, hint: Option<&str>) -> Error {
+    fn expected(&self, what: &str, tok: &Token, hint: Option<&str>) -> Box<Error> {
         let after = self.before_last.map(|span| &self.src[span.start..span.end]);
         self.expected_after(what, after, tok, hint)
     }
@@ -91,17 +91,17 @@ impl Parser<'_> {
         after: Option<&str>,
         tok: &Token,
         hint: Option<&str>,
-    ) -> Error {
+    ) -> Box<Error> {
         let mut message = format!("expected {what}");
         if let Some(after) = after {
             message.push_str(&format!(" after '{}'", quote(after)));
         }
         message.push_str(&format!(", found {}", self.describe(tok)));
         let error = Error::new(ErrorKind::Syntax, message, self.src, tok.span.start);
-        match hint {
+        Box::new(match hint {
             Some(hint) => error.with_hint(hint),
             None => error,
-        }
+        })
     }
 
     fn describe(&self, tok: &Token) -> String {
@@ -116,10 +116,10 @@ impl Parser<'_> {
     }
 
     /// One more level of `(` or `NOT` at `tok`.
-    fn enter(&mut self, tok: &Token) -> Result<(), Error> {
+    fn enter(&mut self, tok: &Token) -> Result<(), Box<Error>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Error::new(
+            return fail(Error::new(
                 ErrorKind::Syntax,
                 format!("too deeply nested: more than {MAX_DEPTH} levels of parentheses and NOT"),
                 self.src,
@@ -130,7 +130,7 @@ impl Parser<'_> {
     }
 
     /// `and (OR and)*`
-    fn or(&mut self) -> Result<Expr, Error> {
+    fn or(&mut self) -> Result<Expr, Box<Error>> {
         let start = self.peek()?.span.start;
         let first = self.and()?;
         if !self.peek_keyword(Keyword::Or)? {
@@ -149,7 +149,7 @@ impl Parser<'_> {
     }
 
     /// `unary (AND unary)*`
-    fn and(&mut self) -> Result<Expr, Error> {
+    fn and(&mut self) -> Result<Expr, Box<Error>> {
         let start = self.peek()?.span.start;
         let first = self.unary()?;
         if !self.peek_keyword(Keyword::And)? {
@@ -168,7 +168,7 @@ impl Parser<'_> {
     }
 
     /// `NOT unary | primary`
-    fn unary(&mut self) -> Result<Expr, Error> {
+    fn unary(&mut self) -> Result<Expr, Box<Error>> {
         if !self.peek_keyword(Keyword::Not)? {
             return self.primary();
         }
@@ -183,7 +183,7 @@ impl Parser<'_> {
     }
 
     /// `( or ) | condition`
-    fn primary(&mut self) -> Result<Expr, Error> {
+    fn primary(&mut self) -> Result<Expr, Box<Error>> {
         let tok = self.next()?;
         match tok.tok {
             Tok::LParen => {
@@ -210,15 +210,15 @@ impl Parser<'_> {
         }
     }
 
-    fn not_a_condition(&self, tok: &Token) -> Error {
+    fn not_a_condition(&self, tok: &Token) -> Box<Error> {
         if tok.tok == Tok::Eof && self.before_last.is_none() {
-            return Error::new(
+            let error = Error::new(
                 ErrorKind::Syntax,
                 "empty where clause",
                 self.src,
                 tok.span.start,
-            )
-            .with_hint("write a condition such as name = 'value'");
+            );
+            return Box::new(error.with_hint("write a condition such as name = 'value'"));
         }
         let text = &self.src[tok.span.start..tok.span.end];
         let keyword_hint;
@@ -237,7 +237,7 @@ impl Parser<'_> {
     }
 
     /// The rest of a condition after its field: an operator and its operand(s).
-    fn condition(&mut self, field: Field) -> Result<Expr, Error> {
+    fn condition(&mut self, field: Field) -> Result<Expr, Box<Error>> {
         let start = field.span.start;
         let tok = self.next()?;
         let expr = match tok.tok {
@@ -316,7 +316,7 @@ impl Parser<'_> {
     }
 
     /// A literal: string, placeholder, number, `true` or `false`.
-    fn value(&mut self, context: Context) -> Result<Value, Error> {
+    fn value(&mut self, context: Context) -> Result<Value, Box<Error>> {
         let tok = self.next()?;
         let Token { tok, span } = tok;
         match tok {
@@ -356,7 +356,7 @@ impl Parser<'_> {
     }
 
     /// The pattern after `LIKE`: a quoted string (or placeholder).
-    fn pattern(&mut self) -> Result<Value, Error> {
+    fn pattern(&mut self) -> Result<Value, Box<Error>> {
         if matches!(self.peek()?.tok, Tok::Str { .. }) {
             return self.value(Context::Comparison);
         }
@@ -367,7 +367,7 @@ impl Parser<'_> {
     }
 
     /// `( value (, value)* )` after `IN`.
-    fn list(&mut self) -> Result<Vec<Value>, Error> {
+    fn list(&mut self) -> Result<Vec<Value>, Box<Error>> {
         let open = self.next()?;
         if open.tok != Tok::LParen {
             return Err(self.expected("'(' to start the list", &open, Some("write IN ('a', 'b')")));
@@ -383,7 +383,7 @@ impl Parser<'_> {
                         "expected ',' or ')' in the IN list, found {}",
                         self.describe(&tok)
                     );
-                    return Err(Error::new(
+                    return fail(Error::new(
                         ErrorKind::Syntax,
                         message,
                         self.src,
