@@ -381,7 +381,9 @@ impl<'a> Lexer<'a> {
                     self.src,
                     start,
                 )
-                .with_hint(format!("quote it ('{word}') to compare text")),
+                .with_hint(format!(
+                    "quote a text value ('{word}'); back-quote a field name (`{word}`)"
+                )),
             );
         }
         let text = &self.src[start..at];

@@ -418,10 +418,20 @@ fn with_span(mut expr: Expr, new: Span) -> Expr {
     expr
 }
 
-/// `text`, cut after [`QUOTE_CHARS`] characters.
+/// `text` for an error message: cut after [`QUOTE_CHARS`] characters, control characters
+/// escaped so the message stays on one line.
 fn quote(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_CHARS) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTE_CHARS {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
     }
+    out
 }

@@ -202,7 +202,7 @@ fn push_escaped(out: &mut String, text: &str) {
 }
 
 impl fmt::Display for Expr {
-    /// The canonical CEQL text (see the module documentation of [`crate::Where`]).
+    /// The canonical CEQL text: it parses back to an equal tree (`docs/ceql.md`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&print(self, Mark::Nothing).0)
     }
