@@ -1,6 +1,8 @@
-//! Integration tests of pollen-template: data-driven, from `fixtures/template/` and
-//! `fixtures/patterns/` (the latter written by Java, see `xtask/java/PatternGolden.java`).
+//! Integration tests of pollen-template: one module per feature, inputs and expected outputs
+//! under `fixtures/` at the workspace root (`UPDATE_FIXTURES=1` regenerates them);
+//! `fixtures/patterns/` is written by Java, see `xtask/java/PatternGolden.java`.
 
+mod ceql;
 mod pattern;
 mod template;
 mod zone;
