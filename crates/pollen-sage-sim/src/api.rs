@@ -14,7 +14,7 @@ use crate::clock::parse_query_datetime;
 use crate::generate::{CUSTOMER, VENDOR};
 use crate::resource::Resource;
 use crate::server::State;
-use crate::store::{object, push_json_str, Attributes, ListQuery, Page};
+use crate::store::{push_json_str, push_object, Attributes, ListQuery, Page};
 
 /// Regions of the v3 URL.
 const REGIONS: &[&str] = &["us", "ca", "uki", "de", "es", "fr"];
@@ -379,13 +379,14 @@ fn envelope(
         match attributes {
             Attributes::Default => out.push_str(&row.short),
             Attributes::All => out.push_str(&row.full),
-            Attributes::Some(names) => out.push_str(&object(
+            Attributes::Some(names) => push_object(
+                &mut out,
                 row.attributes
                     .iter()
                     .enumerate()
                     .filter(|(position, (name, _))| *position < 3 || names.contains(name))
                     .map(|(_, attribute)| attribute),
-            )),
+            ),
         }
     }
     out.push_str("]}");

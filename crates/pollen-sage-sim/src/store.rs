@@ -55,7 +55,8 @@ pub(crate) struct Row {
     pub(crate) short: String,
     /// Every attribute.
     pub(crate) full: String,
-    /// Each attribute's name and JSON, in output order (the first three are the short form).
+    /// Each attribute's name and its `"name":value` JSON fragment, in output order (the first
+    /// three are the short form).
     pub(crate) attributes: Vec<(String, String)>,
 }
 
@@ -99,6 +100,14 @@ impl Row {
         for (name, value) in &fields {
             attributes.push((name.clone(), json(value)));
         }
+        // Keep each attribute as its ready `"name":value` fragment.
+        for (name, value) in &mut attributes {
+            let mut fragment = String::with_capacity(name.len() + value.len() + 3);
+            push_json_str(&mut fragment, name);
+            fragment.push(':');
+            fragment.push_str(value);
+            *value = fragment;
+        }
         let short = object(attributes.iter().take(3));
         let full = object(attributes.iter());
         Row {
@@ -125,20 +134,26 @@ impl Row {
     }
 }
 
-/// Writes `{"k":v,...}` from pre-serialized attribute values.
+/// `{"k":v,...}` from attributes' `"k":v` fragments.
 pub(crate) fn object<'a>(attributes: impl Iterator<Item = &'a (String, String)>) -> String {
     let mut out = String::with_capacity(256);
+    push_object(&mut out, attributes);
+    out
+}
+
+/// Appends `{"k":v,...}` from attributes' `"k":v` fragments to `out`.
+pub(crate) fn push_object<'a>(
+    out: &mut String,
+    attributes: impl Iterator<Item = &'a (String, String)>,
+) {
     out.push('{');
-    for (index, (name, value)) in attributes.enumerate() {
+    for (index, (_, fragment)) in attributes.enumerate() {
         if index > 0 {
             out.push(',');
         }
-        push_json_str(&mut out, name);
-        out.push(':');
-        out.push_str(value);
+        out.push_str(fragment);
     }
     out.push('}');
-    out
 }
 
 pub(crate) fn push_json_str(out: &mut String, text: &str) {

@@ -30,11 +30,14 @@ async fn activity_stops_after_max_changes() {
     let log = sim.changes();
     assert_eq!(log.len(), 25);
     assert!(log.iter().any(|change| change.kind == ChangeKind::Updated));
-    assert!(log
-        .iter()
-        .all(|change| matches!(change.resource, Resource::Contacts | Resource::SalesInvoices)));
+    assert!(log.iter().all(|change| matches!(
+        change.resource,
+        Resource::Contacts | Resource::SalesInvoices
+    )));
     for change in &log {
-        let record = sim.record(change.resource, &change.id).expect("logged record exists");
+        let record = sim
+            .record(change.resource, &change.id)
+            .expect("logged record exists");
         match change.kind {
             ChangeKind::Created => assert_eq!(record.created_at(), change.at),
             ChangeKind::Updated => assert!(record.updated_at() >= change.at),
@@ -48,7 +51,12 @@ async fn activity_stops_after_max_changes() {
 async fn stopping_activity_stops_changes() {
     let sim = start(config(5)).await;
     let base = format!("{}/_sim/activity", sim.base_url());
-    let started = send(http().post(&base).json(&json!({"rate_per_sec": 200, "resources": ["products"], "max_changes": null}))).await;
+    let started = send(
+        http()
+            .post(&base)
+            .json(&json!({"rate_per_sec": 200, "resources": ["products"], "max_changes": null})),
+    )
+    .await;
     assert_eq!(started.json()["running"], true);
     wait_until(|| sim.changes().len() >= 5).await;
     let stopped = send(http().delete(&base)).await.json();
@@ -60,8 +68,14 @@ async fn stopping_activity_stops_changes() {
     assert!(!sim.activity_running());
 
     let err = sim
-        .start_activity(ActivityConfig { rate_per_sec: 0.0, ..ActivityConfig::default() })
+        .start_activity(ActivityConfig {
+            rate_per_sec: 0.0,
+            ..ActivityConfig::default()
+        })
         .expect_err("zero rate");
     assert_eq!(err.kind(), SimErrorKind::InvalidConfig);
-    assert_eq!(err.to_string(), "activity rate_per_sec must be above 0 and at most 10000, not 0");
+    assert_eq!(
+        err.to_string(),
+        "activity rate_per_sec must be above 0 and at most 10000, not 0"
+    );
 }

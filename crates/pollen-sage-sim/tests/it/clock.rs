@@ -16,19 +16,43 @@ async fn the_date_header_and_timestamps_follow_the_manual_clock() {
     assert_eq!(reply.header("date"), Some("Sat, 01 Feb 2025 00:00:00 GMT"));
 
     sim.set_clock(at("2026-11-27T10:00:00Z"));
-    let record = sim.create(Resource::Services, &Value::Null).expect("create");
+    let record = sim
+        .create(Resource::Services, &Value::Null)
+        .expect("create");
     assert_eq!(record.created_at(), at("2026-11-27T10:00:00Z"));
-    assert_eq!(sim.advance_clock(Duration::from_secs(61)), at("2026-11-27T10:01:01Z"));
-    assert_eq!(api.get("/contacts").await.header("date"), Some("Fri, 27 Nov 2026 10:01:01 GMT"));
+    assert_eq!(
+        sim.advance_clock(Duration::from_secs(61)),
+        at("2026-11-27T10:01:01Z")
+    );
+    assert_eq!(
+        api.get("/contacts").await.header("date"),
+        Some("Fri, 27 Nov 2026 10:01:01 GMT")
+    );
 
     let clock = format!("{}/_sim/clock", sim.base_url());
-    let set = send(http().put(&clock).json(&json!({"now": "2030-01-01T00:00:00+02:00"}))).await;
-    assert_eq!(set.json(), json!({"now": "2029-12-31T22:00:00Z", "mode": "manual"}));
-    let advanced = send(http().post(format!("{clock}/advance")).json(&json!({"seconds": 3600}))).await;
+    let set = send(
+        http()
+            .put(&clock)
+            .json(&json!({"now": "2030-01-01T00:00:00+02:00"})),
+    )
+    .await;
+    assert_eq!(
+        set.json(),
+        json!({"now": "2029-12-31T22:00:00Z", "mode": "manual"})
+    );
+    let advanced = send(
+        http()
+            .post(format!("{clock}/advance"))
+            .json(&json!({"seconds": 3600})),
+    )
+    .await;
     assert_eq!(advanced.json()["now"], "2029-12-31T23:00:00Z");
     let bad = send(http().put(&clock).json(&json!({"now": "tomorrow"}))).await;
     assert_eq!(bad.status, 400);
-    assert_eq!(bad.json()["error"], "`now` is not an RFC 3339 date-time: `tomorrow`");
+    assert_eq!(
+        bad.json()["error"],
+        "`now` is not an RFC 3339 date-time: `tomorrow`"
+    );
 
     let real = send(http().post(format!("{clock}/real"))).await.json();
     assert_eq!(real["mode"], "real");

@@ -16,7 +16,11 @@ async fn requests_are_counted_per_endpoint_and_status() {
     api.get("/contacts?items_per_page=500").await;
     api.get(&format!("/contacts/{id}")).await;
     v3.get("/journals").await;
-    sim.inject(Fault::next(FaultKind::TooManyRequests { retry_after: None }, 1)).expect("inject");
+    sim.inject(Fault::next(
+        FaultKind::TooManyRequests { retry_after: None },
+        1,
+    ))
+    .expect("inject");
     api.get("/contacts").await;
     send(http().get(format!("{}/_sim/health", sim.base_url()))).await;
 
@@ -29,11 +33,14 @@ async fn requests_are_counted_per_endpoint_and_status() {
     assert_eq!(counts.get("GET /de/sageone/accounts/v3/journals", 200), 1);
     assert_eq!(counts.total(), 6, "control requests are not counted");
 
-    let over_http = send(http().get(format!("{}/_sim/counters", sim.base_url()))).await.json();
+    let over_http = send(http().get(format!("{}/_sim/counters", sim.base_url())))
+        .await
+        .json();
     assert_eq!(over_http.as_array().map(Vec::len), Some(5));
-    assert!(over_http.as_array().expect("rows").contains(
-        &json!({"endpoint": "GET /v3.1/contacts", "status": 429, "count": 1})
-    ));
+    assert!(over_http
+        .as_array()
+        .expect("rows")
+        .contains(&json!({"endpoint": "GET /v3.1/contacts", "status": 429, "count": 1})));
     send(http().delete(format!("{}/_sim/counters", sim.base_url()))).await;
     assert_eq!(sim.request_counts().total(), 0);
 }

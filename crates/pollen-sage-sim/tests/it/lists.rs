@@ -30,7 +30,14 @@ async fn every_resource_serves_realistic_records() {
             .await;
         assert_eq!(reply.status, 200, "{resource}");
         let item = &reply.json()["$items"][0];
-        for field in ["id", "displayed_as", "$path", "created_at", "updated_at", "deleted_at"] {
+        for field in [
+            "id",
+            "displayed_as",
+            "$path",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+        ] {
             assert!(item.get(field).is_some(), "{resource} lacks {field}");
         }
         let created = item["created_at"].as_str().expect("created_at");
@@ -110,28 +117,42 @@ async fn items_per_page_is_capped_at_200() {
 async fn updated_or_created_since_is_inclusive() {
     let sim = start(config(5)).await;
     let api = Api::v31(&sim);
-    let created = sim.create(Resource::Contacts, &Value::Null).expect("create");
+    let created = sim
+        .create(Resource::Contacts, &Value::Null)
+        .expect("create");
     sim.advance_clock(std::time::Duration::from_secs(10));
     let updated = sim
-        .update(Resource::Contacts, sim.records(Resource::Contacts)[0].id(), &json!({"notes": "x"}))
+        .update(
+            Resource::Contacts,
+            sim.records(Resource::Contacts)[0].id(),
+            &json!({"notes": "x"}),
+        )
         .expect("update");
     let ids = |reply: crate::Reply| reply.ids();
     assert_eq!(
-        ids(api.get("/contacts?updated_or_created_since=2025-02-01T00:00:00Z").await),
+        ids(api
+            .get("/contacts?updated_or_created_since=2025-02-01T00:00:00Z")
+            .await),
         [updated.id(), created.id()],
         "the same second is included; insertion order"
     );
     assert_eq!(
-        ids(api.get("/contacts?updated_or_created_since=2025-02-01T01:00:00%2B01:00").await),
+        ids(api
+            .get("/contacts?updated_or_created_since=2025-02-01T01:00:00%2B01:00")
+            .await),
         [updated.id(), created.id()],
         "offsets are accepted"
     );
     assert_eq!(
-        ids(api.get("/contacts?updated_or_created_since=2025-02-01T00:00:01Z").await),
+        ids(api
+            .get("/contacts?updated_or_created_since=2025-02-01T00:00:01Z")
+            .await),
         [updated.id()]
     );
     assert_eq!(
-        ids(api.get("/contacts?updated_or_created_since=2025-02-01T00:00:11Z").await),
+        ids(api
+            .get("/contacts?updated_or_created_since=2025-02-01T00:00:11Z")
+            .await),
         Vec::<String>::new()
     );
     let next = api
@@ -143,7 +164,9 @@ async fn updated_or_created_since_is_inclusive() {
         "/contacts?page=2&items_per_page=1&updated_or_created_since=2025-02-01T00%3A00%3A00Z",
         "$next keeps the filter"
     );
-    let bad = api.get("/contacts?updated_or_created_since=2025-02-01T00:00:00 01:00").await;
+    let bad = api
+        .get("/contacts?updated_or_created_since=2025-02-01T00:00:00 01:00")
+        .await;
     assert_eq!(bad.status, 422);
     check("errors/bad_updated_or_created_since.json", &bad.fixture());
 }
@@ -159,7 +182,10 @@ async fn deleted_since_is_exclusive_and_only_where_supported() {
 
     let live = api.get("/contacts").await;
     assert_eq!(live.json()["$total"], 5);
-    assert!(!live.ids().contains(&victim), "deleted records leave normal lists");
+    assert!(
+        !live.ids().contains(&victim),
+        "deleted records leave normal lists"
+    );
 
     let before = api
         .get("/contacts?deleted_since=2025-02-01T00:00:29Z&attributes=deleted_at")
@@ -168,12 +194,16 @@ async fn deleted_since_is_exclusive_and_only_where_supported() {
     assert_eq!(before["$total"], 1);
     assert_eq!(before["$items"][0]["id"], victim.as_str());
     assert_eq!(before["$items"][0]["deleted_at"], "2025-02-01T00:00:30Z");
-    let same_second = api.get("/contacts?deleted_since=2025-02-01T00:00:30Z").await.json();
+    let same_second = api
+        .get("/contacts?deleted_since=2025-02-01T00:00:30Z")
+        .await
+        .json();
     assert_eq!(same_second["$total"], 0, "deleted_since is exclusive");
 
     // ledger_accounts has no deleted_since: the parameter is ignored, the live list answers.
     let ledger = sim.records(Resource::LedgerAccounts)[0].id().to_owned();
-    sim.delete(Resource::LedgerAccounts, &ledger).expect("delete ledger");
+    sim.delete(Resource::LedgerAccounts, &ledger)
+        .expect("delete ledger");
     let ignored = api
         .get("/ledger_accounts?deleted_since=2025-02-01T00:00:00Z")
         .await;
@@ -190,16 +220,22 @@ async fn an_update_mid_walk_shifts_later_pages() {
     let sim = start(config(4)).await;
     let api = Api::v31(&sim);
     for _ in 0..6 {
-        sim.create(Resource::Contacts, &Value::Null).expect("create");
+        sim.create(Resource::Contacts, &Value::Null)
+            .expect("create");
     }
     let query = "/contacts?updated_or_created_since=2025-02-01T00:00:00Z&items_per_page=3";
     let first = api.get(query).await;
     assert_eq!(first.json()["$total"], 6);
     let oldest = sim.records(Resource::Contacts)[0].id().to_owned();
-    sim.update(Resource::Contacts, &oldest, &Value::Null).expect("update");
+    sim.update(Resource::Contacts, &oldest, &Value::Null)
+        .expect("update");
     let second = api.get(&format!("{query}&page=2")).await;
     assert_eq!(second.json()["$total"], 7);
-    assert_eq!(second.ids()[0], first.ids()[2], "the last record of page 1 again");
+    assert_eq!(
+        second.ids()[0],
+        first.ids()[2],
+        "the last record of page 1 again"
+    );
 
     // Update-moves-to-end order without a filter: records after the updated one slide back,
     // so the walk skips one.
@@ -209,24 +245,39 @@ async fn an_update_mid_walk_shifts_later_pages() {
     })
     .await;
     let api = Api::v31(&sim);
-    let before: Vec<String> = sim.records(Resource::Contacts).iter().map(|r| r.id().to_owned()).collect();
+    let before: Vec<String> = sim
+        .records(Resource::Contacts)
+        .iter()
+        .map(|r| r.id().to_owned())
+        .collect();
     let first = api.get("/contacts?items_per_page=3").await.ids();
     assert_eq!(first, before[..3]);
-    sim.update(Resource::Contacts, &before[0], &Value::Null).expect("update");
+    sim.update(Resource::Contacts, &before[0], &Value::Null)
+        .expect("update");
     let second = api.get("/contacts?items_per_page=3&page=2").await.ids();
-    assert_eq!(second, [before[4].clone(), before[5].clone(), before[0].clone()]);
-    assert!(!first.contains(&before[3]) && !second.contains(&before[3]), "skipped");
+    assert_eq!(
+        second,
+        [before[4].clone(), before[5].clone(), before[0].clone()]
+    );
+    assert!(
+        !first.contains(&before[3]) && !second.contains(&before[3]),
+        "skipped"
+    );
 }
 
 #[tokio::test]
 async fn contact_type_id_filters_customers_and_vendors() {
     let sim = start(config(40)).await;
     let api = Api::v31(&sim);
-    let total = api.get("/contacts").await.json()["$total"].as_u64().expect("total");
+    let total = api.get("/contacts").await.json()["$total"]
+        .as_u64()
+        .expect("total");
     let mut sum = 0;
     for (filter, type_id) in [("CUSTOMER", "CUSTOMER"), ("VENDOR", "VENDOR")] {
         let reply = api
-            .get(&format!("/contacts?contact_type_id={filter}&attributes=contact_types&items_per_page=200"))
+            .get(&format!(
+                "/contacts?contact_type_id={filter}&attributes=contact_types&items_per_page=200"
+            ))
             .await
             .json();
         let items = reply["$items"].as_array().expect("items");
@@ -247,7 +298,8 @@ async fn show_returns_the_full_record_until_deleted() {
     let reply = api.get(&format!("/sales_invoices/{}", record.id())).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), record.to_json());
-    sim.delete(Resource::SalesInvoices, record.id()).expect("delete");
+    sim.delete(Resource::SalesInvoices, record.id())
+        .expect("delete");
     let gone = api.get(&format!("/sales_invoices/{}", record.id())).await;
     assert_eq!(gone.status, 404);
     check("errors/not_found.json", &gone.fixture());

@@ -55,7 +55,8 @@ pub(crate) fn fixture_input(name: &str) -> Value {
     let path = fixtures_dir().join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()))
 }
 
 /// Compares `actual` with the expected file `fixtures/sage-sim/{name}`, or writes it when

@@ -34,7 +34,11 @@ async fn an_authorization_code_works_once() {
 
     let again = exchange(&sim.token_url(), &form).await;
     check("oauth/invalid_grant.json", &again.fixture());
-    let unknown = exchange(&sim.token_url(), &[("grant_type", "authorization_code"), ("code", "nope")]).await;
+    let unknown = exchange(
+        &sim.token_url(),
+        &[("grant_type", "authorization_code"), ("code", "nope")],
+    )
+    .await;
     assert_eq!(unknown.fixture(), again.fixture());
 }
 
@@ -44,7 +48,10 @@ async fn a_v3_code_gives_the_resource_owner_id() {
     let code = sim.authorization_code(ApiVersion::V3);
     let reply = exchange(
         &format!("{}/oauth2/token", sim.base_url()),
-        &[("grant_type", "authorization_code"), ("code", code.as_str())],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ],
     )
     .await;
     let tokens = reply.json();
@@ -57,14 +64,24 @@ async fn codes_expire_after_60_seconds() {
     let sim = start(config(2)).await;
     let code = sim.authorization_code(ApiVersion::V31);
     sim.advance_clock(Duration::from_secs(60));
-    let reply = exchange(&sim.token_url(), &[("grant_type", "authorization_code"), ("code", code.as_str())]).await;
+    let reply = exchange(
+        &sim.token_url(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ],
+    )
+    .await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"], "invalid_grant");
     // A code registered by value (e.g. an instance JSON's providerData.code) works once.
     sim.add_authorization_code("1c6ff4089d58d80e86482ab7d5b97f15dd7b041d", ApiVersion::V3);
     let known = exchange(
         &sim.token_url(),
-        &[("grant_type", "authorization_code"), ("code", "1c6ff4089d58d80e86482ab7d5b97f15dd7b041d")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "1c6ff4089d58d80e86482ab7d5b97f15dd7b041d"),
+        ],
     )
     .await;
     assert_eq!(known.status, 200);
@@ -76,24 +93,44 @@ async fn refresh_tokens_rotate() {
     let first = sim.issue_tokens(ApiVersion::V31);
     let refresh = |token: String| {
         let url = sim.token_url();
-        async move { exchange(&url, &[("grant_type", "refresh_token"), ("refresh_token", token.as_str())]).await }
+        async move {
+            exchange(
+                &url,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ],
+            )
+            .await
+        }
     };
     let second = refresh(first.refresh_token.clone()).await;
     assert_eq!(second.status, 200);
     let second = second.json();
-    let new_refresh = second["refresh_token"].as_str().expect("refresh").to_owned();
+    let new_refresh = second["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
     assert_ne!(new_refresh, first.refresh_token);
 
     let reused = refresh(first.refresh_token.clone()).await;
     assert_eq!(reused.status, 400);
-    assert_eq!(reused.json()["error"], "invalid_grant", "the old refresh token is spent");
+    assert_eq!(
+        reused.json()["error"],
+        "invalid_grant",
+        "the old refresh token is spent"
+    );
 
     let api = Api {
         token: second["access_token"].as_str().expect("access").to_owned(),
         ..Api::v31(&sim)
     };
     assert_eq!(api.get("/contacts").await.status, 200);
-    assert_eq!(refresh(new_refresh).await.status, 200, "the new one works once");
+    assert_eq!(
+        refresh(new_refresh).await.status,
+        200,
+        "the new one works once"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +169,12 @@ async fn client_credentials_are_checked_when_configured() {
     let code = sim.authorization_code(ApiVersion::V31);
     let wrong = exchange(
         &sim.token_url(),
-        &[("grant_type", "authorization_code"), ("code", code.as_str()), ("client_id", "app"), ("client_secret", "guess")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", "app"),
+            ("client_secret", "guess"),
+        ],
     )
     .await;
     assert_eq!(wrong.status, 401);
@@ -141,10 +183,16 @@ async fn client_credentials_are_checked_when_configured() {
         http()
             .post(sim.token_url())
             .basic_auth("app", Some("s3cret"))
-            .form(&[("grant_type", "authorization_code"), ("code", code.as_str())]),
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+            ]),
     )
     .await;
-    assert_eq!(basic.status, 200, "HTTP Basic client authentication; code still unused");
+    assert_eq!(
+        basic.status, 200,
+        "HTTP Basic client authentication; code still unused"
+    );
 }
 
 #[tokio::test]
@@ -160,15 +208,29 @@ async fn bad_token_requests_get_oauth_errors() {
         assert_eq!(reply.status, 400, "{form:?}");
         assert_eq!(reply.json()["error"], error, "{form:?}");
     }
-    let json_body = send(http().post(sim.token_url()).json(&serde_json::json!({"grant_type": "refresh_token"}))).await;
-    assert_eq!(json_body.json()["error"], "invalid_request", "form-encoded only");
+    let json_body = send(
+        http()
+            .post(sim.token_url())
+            .json(&serde_json::json!({"grant_type": "refresh_token"})),
+    )
+    .await;
+    assert_eq!(
+        json_body.json()["error"],
+        "invalid_request",
+        "form-encoded only"
+    );
 }
 
 #[tokio::test]
 async fn revoke_and_authorize_endpoints() {
     let sim = start(config(1)).await;
     let api = Api::v31(&sim);
-    let revoked = send(http().post(format!("{}/revoke", sim.base_url())).form(&[("token", api.token.as_str())])).await;
+    let revoked = send(
+        http()
+            .post(format!("{}/revoke", sim.base_url()))
+            .form(&[("token", api.token.as_str())]),
+    )
+    .await;
     assert_eq!(revoked.status, 200);
     assert_eq!(api.get("/contacts").await.status, 401);
 
@@ -180,9 +242,21 @@ async fn revoke_and_authorize_endpoints() {
     assert_eq!(consent.status, 302);
     let location = url::Url::parse(consent.header("location").expect("location")).expect("url");
     let pairs: Vec<(String, String)> = location.query_pairs().into_owned().collect();
-    let code = pairs.iter().find(|(k, _)| k == "code").expect("code").1.clone();
+    let code = pairs
+        .iter()
+        .find(|(k, _)| k == "code")
+        .expect("code")
+        .1
+        .clone();
     assert!(pairs.contains(&("state".into(), "xyz".into())));
-    let tokens = exchange(&sim.token_url(), &[("grant_type", "authorization_code"), ("code", code.as_str())]).await;
+    let tokens = exchange(
+        &sim.token_url(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ],
+    )
+    .await;
     assert!(tokens.json()["requested_by_id"].is_string());
     let _: Value = tokens.json();
 }

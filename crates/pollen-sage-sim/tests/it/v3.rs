@@ -16,20 +16,34 @@ async fn v3_serves_the_same_records_with_its_headers() {
     assert_eq!(v3.get(&format!("/products/{id}")).await.status, 200);
 
     for region in ["us", "ca", "de", "es", "fr"] {
-        assert_eq!(Api::v3(&sim, region).get("/contacts").await.status, 200, "{region}");
+        assert_eq!(
+            Api::v3(&sim, region).get("/contacts").await.status,
+            200,
+            "{region}"
+        );
     }
-    assert_eq!(Api::v3(&sim, "gb").get("/contacts").await.status, 404, "gb is `uki`");
+    assert_eq!(
+        Api::v3(&sim, "gb").get("/contacts").await.status,
+        404,
+        "gb is `uki`"
+    );
 
     let no_key = Api {
         headers: vec![("X-Site", sim.resource_owner_id().to_owned())],
         ..Api::v3(&sim, "uki")
     };
-    check("errors/v3_missing_subscription_key.json", &no_key.get("/contacts").await.fixture());
+    check(
+        "errors/v3_missing_subscription_key.json",
+        &no_key.get("/contacts").await.fixture(),
+    );
     let no_site = Api {
         headers: vec![("Ocp-Apim-Subscription-Key", "k".to_owned())],
         ..Api::v3(&sim, "uki")
     };
-    check("errors/v3_missing_x_site.json", &no_site.get("/contacts").await.fixture());
+    check(
+        "errors/v3_missing_x_site.json",
+        &no_site.get("/contacts").await.fixture(),
+    );
     let other_site = Api {
         headers: vec![
             ("Ocp-Apim-Subscription-Key", "k".to_owned()),
@@ -68,8 +82,16 @@ async fn signatures_are_verified_when_turned_on() {
     let url = format!("{}{path}", api.base);
     let nonce = "d6657d14f6d3d9de453ff4b0dc686c6d";
     let sign = |url: &str, secret: &str| {
-        v3_signature("GET", url, b"", nonce, sim.resource_owner_id(), secret, &api.token)
-            .expect("absolute url")
+        v3_signature(
+            "GET",
+            url,
+            b"",
+            nonce,
+            sim.resource_owner_id(),
+            secret,
+            &api.token,
+        )
+        .expect("absolute url")
     };
     let signed = |signature: String| {
         api.request(path)
@@ -82,7 +104,11 @@ async fn signatures_are_verified_when_turned_on() {
     let wrong_secret = crate::send(signed(sign(&url, "other"))).await;
     assert_eq!(wrong_secret.status, 401);
     check("errors/v3_bad_signature.json", &wrong_secret.fixture());
-    let other_query = crate::send(signed(sign(&url.replace("items_per_page=2", "items_per_page=3"), "TestSigningSecret"))).await;
+    let other_query = crate::send(signed(sign(
+        &url.replace("items_per_page=2", "items_per_page=3"),
+        "TestSigningSecret",
+    )))
+    .await;
     assert_eq!(other_query.status, 401, "the query is signed");
     let unsigned = api.get(path).await;
     assert_eq!(unsigned.status, 401);
