@@ -1,6 +1,10 @@
 //! The control API over HTTP, under `/_sim`: the same operations as the Rust API, for
 //! `pollen sage-sim` and for tests in other languages. See `docs/sage-sim.md`.
 
+// Handlers answer early with a ready HTTP reply as the `Err` of their helpers; it is built
+// only on the error path and moved once, so boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +31,7 @@ type Reply = Response<Body>;
 
 pub(crate) fn router() -> Router<Arc<State>> {
     Router::new()
-        .route("/health", get(|| async { ok(json!({"ok": true})) }))
+        .route("/health", get(|| async { ok(&json!({"ok": true})) }))
         .route("/seed", post(seed))
         .route("/records/{resource}", get(list_records).post(create))
         .route(
@@ -54,7 +58,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/auth/revoke-all", post(revoke_all))
 }
 
-fn ok(body: Value) -> Reply {
+fn ok(body: &Value) -> Reply {
     json_response(StatusCode::OK, body.to_string())
 }
 
@@ -152,13 +156,13 @@ async fn seed(Extract(state): Shared, body: Bytes) -> Reply {
     state
         .store
         .seed(seed, records, state.config.seed_epoch.timestamp());
-    ok(json!({"seed": seed, "records": records}))
+    ok(&json!({"seed": seed, "records": records}))
 }
 
 async fn list_records(Extract(state): Shared, Path(name): Path<String>) -> Reply {
     let resource = attempt!(resource(&name));
     let records: Vec<Value> = state.store.all(resource).iter().map(record_json).collect();
-    ok(Value::Array(records))
+    ok(&Value::Array(records))
 }
 
 async fn create(Extract(state): Shared, Path(name): Path<String>, body: Bytes) -> Reply {
@@ -173,7 +177,7 @@ async fn create(Extract(state): Shared, Path(name): Path<String>, body: Bytes) -
 async fn get_record(Extract(state): Shared, Path((name, id)): Path<(String, String)>) -> Reply {
     let resource = attempt!(resource(&name));
     match state.store.get(resource, &id) {
-        Some(record) => ok(record_json(&record)),
+        Some(record) => ok(&record_json(&record)),
         None => bad(
             StatusCode::NOT_FOUND,
             format!("no {name} record with id `{id}`"),
@@ -189,7 +193,7 @@ async fn update(
     let resource = attempt!(resource(&name));
     let body = attempt!(body_json(&body));
     match state.store.update(resource, &id, &body, state.now()) {
-        Ok(record) => ok(record_json(&record)),
+        Ok(record) => ok(&record_json(&record)),
         Err(err) => sim_error(&err),
     }
 }
@@ -197,7 +201,7 @@ async fn update(
 async fn delete(Extract(state): Shared, Path((name, id)): Path<(String, String)>) -> Reply {
     let resource = attempt!(resource(&name));
     match state.store.delete(resource, &id, state.now()) {
-        Ok(record) => ok(record_json(&record)),
+        Ok(record) => ok(&record_json(&record)),
         Err(err) => sim_error(&err),
     }
 }
@@ -209,7 +213,7 @@ struct ChangesQuery {
 
 async fn changes(Extract(state): Shared, Query(query): Query<ChangesQuery>) -> Reply {
     let changes = state.store.changes_since(query.since.unwrap_or(0));
-    ok(serde_json::to_value(changes).unwrap_or(Value::Null))
+    ok(&serde_json::to_value(changes).unwrap_or(Value::Null))
 }
 
 fn clock_json(state: &State) -> Value {
@@ -221,7 +225,7 @@ fn clock_json(state: &State) -> Value {
 }
 
 async fn clock(Extract(state): Shared) -> Reply {
-    ok(clock_json(&state))
+    ok(&clock_json(&state))
 }
 
 async fn set_clock(Extract(state): Shared, body: Bytes) -> Reply {
@@ -241,7 +245,7 @@ async fn set_clock(Extract(state): Shared, body: Bytes) -> Reply {
     state
         .clock
         .set_mode(ClockMode::Manual(at.with_timezone(&Utc)));
-    ok(clock_json(&state))
+    ok(&clock_json(&state))
 }
 
 async fn advance_clock(Extract(state): Shared, body: Bytes) -> Reply {
@@ -250,12 +254,12 @@ async fn advance_clock(Extract(state): Shared, body: Bytes) -> Reply {
         return bad(StatusCode::BAD_REQUEST, "`seconds` must be an integer");
     };
     state.clock.advance(seconds);
-    ok(clock_json(&state))
+    ok(&clock_json(&state))
 }
 
 async fn real_clock(Extract(state): Shared) -> Reply {
     state.clock.set_mode(ClockMode::Real);
-    ok(clock_json(&state))
+    ok(&clock_json(&state))
 }
 
 /// A fault from its JSON form (see `docs/sage-sim.md`).
@@ -347,7 +351,7 @@ fn fault_to_json(fault: &Fault) -> Value {
 }
 
 async fn list_faults(Extract(state): Shared) -> Reply {
-    ok(Value::Array(
+    ok(&Value::Array(
         state.faults.list().iter().map(fault_to_json).collect(),
     ))
 }
@@ -366,7 +370,7 @@ async fn add_fault(Extract(state): Shared, body: Bytes) -> Reply {
 
 async fn clear_faults(Extract(state): Shared) -> Reply {
     state.faults.clear();
-    ok(json!([]))
+    ok(&json!([]))
 }
 
 fn activity_from_json(body: &Value) -> Result<ActivityConfig, Reply> {
@@ -421,7 +425,7 @@ async fn start_activity(Extract(state): Shared, body: Bytes) -> Reply {
 }
 
 async fn activity_status(Extract(state): Shared) -> Reply {
-    ok(json!({
+    ok(&json!({
         "running": crate::activity::running(&state),
         "changes": crate::activity::made(&state),
     }))
@@ -429,7 +433,7 @@ async fn activity_status(Extract(state): Shared) -> Reply {
 
 async fn stop_activity(Extract(state): Shared) -> Reply {
     let changes = crate::activity::stop(&state);
-    ok(json!({"running": false, "changes": changes}))
+    ok(&json!({"running": false, "changes": changes}))
 }
 
 async fn counters(Extract(state): Shared) -> Reply {
@@ -438,27 +442,27 @@ async fn counters(Extract(state): Shared) -> Reply {
         .iter()
         .map(|(endpoint, status, count)| json!({"endpoint": endpoint, "status": status, "count": count}))
         .collect();
-    ok(Value::Array(rows))
+    ok(&Value::Array(rows))
 }
 
 async fn reset_counters(Extract(state): Shared) -> Reply {
     state.counters.reset();
-    ok(json!([]))
+    ok(&json!([]))
 }
 
 async fn new_code(Extract(state): Shared, body: Bytes) -> Reply {
     let body = attempt!(body_json(&body));
     let version = attempt!(version(&body));
-    ok(json!({"code": state.auth.new_code(version, state.now())}))
+    ok(&json!({"code": state.auth.new_code(version, state.now())}))
 }
 
 async fn new_tokens(Extract(state): Shared, body: Bytes) -> Reply {
     let body = attempt!(body_json(&body));
     let version = attempt!(version(&body));
-    ok(state.auth.issue(version, state.now()).to_json())
+    ok(&state.auth.issue(version, state.now()).to_json())
 }
 
 async fn revoke_all(Extract(state): Shared) -> Reply {
     state.auth.revoke_all();
-    ok(json!({"revoked": true}))
+    ok(&json!({"revoked": true}))
 }

@@ -135,7 +135,7 @@ async fn the_control_api_changes_records_and_reads_the_log() {
     let deleted = api
         .get("/products?deleted_since=2025-01-31T23:59:59Z")
         .await;
-    assert_eq!(deleted.ids(), [id.clone()]);
+    assert_eq!(deleted.ids(), std::slice::from_ref(&id));
 
     let missing = send(
         http()
