@@ -1,0 +1,1 @@
+//! Secrets never reach `Debug` output or a masked serialisation.

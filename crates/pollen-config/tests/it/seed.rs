@@ -1,0 +1,1 @@
+//! The seed's examples load into the values they spell.
