@@ -21,7 +21,7 @@ use crate::walk::{child, describe, quote, Ctx};
 pub struct Loaded {
     /// The typed configuration.
     pub config: InstanceConfig,
-    /// Every warning (unknown keys, leniently parsed where clauses, ...), in document order.
+    /// Every warning (unknown keys, leniently parsed where clauses, ...), sorted by pointer.
     pub warnings: Vec<Problem>,
 }
 
@@ -66,7 +66,7 @@ impl InstanceConfig {
         match config {
             Some(config) if !ctx.has_errors() => Ok(Loaded {
                 config,
-                warnings: ctx.problems,
+                warnings: crate::problem::sorted(ctx.problems),
             }),
             _ => Err(ConfigErrors::new(ctx.problems)),
         }

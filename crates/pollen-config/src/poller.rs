@@ -338,8 +338,8 @@ fn read_dates(
 pub(crate) struct UrlParts {
     pub(crate) path_end: usize,
     pub(crate) where_range: Option<Range<usize>>,
-    /// The where value ends inside an unterminated quote.
-    pub(crate) unterminated_quote: bool,
+    /// The where value ends inside a quote: the byte offset of that opening quote.
+    pub(crate) unterminated_quote: Option<usize>,
     /// More than one `where=` parameter: the byte offset of the second.
     pub(crate) second_where: Option<usize>,
 }
@@ -368,7 +368,7 @@ pub(crate) fn split_url(url: &str) -> UrlParts {
     let mut parts = UrlParts {
         path_end: i.min(bytes.len()),
         where_range: None,
-        unterminated_quote: false,
+        unterminated_quote: None,
         second_where: None,
     };
     // Each parameter starts after `?` or a separating `&`.
@@ -377,15 +377,15 @@ pub(crate) fn split_url(url: &str) -> UrlParts {
         if bytes[start..].starts_with(b"where=") {
             let value_start = start + "where=".len();
             let mut j = value_start;
-            let mut quoted = false;
+            let mut quoted: Option<usize> = None;
             while j < bytes.len() {
                 match bytes[j] {
                     b'$' if bytes[j..].starts_with(b"${") => {
                         j = skip_placeholder(bytes, j);
                         continue;
                     }
-                    b'\'' => quoted = !quoted,
-                    b'&' if !quoted => break,
+                    b'\'' => quoted = if quoted.is_some() { None } else { Some(j) },
+                    b'&' if quoted.is_none() => break,
                     _ => {}
                 }
                 j += 1;
@@ -454,6 +454,17 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str) -> Option<PollUrl> {
         );
         return None;
     }
+    if let Some(quote) = parts.unterminated_quote {
+        ctx.push(
+            crate::problem::Problem::new(
+                crate::problem::Severity::Warning,
+                ProblemKind::Where,
+                at,
+                "unterminated string literal in the where clause: read as if closed at the end",
+            )
+            .with_excerpt(caret_excerpt(&text, quote)),
+        );
+    }
     Some(PollUrl::new(text, parts.path_end, parts.where_range))
 }
 
@@ -510,7 +521,7 @@ fn read_legacy(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Resource
                 "xPathFilter" => ctx.warning(
                     ProblemKind::UnknownKey,
                     LEGACY,
-                    format!("line {line_number}: the xPathFilter field is ignored (pollen reads JSON only)"),
+                    format!("line {line_number} ({name}): xPathFilter: ignored (pollen reads JSON only)"),
                 ),
                 dates_key => {
                     dates.insert(dates_key.into(), Value::String((*text).to_owned()));
@@ -572,7 +583,7 @@ mod tests {
             &SEED[range],
             "lastModifiedDate>='${date:yyyy-MM-dd'T'HH:mm:ss'Z'}' and attributes='created_at,updated_at"
         );
-        assert!(parts.unterminated_quote);
+        assert_eq!(parts.unterminated_quote, SEED.rfind('\''));
     }
 
     #[test]
@@ -581,7 +592,7 @@ mod tests {
         let parts = split_url(url);
         let range = parts.where_range.expect("a where clause");
         assert_eq!(&url[range], "name='A&B' and x='${gmtDate:yyyy}'");
-        assert!(!parts.unterminated_quote);
+        assert_eq!(parts.unterminated_quote, None);
         assert_eq!(parts.second_where, None);
     }
 

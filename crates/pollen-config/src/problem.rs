@@ -166,8 +166,24 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The instance JSON does not load: every problem found, errors and warnings, in document order
-/// (keys of an object in sorted order).
+/// Problems in pointer order (segment by segment, array indices as numbers), those at the same
+/// pointer in the order they were found.
+pub(crate) fn sorted(mut problems: Vec<Problem>) -> Vec<Problem> {
+    fn key(pointer: &str) -> Vec<(u64, &str)> {
+        pointer
+            .split('/')
+            .skip(1)
+            .map(|segment| match segment.parse::<u64>() {
+                Ok(index) => (index, ""),
+                Err(_) => (u64::MAX, segment),
+            })
+            .collect()
+    }
+    problems.sort_by(|a, b| key(&a.pointer).cmp(&key(&b.pointer)));
+    problems
+}
+
+/// The instance JSON does not load: every problem found, errors and warnings, sorted by pointer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors {
     problems: Vec<Problem>,
@@ -176,7 +192,9 @@ pub struct ConfigErrors {
 impl ConfigErrors {
     pub(crate) fn new(problems: Vec<Problem>) -> Self {
         debug_assert!(problems.iter().any(Problem::is_error));
-        ConfigErrors { problems }
+        ConfigErrors {
+            problems: sorted(problems),
+        }
     }
 
     /// Every problem, errors and warnings.
