@@ -42,7 +42,7 @@ impl InstanceConfig {
     /// let errors = InstanceConfig::from_json_str(r#"{"element": {"key": "sageone"},"#).unwrap_err();
     /// let problem = &errors.problems()[0];
     /// assert_eq!(problem.line_column(), Some((1, 31)));
-    /// assert_eq!(problem.render("i.json"), "i.json:1:31: not valid JSON: EOF while parsing an object");
+    /// assert_eq!(problem.render("i.json"), "i.json:1:31: not valid JSON: EOF while parsing a value");
     /// ```
     pub fn from_json_str(text: &str) -> Result<Loaded, ConfigErrors> {
         match serde_json::from_str::<Value>(text) {
