@@ -12,8 +12,8 @@ mod walk;
 pub use load::Loaded;
 pub use model::{
     ApiVersion, BasicAuth, Configuration, Country, DateField, DateFormatSetting,
-    DatesConfiguration, ElementKey, Extra, FieldPath, InstanceConfig, Notification, OAuth,
-    PollUrl, Poller, ProviderData, Resource, Sage, ZoneSetting,
+    DatesConfiguration, ElementKey, Extra, FieldPath, InstanceConfig, Notification, OAuth, PollUrl,
+    Poller, ProviderData, Resource, Sage, ZoneSetting,
 };
 pub use problem::{ConfigErrors, Problem, ProblemKind, Severity};
 pub use render::Secrets;

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::model::{
-    ApiVersion, BasicAuth, Configuration, Country, ElementKey, InstanceConfig, Notification,
-    OAuth, Poller, ProviderData, Sage,
+    ApiVersion, BasicAuth, Configuration, Country, ElementKey, InstanceConfig, Notification, OAuth,
+    Poller, ProviderData, Sage,
 };
 use crate::poller;
 use crate::problem::{ConfigErrors, Problem, ProblemKind, Severity};
@@ -201,10 +201,7 @@ fn read_tags(ctx: &mut Ctx, top: &Map<String, Value>) -> Option<Vec<String>> {
             ctx.error(
                 ProblemKind::WrongType,
                 "/tags",
-                format!(
-                    "expected an array of strings, found {}",
-                    describe(other)
-                ),
+                format!("expected an array of strings, found {}", describe(other)),
             );
             None
         }
@@ -231,10 +228,21 @@ fn read_configuration(
         .and_then(|v| ctx.string(v, &conf("oauth.api.key"), "the client id of your Sage app"));
     let api_secret = ctx
         .required(map, CONF, "oauth.api.secret", None)
-        .and_then(|v| ctx.secret(v, &conf("oauth.api.secret"), "the client secret of your Sage app"));
+        .and_then(|v| {
+            ctx.secret(
+                v,
+                &conf("oauth.api.secret"),
+                "the client secret of your Sage app",
+            )
+        });
     let has_code = provider_data.is_some_and(|p| p.code.is_some());
     let callback_url = if has_code {
-        ctx.required(map, CONF, "oauth.callback.url", Some("providerData.code is set"))
+        ctx.required(
+            map,
+            CONF,
+            "oauth.callback.url",
+            Some("providerData.code is set"),
+        )
     } else {
         Ctx::present(map, "oauth.callback.url")
     }
@@ -252,7 +260,10 @@ fn read_configuration(
                 ctx.error(
                     ProblemKind::InvalidValue,
                     at,
-                    format!("unknown Sage API version {}: expected v3.1 or v3", quote(&text)),
+                    format!(
+                        "unknown Sage API version {}: expected v3.1 or v3",
+                        quote(&text)
+                    ),
                 );
                 None
             }
@@ -283,13 +294,21 @@ fn read_configuration(
         country
     });
     let signature_secret = v3_required(ctx, "signature.secret").and_then(|v| {
-        ctx.secret(v, &conf("signature.secret"), "the signing secret of your Sage app")
+        ctx.secret(
+            v,
+            &conf("signature.secret"),
+            "the signing secret of your Sage app",
+        )
     });
     let apim_subscription_key = v3_required(ctx, "apim.subscription.key").and_then(|v| {
-        ctx.secret(v, &conf("apim.subscription.key"), "your subscription primary key")
+        ctx.secret(
+            v,
+            &conf("apim.subscription.key"),
+            "your subscription primary key",
+        )
     });
-    let base_url = Ctx::present(map, "base.url")
-        .and_then(|v| absolute_url(ctx, v, &conf("base.url"), true));
+    let base_url =
+        Ctx::present(map, "base.url").and_then(|v| absolute_url(ctx, v, &conf("base.url"), true));
 
     // Notifications.
     read_with_default(ctx, map, "event.vendor.type", |ctx, v, at| {
@@ -300,7 +319,10 @@ fn read_configuration(
             ctx.error(
                 ProblemKind::InvalidValue,
                 at,
-                format!("unsupported event type {}: pollen only polls (expected polling)", quote(&text)),
+                format!(
+                    "unsupported event type {}: pollen only polls (expected polling)",
+                    quote(&text)
+                ),
             );
             None
         }
@@ -320,14 +342,21 @@ fn read_configuration(
     }
     .and_then(|v| absolute_url(ctx, v, &conf("event.notification.callback.url"), true));
     let signature_key = Ctx::present(map, "event.notification.signature.key").and_then(|v| {
-        ctx.secret(v, &conf("event.notification.signature.key"), "the signature key")
+        ctx.secret(
+            v,
+            &conf("event.notification.signature.key"),
+            "the signature key",
+        )
     });
     let basic = read_basic(ctx, map);
     let headers = poller::read_headers(ctx, map);
 
     // Poller.
-    let refresh_interval =
-        read_with_default(ctx, map, "event.poller.refresh_interval", |ctx, v, at| {
+    let refresh_interval = read_with_default(
+        ctx,
+        map,
+        "event.poller.refresh_interval",
+        |ctx, v, at| {
             let minutes = ctx.number(v, at, "a number of minutes")?;
             if minutes <= 0.0 {
                 ctx.error(
@@ -346,7 +375,8 @@ fn read_configuration(
                 return None;
             }
             Some(Duration::from_secs_f64(minutes * 60.0))
-        });
+        },
+    );
     let timezone = read_with_default(ctx, map, "event.poller.timezone", |ctx, v, at| {
         poller::zone(ctx, v, at)
     });

@@ -46,9 +46,17 @@ impl Extra {
     /// Whether a key's name suggests its value is a credential.
     pub fn looks_secret(key: &str) -> bool {
         let key = key.to_ascii_lowercase();
-        ["secret", "password", "token", "signature", "credential", "apikey", "api_key"]
-            .iter()
-            .any(|word| key.contains(word))
+        [
+            "secret",
+            "password",
+            "token",
+            "signature",
+            "credential",
+            "apikey",
+            "api_key",
+        ]
+        .iter()
+        .any(|word| key.contains(word))
     }
 }
 
@@ -456,9 +464,7 @@ impl PollUrl {
 
     /// The query after `?`, as written (empty when there is none).
     pub fn query(&self) -> &str {
-        self.source
-            .get(self.path_end + 1..)
-            .unwrap_or_default()
+        self.source.get(self.path_end + 1..).unwrap_or_default()
     }
 
     /// The value of the `where=` parameter as written, templates unexpanded.

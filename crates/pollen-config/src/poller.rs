@@ -58,7 +58,10 @@ fn object_or_encoded(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Map<Strin
             ctx.error(
                 ProblemKind::WrongType,
                 at,
-                format!("expected an object or a JSON-encoded string, found {}", describe(other)),
+                format!(
+                    "expected an object or a JSON-encoded string, found {}",
+                    describe(other)
+                ),
             );
             None
         }
@@ -99,7 +102,10 @@ pub(crate) fn read_headers(
                 ctx.error(
                     ProblemKind::WrongType,
                     &at,
-                    format!("expected a header value as a string, found {}", describe(other)),
+                    format!(
+                        "expected a header value as a string, found {}",
+                        describe(other)
+                    ),
                 );
                 ok = false;
                 continue;
@@ -154,7 +160,11 @@ pub(crate) fn read_resources(
 
 fn read_resource(ctx: &mut Ctx, name: &str, value: &Value, at: &str) -> Option<Resource> {
     if name.trim().is_empty() {
-        ctx.error(ProblemKind::InvalidValue, at, "a resource name must not be empty");
+        ctx.error(
+            ProblemKind::InvalidValue,
+            at,
+            "a resource name must not be empty",
+        );
         return None;
     }
     let map = ctx.object(value, at)?;
@@ -164,18 +174,33 @@ fn read_resource(ctx: &mut Ctx, name: &str, value: &Value, at: &str) -> Option<R
         .and_then(|v| read_url(ctx, v, &child(at, "url")));
     let id_field = read_section_default(ctx, map, at, Section::Resource, "idField", field_path);
     let dates = read_dates(ctx, map, at);
-    let filter_by_updated_date =
-        read_section_default(ctx, map, at, Section::Resource, "filterByUpdatedDate", |c, v, p| {
-            c.boolean(v, p)
-        });
-    let filter_by_current_date =
-        read_section_default(ctx, map, at, Section::Resource, "filterByCurrentDate", |c, v, p| {
-            c.boolean(v, p)
-        });
-    let created_check_tolerance =
-        read_section_default(ctx, map, at, Section::Resource, "createdCheckTolerance", seconds);
+    let filter_by_updated_date = read_section_default(
+        ctx,
+        map,
+        at,
+        Section::Resource,
+        "filterByUpdatedDate",
+        |c, v, p| c.boolean(v, p),
+    );
+    let filter_by_current_date = read_section_default(
+        ctx,
+        map,
+        at,
+        Section::Resource,
+        "filterByCurrentDate",
+        |c, v, p| c.boolean(v, p),
+    );
+    let created_check_tolerance = read_section_default(
+        ctx,
+        map,
+        at,
+        Section::Resource,
+        "createdCheckTolerance",
+        seconds,
+    );
     let poll_delay = read_section_default(ctx, map, at, Section::Resource, "pollDelay", seconds);
-    let page_size = Ctx::present(map, "pageSize").map(|v| page_size(ctx, v, &child(at, "pageSize")));
+    let page_size =
+        Ctx::present(map, "pageSize").map(|v| page_size(ctx, v, &child(at, "pageSize")));
 
     if let (Some(url), Some(dates)) = (&url, &dates) {
         let where_has_template = url
@@ -543,10 +568,7 @@ fn read_legacy(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Resource
                 .filter(|_| problem.pointer() != prefix)
                 .map(|f| format!("{f}: "))
                 .unwrap_or_default();
-            let message = format!(
-                "line {line_number} ({name}): {field}{}",
-                problem.message()
-            );
+            let message = format!("line {line_number} ({name}): {field}{}", problem.message());
             problem.set_message(message);
             problem.set_pointer(LEGACY.to_owned());
             ctx.push(problem);
@@ -557,7 +579,10 @@ fn read_legacy(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Resource
                     ctx.error(
                         ProblemKind::InvalidValue,
                         LEGACY,
-                        format!("line {line_number}: resource {} is defined twice", quote(name)),
+                        format!(
+                            "line {line_number}: resource {} is defined twice",
+                            quote(name)
+                        ),
                     );
                     ok = false;
                 }
@@ -588,7 +613,8 @@ mod tests {
 
     #[test]
     fn ampersands_inside_literals_stay_in_the_where_value() {
-        let url = "/hubs/finance/contacts?pageSize=5&where=name='A&B' and x='${gmtDate:yyyy}'&page=2";
+        let url =
+            "/hubs/finance/contacts?pageSize=5&where=name='A&B' and x='${gmtDate:yyyy}'&page=2";
         let parts = split_url(url);
         let range = parts.where_range.expect("a where clause");
         assert_eq!(&url[range], "name='A&B' and x='${gmtDate:yyyy}'");

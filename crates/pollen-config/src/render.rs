@@ -96,7 +96,10 @@ impl InstanceConfig {
         }
         if let Some(basic) = &n.basic {
             put("event.notification.basic.username", text(&basic.username));
-            put("event.notification.basic.password", secrets.show(&basic.password));
+            put(
+                "event.notification.basic.password",
+                secrets.show(&basic.password),
+            );
         }
         if !n.headers.is_empty() {
             let headers: Map<String, Value> = n
@@ -149,8 +152,14 @@ impl InstanceConfig {
 
 fn resource_json(resource: &Resource) -> Value {
     let mut map = Map::new();
-    map.insert("url".into(), Value::String(resource.url.as_str().to_owned()));
-    map.insert("idField".into(), Value::String(resource.id_field.as_str().to_owned()));
+    map.insert(
+        "url".into(),
+        Value::String(resource.url.as_str().to_owned()),
+    );
+    map.insert(
+        "idField".into(),
+        Value::String(resource.id_field.as_str().to_owned()),
+    );
     let mut dates = Map::new();
     date_json(&resource.dates.updated, "updated", &mut dates);
     date_json(&resource.dates.created, "created", &mut dates);
@@ -159,8 +168,14 @@ fn resource_json(resource: &Resource) -> Value {
         dates.insert(key.to_owned(), value.clone());
     }
     map.insert("datesConfiguration".into(), Value::Object(dates));
-    map.insert("filterByUpdatedDate".into(), Value::Bool(resource.filter_by_updated_date));
-    map.insert("filterByCurrentDate".into(), Value::Bool(resource.filter_by_current_date));
+    map.insert(
+        "filterByUpdatedDate".into(),
+        Value::Bool(resource.filter_by_updated_date),
+    );
+    map.insert(
+        "filterByCurrentDate".into(),
+        Value::Bool(resource.filter_by_current_date),
+    );
     map.insert(
         "createdCheckTolerance".into(),
         seconds_json(resource.created_check_tolerance),
@@ -177,10 +192,16 @@ fn resource_json(resource: &Resource) -> Value {
 
 fn date_json(date: &DateField, prefix: &str, into: &mut Map<String, Value>) {
     if let Some(field) = &date.field {
-        into.insert(format!("{prefix}DateField"), Value::String(field.as_str().to_owned()));
+        into.insert(
+            format!("{prefix}DateField"),
+            Value::String(field.as_str().to_owned()),
+        );
     }
     if let Some(format) = &date.format {
-        into.insert(format!("{prefix}DateFormat"), Value::String(format.as_str().to_owned()));
+        into.insert(
+            format!("{prefix}DateFormat"),
+            Value::String(format.as_str().to_owned()),
+        );
     }
     into.insert(
         format!("{prefix}DateTimezone"),

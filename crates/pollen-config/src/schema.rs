@@ -177,7 +177,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Resource, "filterByUpdatedDate", "boolean", Value("true"), "false", "Drop records whose updated date is not after the poll date."),
     key(Resource, "filterByCurrentDate", "boolean", Value("false"), "true", "Also drop records updated after the poll started (the next poll sees them)."),
     key(Resource, "createdCheckTolerance", "seconds ≥ 0 (decimals allowed)", Value("10"), "10", "Created and updated dates closer than this mean CREATED."),
-    key(Resource, "pageSize", "integer 1..=200", Absent("the connector's page size"), "100", "Records per page requested from the API."),
+    key(Resource, "pageSize", "integer ≥ 1 (Sage serves at most 200)", Absent("the connector's page size"), "100", "Records per page requested from the API."),
     key(Resource, "pollDelay", "seconds ≥ 0 (decimals allowed)", Value("0"), "30", "Subtracted from the poll date, for APIs whose search index lags."),
     key(Dates, "updatedDateField", "dotted path", Absent("no updated date: every record is UPDATED and none is filtered"), r#""updated_at""#, "Last-modified date of each record."),
     key(Dates, "updatedDateFormat", "Java date pattern, or `milliseconds` / `seconds` (epoch)", Absent("RFC 3339 / ISO 8601"), r#""yyyy-MM-dd'T'HH:mm:ss'Z'""#, "How to parse the updated date."),
@@ -226,7 +226,11 @@ pub fn reference_markdown() -> String {
          - Secrets are never printed: `Debug` output and masked serialisations show `***`.\n\n",
     );
     for section in Section::ALL {
-        out.push_str(&format!("## {}\n\n{}\n\n", section.title(), section.intro()));
+        out.push_str(&format!(
+            "## {}\n\n{}\n\n",
+            section.title(),
+            section.intro()
+        ));
         out.push_str("| key | value | default | example | meaning |\n");
         out.push_str("|---|---|---|---|---|\n");
         for k in keys(section) {
@@ -274,8 +278,11 @@ fn cell(text: &str) -> String {
 
 /// A table cell in code font; backticks inside need a longer fence.
 fn code_cell(text: &str) -> String {
-    let fence = if text.contains('`') { "``" } else { "`" };
-    format!("{fence} {} {fence}", cell(text))
+    if text.contains('`') {
+        format!("`` {} ``", cell(text))
+    } else {
+        format!("`{}`", cell(text))
+    }
 }
 
 #[cfg(test)]

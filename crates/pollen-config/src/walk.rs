@@ -176,7 +176,12 @@ impl Ctx {
     }
 
     /// A string (`expected` describes it for messages: "the client id").
-    pub(crate) fn string(&mut self, value: &Value, pointer: &str, expected: &str) -> Option<String> {
+    pub(crate) fn string(
+        &mut self,
+        value: &Value,
+        pointer: &str,
+        expected: &str,
+    ) -> Option<String> {
         if self.placeholder(value, pointer, expected, false) {
             return None;
         }
@@ -194,7 +199,12 @@ impl Ctx {
     }
 
     /// A secret string; messages never show its content.
-    pub(crate) fn secret(&mut self, value: &Value, pointer: &str, expected: &str) -> Option<Secret> {
+    pub(crate) fn secret(
+        &mut self,
+        value: &Value,
+        pointer: &str,
+        expected: &str,
+    ) -> Option<Secret> {
         if self.placeholder(value, pointer, expected, true) {
             return None;
         }
@@ -204,7 +214,10 @@ impl Ctx {
                 self.error(
                     ProblemKind::WrongType,
                     pointer,
-                    format!("expected {expected} as a string, found {}", json_type(other)),
+                    format!(
+                        "expected {expected} as a string, found {}",
+                        json_type(other)
+                    ),
                 );
                 None
             }
@@ -298,7 +311,10 @@ mod tests {
     #[test]
     fn pointers_escape_tilde_and_slash() {
         assert_eq!(child("/a", "b/c~d"), "/a/b~1c~0d");
-        assert_eq!(child("", "event.poller.configuration"), "/event.poller.configuration");
+        assert_eq!(
+            child("", "event.poller.configuration"),
+            "/event.poller.configuration"
+        );
     }
 
     #[test]
@@ -314,7 +330,9 @@ mod tests {
     #[test]
     fn placeholders_are_recognised() {
         assert!(is_placeholder("<minutes>"));
-        assert!(is_placeholder("<SUBSCRIPTION_PRIMARY_KEY_or_APIM_SUBSCRIPTION_KEY>"));
+        assert!(is_placeholder(
+            "<SUBSCRIPTION_PRIMARY_KEY_or_APIM_SUBSCRIPTION_KEY>"
+        ));
         assert!(!is_placeholder("<>"));
         assert!(!is_placeholder("minutes"));
         assert!(!is_placeholder("<a href>x"));
@@ -323,7 +341,10 @@ mod tests {
     #[test]
     fn typos_are_near() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert!(is_near("event.poller.refresh_intervall", "event.poller.refresh_interval"));
+        assert!(is_near(
+            "event.poller.refresh_intervall",
+            "event.poller.refresh_interval"
+        ));
         assert!(is_near("idfield", "idField"));
         assert!(!is_near("pagination.type", "pageSize"));
     }

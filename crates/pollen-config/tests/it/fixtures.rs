@@ -8,7 +8,13 @@ fn every_instance_fixture_reports_as_expected() {
     let dir = instances_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("listing fixtures/instances")
-        .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     let mut failures = Vec::new();

@@ -12,7 +12,12 @@ fn loading_fixtures_with_secrets() -> Vec<(String, pollen_config::Loaded, Vec<St
     let mut found = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(instances_dir())
         .expect("listing fixtures/instances")
-        .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".json"))
         .collect();
     names.sort();
@@ -46,13 +51,23 @@ fn loading_fixtures_with_secrets() -> Vec<(String, pollen_config::Loaded, Vec<St
 fn no_secret_appears_in_debug_output() {
     let fixtures = loading_fixtures_with_secrets();
     let secret_count: usize = fixtures.iter().map(|(_, _, s)| s.len()).sum();
-    assert!(fixtures.len() >= 10 && secret_count >= 40, "{} fixtures, {secret_count} secrets", fixtures.len());
+    assert!(
+        fixtures.len() >= 10 && secret_count >= 40,
+        "{} fixtures, {secret_count} secrets",
+        fixtures.len()
+    );
     for (name, loaded, secrets) in &fixtures {
         let debug = format!("{loaded:?}");
         let pretty = format!("{loaded:#?}");
         for secret in secrets {
-            assert!(!debug.contains(secret.as_str()), "{name}: {secret} in {debug}");
-            assert!(!pretty.contains(secret.as_str()), "{name}: {secret} in pretty Debug");
+            assert!(
+                !debug.contains(secret.as_str()),
+                "{name}: {secret} in {debug}"
+            );
+            assert!(
+                !pretty.contains(secret.as_str()),
+                "{name}: {secret} in pretty Debug"
+            );
         }
         assert!(debug.contains(MASK), "{name}: no mask in {debug}");
     }
@@ -64,9 +79,15 @@ fn no_secret_appears_in_the_masked_serialisation() {
         let masked = loaded.config.to_json(Secrets::Mask).to_string();
         let exposed = loaded.config.to_json(Secrets::Expose).to_string();
         for secret in &secrets {
-            assert!(!masked.contains(secret.as_str()), "{name}: {secret} in {masked}");
+            assert!(
+                !masked.contains(secret.as_str()),
+                "{name}: {secret} in {masked}"
+            );
             // Kept for storage: the exposed form has every one.
-            assert!(exposed.contains(secret.as_str()), "{name}: {secret} lost in {exposed}");
+            assert!(
+                exposed.contains(secret.as_str()),
+                "{name}: {secret} lost in {exposed}"
+            );
         }
     }
 }

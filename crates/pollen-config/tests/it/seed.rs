@@ -20,7 +20,10 @@ fn the_seed_example_loads_with_its_values_and_defaults() {
     let c = &config.configuration;
     assert_eq!(c.oauth.api_key, "xxxxxxxxxxxxxxxxxx");
     assert_eq!(c.oauth.api_secret.expose(), "xxxxxxxxxxxxxxxxxxxxxx");
-    assert_eq!(c.oauth.callback_url.as_ref().map(|u| u.as_str()), Some("https://mycoolapp.com/"));
+    assert_eq!(
+        c.oauth.callback_url.as_ref().map(|u| u.as_str()),
+        Some("https://mycoolapp.com/")
+    );
     assert_eq!(c.sage.api_version, ApiVersion::V3_1);
     assert_eq!(c.sage.country, Some(Country::Us));
     assert!(c.notification.enabled);
@@ -42,7 +45,10 @@ fn the_seed_example_loads_with_its_values_and_defaults() {
     );
     assert_eq!(customers.id_field.as_str(), "id");
     let updated = &customers.dates.updated;
-    assert_eq!(updated.field.as_ref().map(|f| f.as_str()), Some("updated_at"));
+    assert_eq!(
+        updated.field.as_ref().map(|f| f.as_str()),
+        Some("updated_at")
+    );
     assert_eq!(
         updated.format.as_ref().map(|f| f.as_str()),
         Some("yyyy-MM-dd'T'HH:mm:ss'Z'")
@@ -70,7 +76,10 @@ fn the_seed_example_loads_with_its_values_and_defaults() {
 fn the_filled_in_request_body_maps_uk_and_decimal_minutes() {
     let config = load("seed-request-body-filled.json").config;
     assert_eq!(config.configuration.sage.country, Some(Country::Gb));
-    assert_eq!(config.configuration.poller.refresh_interval, Duration::from_secs(30));
+    assert_eq!(
+        config.configuration.poller.refresh_interval,
+        Duration::from_secs(30)
+    );
 }
 
 #[test]
@@ -80,15 +89,25 @@ fn every_key_is_read() {
     assert_eq!(config.tags, ["single"]);
     assert_eq!(config.provider_data.code, None);
     assert_eq!(
-        config.provider_data.refresh_token.as_ref().map(|t| t.expose()),
+        config
+            .provider_data
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose()),
         Some("refresh-token-a0c4f3")
     );
     assert_eq!(
         c.notification.headers,
-        [("X-Count".to_owned(), "3".to_owned()), ("X-Tenant".to_owned(), "acme".to_owned())]
+        [
+            ("X-Count".to_owned(), "3".to_owned()),
+            ("X-Tenant".to_owned(), "acme".to_owned())
+        ]
     );
     let basic = c.notification.basic.as_ref().expect("basic auth");
-    assert_eq!((basic.username.as_str(), basic.password.expose()), ("pollen", "basic-pass-19fe07"));
+    assert_eq!(
+        (basic.username.as_str(), basic.password.expose()),
+        ("pollen", "basic-pass-19fe07")
+    );
     assert_eq!(
         c.notification.signature_key.as_ref().map(|k| k.expose()),
         Some("sig-key-5e8d21")
@@ -98,11 +117,20 @@ fn every_key_is_read() {
         Some("2023-12-31T23:00:00+00:00".to_owned())
     );
     assert_eq!(c.poller.timezone.as_str(), "Europe/Paris");
-    assert_eq!(c.sage.base_url.as_ref().map(|u| u.as_str()), Some("http://127.0.0.1:8080/v3.1"));
-    assert_eq!(c.oauth.token_url.as_ref().map(|u| u.as_str()), Some("http://127.0.0.1:8080/token"));
+    assert_eq!(
+        c.sage.base_url.as_ref().map(|u| u.as_str()),
+        Some("http://127.0.0.1:8080/v3.1")
+    );
+    assert_eq!(
+        c.oauth.token_url.as_ref().map(|u| u.as_str()),
+        Some("http://127.0.0.1:8080/token")
+    );
     let customers = &c.poller.resources["customers"];
     assert!(customers.filter_by_current_date);
-    assert_eq!(customers.created_check_tolerance, Duration::from_millis(12_500));
+    assert_eq!(
+        customers.created_check_tolerance,
+        Duration::from_millis(12_500)
+    );
     assert_eq!(customers.page_size, Some(100));
     assert_eq!(customers.poll_delay, Duration::from_secs(30));
 }
@@ -113,8 +141,14 @@ fn the_legacy_urls_migrate_to_resources() {
     let resources = &config.configuration.poller.resources;
     let customers = &resources["customers"];
     assert_eq!(customers.url.path(), "/hubs/finance/customers");
-    assert_eq!(customers.dates.updated.field.as_ref().map(|f| f.as_str()), Some("updated_at"));
-    assert_eq!(customers.dates.created.field.as_ref().map(|f| f.as_str()), Some("created_at"));
+    assert_eq!(
+        customers.dates.updated.field.as_ref().map(|f| f.as_str()),
+        Some("updated_at")
+    );
+    assert_eq!(
+        customers.dates.created.field.as_ref().map(|f| f.as_str()),
+        Some("created_at")
+    );
     // The created format and zone default to the updated ones.
     assert_eq!(
         customers.dates.created.format.as_ref().map(|f| f.as_str()),
@@ -135,7 +169,10 @@ fn the_resource_level_zone_is_accepted() {
 #[test]
 fn unknown_keys_are_kept() {
     let config = load("unknown-keys.json").config;
-    assert_eq!(config.configuration.extra.get("pagination.max"), Some(&"200".into()));
+    assert_eq!(
+        config.configuration.extra.get("pagination.max"),
+        Some(&"200".into())
+    );
     assert_eq!(config.extra.get("id"), Some(&12345.into()));
     let customers = &config.configuration.poller.resources["customers"];
     assert_eq!(customers.extra.get("idfield"), Some(&"id".into()));
@@ -175,7 +212,9 @@ fn values_come_back_as_strings_like_the_vendor() {
     assert_eq!(conf["event.poller.refresh_interval"], "15");
     assert_eq!(conf["event.notification.enabled"], "true");
     assert_eq!(conf["country"], "us");
-    let poller = conf["event.poller.configuration"].as_str().expect("a JSON string");
+    let poller = conf["event.poller.configuration"]
+        .as_str()
+        .expect("a JSON string");
     let poller: serde_json::Value = serde_json::from_str(poller).expect("JSON inside");
     assert_eq!(poller["customers"]["createdCheckTolerance"], 10);
     assert_eq!(
