@@ -90,7 +90,7 @@ mod walk;
 
 pub use load::Loaded;
 pub use model::{
-    ApiVersion, BasicAuth, Configuration, Country, DateField, DateFormatSetting,
+    AbsoluteUrl, ApiVersion, BasicAuth, Configuration, Country, DateField, DateFormatSetting,
     DatesConfiguration, ElementKey, Extra, FieldPath, InstanceConfig, Notification, OAuth, PollUrl,
     Poller, ProviderData, Resource, Sage, ZoneSetting,
 };

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::model::AbsoluteUrl;
+
 use crate::model::{
     ApiVersion, BasicAuth, Configuration, Country, ElementKey, InstanceConfig, Notification, OAuth,
     Poller, ProviderData, Sage,
@@ -516,7 +518,12 @@ fn read_basic(ctx: &mut Ctx, map: &Map<String, Value>) -> Option<Option<BasicAut
 }
 
 /// An absolute URL; `http(s)` only when `web` is set.
-pub(crate) fn absolute_url(ctx: &mut Ctx, value: &Value, at: &str, web: bool) -> Option<Url> {
+pub(crate) fn absolute_url(
+    ctx: &mut Ctx,
+    value: &Value,
+    at: &str,
+    web: bool,
+) -> Option<AbsoluteUrl> {
     let text = ctx.string(value, at, "an absolute URL")?;
     let url = match Url::parse(text.trim()) {
         Ok(url) => url,
@@ -551,5 +558,5 @@ pub(crate) fn absolute_url(ctx: &mut Ctx, value: &Value, at: &str, web: bool) ->
         );
         return None;
     }
-    Some(url)
+    Some(AbsoluteUrl::new(text.trim().to_owned(), url))
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use url::Url;
 
 use crate::secret::Secret;
 
@@ -157,9 +156,9 @@ pub struct OAuth {
     /// `oauth.api.secret`: the client secret.
     pub api_secret: Secret,
     /// `oauth.callback.url`: the redirect URI (required to exchange a code).
-    pub callback_url: Option<Url>,
+    pub callback_url: Option<AbsoluteUrl>,
     /// `oauth.token.url`: token endpoint override.
-    pub token_url: Option<Url>,
+    pub token_url: Option<AbsoluteUrl>,
 }
 
 /// The Sage API generation and what it needs.
@@ -175,7 +174,7 @@ pub struct Sage {
     /// `apim.subscription.key` (v3 gateway).
     pub apim_subscription_key: Option<Secret>,
     /// `base.url`: API base override.
-    pub base_url: Option<Url>,
+    pub base_url: Option<AbsoluteUrl>,
 }
 
 /// `sage.api.version`.
@@ -272,7 +271,7 @@ pub struct Notification {
     /// `event.notification.enabled`.
     pub enabled: bool,
     /// `event.notification.callback.url` (always set when `enabled`).
-    pub callback_url: Option<Url>,
+    pub callback_url: Option<AbsoluteUrl>,
     /// `event.notification.signature.key`.
     pub signature_key: Option<Secret>,
     /// `event.notification.basic.username` and `.password`.
@@ -354,6 +353,36 @@ pub struct DateField {
     pub format: Option<DateFormatSetting>,
     /// The zone of dates that carry no offset.
     pub timezone: ZoneSetting,
+}
+
+/// An absolute URL as written (`as_str` keeps it byte for byte: an OAuth `redirect_uri` must
+/// match the registered one exactly), and parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbsoluteUrl {
+    source: String,
+    url: url::Url,
+}
+
+impl AbsoluteUrl {
+    pub(crate) fn new(source: String, url: url::Url) -> Self {
+        AbsoluteUrl { source, url }
+    }
+
+    /// The URL as written (surrounding white space removed).
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The parsed URL (normalised: `https://a.com` becomes `https://a.com/`).
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+}
+
+impl fmt::Display for AbsoluteUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
 }
 
 /// A dotted path into a record (`id`, `user.id`).

@@ -22,14 +22,14 @@ fn the_seed_example_loads_with_its_values_and_defaults() {
     assert_eq!(c.oauth.api_secret.expose(), "xxxxxxxxxxxxxxxxxxxxxx");
     assert_eq!(
         c.oauth.callback_url.as_ref().map(|u| u.as_str()),
-        Some("https://mycoolapp.com/")
+        Some("https://mycoolapp.com") // as written: it is the OAuth redirect_uri
     );
     assert_eq!(c.sage.api_version, ApiVersion::V3_1);
     assert_eq!(c.sage.country, Some(Country::Us));
     assert!(c.notification.enabled);
     assert_eq!(
         c.notification.callback_url.as_ref().map(|u| u.as_str()),
-        Some("http://mycoolapp.com/")
+        Some("http://mycoolapp.com")
     );
     assert_eq!(c.poller.refresh_interval, Duration::from_secs(15 * 60));
     assert_eq!(c.poller.timezone.as_str(), "UTC");
