@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// Whether a [`Problem`] stops the configuration from loading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The configuration cannot be used until this is fixed.
     Error,
@@ -12,7 +13,8 @@ pub enum Severity {
 }
 
 /// What kind of problem a [`Problem`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProblemKind {
     /// The input is not JSON at all (the problem carries a line and column).
@@ -43,6 +45,9 @@ pub enum ProblemKind {
 /// document). Inside `event.poller.configuration` it continues into the resources even when
 /// that value arrives as a JSON-encoded string, as if the string were the object it encodes.
 /// A key that is missing is pointed at where it should be.
+///
+/// It serialises (for the management API) as
+/// `{"severity", "kind", "pointer", "message", "excerpt"?, "line"?, "column"?}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     severity: Severity,
@@ -159,6 +164,25 @@ impl Problem {
     }
 }
 
+impl serde::Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("severity", &self.severity)?;
+        map.serialize_entry("kind", &self.kind)?;
+        map.serialize_entry("pointer", &self.pointer)?;
+        map.serialize_entry("message", &self.message)?;
+        if let Some(excerpt) = &self.excerpt {
+            map.serialize_entry("excerpt", excerpt)?;
+        }
+        if let Some((line, column)) = self.line_column {
+            map.serialize_entry("line", &line)?;
+            map.serialize_entry("column", &column)?;
+        }
+        map.end()
+    }
+}
+
 /// As [`Problem::render`] without the file name: `/json/pointer: message`.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -229,5 +253,60 @@ impl fmt::Display for ConfigErrors {
             write!(f, "\n{problem}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_render_for_validate_and_serialise_for_the_api() {
+        let warning = Problem::new(
+            Severity::Warning,
+            ProblemKind::UnknownKey,
+            "/a~1b",
+            "unknown key",
+        )
+        .with_excerpt("  x\n  ^".to_owned());
+        assert_eq!(
+            warning.render("f.json"),
+            "warning: f.json:/a~1b: unknown key\n  x\n  ^"
+        );
+        assert_eq!(warning.to_string(), "warning: /a~1b: unknown key\n  x\n  ^");
+        let not_json = Problem::new(
+            Severity::Error,
+            ProblemKind::NotJson,
+            "",
+            "not valid JSON: x",
+        )
+        .with_line_column(3, 7);
+        assert_eq!(not_json.render("f.json"), "f.json:3:7: not valid JSON: x");
+        let root = Problem::new(
+            Severity::Error,
+            ProblemKind::WrongType,
+            "",
+            "expected an object",
+        );
+        assert_eq!(root.render("f.json"), "f.json: expected an object");
+        assert_eq!(
+            serde_json::to_value(&not_json).unwrap(),
+            serde_json::json!({"severity": "error", "kind": "not_json", "pointer": "",
+                "message": "not valid JSON: x", "line": 3, "column": 7})
+        );
+    }
+
+    #[test]
+    fn problems_sort_by_pointer_segments_and_indices() {
+        let at = |p: &str| Problem::new(Severity::Error, ProblemKind::Missing, p, p);
+        let sorted = sorted(vec![
+            at("/tags/10"),
+            at("/b"),
+            at("/tags/2"),
+            at(""),
+            at("/a/z"),
+        ]);
+        let pointers: Vec<&str> = sorted.iter().map(Problem::pointer).collect();
+        assert_eq!(pointers, ["", "/a/z", "/b", "/tags/2", "/tags/10"]);
     }
 }
