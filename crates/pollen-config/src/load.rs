@@ -560,3 +560,48 @@ pub(crate) fn absolute_url(
     }
     Some(AbsoluteUrl::new(text.trim().to_owned(), url))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{self, DefaultValue};
+
+    /// The smallest instance: every key with a default is absent, so every default is read
+    /// (through the same code as a user's value) and must read without a problem.
+    #[test]
+    fn every_default_reads_cleanly() {
+        let json = serde_json::json!({
+            "element": {"key": "sageone"},
+            "providerData": {"refresh_token": "r"},
+            "configuration": {
+                "oauth.api.key": "k",
+                "oauth.api.secret": "s",
+                "event.poller.configuration": {"customers": {"url": "/hubs/finance/customers"}}
+            },
+            "name": "n"
+        });
+        let loaded = InstanceConfig::from_json_value(&json).expect("loads");
+        let warnings: Vec<&str> = loaded.warnings.iter().map(Problem::pointer).collect();
+        // The one warning: notifications are off by default.
+        assert_eq!(warnings, ["/configuration/event.notification.enabled"]);
+        let c = &loaded.config.configuration;
+        assert_eq!(c.sage.api_version, ApiVersion::V3_1);
+        assert!(!c.notification.enabled);
+        assert_eq!(c.poller.refresh_interval, Duration::from_secs(15 * 60));
+        assert_eq!(c.poller.timezone.as_str(), "UTC");
+        let customers = &c.poller.resources["customers"];
+        assert_eq!(customers.id_field.as_str(), "id");
+        assert!(customers.filter_by_updated_date);
+        assert!(!customers.filter_by_current_date);
+        assert_eq!(customers.created_check_tolerance, Duration::from_secs(10));
+        assert_eq!(customers.poll_delay, Duration::ZERO);
+        assert_eq!(customers.dates.updated.timezone.as_str(), "GMT");
+        assert_eq!(customers.dates.created.timezone.as_str(), "GMT");
+        // Every documented value default is one of those just checked.
+        let defaults = schema::KEYS
+            .iter()
+            .filter(|k| matches!(k.default, DefaultValue::Value(_)))
+            .count();
+        assert_eq!(defaults, 11);
+    }
+}

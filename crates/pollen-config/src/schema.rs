@@ -144,7 +144,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Instance, "providerData", "object", Required, r#"{"code": "1c6ff408..."}"#, "OAuth grant code or tokens."),
     key(Instance, "configuration", "object", Required, r#"{"oauth.api.key": "..."}"#, "The instance configuration."),
     key(Instance, "name", "string", Required, r#""API_Polling""#, "The instance's name (`instanceName` in notifications)."),
-    key(Instance, "tags", "array of strings, or one string", Value("[]"), r#"["Test"]"#, "Free tags (`instanceTags` in notifications)."),
+    key(Instance, "tags", "array of strings, or one string", Absent("no tags"), r#"["Test"]"#, "Free tags (`instanceTags` in notifications)."),
     key(Element, "key", "`sageone`", Required, r#""sageone""#, "The connector key; `sageone` is Sage Business Cloud Accounting."),
     secret(ProviderData, "code", Absent("no code exchange"), r#""1c6ff4089d58d80e86482ab7d5b97f15dd7b041d""#, "Authorization grant code from the OAuth callback; exchanged for tokens once."),
     secret(ProviderData, "access_token", Absent("obtained from `code` or `refresh_token`"), r#""eyJ0eXAi...""#, "An access token you already hold (Sage v3.1 access tokens live 5 minutes)."),
