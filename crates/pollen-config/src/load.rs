@@ -400,7 +400,12 @@ fn read_configuration(
             }
         }
     });
-    let resources = poller::read_resources(ctx, map);
+    // Templates are compiled in the poller's zone; with a broken zone, in UTC, to still report
+    // their own problems.
+    let template_zone = timezone
+        .as_ref()
+        .map_or(pollen_template::Zone::UTC, |z| z.zone().clone());
+    let resources = poller::read_resources(ctx, map, &template_zone);
 
     if let (Some(enabled), Some(resources)) = (enabled, &resources) {
         if !enabled && !resources.is_empty() {

@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pollen_template::{DateFormat, Template, Where, Zone};
 use serde_json::Value;
 
 use crate::secret::Secret;
@@ -430,78 +431,110 @@ impl fmt::Display for FieldPath {
     }
 }
 
-/// A date format setting (`updatedDateFormat`), as written.
+/// A date format setting (`updatedDateFormat`): as written, and compiled.
 #[derive(Debug, Clone)]
 pub struct DateFormatSetting {
     source: String,
+    format: DateFormat,
 }
 
 impl DateFormatSetting {
-    pub(crate) fn new(source: String) -> Self {
-        DateFormatSetting { source }
+    pub(crate) fn new(source: String, format: DateFormat) -> Self {
+        DateFormatSetting { source, format }
     }
 
     /// The setting as written: a Java pattern, `milliseconds` or `seconds`.
     pub fn as_str(&self) -> &str {
         &self.source
     }
+
+    /// The compiled format, to parse record dates with.
+    pub fn format(&self) -> &DateFormat {
+        &self.format
+    }
 }
 
-/// A time zone setting (`updatedDateTimezone`, `event.poller.timezone`), as written.
+/// A time zone setting (`updatedDateTimezone`, `event.poller.timezone`): as written, and parsed.
 #[derive(Debug, Clone)]
 pub struct ZoneSetting {
     source: String,
+    zone: Zone,
 }
 
 impl ZoneSetting {
-    pub(crate) fn new(source: String) -> Self {
-        ZoneSetting { source }
+    pub(crate) fn new(source: String, zone: Zone) -> Self {
+        ZoneSetting { source, zone }
     }
 
     /// The zone as written (`GMT`, `Europe/Paris`, `-08:00`).
     pub fn as_str(&self) -> &str {
         &self.source
     }
+
+    /// The zone.
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
 }
 
-/// A resource's `url`: a hub path and query with `${...}` templates and a CEQL `where` clause.
+/// A resource's `url`: a hub path and query with `${...}` templates and a CEQL `where` clause,
+/// compiled at load time.
 #[derive(Debug, Clone)]
 pub struct PollUrl {
-    source: String,
+    template: Template,
     path_end: usize,
     where_range: Option<Range<usize>>,
+    where_clause: Option<Where>,
 }
 
 impl PollUrl {
-    pub(crate) fn new(source: String, path_end: usize, where_range: Option<Range<usize>>) -> Self {
+    pub(crate) fn new(
+        template: Template,
+        path_end: usize,
+        where_range: Option<Range<usize>>,
+        where_clause: Option<Where>,
+    ) -> Self {
         PollUrl {
-            source,
+            template,
             path_end,
             where_range,
+            where_clause,
         }
     }
 
     /// The URL as written.
     pub fn as_str(&self) -> &str {
-        &self.source
+        self.template.source()
+    }
+
+    /// The whole URL compiled as a template, in the poller's zone (`event.poller.timezone`):
+    /// [`Template::expand`] gives the URL to fetch for a poll date.
+    pub fn template(&self) -> &Template {
+        &self.template
     }
 
     /// The path before the query (`/hubs/finance/customers`).
     pub fn path(&self) -> &str {
-        &self.source[..self.path_end]
+        &self.as_str()[..self.path_end]
     }
 
     /// The query after `?`, as written (empty when there is none).
     pub fn query(&self) -> &str {
-        self.source.get(self.path_end + 1..).unwrap_or_default()
+        self.as_str().get(self.path_end + 1..).unwrap_or_default()
+    }
+
+    /// The parsed `where=` clause (lenient mode: its warnings were reported at load time), its
+    /// `${...}` placeholders unexpanded.
+    pub fn where_clause(&self) -> Option<&Where> {
+        self.where_clause.as_ref()
     }
 
     /// The value of the `where=` parameter as written, templates unexpanded.
-    pub fn where_clause(&self) -> Option<&str> {
-        self.where_range.clone().map(|r| &self.source[r])
+    pub fn where_text(&self) -> Option<&str> {
+        self.where_range.clone().map(|r| &self.as_str()[r])
     }
 
-    /// The byte range of [`PollUrl::where_clause`] in [`PollUrl::as_str`].
+    /// The byte range of [`PollUrl::where_text`] in [`PollUrl::as_str`].
     pub fn where_range(&self) -> Option<Range<usize>> {
         self.where_range.clone()
     }

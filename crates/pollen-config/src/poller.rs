@@ -11,9 +11,10 @@ use crate::load::{json_error_message, read_section_default, MAX_SECONDS};
 use crate::model::{
     DateField, DateFormatSetting, DatesConfiguration, FieldPath, PollUrl, Resource, ZoneSetting,
 };
-use crate::problem::ProblemKind;
+use crate::problem::{Problem, ProblemKind, Severity};
 use crate::schema::Section;
 use crate::walk::{child, describe, quote, Ctx};
+use pollen_template::{DateFormat, Mode, Template, Where, Zone};
 
 const POLLER: &str = "/configuration/event.poller.configuration";
 const LEGACY: &str = "/configuration/event.poller.urls";
@@ -129,11 +130,12 @@ pub(crate) fn read_headers(
 pub(crate) fn read_resources(
     ctx: &mut Ctx,
     configuration: &Map<String, Value>,
+    zone: &Zone,
 ) -> Option<BTreeMap<String, Resource>> {
     let legacy = Ctx::present(configuration, "event.poller.urls");
     let Some(value) = Ctx::present(configuration, "event.poller.configuration") else {
         return match legacy {
-            Some(value) => read_legacy(ctx, value),
+            Some(value) => read_legacy(ctx, value, zone),
             None => Some(BTreeMap::new()),
         };
     };
@@ -148,7 +150,7 @@ pub(crate) fn read_resources(
     let mut resources = BTreeMap::new();
     let mut ok = true;
     for (name, value) in &map {
-        match read_resource(ctx, name, value, &child(POLLER, name)) {
+        match read_resource(ctx, name, value, &child(POLLER, name), zone) {
             Some(resource) => {
                 resources.insert(name.clone(), resource);
             }
@@ -158,7 +160,13 @@ pub(crate) fn read_resources(
     ok.then_some(resources)
 }
 
-fn read_resource(ctx: &mut Ctx, name: &str, value: &Value, at: &str) -> Option<Resource> {
+fn read_resource(
+    ctx: &mut Ctx,
+    name: &str,
+    value: &Value,
+    at: &str,
+    zone: &Zone,
+) -> Option<Resource> {
     if name.trim().is_empty() {
         ctx.error(
             ProblemKind::InvalidValue,
@@ -171,7 +179,7 @@ fn read_resource(ctx: &mut Ctx, name: &str, value: &Value, at: &str) -> Option<R
     let extra = ctx.unknown_keys(map, at, Section::Resource, &[]);
     let url = ctx
         .required(map, at, "url", None)
-        .and_then(|v| read_url(ctx, v, &child(at, "url")));
+        .and_then(|v| read_url(ctx, v, &child(at, "url"), zone));
     let id_field = read_section_default(ctx, map, at, Section::Resource, "idField", field_path);
     let dates = read_dates(ctx, map, at);
     let filter_by_updated_date = read_section_default(
@@ -205,7 +213,7 @@ fn read_resource(ctx: &mut Ctx, name: &str, value: &Value, at: &str) -> Option<R
     if let (Some(url), Some(dates)) = (&url, &dates) {
         let where_has_template = url
             .where_clause()
-            .is_some_and(|clause| clause.contains("${"));
+            .is_some_and(|clause| !clause.expr.placeholders().is_empty());
         if where_has_template && dates.updated.field.is_none() {
             ctx.warning(
                 ProblemKind::Inconsistent,
@@ -288,13 +296,55 @@ fn page_size(ctx: &mut Ctx, value: &Value, at: &str) -> Option<u32> {
 /// A time zone id.
 pub(crate) fn zone(ctx: &mut Ctx, value: &Value, at: &str) -> Option<ZoneSetting> {
     let text = ctx.string(value, at, "a time zone id")?;
-    Some(ZoneSetting::new(text))
+    match Zone::parse(text.trim()) {
+        Ok(zone) => Some(ZoneSetting::new(text, zone)),
+        Err(err) => {
+            ctx.push(Problem::new(
+                Severity::Error,
+                ProblemKind::DateFormat,
+                at,
+                err.message(),
+            ));
+            None
+        }
+    }
 }
 
 /// A Java date pattern, `milliseconds` or `seconds`.
 fn date_format(ctx: &mut Ctx, value: &Value, at: &str) -> Option<DateFormatSetting> {
     let text = ctx.string(value, at, "a Java date pattern, milliseconds or seconds")?;
-    Some(DateFormatSetting::new(text))
+    match DateFormat::compile(&text) {
+        Ok(format) => Some(DateFormatSetting::new(text, format)),
+        Err(err) => {
+            ctx.push(located(
+                Severity::Error,
+                ProblemKind::DateFormat,
+                at,
+                &err,
+                &text,
+                err.offset(),
+            ));
+            None
+        }
+    }
+}
+
+/// A problem about a compiled string (pattern, template, where clause): the message, then the
+/// string with a caret at `offset` (a byte offset into `text`) and the hint, if any.
+fn located(
+    severity: Severity,
+    kind: ProblemKind,
+    at: &str,
+    err: &pollen_template::Error,
+    text: &str,
+    offset: usize,
+) -> Problem {
+    let mut excerpt = caret_excerpt(text, offset);
+    if let Some(hint) = err.hint() {
+        excerpt.push_str("\n  hint: ");
+        excerpt.push_str(hint);
+    }
+    Problem::new(severity, kind, at, err.message()).with_excerpt(excerpt)
 }
 
 fn read_dates(
@@ -452,12 +502,12 @@ pub(crate) fn caret_excerpt(text: &str, offset: usize) -> String {
     format!("  {}\n  {pad}^", &text[line_start..line_end])
 }
 
-fn read_url(ctx: &mut Ctx, value: &Value, at: &str) -> Option<PollUrl> {
+fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollUrl> {
     let text = ctx.string(value, at, "a hub URL")?;
     if !text.starts_with('/') {
         ctx.push(
-            crate::problem::Problem::new(
-                crate::problem::Severity::Error,
+            Problem::new(
+                Severity::Error,
                 ProblemKind::Template,
                 at,
                 "expected a hub path starting with /, such as /hubs/finance/customers",
@@ -466,11 +516,22 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str) -> Option<PollUrl> {
         );
         return None;
     }
+    let template = Template::compile_in(&text, zone.clone());
+    if let Err(err) = &template {
+        ctx.push(located(
+            Severity::Error,
+            ProblemKind::Template,
+            at,
+            err,
+            &text,
+            err.offset(),
+        ));
+    }
     let parts = split_url(&text);
     if let Some(second) = parts.second_where {
         ctx.push(
-            crate::problem::Problem::new(
-                crate::problem::Severity::Error,
+            Problem::new(
+                Severity::Error,
                 ProblemKind::Where,
                 at,
                 "more than one where parameter: combine the conditions with and",
@@ -479,25 +540,127 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str) -> Option<PollUrl> {
         );
         return None;
     }
-    if let Some(quote) = parts.unterminated_quote {
-        ctx.push(
-            crate::problem::Problem::new(
-                crate::problem::Severity::Warning,
+    let where_clause = match &parts.where_range {
+        None => None,
+        Some(range) => {
+            let mut scratch = Ctx::default();
+            let parsed = parse_where(&mut scratch, at, &text, range.clone());
+            // An unclosed `${` is reported once, by the template.
+            let template_offset = template.as_ref().err().map(|err| err.offset());
+            let seen = template_offset.map(|offset| caret_excerpt(&text, offset));
+            for problem in scratch.problems {
+                let duplicate = problem.is_error()
+                    && seen
+                        .as_deref()
+                        .is_some_and(|s| problem.excerpt().is_some_and(|e| e.starts_with(s)));
+                if !duplicate {
+                    ctx.push(problem);
+                }
+            }
+            Some(parsed?)
+        }
+    };
+    Some(PollUrl::new(
+        template.ok()?,
+        parts.path_end,
+        parts.where_range,
+        where_clause,
+    ))
+}
+
+/// Parses the `where=` value of `url` (at `range`) leniently; warnings and errors point into
+/// the URL. A value written percent-encoded (no raw quote, but `%27`) is decoded first.
+fn parse_where(ctx: &mut Ctx, at: &str, url: &str, range: Range<usize>) -> Option<Where> {
+    let raw = &url[range.clone()];
+    let (clause, origin) = match percent_decoded(raw) {
+        Some((decoded, origin)) => (decoded, origin),
+        None => (raw.to_owned(), (0..=raw.len()).collect()),
+    };
+    // Byte offset in the clause -> byte offset in the URL.
+    let in_url = |offset: usize| range.start + origin[offset.min(origin.len() - 1)];
+    match Where::parse(&clause, Mode::Lenient) {
+        Ok(parsed) => {
+            for warning in &parsed.warnings {
+                ctx.push(
+                    Problem::new(Severity::Warning, ProblemKind::Where, at, warning.message())
+                        .with_excerpt(caret_excerpt(url, in_url(warning.span().start))),
+                );
+            }
+            Some(parsed)
+        }
+        Err(err) => {
+            ctx.push(located(
+                Severity::Error,
                 ProblemKind::Where,
                 at,
-                "unterminated string literal in the where clause: read as if closed at the end",
-            )
-            .with_excerpt(caret_excerpt(&text, quote)),
-        );
+                &err,
+                url,
+                in_url(err.offset()),
+            ));
+            None
+        }
     }
-    Some(PollUrl::new(text, parts.path_end, parts.where_range))
+}
+
+/// `text` percent-decoded when it is evidently encoded (outside `${...}`, no raw `'` but `%27`),
+/// with, for each byte of the result and one past its end, the offset of its origin in `text`.
+/// `${...}` templates are copied verbatim: their date patterns hold quotes of their own.
+fn percent_decoded(text: &str) -> Option<(String, Vec<usize>)> {
+    let bytes = text.as_bytes();
+    let mut outside = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"${") {
+            i = skip_placeholder(bytes, i);
+        } else {
+            outside.push(char::from(bytes[i]));
+            i += 1;
+        }
+    }
+    if outside.contains('\'') || !outside.contains("%27") {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut origin = Vec::with_capacity(bytes.len() + 1);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"${") {
+            let end = skip_placeholder(bytes, i);
+            out.extend_from_slice(&bytes[i..end]);
+            origin.extend(i..end);
+            i = end;
+            continue;
+        }
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        origin.push(i);
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    origin.push(bytes.len());
+    let decoded = String::from_utf8(out).ok()?;
+    Some((decoded, origin))
 }
 
 /// The legacy `event.poller.urls`: one
 /// `resource|url|xPathFilter|updatedDateField|updatedDateFormat|updatedDateTimeZone|createdDateField|createdDateFormat|createdDateTimeZone`
 /// per line, migrated to resources. Problems point at `event.poller.urls` and name the line and
 /// the field.
-fn read_legacy(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Resource>> {
+fn read_legacy(ctx: &mut Ctx, value: &Value, zone: &Zone) -> Option<BTreeMap<String, Resource>> {
     const FIELDS: [&str; 9] = [
         "resource",
         "url",
@@ -559,7 +722,7 @@ fn read_legacy(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Resource
         // Read as if it were JSON, then point the problems back at the legacy line.
         let mut scratch = Ctx::default();
         let prefix = child("", name);
-        let parsed = read_resource(&mut scratch, name, &Value::Object(resource), &prefix);
+        let parsed = read_resource(&mut scratch, name, &Value::Object(resource), &prefix, zone);
         for mut problem in scratch.problems {
             let field = problem
                 .pointer()
@@ -635,6 +798,19 @@ mod tests {
     fn a_second_where_is_found() {
         let url = "/x?where=a='1'&where=b='2'";
         assert_eq!(split_url(url).second_where, Some(15));
+    }
+
+    #[test]
+    fn encoded_where_values_decode_with_their_origins() {
+        let text = "a%3D%27${date:yyyy'T'}%27+b";
+        let (decoded, origin) = percent_decoded(text).expect("encoded");
+        assert_eq!(decoded, "a='${date:yyyy'T'}' b");
+        assert_eq!(origin.len(), decoded.len() + 1);
+        assert_eq!(origin[1], 1); // `=` comes from `%3D`
+        assert_eq!(origin[3], 7); // `$` is copied verbatim
+        assert_eq!(&text[origin[decoded.len() - 2]..], "+b");
+        assert_eq!(percent_decoded("a='%27'"), None, "raw quotes: not encoded");
+        assert_eq!(percent_decoded("name LIKE '%ab%'"), None);
     }
 
     #[test]

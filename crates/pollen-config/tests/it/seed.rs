@@ -40,7 +40,7 @@ fn the_seed_example_loads_with_its_values_and_defaults() {
     let customers = &c.poller.resources["customers"];
     assert_eq!(customers.url.path(), "/hubs/finance/customers");
     assert_eq!(
-        customers.url.where_clause(),
+        customers.url.where_text(),
         Some("lastModifiedDate>='${date:yyyy-MM-dd'T'HH:mm:ss'Z'}' and attributes='created_at,updated_at")
     );
     assert_eq!(customers.id_field.as_str(), "id");
@@ -221,5 +221,48 @@ fn values_come_back_as_strings_like_the_vendor() {
         poller["customers"]["url"],
         serde_json::from_str::<serde_json::Value>(&read_instance("seed-example.json")).unwrap()
             ["configuration"]["event.poller.configuration"]["customers"]["url"]
+    );
+}
+
+#[test]
+fn where_clauses_are_parsed_from_raw_and_encoded_urls() {
+    let config = load("seed-example.json").config;
+    let customers = &config.configuration.poller.resources["customers"];
+    let clause = customers.url.where_clause().expect("a where clause");
+    assert_eq!(
+        clause.to_string(),
+        "lastModifiedDate >= '${date:yyyy-MM-dd'T'HH:mm:ss'Z'}' AND attributes = 'created_at,updated_at'"
+    );
+    assert_eq!(clause.expr.placeholders().len(), 1);
+    assert!(customers.url.template().has_placeholders());
+
+    let config = load("where-encoded-and-ampersands.json").config;
+    let resources = &config.configuration.poller.resources;
+    let customers = resources["customers"].url.where_clause().expect("decoded");
+    assert_eq!(
+        customers.to_string(),
+        "lastModifiedDate >= '${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}' AND name = 'Acme'"
+    );
+    let invoices = &resources["invoices"].url;
+    assert_eq!(
+        invoices.where_text(),
+        Some("lastModifiedDate>='${epoch}' and name='A&B'")
+    );
+    assert_eq!(
+        invoices.query(),
+        "pageSize=50&where=lastModifiedDate>='${epoch}' and name='A&B'&orderBy=id"
+    );
+}
+
+#[test]
+fn templates_expand_in_the_poller_zone() {
+    use chrono::{TimeZone, Utc};
+    let config = load("every-key.json").config;
+    let url = &config.configuration.poller.resources["customers"].url;
+    let at = Utc.with_ymd_and_hms(2026, 1, 15, 10, 0, 0).unwrap();
+    // `${date:...}` is in event.poller.timezone (Europe/Paris, UTC+1 in January).
+    assert_eq!(
+        url.template().expand(at),
+        "/hubs/finance/customers?where=lastModifiedDate>='2026-01-15T11:00:00Z' and attributes='created_at,updated_at'"
     );
 }
