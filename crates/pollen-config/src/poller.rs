@@ -527,6 +527,7 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollU
             err.offset(),
         ));
     }
+    literal_z_check(ctx, at, &text, zone);
     let parts = split_url(&text);
     if let Some(second) = parts.second_where {
         ctx.push(
@@ -566,6 +567,37 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollU
         parts.where_range,
         where_clause,
     ))
+}
+
+/// Warns about `${date:...'Z'}` when the poller's zone is not UTC: the literal `Z` claims UTC,
+/// but the date is written in that zone.
+fn literal_z_check(ctx: &mut Ctx, at: &str, url: &str, zone: &Zone) {
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    if zone.is_fixed() && zone.offset_at(epoch).local_minus_utc() == 0 {
+        return;
+    }
+    let bytes = url.as_bytes();
+    let mut from = 0;
+    while let Some(found) = url[from..].find("${date:") {
+        let start = from + found;
+        let end = skip_placeholder(bytes, start);
+        if url[start..end].contains("'Z'") {
+            ctx.push(
+                Problem::new(
+                    Severity::Warning,
+                    ProblemKind::Template,
+                    at,
+                    format!(
+                        "this date is written in event.poller.timezone ({}) but its pattern ends \
+                         a literal 'Z' that claims UTC: use ${{gmtDate:...}}, or XXX instead of 'Z'",
+                        zone.id()
+                    ),
+                )
+                .with_excerpt(caret_excerpt(url, start)),
+            );
+        }
+        from = end;
+    }
 }
 
 /// Parses the `where=` value of `url` (at `range`) leniently; warnings and errors point into

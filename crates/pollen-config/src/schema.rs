@@ -268,8 +268,13 @@ const CHECKS: &str = "## Checks across keys\n\n\
 - A resource whose `where` clause holds a date template but which has no \
 `datesConfiguration.updatedDateField` is a warning: records cannot be filtered or classified by date.\n\
 - A poller configuration while `event.notification.enabled` is false is a warning: nothing is polled.\n\
-- The URL's `where` value is the rest of the query up to an `&` outside quotes and `${...}`; an \
-unterminated quote (as in the vendor's own example) is a warning.\n";
+- The URL's `where` value is the rest of the query up to an `&` outside quotes and `${...}`; it is \
+parsed as CEQL leniently: an unterminated quote (as in the vendor's own example) is a warning. A \
+value written percent-encoded (`%27` and no raw quote) is decoded first.\n\
+- `${date:...}` with a literal `'Z'` while `event.poller.timezone` is not UTC is a warning: the \
+date would be local time marked as UTC.\n\
+- URL templates, date patterns and zones are compiled at load time; their errors show the \
+string with a caret under the offending spot.\n";
 
 /// A table cell: pipes escaped, so the table survives any text.
 fn cell(text: &str) -> String {
