@@ -588,7 +588,7 @@ fn literal_z_check(ctx: &mut Ctx, at: &str, url: &str, zone: &Zone) {
                     ProblemKind::Template,
                     at,
                     format!(
-                        "this date is written in event.poller.timezone ({}) but its pattern ends \
+                        "this date is written in event.poller.timezone ({}) but its pattern holds \
                          a literal 'Z' that claims UTC: use ${{gmtDate:...}}, or XXX instead of 'Z'",
                         zone.id()
                     ),
