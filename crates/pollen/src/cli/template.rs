@@ -5,9 +5,11 @@ use std::io::{BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Subcommand;
 use pollen_template::{Template, Zone};
+
+use super::parse_instant;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TemplateCommand {
@@ -31,7 +33,12 @@ pub(crate) enum TemplateCommand {
 }
 
 pub(crate) fn run(command: TemplateCommand) -> Result<ExitCode> {
-    let TemplateCommand::Expand { at, tz, batch, template } = command;
+    let TemplateCommand::Expand {
+        at,
+        tz,
+        batch,
+        template,
+    } = command;
     let zone = match tz.as_deref() {
         Some(tz) => Zone::parse(tz).map_err(|err| anyhow!("invalid --tz: {err}"))?,
         None => Zone::UTC,
@@ -51,12 +58,6 @@ pub(crate) fn run(command: TemplateCommand) -> Result<ExitCode> {
         Template::compile_in(&template, zone).map_err(|err| anyhow!("invalid template: {err}"))?;
     println!("{}", compiled.expand(at));
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|err| format!("'{text}' is not an RFC 3339 instant ({err})"))
 }
 
 /// How many distinct compiled templates a batch keeps; past that the cache starts afresh, so a

@@ -1,13 +1,18 @@
 //! Command-line cases as data: each folder under `fixtures/cli/` holds `args` (one argument per
 //! line), optionally `stdin`, and `expected` (exit code, stdout and stderr as the binary printed
-//! them). `UPDATE_FIXTURES=1` rewrites `expected` from the actual run.
+//! them). The binary runs in the workspace root, so arguments name files as `fixtures/...`.
+//! `UPDATE_FIXTURES=1` rewrites `expected` from the actual run.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cli")
+    workspace_root().join("fixtures/cli")
 }
 
 /// Runs the binary with the case's arguments and stdin; returns the rendered outcome.
@@ -18,16 +23,25 @@ fn run_case(case: &Path) -> String {
     let stdin = std::fs::read(case.join("stdin")).unwrap_or_default();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pollen"))
         .args(&args)
+        .current_dir(workspace_root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting pollen");
-    child.stdin.take().expect("piped stdin").write_all(&stdin).expect("writing stdin");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(&stdin)
+        .expect("writing stdin");
     let output = child.wait_with_output().expect("waiting for pollen");
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string()),
+        output
+            .status
+            .code()
+            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     )
@@ -40,7 +54,10 @@ fn check(case: &Path, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|err| {
-        panic!("{}: {err} (run `cargo xtask fixtures` to create it)", expected_path.display())
+        panic!(
+            "{}: {err} (run `cargo xtask fixtures` to create it)",
+            expected_path.display()
+        )
     });
     assert_eq!(actual, expected, "case {}", case.display());
 }

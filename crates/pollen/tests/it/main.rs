@@ -1,3 +1,4 @@
 //! The `pollen` binary's integration tests: real processes, fixtures as data.
 
 mod cli;
+mod sage_sim;
