@@ -150,6 +150,9 @@ pub struct Window {
     pub since: DateTime<Utc>,
     /// The poll's start on the vendor's clock (server `Date` minus the round trip), or on ours.
     pub poll_start: DateTime<Utc>,
+    /// The spec's `start` moved onto the vendor's clock (by the skew this poll measured):
+    /// records updated before it existed before the instance and never fire.
+    pub origin: DateTime<Utc>,
 }
 
 /// What classification counted besides the changes it produced.
@@ -199,7 +202,7 @@ impl<'s> Classifier<'s> {
     ///
     /// Rules, in order: no usable id → skipped; updated date parsed and after the poll start →
     /// flags [`Tally::newer_than_start`] and is dropped when `filterByCurrentDate`; parsed and
-    /// before the spec's `start` → pre-existing, dropped; parsed and before the window start
+    /// before the window's `origin` (the spec's `start`) → pre-existing, dropped; parsed and before the window start
     /// when `filterByUpdatedDate` → dropped (the window start itself is kept: inclusive);
     /// created and updated within tolerance → CREATED, else UPDATED; a missing or unparseable
     /// date → UPDATED and a warning, never dropped.
@@ -243,7 +246,7 @@ impl<'s> Classifier<'s> {
                     return None;
                 }
             }
-            if at < spec.start || (spec.filter_by_updated_date && at < self.window.since) {
+            if at < self.window.origin || (spec.filter_by_updated_date && at < self.window.since) {
                 tally.filtered += 1;
                 return None;
             }
@@ -296,7 +299,7 @@ impl<'s> Classifier<'s> {
                     return None;
                 }
             }
-            if at < self.spec.start || (self.spec.filter_by_updated_date && at < self.window.since)
+            if at < self.window.origin || (self.spec.filter_by_updated_date && at < self.window.since)
             {
                 tally.filtered += 1;
                 return None;

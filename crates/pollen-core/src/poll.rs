@@ -62,57 +62,29 @@ pub(crate) async fn run_poll(
         .map(|l| l.token)
         .ok_or_else(|| Error::lease_lost(&spec.key))?;
     let watermark = state.watermark;
-    let since = spec.window_start(watermark);
     let local_start = ctx.clock.now();
-    let request = spec.request.expand(since);
-
-    let mut tally = Tally::default();
-    let mut changes: Vec<Change> = Vec::new();
-    let mut in_walk: HashSet<StableId> = HashSet::new();
-    let mut duplicates = 0u64;
-    let mut pages = 0u32;
-    let mut total_changed = false;
-    let mut window: Option<Window> = None;
-
-    // The change feed.
-    let mut cursor: Option<String> = None;
-    let mut first_total: Option<Option<u64>> = None;
-    loop {
-        let sent = ctx.clock.now();
-        let page = source
-            .fetch_page(FetchRequest {
-                key: &spec.key,
-                request: &request,
-                since,
-                page_size: spec.page_size,
-                cursor: cursor.as_deref(),
-            })
-            .await?;
-        pages += 1;
-        let window = *window.get_or_insert_with(|| Window {
-            watermark,
-            since,
-            poll_start: poll_start(page.server_time, sent, ctx.clock.now(), local_start),
-        });
-        match first_total {
-            None => first_total = Some(page.total),
-            Some(total) if total != page.total => total_changed = true,
-            Some(_) => {}
-        }
-        let classifier = Classifier::new(spec, window);
-        classifier.classify(page.records, &mut tally, |change| {
-            if in_walk.insert(change.id) {
-                changes.push(change);
-            } else {
-                duplicates += 1;
-            }
-        });
-        cursor = next_cursor(spec, pages, cursor, page.next)?;
-        if cursor.is_none() {
-            break;
+    let mut since = spec.window_start(watermark);
+    let mut walk = walk_changes(ctx, spec, source, watermark, since, local_start).await?;
+    // Before its first poll a key's watermark is on our clock; once the vendor has told us its
+    // time, a window that starts later on the vendor's clock than it should (vendor behind us)
+    // is walked again from the corrected start, so skew cannot hide the first records.
+    if state.completed_polls == 0 {
+        let corrected = spec.window_start(walk.window.origin);
+        if corrected < since {
+            since = corrected;
+            walk = walk_changes(ctx, spec, source, watermark, since, local_start).await?;
         }
     }
-    let window = window.expect("the walk fetched at least one page");
+    let Walk {
+        window,
+        mut pages,
+        mut tally,
+        mut changes,
+        mut in_walk,
+        mut duplicates,
+        mut total_changed,
+    } = walk;
+    let request = spec.request.expand(since);
 
     // The deletion feed, where the connector has one.
     if source.supports_deletions(&spec.key) {
@@ -226,6 +198,92 @@ pub(crate) async fn run_poll(
         notifications: notification_count,
         watermark: new_watermark,
         next_due,
+    })
+}
+
+/// The result of walking the change feed of one window.
+struct Walk {
+    window: Window,
+    pages: u32,
+    tally: Tally,
+    changes: Vec<Change>,
+    in_walk: HashSet<StableId>,
+    duplicates: u64,
+    total_changed: bool,
+}
+
+/// Walks every page of the change feed from `since`, classifying as it goes.
+async fn walk_changes(
+    ctx: &PollContext<'_>,
+    spec: &PollSpec,
+    source: &dyn Source,
+    watermark: DateTime<Utc>,
+    since: DateTime<Utc>,
+    local_start: DateTime<Utc>,
+) -> Result<Walk> {
+    let request = spec.request.expand(since);
+    let mut tally = Tally::default();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut in_walk: HashSet<StableId> = HashSet::new();
+    let mut duplicates = 0u64;
+    let mut pages = 0u32;
+    let mut total_changed = false;
+    let mut window: Option<Window> = None;
+    let mut cursor: Option<String> = None;
+    let mut first_total: Option<Option<u64>> = None;
+    loop {
+        let sent = ctx.clock.now();
+        let page = source
+            .fetch_page(FetchRequest {
+                key: &spec.key,
+                request: &request,
+                since,
+                page_size: spec.page_size,
+                cursor: cursor.as_deref(),
+            })
+            .await?;
+        pages += 1;
+        let window = *window.get_or_insert_with(|| {
+            let poll_start = poll_start(page.server_time, sent, ctx.clock.now(), local_start);
+            // The spec's start is on our clock; records are stamped on the vendor's.
+            let skew = if page.server_time.is_some() {
+                poll_start - local_start
+            } else {
+                TimeDelta::zero()
+            };
+            Window {
+                watermark,
+                since,
+                poll_start,
+                origin: spec.start + skew,
+            }
+        });
+        match first_total {
+            None => first_total = Some(page.total),
+            Some(total) if total != page.total => total_changed = true,
+            Some(_) => {}
+        }
+        let classifier = Classifier::new(spec, window);
+        classifier.classify(page.records, &mut tally, |change| {
+            if in_walk.insert(change.id) {
+                changes.push(change);
+            } else {
+                duplicates += 1;
+            }
+        });
+        cursor = next_cursor(spec, pages, cursor, page.next)?;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(Walk {
+        window: window.expect("the walk fetched at least one page"),
+        pages,
+        tally,
+        changes,
+        in_walk,
+        duplicates,
+        total_changed,
     })
 }
 
