@@ -299,7 +299,8 @@ impl<'s> Classifier<'s> {
                     return None;
                 }
             }
-            if at < self.window.origin || (self.spec.filter_by_updated_date && at < self.window.since)
+            if at < self.window.origin
+                || (self.spec.filter_by_updated_date && at < self.window.since)
             {
                 tally.filtered += 1;
                 return None;

@@ -192,7 +192,7 @@ impl Scheduler {
         }
     }
 
-    /// Polls until `shutdown` completes, then waits for the polls in flight and returns.
+    /// Polls until `shutdown` completes; polls still in flight then are abandoned uncommitted.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let mut tasks: JoinSet<()> = JoinSet::new();
@@ -255,6 +255,9 @@ impl Scheduler {
                 () = shared.clock.sleep_until(wake_at) => {}
             }
         }
+        // Abandon the polls in flight: nothing they fetched is committed (the commit is their
+        // last step and is atomic), their leases expire, and the work is polled again.
+        tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         Ok(())
     }

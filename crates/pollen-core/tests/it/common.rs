@@ -27,13 +27,25 @@ pub(crate) fn key() -> PollKey {
 pub(crate) fn spec(start: DateTime<Utc>) -> PollSpec {
     let mut spec = PollSpec::new(
         key(),
-        RequestTemplate::new("/hubs/finance/customers?where=lastModifiedDate>='${date}'", |at| {
-            format!("/hubs/finance/customers?where=lastModifiedDate>='{}'", at.to_rfc3339())
-        }),
+        RequestTemplate::new(
+            "/hubs/finance/customers?where=lastModifiedDate>='${date}'",
+            |at| {
+                format!(
+                    "/hubs/finance/customers?where=lastModifiedDate>='{}'",
+                    at.to_rfc3339()
+                )
+            },
+        ),
         start,
     );
-    spec.updated = Some(DateField::new(FieldPath::parse("updated_at").unwrap(), Rfc3339Dates));
-    spec.created = Some(DateField::new(FieldPath::parse("created_at").unwrap(), Rfc3339Dates));
+    spec.updated = Some(DateField::new(
+        FieldPath::parse("updated_at").unwrap(),
+        Rfc3339Dates,
+    ));
+    spec.created = Some(DateField::new(
+        FieldPath::parse("created_at").unwrap(),
+        Rfc3339Dates,
+    ));
     spec
 }
 
@@ -102,7 +114,10 @@ impl Harness {
     }
 
     pub(crate) async fn outbox(&self) -> Vec<OutboxEntry> {
-        self.store.list_outbox(&OutboxFilter::default()).await.unwrap()
+        self.store
+            .list_outbox(&OutboxFilter::default())
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn emitted(&self) -> Vec<Emitted> {
@@ -264,8 +279,4 @@ impl Store for CrashingStore {
 /// once nothing else can make progress).
 pub(crate) async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-}
-
-pub(crate) fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
-    clock.now()
 }

@@ -21,8 +21,14 @@ async fn overlap_suppresses_duplicates() {
     let second = h.poll().await.result.unwrap();
     assert_eq!(second.events, 1);
     let third = h.poll().await.result.unwrap();
-    assert_eq!(third.window.since, second.window.poll_start - TimeDelta::seconds(60));
-    assert_eq!(third.tally.records, 1, "the overlap did not re-read the record");
+    assert_eq!(
+        third.window.since,
+        second.window.poll_start - TimeDelta::seconds(60)
+    );
+    assert_eq!(
+        third.tally.records, 1,
+        "the overlap did not re-read the record"
+    );
     assert_eq!(third.duplicates, 1);
     assert_eq!(third.events, 0);
     assert_eq!(counts(&h.emitted().await)["a"], 1);
@@ -69,12 +75,21 @@ async fn records_that_shift_pages_mid_walk_are_not_lost() {
     let watermark_before = h.state().await.watermark;
     let shifted = h.poll().await.result.unwrap();
     assert!(shifted.shifted, "the shift was not detected");
-    assert_eq!(shifted.watermark, watermark_before, "watermark advanced past a shifted window");
+    assert_eq!(
+        shifted.watermark, watermark_before,
+        "watermark advanced past a shifted window"
+    );
     let first_walk: HashSet<String> = h.emitted().await.into_iter().map(|e| e.object_id).collect();
-    assert!(!first_walk.contains("r3"), "the fake did not shift pages: the test proves nothing");
+    assert!(
+        !first_walk.contains("r3"),
+        "the fake did not shift pages: the test proves nothing"
+    );
 
     let next = h.poll().await.result.unwrap();
-    assert_eq!(next.window.since, shifted.window.since, "the window was not re-read");
+    assert_eq!(
+        next.window.since, shifted.window.since,
+        "the window was not re-read"
+    );
     assert!(!next.shifted);
     let counts = counts(&h.emitted().await);
     for id in ["r2", "r3", "r4", "r5", "r6"] {
@@ -94,7 +109,10 @@ async fn crash_between_fetch_and_commit_repolls_the_same_window_and_emits_nothin
     });
     let source = pollen_core::testing::FakeSource::new(clock.clone());
     let before = Scheduler::new(crashing, Arc::new(clock.clone()), SchedulerConfig::new("a"));
-    before.register(spec(t0()), Arc::new(source.clone())).await.unwrap();
+    before
+        .register(spec(t0()), Arc::new(source.clone()))
+        .await
+        .unwrap();
     clock.advance(TimeDelta::minutes(3));
     for id in ["x", "y", "z"] {
         source.upsert(id, json!({}));
@@ -104,19 +122,36 @@ async fn crash_between_fetch_and_commit_repolls_the_same_window_and_emits_nothin
     let crashed = before.run_due().await.unwrap();
     assert!(crashed[0].result.is_err());
     let state = memory.load(&key()).await.unwrap().unwrap();
-    assert_eq!(state.watermark, t0(), "the watermark moved without a commit");
+    assert_eq!(
+        state.watermark,
+        t0(),
+        "the watermark moved without a commit"
+    );
     assert!(emitted(memory.as_ref()).await.is_empty());
     assert_eq!(memory.seen_count(&key()).await.unwrap(), 0);
     let crashed_since = source.fetches()[0].since;
 
     // The restarted process: the dead worker's lease expires, the work is taken over.
-    let after = Scheduler::new(memory.clone(), Arc::new(clock.clone()), SchedulerConfig::new("b"));
-    after.register(spec(t0()), Arc::new(source.clone())).await.unwrap();
-    assert!(after.run_due().await.unwrap().is_empty(), "took over a live lease");
+    let after = Scheduler::new(
+        memory.clone(),
+        Arc::new(clock.clone()),
+        SchedulerConfig::new("b"),
+    );
+    after
+        .register(spec(t0()), Arc::new(source.clone()))
+        .await
+        .unwrap();
+    assert!(
+        after.run_due().await.unwrap().is_empty(),
+        "took over a live lease"
+    );
     clock.advance(TimeDelta::minutes(11));
     let reports = after.run_due().await.unwrap();
     let summary = reports[0].result.as_ref().unwrap();
-    assert_eq!(summary.window.since, crashed_since, "the re-poll read another window");
+    assert_eq!(
+        summary.window.since, crashed_since,
+        "the re-poll read another window"
+    );
     assert_eq!(summary.events, 3);
     clock.advance(TimeDelta::minutes(15));
     after.run_due().await.unwrap();
@@ -165,7 +200,8 @@ async fn created_check_tolerance_boundary_9s_is_created_11s_is_updated() {
     let at = h.clock.now() + TimeDelta::minutes(1);
     h.source.insert_at("nine", at, at + TimeDelta::seconds(9));
     h.source.insert_at("ten", at, at + TimeDelta::seconds(10));
-    h.source.insert_at("eleven", at, at + TimeDelta::seconds(11));
+    h.source
+        .insert_at("eleven", at, at + TimeDelta::seconds(11));
     h.poll().await.result.unwrap();
     let types: Vec<(String, String)> = h
         .emitted()
@@ -173,9 +209,18 @@ async fn created_check_tolerance_boundary_9s_is_created_11s_is_updated() {
         .into_iter()
         .map(|e| (e.object_id, e.event_type))
         .collect();
-    assert!(types.contains(&("nine".into(), "CREATED".into())), "{types:?}");
-    assert!(types.contains(&("ten".into(), "CREATED".into())), "{types:?}");
-    assert!(types.contains(&("eleven".into(), "UPDATED".into())), "{types:?}");
+    assert!(
+        types.contains(&("nine".into(), "CREATED".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("ten".into(), "CREATED".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("eleven".into(), "UPDATED".into())),
+        "{types:?}"
+    );
 }
 
 #[tokio::test]
@@ -194,24 +239,41 @@ async fn filter_by_current_date_defers_records_updated_after_the_poll_start() {
         let poll = h.run().await.result.unwrap();
         let first: Vec<String> = h.emitted().await.into_iter().map(|e| e.object_id).collect();
         if filter {
-            assert_eq!(first, ["before"], "filterByCurrentDate kept a record updated after the start");
+            assert_eq!(
+                first,
+                ["before"],
+                "filterByCurrentDate kept a record updated after the start"
+            );
             assert_eq!(poll.tally.filtered, 1);
         } else {
             assert_eq!(first, ["before", "during"]);
         }
         h.poll().await.result.unwrap();
         let counts = counts(&h.emitted().await);
-        assert_eq!(counts.get("during"), Some(&1), "filter {filter}: {counts:?}");
-        assert_eq!(counts.get("before"), Some(&1), "filter {filter}: {counts:?}");
+        assert_eq!(
+            counts.get("during"),
+            Some(&1),
+            "filter {filter}: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("before"),
+            Some(&1),
+            "filter {filter}: {counts:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn first_poll_emits_nothing_for_pre_existing_records_and_backfill_since_emits_them() {
     let seed = |h: &Harness| {
-        h.source.insert_at("old", t0() - TimeDelta::days(3), t0() - TimeDelta::hours(5));
+        h.source
+            .insert_at("old", t0() - TimeDelta::days(3), t0() - TimeDelta::hours(5));
         // Inside the first window's overlap, still before the instance existed.
-        h.source.insert_at("just-before", t0() - TimeDelta::seconds(30), t0() - TimeDelta::seconds(30));
+        h.source.insert_at(
+            "just-before",
+            t0() - TimeDelta::seconds(30),
+            t0() - TimeDelta::seconds(30),
+        );
     };
     let h = Harness::new(|_| {}).await;
     seed(&h);
@@ -226,8 +288,16 @@ async fn first_poll_emits_nothing_for_pre_existing_records_and_backfill_since_em
     backfilled.clock.advance(TimeDelta::seconds(20));
     backfilled.source.upsert("new", json!({}));
     let report = backfilled.poll().await.result.unwrap();
-    assert_eq!(report.window.since, t0() - TimeDelta::days(7) - TimeDelta::seconds(60));
-    let mut ids: Vec<String> = backfilled.emitted().await.into_iter().map(|e| e.object_id).collect();
+    assert_eq!(
+        report.window.since,
+        t0() - TimeDelta::days(7) - TimeDelta::seconds(60)
+    );
+    let mut ids: Vec<String> = backfilled
+        .emitted()
+        .await
+        .into_iter()
+        .map(|e| e.object_id)
+        .collect();
     ids.sort();
     assert_eq!(ids, ["just-before", "new", "old"]);
 }
@@ -244,7 +314,8 @@ async fn dedup_memory_stays_flat_over_a_simulated_month() {
         h.clock.advance(TimeDelta::minutes(-2));
         for _ in 0..per_poll {
             created += 1;
-            h.source.upsert(&format!("r{}", created % 500), json!({"n": created}));
+            h.source
+                .upsert(&format!("r{}", created % 500), json!({"n": created}));
             h.clock.advance(TimeDelta::seconds(1));
         }
         h.poll().await.result.unwrap();
@@ -256,8 +327,15 @@ async fn dedup_memory_stays_flat_over_a_simulated_month() {
     assert!(max <= bound, "seen keys grew to {max} (bound {bound})");
     let last_week_max = sizes[sizes.len() - 7 * 96..].iter().max().unwrap();
     let first_day_max = sizes[..96].iter().max().unwrap();
-    assert_eq!(last_week_max, first_day_max, "memory drifted: {first_day_max} → {last_week_max}");
+    assert_eq!(
+        last_week_max, first_day_max,
+        "memory drifted: {first_day_max} → {last_week_max}"
+    );
     let events = h.emitted().await;
-    assert_eq!(events.len(), created, "every change exactly once over the month");
+    assert_eq!(
+        events.len(),
+        created,
+        "every change exactly once over the month"
+    );
     let _ = Utc::now;
 }
