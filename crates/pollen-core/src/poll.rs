@@ -118,7 +118,7 @@ pub(crate) async fn run_poll(
                     }
                 }
             }
-            cursor = next_cursor(spec, deletion_pages, cursor, page.next)?;
+            cursor = next_cursor(spec, deletion_pages, cursor.as_deref(), page.next)?;
             if cursor.is_none() {
                 break;
             }
@@ -271,7 +271,7 @@ async fn walk_changes(
                 duplicates += 1;
             }
         });
-        cursor = next_cursor(spec, pages, cursor, page.next)?;
+        cursor = next_cursor(spec, pages, cursor.as_deref(), page.next)?;
         if cursor.is_none() {
             break;
         }
@@ -306,13 +306,13 @@ fn poll_start(
 fn next_cursor(
     spec: &PollSpec,
     pages: u32,
-    previous: Option<String>,
+    previous: Option<&str>,
     next: Option<String>,
 ) -> Result<Option<String>> {
     let Some(next) = next else {
         return Ok(None);
     };
-    if previous.as_deref() == Some(next.as_str()) {
+    if previous == Some(next.as_str()) {
         return Err(Error::source_failed(format!(
             "{}: the source returned the same page cursor `{next}` twice",
             spec.key

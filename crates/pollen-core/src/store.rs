@@ -135,7 +135,6 @@ pub struct OutboxEntry {
 
 /// Which outbox rows [`Store::list_outbox`] returns: all filters must match; ordered by `seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub struct OutboxFilter {
     /// Only this instance's notifications.
     pub instance: Option<String>,

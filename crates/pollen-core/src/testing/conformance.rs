@@ -450,18 +450,24 @@ pub async fn outbox_lifecycle(store: &dyn Store) {
         ]
     );
     assert_eq!(all[0].delivered_at, Some(t0()));
-    let mut filter = OutboxFilter::default();
-    filter.status = Some(OutboxStatus::Queued);
+    let filter = OutboxFilter {
+        status: Some(OutboxStatus::Queued),
+        ..OutboxFilter::default()
+    };
     let queued = store.list_outbox(&filter).await.unwrap();
     assert_eq!(queued.len(), 1);
-    let mut filter = OutboxFilter::default();
-    filter.after_seq = Some(all[0].seq);
-    filter.limit = Some(1);
+    let filter = OutboxFilter {
+        after_seq: Some(all[0].seq),
+        limit: Some(1),
+        ..OutboxFilter::default()
+    };
     let page = store.list_outbox(&filter).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].notification.id, id(2));
-    let mut filter = OutboxFilter::default();
-    filter.instance = Some("someone-else".into());
+    let filter = OutboxFilter {
+        instance: Some("someone-else".into()),
+        ..OutboxFilter::default()
+    };
     assert!(store.list_outbox(&filter).await.unwrap().is_empty());
 
     let later = t0() + TimeDelta::hours(1);
