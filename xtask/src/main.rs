@@ -3,7 +3,10 @@
 //! - `tidy`: fails when a crate depends on a pollen crate that `design.md` forbids, or when a
 //!   crate's root source file has no crate-level `//!` documentation.
 //! - `fixtures`: regenerates the expected outputs under `fixtures/` (see `fixtures.rs`).
+//! - `codegen`: writes the files generated from code, such as `docs/configuration.md`
+//!   (see `codegen.rs`); `tidy` fails when one is stale.
 
+mod codegen;
 mod fixtures;
 mod tidy;
 
@@ -17,7 +20,8 @@ fn main() -> Result<()> {
     match args.as_slice() {
         ["tidy"] => tidy::run(&workspace_root()),
         ["fixtures"] => fixtures::run(&workspace_root()),
-        _ => bail!("usage: cargo xtask tidy|fixtures"),
+        ["codegen"] => codegen::run(&workspace_root()),
+        _ => bail!("usage: cargo xtask tidy|fixtures|codegen"),
     }
 }
 

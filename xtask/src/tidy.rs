@@ -80,6 +80,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     for (name, root_file) in crate_roots(&metadata) {
         problems.extend(check_crate_doc(&name, &root_file));
     }
+    problems.extend(crate::codegen::stale(root));
     if problems.is_empty() {
         println!("tidy: ok");
         return Ok(());

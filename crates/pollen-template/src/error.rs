@@ -16,19 +16,28 @@ pub enum ErrorKind {
     BadPattern,
     /// A CEQL where clause that does not parse.
     Syntax,
+    /// A CEQL string literal whose closing quote is missing (strict mode only: lenient mode
+    /// closes it at the end of the clause and warns).
+    UnterminatedString,
+    /// A CEQL clause asked for its flat `{attribute, operator, value}` form while it uses `OR`
+    /// or `NOT`, which have none.
+    NotFlat,
+    /// A CEQL clause evaluated while it still holds a `${...}` placeholder: expand it first.
+    UnexpandedPlaceholder,
 }
 
 /// A compile error: a message, the byte offset it concerns and the input, so that
 /// `Display` can show the input with a caret under the offending spot.
 ///
 /// The first line of the `Display` output is the message followed by the position; the
-/// excerpt with the caret follows on the next two lines.
+/// excerpt with the caret follows on the next two lines, then the hint, if any.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     input: String,
     offset: usize,
+    hint: Option<String>,
 }
 
 impl Error {
@@ -44,7 +53,14 @@ impl Error {
             message: message.into(),
             input: input.to_owned(),
             offset,
+            hint: None,
         }
+    }
+
+    /// The same error with a suggestion of how to fix it, shown after the caret.
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// What kind of problem this is.
@@ -67,52 +83,79 @@ impl Error {
         &self.input
     }
 
+    /// A suggestion of how to fix the input, when there is an obvious one.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     /// 1-based line and column (in characters) of [`Error::offset`].
     pub fn line_column(&self) -> (usize, usize) {
-        let before = &self.input[..self.floor_offset()];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        line_column(&self.input, self.offset)
     }
 
     /// The line of the input holding the error, and under it a caret at the error's column.
     pub fn excerpt(&self) -> String {
-        let at = self.floor_offset();
-        let line_start = self.input[..at].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.input[at..]
-            .find('\n')
-            .map_or(self.input.len(), |i| at + i);
-        let line = &self.input[line_start..line_end];
-        let pad: String = self.input[line_start..at]
-            .chars()
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        format!("  {line}\n  {pad}^")
+        excerpt(&self.input, self.offset)
     }
+}
 
-    /// The offset moved back to a char boundary, so slicing never panics.
-    fn floor_offset(&self) -> usize {
-        let mut at = self.offset.min(self.input.len());
-        while !self.input.is_char_boundary(at) {
-            at -= 1;
-        }
-        at
+/// 1-based line and column (in characters) of byte `offset` in `input`.
+pub(crate) fn line_column(input: &str, offset: usize) -> (usize, usize) {
+    let before = &input[..floor_offset(input, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// The line of `input` holding byte `offset`, and under it a caret at that column.
+pub(crate) fn excerpt(input: &str, offset: usize) -> String {
+    let at = floor_offset(input, offset);
+    let line_start = input[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = input[at..].find('\n').map_or(input.len(), |i| at + i);
+    let line = &input[line_start..line_end];
+    let pad: String = input[line_start..at]
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!("  {line}\n  {pad}^")
+}
+
+/// `message`, the position of byte `offset` in `input` and the excerpt with its caret: the
+/// layout shared by [`Error`] and the CEQL warnings.
+pub(crate) fn write_located(
+    f: &mut fmt::Formatter<'_>,
+    message: &str,
+    input: &str,
+    offset: usize,
+) -> fmt::Result {
+    let (line, column) = line_column(input, offset);
+    if input.contains('\n') {
+        write!(
+            f,
+            "{message} at line {line}, column {column} (byte {offset})"
+        )?;
+    } else {
+        write!(f, "{message} at byte {offset} (column {column})")?;
     }
+    write!(f, "\n{}", excerpt(input, offset))
+}
+
+/// `offset` clamped to `input` and moved back to a char boundary, so slicing never panics.
+fn floor_offset(input: &str, offset: usize) -> usize {
+    let mut at = offset.min(input.len());
+    while !input.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (line, column) = self.line_column();
-        if self.input.contains('\n') {
-            write!(f, "{} at line {line}, column {column}", self.message)?;
-        } else {
-            write!(
-                f,
-                "{} at byte {} (column {column})",
-                self.message, self.offset
-            )?;
+        write_located(f, &self.message, &self.input, self.offset)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
         }
-        write!(f, "\n{}", self.excerpt())
+        Ok(())
     }
 }

@@ -1,12 +1,22 @@
-//! The `pollen` command: see `pollen --help` and the repository's README.
+//! The `pollen` command.
+//!
+//! `main` only parses arguments and hands over to the library crates; each subcommand lives in
+//! its own module under `cli/`. Exit codes: 0 success, 1 bad input (the message names the input
+//! and the position), 2 usage errors (clap's own).
+
+mod cli;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// pollen: change-event webhooks for APIs that only offer "list records changed since T".
-#[derive(Debug, Parser)]
-#[command(name = "pollen", version)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
 }

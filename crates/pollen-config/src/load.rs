@@ -1,0 +1,612 @@
+//! From JSON text to [`InstanceConfig`]: every section read, every problem collected.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::model::AbsoluteUrl;
+
+use crate::model::{
+    ApiVersion, BasicAuth, Configuration, Country, ElementKey, InstanceConfig, Notification, OAuth,
+    Poller, ProviderData, Sage,
+};
+use crate::poller;
+use crate::problem::{ConfigErrors, Problem, ProblemKind, Severity};
+use crate::schema::{default_value, Section};
+use crate::walk::{child, describe, quote, Ctx};
+
+/// A configuration that loaded, and the warnings found on the way.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Loaded {
+    /// The typed configuration.
+    pub config: InstanceConfig,
+    /// Every warning (unknown keys, leniently parsed where clauses, ...), sorted by pointer.
+    pub warnings: Vec<Problem>,
+}
+
+/// The longest refresh interval accepted: a year, in minutes.
+const MAX_REFRESH_MINUTES: f64 = 525_600.0;
+
+/// The longest duration in seconds accepted for tolerances and delays: a day.
+pub(crate) const MAX_SECONDS: f64 = 86_400.0;
+
+impl InstanceConfig {
+    /// Reads an instance JSON. On success the result carries every warning; on failure the
+    /// error carries every problem (errors and warnings). Text that is not JSON yields one
+    /// problem with a line and column.
+    ///
+    /// ```
+    /// use pollen_config::InstanceConfig;
+    ///
+    /// let errors = InstanceConfig::from_json_str(r#"{"element": {"key": "sageone"},"#).unwrap_err();
+    /// let problem = &errors.problems()[0];
+    /// assert_eq!(problem.line_column(), Some((1, 31)));
+    /// assert_eq!(problem.render("i.json"), "i.json:1:31: not valid JSON: EOF while parsing a value");
+    /// ```
+    pub fn from_json_str(text: &str) -> Result<Loaded, ConfigErrors> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => Self::from_json_value(&value),
+            Err(err) => Err(ConfigErrors::new(vec![not_json(&err)])),
+        }
+    }
+
+    /// As [`InstanceConfig::from_json_str`], from bytes (input that is not UTF-8 is not JSON).
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Loaded, ConfigErrors> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => Self::from_json_value(&value),
+            Err(err) => Err(ConfigErrors::new(vec![not_json(&err)])),
+        }
+    }
+
+    /// As [`InstanceConfig::from_json_str`], from a parsed value.
+    pub fn from_json_value(value: &Value) -> Result<Loaded, ConfigErrors> {
+        let mut ctx = Ctx::default();
+        let config = read_instance(&mut ctx, value);
+        match config {
+            Some(config) if !ctx.has_errors() => Ok(Loaded {
+                config,
+                warnings: crate::problem::sorted(ctx.problems),
+            }),
+            _ => Err(ConfigErrors::new(ctx.problems)),
+        }
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix, which becomes the position.
+pub(crate) fn json_error_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+fn not_json(err: &serde_json::Error) -> Problem {
+    Problem::new(
+        Severity::Error,
+        ProblemKind::NotJson,
+        "",
+        format!("not valid JSON: {}", json_error_message(err)),
+    )
+    .with_line_column(err.line(), err.column())
+}
+
+fn read_instance(ctx: &mut Ctx, value: &Value) -> Option<InstanceConfig> {
+    let top = ctx.object(value, "")?;
+    let extra = ctx.unknown_keys(top, "", Section::Instance, &[]);
+
+    let element = ctx
+        .required(top, "", "element", None)
+        .and_then(|v| read_element(ctx, v));
+    let provider_data = ctx
+        .required(top, "", "providerData", None)
+        .and_then(|v| read_provider_data(ctx, v));
+    let configuration = ctx
+        .required(top, "", "configuration", None)
+        .and_then(|v| read_configuration(ctx, v, provider_data.as_ref()));
+    let name = ctx
+        .required(top, "", "name", None)
+        .and_then(|v| ctx.string(v, "/name", "the instance name"));
+    let tags = read_tags(ctx, top);
+
+    Some(InstanceConfig {
+        element: element?,
+        provider_data: provider_data?,
+        configuration: configuration?,
+        tags: tags?,
+        name: name?,
+        extra,
+    })
+}
+
+fn read_element(ctx: &mut Ctx, value: &Value) -> Option<ElementKey> {
+    let map = ctx.object(value, "/element")?;
+    ctx.unknown_keys(map, "/element", Section::Element, &[]);
+    let key = ctx.required(map, "/element", "key", None)?;
+    let key = ctx.string(key, "/element/key", "a connector key")?;
+    let found = ElementKey::ALL
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(key.trim()));
+    if found.is_none() {
+        let known: Vec<&str> = ElementKey::ALL.iter().map(|k| k.as_str()).collect();
+        ctx.error(
+            ProblemKind::InvalidValue,
+            "/element/key",
+            format!(
+                "unknown connector {}: known connectors are {}",
+                quote(&key),
+                known.join(", ")
+            ),
+        );
+    }
+    found
+}
+
+fn read_provider_data(ctx: &mut Ctx, value: &Value) -> Option<ProviderData> {
+    const AT: &str = "/providerData";
+    let map = ctx.object(value, AT)?;
+    let extra = ctx.unknown_keys(map, AT, Section::ProviderData, &[]);
+    let mut secret = |key: &str, what: &str| {
+        Ctx::present(map, key).and_then(|v| ctx.secret(v, &child(AT, key), what))
+    };
+    let data = ProviderData {
+        code: secret("code", "the authorization grant code"),
+        access_token: secret("access_token", "an access token"),
+        refresh_token: secret("refresh_token", "a refresh token"),
+        extra,
+    };
+    let any_given = ["code", "access_token", "refresh_token"]
+        .iter()
+        .any(|key| Ctx::present(map, key).is_some());
+    if !any_given {
+        ctx.error(
+            ProblemKind::Missing,
+            &child(AT, "code"),
+            "required key is missing: give the authorization grant code, or the access_token \
+             and refresh_token you already hold",
+        );
+    } else if Ctx::present(map, "access_token").is_some()
+        && Ctx::present(map, "refresh_token").is_none()
+        && Ctx::present(map, "code").is_none()
+    {
+        ctx.warning(
+            ProblemKind::Inconsistent,
+            &child(AT, "refresh_token"),
+            "an access_token without a refresh_token stops working when it expires \
+             (after 5 minutes with Sage v3.1)",
+        );
+    }
+    Some(data)
+}
+
+fn read_tags(ctx: &mut Ctx, top: &Map<String, Value>) -> Option<Vec<String>> {
+    let Some(value) = Ctx::present(top, "tags") else {
+        return Some(Vec::new());
+    };
+    match value {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => {
+            let mut tags = Vec::new();
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                match ctx.string(item, &format!("/tags/{i}"), "a tag") {
+                    Some(tag) => tags.push(tag),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(tags)
+        }
+        other => {
+            ctx.error(
+                ProblemKind::WrongType,
+                "/tags",
+                format!("expected an array of strings, found {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+const CONF: &str = "/configuration";
+
+fn conf(key: &str) -> String {
+    child(CONF, key)
+}
+
+fn read_configuration(
+    ctx: &mut Ctx,
+    value: &Value,
+    provider_data: Option<&ProviderData>,
+) -> Option<Configuration> {
+    let map = ctx.object(value, CONF)?;
+    let extra = ctx.unknown_keys(map, CONF, Section::Configuration, &[]);
+
+    // OAuth client.
+    let api_key = ctx
+        .required(map, CONF, "oauth.api.key", None)
+        .and_then(|v| ctx.string(v, &conf("oauth.api.key"), "the client id of your Sage app"));
+    let api_secret = ctx
+        .required(map, CONF, "oauth.api.secret", None)
+        .and_then(|v| {
+            ctx.secret(
+                v,
+                &conf("oauth.api.secret"),
+                "the client secret of your Sage app",
+            )
+        });
+    let has_code = provider_data.is_some_and(|p| p.code.is_some());
+    let callback_url = if has_code {
+        ctx.required(
+            map,
+            CONF,
+            "oauth.callback.url",
+            Some("providerData.code is set"),
+        )
+    } else {
+        Ctx::present(map, "oauth.callback.url")
+    }
+    .and_then(|v| absolute_url(ctx, v, &conf("oauth.callback.url"), false));
+    let token_url = Ctx::present(map, "oauth.token.url")
+        .and_then(|v| absolute_url(ctx, v, &conf("oauth.token.url"), true));
+
+    // Sage API.
+    let api_version = read_with_default(ctx, map, "sage.api.version", |ctx, v, at| {
+        let text = ctx.string(v, at, "v3.1 or v3")?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "v3.1" => Some(ApiVersion::V3_1),
+            "v3" => Some(ApiVersion::V3),
+            _ => {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    at,
+                    format!(
+                        "unknown Sage API version {}: expected v3.1 or v3",
+                        quote(&text)
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let v3 = api_version == Some(ApiVersion::V3);
+    let v3_required = |ctx: &mut Ctx, key: &str| {
+        if v3 {
+            ctx.required(map, CONF, key, Some("sage.api.version is v3"))
+        } else {
+            Ctx::present(map, key)
+        }
+    };
+    let country = v3_required(ctx, "country").and_then(|v| {
+        let at = conf("country");
+        let text = ctx.string(v, &at, "a country code")?;
+        let country = Country::from_code(&text);
+        if country.is_none() {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                &at,
+                format!(
+                    "unknown country {}: expected one of ca, de, es, fr, gb, ie, us (uk means gb)",
+                    quote(&text)
+                ),
+            );
+        }
+        country
+    });
+    let signature_secret = v3_required(ctx, "signature.secret").and_then(|v| {
+        ctx.secret(
+            v,
+            &conf("signature.secret"),
+            "the signing secret of your Sage app",
+        )
+    });
+    let apim_subscription_key = v3_required(ctx, "apim.subscription.key").and_then(|v| {
+        ctx.secret(
+            v,
+            &conf("apim.subscription.key"),
+            "your subscription primary key",
+        )
+    });
+    let base_url =
+        Ctx::present(map, "base.url").and_then(|v| absolute_url(ctx, v, &conf("base.url"), true));
+
+    // Notifications.
+    read_with_default(ctx, map, "event.vendor.type", |ctx, v, at| {
+        let text = ctx.string(v, at, "polling")?;
+        if text.trim().eq_ignore_ascii_case("polling") {
+            Some(())
+        } else {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                at,
+                format!(
+                    "unsupported event type {}: pollen only polls (expected polling)",
+                    quote(&text)
+                ),
+            );
+            None
+        }
+    });
+    let enabled = read_with_default(ctx, map, "event.notification.enabled", |ctx, v, at| {
+        ctx.boolean(v, at)
+    });
+    let notification_url = if enabled == Some(true) {
+        ctx.required(
+            map,
+            CONF,
+            "event.notification.callback.url",
+            Some("event.notification.enabled is true"),
+        )
+    } else {
+        Ctx::present(map, "event.notification.callback.url")
+    }
+    .and_then(|v| absolute_url(ctx, v, &conf("event.notification.callback.url"), true));
+    let signature_key = Ctx::present(map, "event.notification.signature.key").and_then(|v| {
+        ctx.secret(
+            v,
+            &conf("event.notification.signature.key"),
+            "the signature key",
+        )
+    });
+    let basic = read_basic(ctx, map);
+    let headers = poller::read_headers(ctx, map);
+
+    // Poller.
+    let refresh_interval = read_with_default(
+        ctx,
+        map,
+        "event.poller.refresh_interval",
+        |ctx, v, at| {
+            let minutes = ctx.number(v, at, "a number of minutes")?;
+            if minutes <= 0.0 {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    at,
+                    format!("the refresh interval must be more than 0 minutes, found {minutes}"),
+                );
+                return None;
+            }
+            if minutes > MAX_REFRESH_MINUTES {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    at,
+                    format!("the refresh interval must be at most {MAX_REFRESH_MINUTES} minutes (a year), found {minutes}"),
+                );
+                return None;
+            }
+            Some(Duration::from_secs_f64(minutes * 60.0))
+        },
+    );
+    let timezone = read_with_default(ctx, map, "event.poller.timezone", |ctx, v, at| {
+        poller::zone(ctx, v, at)
+    });
+    let backfill_since = Ctx::present(map, "event.poller.backfill_since").and_then(|v| {
+        let at = conf("event.poller.backfill_since");
+        let text = ctx.string(v, &at, "an RFC 3339 date-time")?;
+        match DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(instant) => Some(instant.with_timezone(&Utc)),
+            Err(err) => {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    &at,
+                    format!(
+                        "expected an RFC 3339 date-time such as 2024-01-01T00:00:00Z, found {} ({err})",
+                        quote(&text)
+                    ),
+                );
+                None
+            }
+        }
+    });
+    // Templates are compiled in the poller's zone; with a broken zone, in UTC, to still report
+    // their own problems.
+    let template_zone = timezone
+        .as_ref()
+        .map_or(pollen_template::Zone::UTC, |z| z.zone().clone());
+    let resources = poller::read_resources(ctx, map, &template_zone);
+
+    if let (Some(enabled), Some(resources)) = (enabled, &resources) {
+        if !enabled && !resources.is_empty() {
+            ctx.warning(
+                ProblemKind::Inconsistent,
+                &conf("event.notification.enabled"),
+                "resources are configured but notifications are disabled: nothing is polled \
+                 until event.notification.enabled is true",
+            );
+        }
+        if enabled && resources.is_empty() {
+            ctx.warning(
+                ProblemKind::Inconsistent,
+                &conf("event.poller.configuration"),
+                "notifications are enabled but no resource is configured: nothing is polled",
+            );
+        }
+    }
+
+    Some(Configuration {
+        oauth: OAuth {
+            api_key: api_key?,
+            api_secret: api_secret?,
+            callback_url,
+            token_url,
+        },
+        sage: Sage {
+            api_version: api_version?,
+            country,
+            signature_secret,
+            apim_subscription_key,
+            base_url,
+        },
+        notification: Notification {
+            enabled: enabled?,
+            callback_url: notification_url,
+            signature_key,
+            basic: basic?,
+            headers: headers?,
+        },
+        poller: Poller {
+            refresh_interval: refresh_interval?,
+            timezone: timezone?,
+            backfill_since,
+            resources: resources?,
+        },
+        extra,
+    })
+}
+
+/// Reads `map[key]` with `read`, or, when absent, the schema's default through the same `read`
+/// (so the documented default and the applied one cannot differ).
+pub(crate) fn read_with_default<T>(
+    ctx: &mut Ctx,
+    map: &Map<String, Value>,
+    key: &str,
+    read: impl FnOnce(&mut Ctx, &Value, &str) -> Option<T>,
+) -> Option<T> {
+    read_section_default(ctx, map, CONF, Section::Configuration, key, read)
+}
+
+/// As [`read_with_default`] for any section, the object being at `parent`.
+pub(crate) fn read_section_default<T>(
+    ctx: &mut Ctx,
+    map: &Map<String, Value>,
+    parent: &str,
+    section: Section,
+    key: &str,
+    read: impl FnOnce(&mut Ctx, &Value, &str) -> Option<T>,
+) -> Option<T> {
+    let at = child(parent, key);
+    match Ctx::present(map, key) {
+        Some(value) => read(ctx, value, &at),
+        None => {
+            let default = Value::String(default_value(section, key).to_owned());
+            let mut scratch = Ctx::default();
+            let value = read(&mut scratch, &default, &at);
+            debug_assert!(scratch.problems.is_empty(), "bad default for {key}");
+            ctx.problems.extend(scratch.problems);
+            value
+        }
+    }
+}
+
+fn read_basic(ctx: &mut Ctx, map: &Map<String, Value>) -> Option<Option<BasicAuth>> {
+    let user_key = "event.notification.basic.username";
+    let pass_key = "event.notification.basic.password";
+    let username = Ctx::present(map, user_key)
+        .map(|v| ctx.string(v, &conf(user_key), "the basic-auth user name"));
+    let password = Ctx::present(map, pass_key)
+        .map(|v| ctx.secret(v, &conf(pass_key), "the basic-auth password"));
+    match (username, password) {
+        (None, None) => Some(None),
+        (Some(username), Some(password)) => Some(Some(BasicAuth {
+            username: username?,
+            password: password?,
+        })),
+        (Some(_), None) => {
+            ctx.error(
+                ProblemKind::Missing,
+                &conf(pass_key),
+                format!("required when {user_key} is set, but missing"),
+            );
+            None
+        }
+        (None, Some(_)) => {
+            ctx.error(
+                ProblemKind::Missing,
+                &conf(user_key),
+                format!("required when {pass_key} is set, but missing"),
+            );
+            None
+        }
+    }
+}
+
+/// An absolute URL; `http(s)` only when `web` is set.
+pub(crate) fn absolute_url(
+    ctx: &mut Ctx,
+    value: &Value,
+    at: &str,
+    web: bool,
+) -> Option<AbsoluteUrl> {
+    let text = ctx.string(value, at, "an absolute URL")?;
+    let url = match Url::parse(text.trim()) {
+        Ok(url) => url,
+        Err(err) => {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                at,
+                format!(
+                    "expected an absolute URL such as https://example.com/path, found {} ({err})",
+                    quote(&text)
+                ),
+            );
+            return None;
+        }
+    };
+    if web && !matches!(url.scheme(), "http" | "https") {
+        ctx.error(
+            ProblemKind::InvalidValue,
+            at,
+            format!(
+                "expected an http or https URL, found the scheme {}",
+                quote(url.scheme())
+            ),
+        );
+        return None;
+    }
+    if web && url.host_str().is_none_or(str::is_empty) {
+        ctx.error(
+            ProblemKind::InvalidValue,
+            at,
+            format!("expected a URL with a host, found {}", quote(&text)),
+        );
+        return None;
+    }
+    Some(AbsoluteUrl::new(text.trim().to_owned(), url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{self, DefaultValue};
+
+    /// The smallest instance: every key with a default is absent, so every default is read
+    /// (through the same code as a user's value) and must read without a problem.
+    #[test]
+    fn every_default_reads_cleanly() {
+        let json = serde_json::json!({
+            "element": {"key": "sageone"},
+            "providerData": {"refresh_token": "r"},
+            "configuration": {
+                "oauth.api.key": "k",
+                "oauth.api.secret": "s",
+                "event.poller.configuration": {"customers": {"url": "/hubs/finance/customers"}}
+            },
+            "name": "n"
+        });
+        let loaded = InstanceConfig::from_json_value(&json).expect("loads");
+        let warnings: Vec<&str> = loaded.warnings.iter().map(Problem::pointer).collect();
+        // The one warning: notifications are off by default.
+        assert_eq!(warnings, ["/configuration/event.notification.enabled"]);
+        let c = &loaded.config.configuration;
+        assert_eq!(c.sage.api_version, ApiVersion::V3_1);
+        assert!(!c.notification.enabled);
+        assert_eq!(c.poller.refresh_interval, Duration::from_secs(15 * 60));
+        assert_eq!(c.poller.timezone.as_str(), "UTC");
+        let customers = &c.poller.resources["customers"];
+        assert_eq!(customers.id_field.as_str(), "id");
+        assert!(customers.filter_by_updated_date);
+        assert!(!customers.filter_by_current_date);
+        assert_eq!(customers.created_check_tolerance, Duration::from_secs(10));
+        assert_eq!(customers.poll_delay, Duration::ZERO);
+        assert_eq!(customers.dates.updated.timezone.as_str(), "GMT");
+        assert_eq!(customers.dates.created.timezone.as_str(), "GMT");
+        // Every documented value default is one of those just checked.
+        let defaults = schema::KEYS
+            .iter()
+            .filter(|k| matches!(k.default, DefaultValue::Value(_)))
+            .count();
+        assert_eq!(defaults, 11);
+    }
+}

@@ -1,0 +1,7 @@
+//! pollen-config's integration tests: the instance fixtures under `fixtures/instances/`, the
+//! typed values of the seed examples, secret redaction and the masked serialisation.
+
+mod fixtures;
+mod secrets;
+mod seed;
+mod support;

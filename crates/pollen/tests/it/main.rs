@@ -1,0 +1,3 @@
+//! The `pollen` binary's integration tests: real processes, fixtures as data.
+
+mod cli;
