@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pollen_core::{
-    Classifier, DateField, FieldPath, PollKey, PollSpec, RequestTemplate, Rfc3339Dates,
-    StableId, Tally, Window,
+    Classifier, DateField, FieldPath, PollKey, PollSpec, RequestTemplate, Rfc3339Dates, StableId,
+    Tally, Window,
 };
 use serde_json::{json, Value};
 
@@ -21,8 +21,14 @@ fn bench_classify(c: &mut Criterion) {
         RequestTemplate::literal("/hubs/finance/customers"),
         t0 - TimeDelta::days(30),
     );
-    spec.updated = Some(DateField::new(FieldPath::parse("updated_at").unwrap(), Rfc3339Dates));
-    spec.created = Some(DateField::new(FieldPath::parse("created_at").unwrap(), Rfc3339Dates));
+    spec.updated = Some(DateField::new(
+        FieldPath::parse("updated_at").unwrap(),
+        Rfc3339Dates,
+    ));
+    spec.created = Some(DateField::new(
+        FieldPath::parse("created_at").unwrap(),
+        Rfc3339Dates,
+    ));
     let window = Window {
         watermark: t0,
         since: t0 - TimeDelta::minutes(1),

@@ -96,13 +96,22 @@ fn main() {
             / 1000.0;
         let max_lag_ms = after.dispatch_lag_micros_max as f64 / 1000.0;
         println!("scheduler bench: 10000 instances x 2 resources, interval {interval} s");
-        println!("  registration:        {:.0} ms", registered_in.as_secs_f64() * 1000.0);
+        println!(
+            "  registration:        {:.0} ms",
+            registered_in.as_secs_f64() * 1000.0
+        );
         println!("  measured interval:   {elapsed:.1} s");
-        println!("  polls dispatched:    {dispatched} ({} failed)", after.polls_failed);
+        println!(
+            "  polls dispatched:    {dispatched} ({} failed)",
+            after.polls_failed
+        );
         println!("  process CPU:         {cpu_percent:.2} % of one core (target < 2 %)");
         println!("  dispatch lag mean:   {mean_lag_ms:.2} ms");
         println!("  dispatch lag max:    {max_lag_ms:.2} ms (target < 100 ms)");
         let ok = cpu_percent < 2.0 && max_lag_ms < 100.0 && dispatched > 0;
-        println!("  verdict:             {}", if ok { "targets met" } else { "TARGETS MISSED" });
+        println!(
+            "  verdict:             {}",
+            if ok { "targets met" } else { "TARGETS MISSED" }
+        );
     });
 }

@@ -102,7 +102,7 @@ pub use scheduler::{PollReport, Scheduler, SchedulerConfig};
 pub use source::{DeletedPage, DeletedRecord, FetchRequest, Page, Source};
 pub use spec::{
     DateField, DateParseError, DateParser, EpochMillis, FieldPath, InstanceInfo, PollKey, PollSpec,
-    RequestTemplate, Rfc3339Dates,
+    RequestTemplate, Rfc3339Dates, TemplateDates,
 };
 pub use store::{
     Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollState, SeenChange,

@@ -96,9 +96,9 @@ impl fmt::Display for FieldPath {
 #[error("{0}")]
 pub struct DateParseError(pub String);
 
-/// Turns a record's date value into an instant: the seam for `updatedDateFormat` /
-/// `updatedDateTimezone` (implemented with `pollen-template`'s compiled patterns by the
-/// connector wiring; [`Rfc3339Dates`] and [`EpochMillis`] ship here).
+/// Turns a record's date value into an instant: `updatedDateFormat` / `updatedDateTimezone`
+/// via [`TemplateDates`] (`pollen-template`'s compiled patterns); [`Rfc3339Dates`] and
+/// [`EpochMillis`] for tests and simple connectors.
 pub trait DateParser: Send + Sync + fmt::Debug {
     /// Parses `value`, or says why not.
     fn parse(&self, value: &Value) -> Result<DateTime<Utc>, DateParseError>;
@@ -150,6 +150,24 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// A configured `updatedDateFormat` / `createdDateFormat` (Java pattern or the keywords
+/// `milliseconds` / `seconds`) with its `…Timezone`, compiled by `pollen-template`.
+#[derive(Debug, Clone)]
+pub struct TemplateDates {
+    /// The compiled format.
+    pub format: pollen_template::DateFormat,
+    /// The zone a value without an offset is read in.
+    pub zone: pollen_template::Zone,
+}
+
+impl DateParser for TemplateDates {
+    fn parse(&self, value: &Value) -> Result<DateTime<Utc>, DateParseError> {
+        self.format
+            .parse_value(value, &self.zone)
+            .map_err(|e| DateParseError(e.to_string()))
+    }
+}
+
 /// Where a date lives in a record and how to read it.
 #[derive(Debug, Clone)]
 pub struct DateField {
@@ -169,6 +187,17 @@ impl DateField {
     }
 }
 
+impl DateField {
+    /// The field at `path` read with a configured format and zone.
+    pub fn with_format(
+        path: FieldPath,
+        format: pollen_template::DateFormat,
+        zone: pollen_template::Zone,
+    ) -> Self {
+        DateField::new(path, TemplateDates { format, zone })
+    }
+}
+
 type Expand = dyn Fn(DateTime<Utc>) -> String + Send + Sync;
 
 /// The resource's request, compiled: expanded with the window start for each poll.
@@ -176,7 +205,7 @@ type Expand = dyn Fn(DateTime<Utc>) -> String + Send + Sync;
 /// The core does not interpret the result: it hands the expanded text to the
 /// [`Source`](crate::Source), which turns it into its own request (the Sage connector reads the
 /// hub URL and its CEQL where clause). Build one from `pollen-template`'s compiled `Template`
-/// with [`RequestTemplate::new`].
+/// with `RequestTemplate::from(template)`.
 #[derive(Clone)]
 pub struct RequestTemplate {
     text: Arc<str>,
@@ -213,6 +242,15 @@ impl RequestTemplate {
     /// The request for the window starting at `since`.
     pub fn expand(&self, since: DateTime<Utc>) -> String {
         (self.expand)(since)
+    }
+}
+
+impl From<pollen_template::Template> for RequestTemplate {
+    /// The poller `url` compiled by `pollen-template`: `${date:…}` and friends are expanded
+    /// with each poll's window start.
+    fn from(template: pollen_template::Template) -> Self {
+        let text = template.source().to_owned();
+        RequestTemplate::new(text, move |at| template.expand(at))
     }
 }
 

@@ -190,3 +190,42 @@ async fn event_and_notification_ids_are_stable() {
     assert_eq!(body["message"]["eventId"], first[0].id.to_string());
     assert_eq!(body["message"]["events"][0]["eventId"], a[0].id.to_string());
 }
+
+#[tokio::test]
+async fn the_seed_url_template_and_java_date_pattern_drive_a_poll() {
+    use pollen_template::{DateFormat, Template, Zone};
+    let h = Harness::new(|s| {
+        s.request = Template::compile(
+            "/hubs/finance/customers?where=lastModifiedDate>='${date:yyyy-MM-dd'T'HH:mm:ss'Z'}' and attributes='created_at,updated_at",
+        )
+        .unwrap()
+        .into();
+        let format = DateFormat::compile("yyyy-MM-dd'T'HH:mm:ss'Z'").unwrap();
+        s.updated = Some(pollen_core::DateField::with_format(
+            pollen_core::FieldPath::parse("updated_at").unwrap(),
+            format.clone(),
+            Zone::utc(),
+        ));
+        s.created = Some(pollen_core::DateField::with_format(
+            pollen_core::FieldPath::parse("created_at").unwrap(),
+            format,
+            Zone::utc(),
+        ));
+    })
+    .await;
+    h.clock.advance(TimeDelta::minutes(2));
+    h.source.upsert("c1", json!({}));
+    let report = h.poll().await.result.unwrap();
+    assert_eq!(report.tally.date_warnings, 0);
+    assert_eq!(
+        h.source.fetches()[0].request,
+        "/hubs/finance/customers?where=lastModifiedDate>='2026-03-02T07:59:00Z' and attributes='created_at,updated_at"
+    );
+    let kinds: Vec<(String, String)> = h
+        .emitted()
+        .await
+        .into_iter()
+        .map(|e| (e.object_id, e.event_type))
+        .collect();
+    assert_eq!(kinds, [("c1".to_owned(), "CREATED".to_owned())]);
+}

@@ -31,7 +31,12 @@ pub(crate) enum TemplateCommand {
 }
 
 pub(crate) fn run(command: TemplateCommand) -> Result<ExitCode> {
-    let TemplateCommand::Expand { at, tz, batch, template } = command;
+    let TemplateCommand::Expand {
+        at,
+        tz,
+        batch,
+        template,
+    } = command;
     let zone = match tz.as_deref() {
         Some(tz) => Zone::parse(tz).map_err(|err| anyhow!("invalid --tz: {err}"))?,
         None => Zone::UTC,

@@ -23,11 +23,19 @@ fn run_case(case: &Path) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting pollen");
-    child.stdin.take().expect("piped stdin").write_all(&stdin).expect("writing stdin");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(&stdin)
+        .expect("writing stdin");
     let output = child.wait_with_output().expect("waiting for pollen");
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string()),
+        output
+            .status
+            .code()
+            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     )
@@ -40,7 +48,10 @@ fn check(case: &Path, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|err| {
-        panic!("{}: {err} (run `cargo xtask fixtures` to create it)", expected_path.display())
+        panic!(
+            "{}: {err} (run `cargo xtask fixtures` to create it)",
+            expected_path.display()
+        )
     });
     assert_eq!(actual, expected, "case {}", case.display());
 }
