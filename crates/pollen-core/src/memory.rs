@@ -1,0 +1,466 @@
+//! [`MemoryStore`]: the [`Store`] for tests, demos and single-process runs without persistence.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
+
+use crate::change::StableId;
+use crate::error::{Error, ErrorKind, Result};
+use crate::spec::PollKey;
+use crate::store::{
+    Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollState, SeenChange,
+    Store,
+};
+
+/// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of
+/// thousands of states costs a B-tree lookup. Nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    states: HashMap<PollKey, PollState>,
+    /// (instant the state becomes claimable, key), for every state.
+    claimable: BTreeSet<(DateTime<Utc>, PollKey)>,
+    seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    outbox_ids: HashMap<StableId, u64>,
+    inactive: HashSet<String>,
+    last_seq: u64,
+    last_token: u64,
+}
+
+/// When `state` can be claimed: its due time, or its live lease's expiry if later.
+fn claimable_at(state: &PollState) -> DateTime<Utc> {
+    match &state.lease {
+        Some(lease) => state.next_due.max(lease.expires_at),
+        None => state.next_due,
+    }
+}
+
+impl Inner {
+    /// Applies `change` to the state of `key`, keeping the claim index in step.
+    fn update_state<T>(
+        &mut self,
+        key: &PollKey,
+        change: impl FnOnce(&mut PollState) -> Result<T>,
+    ) -> Result<T> {
+        let state = self
+            .states
+            .get_mut(key)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no poll state for {key}")))?;
+        let before = claimable_at(state);
+        let result = change(state)?;
+        let after = claimable_at(state);
+        if before != after {
+            self.claimable.remove(&(before, key.clone()));
+            self.claimable.insert((after, key.clone()));
+        }
+        Ok(result)
+    }
+
+    fn next_token(&mut self) -> u64 {
+        self.last_token += 1;
+        self.last_token
+    }
+
+    fn outbox_entry(&mut self, id: &StableId, token: u64) -> Result<&mut OutboxEntry> {
+        let seq = *self
+            .outbox_ids
+            .get(id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no notification {id}")))?;
+        let entry = self
+            .outbox
+            .get_mut(&seq)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no notification {id}")))?;
+        if entry.lease.as_ref().map(|l| l.token) != Some(token) {
+            return Err(Error::lease_lost(format!("notification {id}")));
+        }
+        Ok(entry)
+    }
+}
+
+fn check_token(state: &PollState, token: u64) -> Result<()> {
+    match &state.lease {
+        Some(lease) if lease.token == token => Ok(()),
+        _ => Err(Error::lease_lost(&state.key)),
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every method validates before
+        // it mutates), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn ready<T: Send + 'static>(result: Result<T>) -> BoxFuture<'static, Result<T>> {
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl Store for MemoryStore {
+    fn register<'a>(
+        &'a self,
+        key: &'a PollKey,
+        watermark: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<PollState>> {
+        let mut inner = self.lock();
+        if let Some(state) = inner.states.get(key) {
+            return Self::ready(Ok(state.clone()));
+        }
+        let state = PollState {
+            key: key.clone(),
+            watermark,
+            next_due,
+            consecutive_failures: 0,
+            last_error: None,
+            lease: None,
+            fencing_token: 0,
+            completed_polls: 0,
+        };
+        inner.claimable.insert((next_due, key.clone()));
+        inner.states.insert(key.clone(), state.clone());
+        Self::ready(Ok(state))
+    }
+
+    fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<bool>> {
+        let mut inner = self.lock();
+        let existed = match inner.states.remove(key) {
+            Some(state) => {
+                inner.claimable.remove(&(claimable_at(&state), key.clone()));
+                true
+            }
+            None => false,
+        };
+        inner.seen.remove(key);
+        Self::ready(Ok(existed))
+    }
+
+    fn load<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Option<PollState>>> {
+        Self::ready(Ok(self.lock().states.get(key).cloned()))
+    }
+
+    fn next_due(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>>> {
+        Self::ready(Ok(self.lock().claimable.first().map(|(at, _)| *at)))
+    }
+
+    fn claim_due<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<PollState>>> {
+        let mut inner = self.lock();
+        let due: Vec<PollKey> = inner
+            .claimable
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, key)| key.clone())
+            .collect();
+        let mut claimed = Vec::with_capacity(due.len());
+        for key in due {
+            let token = inner.next_token();
+            let result = inner.update_state(&key, |state| {
+                state.fencing_token = token;
+                state.lease = Some(Lease {
+                    owner: owner.to_owned(),
+                    token,
+                    expires_at: now + lease_for,
+                });
+                Ok(state.clone())
+            });
+            match result {
+                Ok(state) => claimed.push(state),
+                Err(e) => return Self::ready(Err(e)),
+            }
+        }
+        Self::ready(Ok(claimed))
+    }
+
+    fn release<'a>(&'a self, key: &'a PollKey, token: u64) -> BoxFuture<'a, Result<()>> {
+        let mut inner = self.lock();
+        Self::ready(inner.update_state(key, |state| {
+            check_token(state, token)?;
+            state.lease = None;
+            Ok(())
+        }))
+    }
+
+    fn seen<'a>(
+        &'a self,
+        key: &'a PollKey,
+        ids: &'a [StableId],
+    ) -> BoxFuture<'a, Result<Vec<bool>>> {
+        let inner = self.lock();
+        let answer = match inner.seen.get(key) {
+            Some(seen) => ids.iter().map(|id| seen.contains_key(id)).collect(),
+            None => vec![false; ids.len()],
+        };
+        Self::ready(Ok(answer))
+    }
+
+    fn commit_poll(&self, commit: PollCommit) -> BoxFuture<'_, Result<()>> {
+        let mut inner = self.lock();
+        // Validate first: all or nothing.
+        let valid = match inner.states.get(&commit.key) {
+            Some(state) => check_token(state, commit.lease_token),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no poll state for {}", commit.key),
+            )),
+        };
+        if let Err(e) = valid {
+            return Self::ready(Err(e));
+        }
+        let updated = inner.update_state(&commit.key, |state| {
+            state.watermark = commit.watermark;
+            state.next_due = commit.next_due;
+            state.consecutive_failures = 0;
+            state.last_error = None;
+            state.lease = None;
+            state.completed_polls += 1;
+            Ok(())
+        });
+        if let Err(e) = updated {
+            return Self::ready(Err(e));
+        }
+        let seen = inner.seen.entry(commit.key.clone()).or_default();
+        for SeenChange { id, at } in commit.seen {
+            seen.entry(id).or_insert(at);
+        }
+        if let Some(before) = commit.prune_before {
+            seen.retain(|_, at| *at >= before);
+        }
+        let queued = inner.inactive.contains(&commit.key.instance);
+        for notification in commit.notifications {
+            if inner.outbox_ids.contains_key(&notification.id) {
+                continue;
+            }
+            inner.last_seq += 1;
+            let seq = inner.last_seq;
+            inner.outbox_ids.insert(notification.id, seq);
+            let next_attempt = notification.created_at;
+            inner.outbox.insert(
+                seq,
+                OutboxEntry {
+                    seq,
+                    notification,
+                    status: if queued {
+                        OutboxStatus::Queued
+                    } else {
+                        OutboxStatus::Pending
+                    },
+                    attempts: 0,
+                    next_attempt,
+                    last_error: None,
+                    lease: None,
+                    delivered_at: None,
+                },
+            );
+        }
+        Self::ready(Ok(()))
+    }
+
+    fn record_failure(&self, failure: PollFailure) -> BoxFuture<'_, Result<()>> {
+        let mut inner = self.lock();
+        Self::ready(inner.update_state(&failure.key, |state| {
+            check_token(state, failure.lease_token)?;
+            state.consecutive_failures += 1;
+            state.last_error = Some(failure.error);
+            state.next_due = failure.next_due;
+            state.lease = None;
+            Ok(())
+        }))
+    }
+
+    fn prune_seen<'a>(
+        &'a self,
+        key: &'a PollKey,
+        before: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        let mut inner = self.lock();
+        let pruned = match inner.seen.get_mut(key) {
+            Some(seen) => {
+                let was = seen.len();
+                seen.retain(|_, at| *at >= before);
+                (was - seen.len()) as u64
+            }
+            None => 0,
+        };
+        Self::ready(Ok(pruned))
+    }
+
+    fn seen_count<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<u64>> {
+        let count = self.lock().seen.get(key).map_or(0, |s| s.len() as u64);
+        Self::ready(Ok(count))
+    }
+
+    fn set_subscription_active<'a>(
+        &'a self,
+        instance: &'a str,
+        active: bool,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut inner = self.lock();
+        if active {
+            inner.inactive.remove(instance);
+        } else {
+            inner.inactive.insert(instance.to_owned());
+            for entry in inner.outbox.values_mut() {
+                if entry.notification.key.instance == instance
+                    && entry.status == OutboxStatus::Pending
+                {
+                    entry.status = OutboxStatus::Queued;
+                    entry.lease = None;
+                }
+            }
+        }
+        Self::ready(Ok(()))
+    }
+
+    fn subscription_active<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Self::ready(Ok(!self.lock().inactive.contains(instance)))
+    }
+
+    fn claim_outbox<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
+        let mut inner = self.lock();
+        let mut due: Vec<(DateTime<Utc>, u64)> = inner
+            .outbox
+            .values()
+            .filter(|e| {
+                e.status == OutboxStatus::Pending
+                    && e.next_attempt <= now
+                    && e.lease.as_ref().is_none_or(|l| l.expires_at <= now)
+            })
+            .map(|e| (e.next_attempt, e.seq))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, seq) in due {
+            let token = inner.next_token();
+            if let Some(entry) = inner.outbox.get_mut(&seq) {
+                entry.lease = Some(Lease {
+                    owner: owner.to_owned(),
+                    token,
+                    expires_at: now + lease_for,
+                });
+                claimed.push(entry.clone());
+            }
+        }
+        Self::ready(Ok(claimed))
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut inner = self.lock();
+        Self::ready(inner.outbox_entry(id, token).map(|entry| {
+            entry.status = OutboxStatus::Delivered;
+            entry.attempts += 1;
+            entry.delivered_at = Some(at);
+            entry.last_error = None;
+            entry.lease = None;
+        }))
+    }
+
+    fn mark_failed<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        next_attempt: DateTime<Utc>,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut inner = self.lock();
+        Self::ready(inner.outbox_entry(id, token).map(|entry| {
+            entry.status = OutboxStatus::Pending;
+            entry.attempts += 1;
+            entry.next_attempt = next_attempt;
+            entry.last_error = Some(error.to_owned());
+            entry.lease = None;
+        }))
+    }
+
+    fn mark_queued<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut inner = self.lock();
+        Self::ready(inner.outbox_entry(id, token).map(|entry| {
+            entry.status = OutboxStatus::Queued;
+            entry.attempts += 1;
+            entry.last_error = Some(error.to_owned());
+            entry.lease = None;
+        }))
+    }
+
+    fn list_outbox<'a>(
+        &'a self,
+        filter: &'a OutboxFilter,
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
+        let inner = self.lock();
+        let start = filter.after_seq.map_or(0, |s| s + 1);
+        let rows = inner
+            .outbox
+            .range(start..)
+            .map(|(_, e)| e)
+            .filter(|e| {
+                filter
+                    .instance
+                    .as_ref()
+                    .is_none_or(|i| *i == e.notification.key.instance)
+                    && filter.status.is_none_or(|s| s == e.status)
+            })
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        Self::ready(Ok(rows))
+    }
+
+    fn requeue<'a>(
+        &'a self,
+        ids: &'a [StableId],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        let mut inner = self.lock();
+        let mut changed = 0;
+        for id in ids {
+            let Some(seq) = inner.outbox_ids.get(id).copied() else {
+                continue;
+            };
+            if let Some(entry) = inner.outbox.get_mut(&seq) {
+                entry.status = OutboxStatus::Pending;
+                entry.next_attempt = now;
+                entry.attempts = 0;
+                entry.lease = None;
+                changed += 1;
+            }
+        }
+        Self::ready(Ok(changed))
+    }
+}

@@ -1,0 +1,370 @@
+//! One poll of one (instance, resource): walk the pages of the window, classify, de-duplicate,
+//! build notifications, commit — and the timing rules around it (slots, back-off).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::change::{Change, Classifier, StableId, Tally, Window};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metrics;
+use crate::notification::build_notifications;
+use crate::source::{FetchRequest, Source};
+use crate::spec::{PollKey, PollSpec};
+use crate::store::{PollCommit, PollState, SeenChange, Store};
+
+/// What a committed poll did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSummary {
+    /// The instants the poll worked with.
+    pub window: Window,
+    /// Pages fetched (changes and deletions).
+    pub pages: u32,
+    /// Classification counts.
+    pub tally: Tally,
+    /// Events emitted (committed to the outbox).
+    pub events: u64,
+    /// Changes suppressed as already emitted (or seen twice in this walk).
+    pub duplicates: u64,
+    /// Pages shifted during the walk, so the watermark was kept.
+    pub shifted: bool,
+    /// Notifications appended to the outbox.
+    pub notifications: usize,
+    /// The watermark after the poll.
+    pub watermark: DateTime<Utc>,
+    /// When the next poll is due.
+    pub next_due: DateTime<Utc>,
+}
+
+/// The shared things a poll needs.
+pub(crate) struct PollContext<'a> {
+    pub(crate) store: &'a dyn Store,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) metrics: &'a Metrics,
+}
+
+/// Runs one poll of `spec` under the lease held in `state` and commits it.
+///
+/// Nothing is written before the final `commit_poll`: an error anywhere before it (or a crash)
+/// leaves the watermark, the seen keys and the outbox as they were, and the next poll re-reads
+/// the same window.
+pub(crate) async fn run_poll(
+    ctx: &PollContext<'_>,
+    spec: &PollSpec,
+    source: &dyn Source,
+    state: &PollState,
+) -> Result<PollSummary> {
+    let lease_token = state
+        .lease
+        .as_ref()
+        .map(|l| l.token)
+        .ok_or_else(|| Error::lease_lost(&spec.key))?;
+    let watermark = state.watermark;
+    let local_start = ctx.clock.now();
+    let mut since = spec.window_start(watermark);
+    let mut walk = walk_changes(ctx, spec, source, watermark, since, local_start).await?;
+    // Before its first poll a key's watermark is on our clock; once the vendor has told us its
+    // time, a window that starts later on the vendor's clock than it should (vendor behind us)
+    // is walked again from the corrected start, so skew cannot hide the first records.
+    if state.completed_polls == 0 {
+        let corrected = spec.window_start(walk.window.origin);
+        if corrected < since {
+            since = corrected;
+            walk = walk_changes(ctx, spec, source, watermark, since, local_start).await?;
+        }
+    }
+    let Walk {
+        window,
+        mut pages,
+        mut tally,
+        mut changes,
+        mut in_walk,
+        mut duplicates,
+        mut total_changed,
+    } = walk;
+    let request = spec.request.expand(since);
+
+    // The deletion feed, where the connector has one.
+    if source.supports_deletions(&spec.key) {
+        let classifier = Classifier::new(spec, window);
+        let mut cursor: Option<String> = None;
+        let mut first_total: Option<Option<u64>> = None;
+        let mut deletion_pages = 0u32;
+        loop {
+            let page = source
+                .fetch_deleted_page(FetchRequest {
+                    key: &spec.key,
+                    request: &request,
+                    since,
+                    page_size: spec.page_size,
+                    cursor: cursor.as_deref(),
+                })
+                .await?;
+            pages += 1;
+            deletion_pages += 1;
+            match first_total {
+                None => first_total = Some(page.total),
+                Some(total) if total != page.total => total_changed = true,
+                Some(_) => {}
+            }
+            for deleted in page.records {
+                if let Some(change) = classifier.classify_deleted(deleted, &mut tally) {
+                    if in_walk.insert(change.id) {
+                        changes.push(change);
+                    } else {
+                        duplicates += 1;
+                    }
+                }
+            }
+            cursor = next_cursor(spec, deletion_pages, cursor.as_deref(), page.next)?;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+
+    // De-duplicate against what earlier polls emitted.
+    let ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
+    let seen = ctx.store.seen(&spec.key, &ids).await?;
+    if seen.len() != ids.len() {
+        return Err(Error::store(format!(
+            "store answered {} seen flags for {} change ids",
+            seen.len(),
+            ids.len()
+        )));
+    }
+    let fresh: Vec<Change> = changes
+        .into_iter()
+        .zip(seen)
+        .filter_map(|(change, seen)| (!seen).then_some(change))
+        .collect();
+    duplicates += (ids.len() - fresh.len()) as u64;
+
+    let shifted = tally.newer_than_start || total_changed;
+    let new_watermark = if shifted {
+        watermark
+    } else {
+        watermark.max(window.poll_start)
+    };
+    let now = ctx.clock.now();
+    let notifications = build_notifications(spec, &fresh, window.poll_start, now);
+    let next_due = next_slot(&spec.key, spec.refresh_interval, now);
+    let commit = PollCommit {
+        key: spec.key.clone(),
+        lease_token,
+        watermark: new_watermark,
+        next_due,
+        seen: fresh
+            .iter()
+            .map(|c| SeenChange {
+                id: c.id,
+                at: c.seen_at,
+            })
+            .collect(),
+        notifications,
+        prune_before: Some(spec.window_start(new_watermark) - spec.dedup_margin),
+    };
+    let notification_count = commit.notifications.len();
+    ctx.store.commit_poll(commit).await?;
+
+    let metrics = ctx.metrics;
+    metrics.add_pages_fetched(u64::from(pages));
+    metrics.add_records_seen(tally.records);
+    metrics.add_events_emitted(fresh.len() as u64);
+    metrics.add_duplicates_suppressed(duplicates);
+    metrics.add_date_warnings(tally.date_warnings);
+    metrics.add_records_without_id(tally.without_id);
+    metrics.add_records_filtered(tally.filtered);
+    metrics.add_windows_shifted(u64::from(shifted));
+    metrics.add_notifications_enqueued(notification_count as u64);
+    if tally.date_warnings > 0 {
+        tracing::warn!(
+            count = tally.date_warnings,
+            "records with a missing or unparseable date were emitted as UPDATED"
+        );
+    }
+    if tally.without_id > 0 {
+        tracing::warn!(count = tally.without_id, id_field = %spec.id_path, "records without an id were skipped");
+    }
+    Ok(PollSummary {
+        window,
+        pages,
+        tally,
+        events: fresh.len() as u64,
+        duplicates,
+        shifted,
+        notifications: notification_count,
+        watermark: new_watermark,
+        next_due,
+    })
+}
+
+/// The result of walking the change feed of one window.
+struct Walk {
+    window: Window,
+    pages: u32,
+    tally: Tally,
+    changes: Vec<Change>,
+    in_walk: HashSet<StableId>,
+    duplicates: u64,
+    total_changed: bool,
+}
+
+/// Walks every page of the change feed from `since`, classifying as it goes.
+async fn walk_changes(
+    ctx: &PollContext<'_>,
+    spec: &PollSpec,
+    source: &dyn Source,
+    watermark: DateTime<Utc>,
+    since: DateTime<Utc>,
+    local_start: DateTime<Utc>,
+) -> Result<Walk> {
+    let request = spec.request.expand(since);
+    let mut tally = Tally::default();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut in_walk: HashSet<StableId> = HashSet::new();
+    let mut duplicates = 0u64;
+    let mut pages = 0u32;
+    let mut total_changed = false;
+    let mut window: Option<Window> = None;
+    let mut cursor: Option<String> = None;
+    let mut first_total: Option<Option<u64>> = None;
+    loop {
+        let sent = ctx.clock.now();
+        let page = source
+            .fetch_page(FetchRequest {
+                key: &spec.key,
+                request: &request,
+                since,
+                page_size: spec.page_size,
+                cursor: cursor.as_deref(),
+            })
+            .await?;
+        pages += 1;
+        let window = *window.get_or_insert_with(|| {
+            let poll_start = poll_start(page.server_time, sent, ctx.clock.now(), local_start);
+            // The spec's start is on our clock; records are stamped on the vendor's.
+            let skew = if page.server_time.is_some() {
+                poll_start - local_start
+            } else {
+                TimeDelta::zero()
+            };
+            Window {
+                watermark,
+                since,
+                poll_start,
+                origin: spec.start + skew,
+            }
+        });
+        match first_total {
+            None => first_total = Some(page.total),
+            Some(total) if total != page.total => total_changed = true,
+            Some(_) => {}
+        }
+        let classifier = Classifier::new(spec, window);
+        classifier.classify(page.records, &mut tally, |change| {
+            if in_walk.insert(change.id) {
+                changes.push(change);
+            } else {
+                duplicates += 1;
+            }
+        });
+        cursor = next_cursor(spec, pages, cursor.as_deref(), page.next)?;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(Walk {
+        window: window.expect("the walk fetched at least one page"),
+        pages,
+        tally,
+        changes,
+        in_walk,
+        duplicates,
+        total_changed,
+    })
+}
+
+/// The poll's start on the vendor's clock: its `Date` minus the round trip of the first page,
+/// so that no record committed while that request was in flight is after it; our own start when
+/// the vendor gives no time.
+fn poll_start(
+    server_time: Option<DateTime<Utc>>,
+    sent: DateTime<Utc>,
+    received: DateTime<Utc>,
+    local_start: DateTime<Utc>,
+) -> DateTime<Utc> {
+    match server_time {
+        Some(server) => server - (received - sent).max(TimeDelta::zero()),
+        None => local_start,
+    }
+}
+
+/// The cursor for the next page, refusing runaway walks.
+fn next_cursor(
+    spec: &PollSpec,
+    pages: u32,
+    previous: Option<&str>,
+    next: Option<String>,
+) -> Result<Option<String>> {
+    let Some(next) = next else {
+        return Ok(None);
+    };
+    if previous == Some(next.as_str()) {
+        return Err(Error::source_failed(format!(
+            "{}: the source returned the same page cursor `{next}` twice",
+            spec.key
+        )));
+    }
+    if pages >= spec.max_pages {
+        return Err(Error::source_failed(format!(
+            "{}: more than {} pages in one poll",
+            spec.key, spec.max_pages
+        )));
+    }
+    Ok(Some(next))
+}
+
+/// The deterministic jitter of `key`: an offset in `[0, interval)` derived from its name, so
+/// that many keys with one interval are spread evenly and every process agrees on the spread.
+pub fn phase(key: &PollKey, interval: TimeDelta) -> TimeDelta {
+    let mut hasher = Sha256::new();
+    hasher.update(b"pollen-phase-v1\0");
+    hasher.update((key.instance.len() as u64).to_le_bytes());
+    hasher.update(key.instance.as_bytes());
+    hasher.update(key.resource.as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let interval_ms = interval.num_milliseconds().max(1) as u64;
+    TimeDelta::milliseconds((u64::from_le_bytes(first) % interval_ms) as i64)
+}
+
+/// The first slot of `key` strictly after `after`: slots are `phase + k × interval` from the
+/// Unix epoch, so a key keeps its place in the spread across restarts and failures.
+pub fn next_slot(key: &PollKey, interval: TimeDelta, after: DateTime<Utc>) -> DateTime<Utc> {
+    let interval_ms = interval.num_milliseconds().max(1);
+    let phase_ms = phase(key, interval).num_milliseconds();
+    let k = (after.timestamp_millis() - phase_ms).div_euclid(interval_ms) + 1;
+    DateTime::<Utc>::from_timestamp_millis(phase_ms + k * interval_ms).unwrap_or(after + interval)
+}
+
+/// The wait after the `failures`-th consecutive failure: the interval, doubled per further
+/// failure, capped at four intervals.
+pub fn backoff(interval: TimeDelta, failures: u32) -> TimeDelta {
+    let factor = 1i32 << failures.saturating_sub(1).min(2);
+    interval * factor
+}
+
+/// A poll that ran past its deadline.
+pub(crate) fn timeout_error(key: &PollKey, after: TimeDelta) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "poll of {key} timed out after {} s",
+            after.num_milliseconds() as f64 / 1000.0
+        ),
+    )
+}

@@ -1,0 +1,368 @@
+//! The scheduler: claims due (instance, resource) polls from the store and runs them, bounded.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::join_all;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::error::{ErrorKind, Result};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::poll::{backoff, next_slot, phase, run_poll, timeout_error, PollContext, PollSummary};
+use crate::source::Source;
+use crate::spec::{PollKey, PollSpec};
+use crate::store::{PollFailure, PollState, Store};
+
+/// How a [`Scheduler`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchedulerConfig {
+    /// This worker's name in leases (unique among the processes sharing a store).
+    pub owner: String,
+    /// At most this many polls at once in this process (default 16).
+    pub concurrency: usize,
+    /// A poll running longer is abandoned and counted as a failure (default 10 min).
+    pub poll_timeout: TimeDelta,
+    /// Leases last `poll_timeout` plus this (default 1 min), so a live worker never loses one
+    /// mid-poll; a worker that stalls past it is fenced off.
+    pub lease_margin: TimeDelta,
+    /// When idle, look at the store again at least this often, for work other processes
+    /// registered or released (default 5 s).
+    pub idle_recheck: TimeDelta,
+    /// When set, a newly registered key's first poll is due within this delay (spread by its
+    /// jitter) instead of at its first regular slot (up to one interval away).
+    pub first_poll_within: Option<TimeDelta>,
+}
+
+impl SchedulerConfig {
+    /// Defaults for a worker named `owner`.
+    pub fn new(owner: impl Into<String>) -> Self {
+        SchedulerConfig {
+            owner: owner.into(),
+            concurrency: 16,
+            poll_timeout: TimeDelta::minutes(10),
+            lease_margin: TimeDelta::minutes(1),
+            idle_recheck: TimeDelta::seconds(5),
+            first_poll_within: None,
+        }
+    }
+}
+
+/// The result of one dispatched poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollReport {
+    /// Which (instance, resource).
+    pub key: PollKey,
+    /// When it was due.
+    pub due: DateTime<Utc>,
+    /// When it was dispatched.
+    pub dispatched: DateTime<Utc>,
+    /// What it did, or why it failed.
+    pub result: Result<PollSummary>,
+}
+
+#[derive(Debug, Clone)]
+struct Registration {
+    spec: Arc<PollSpec>,
+    source: Arc<dyn Source>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+    registry: RwLock<HashMap<PollKey, Registration>>,
+    permits: Arc<Semaphore>,
+    wake: Notify,
+    metrics: Metrics,
+}
+
+/// Polls every registered (instance, resource) on its interval.
+///
+/// A cheap handle: clones share the registry, the permits and the counters. Each key is due at
+/// its slots (`phase + k × interval`, see [`next_slot`]); due work is claimed from the
+/// [`Store`] with a lease, so a key runs at most once at a time across all processes sharing
+/// the store; at most [`SchedulerConfig::concurrency`] polls run at once here, each in its own
+/// task with a timeout, so a slow or failing source only ever holds its own permit.
+#[derive(Clone)]
+pub struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("config", &self.shared.config)
+            .field("registered", &self.registered())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler over `store` with `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: SchedulerConfig) -> Self {
+        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        Scheduler {
+            shared: Arc::new(Shared {
+                store,
+                clock,
+                config,
+                registry: RwLock::new(HashMap::new()),
+                permits,
+                wake: Notify::new(),
+                metrics: Metrics::default(),
+            }),
+        }
+    }
+
+    /// Adds (or replaces) the spec and source of `spec.key`. The stored state is created on
+    /// first registration — watermark at `spec.start`, first due at the key's first slot — and
+    /// kept as it is on later ones: re-registering never resets a watermark.
+    pub async fn register(&self, spec: PollSpec, source: Arc<dyn Source>) -> Result<PollState> {
+        spec.validate()?;
+        let now = self.shared.clock.now();
+        let first_due = match self.shared.config.first_poll_within {
+            Some(within) if within > TimeDelta::zero() => now + phase(&spec.key, within),
+            _ => next_slot(&spec.key, spec.refresh_interval, now),
+        };
+        let state = self
+            .shared
+            .store
+            .register(&spec.key, spec.start, first_due)
+            .await?;
+        self.write_registry().insert(
+            spec.key.clone(),
+            Registration {
+                spec: Arc::new(spec),
+                source,
+            },
+        );
+        self.shared.wake.notify_one();
+        Ok(state)
+    }
+
+    /// Stops polling `key` and forgets its state and seen changes (its outbox rows stay).
+    pub async fn unregister(&self, key: &PollKey) -> Result<bool> {
+        self.write_registry().remove(key);
+        self.shared.store.unregister(key).await
+    }
+
+    /// How many keys are registered here.
+    pub fn registered(&self) -> usize {
+        self.read_registry().len()
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// Runs every poll due now, at most `concurrency` at a time, and returns when they are all
+    /// done. Deterministic: tests drive the scheduler with this and a [`ManualClock`](crate::ManualClock).
+    pub async fn run_due(&self) -> Result<Vec<PollReport>> {
+        let mut reports = Vec::new();
+        let limit = self.shared.config.concurrency.max(1);
+        loop {
+            let now = self.shared.clock.now();
+            let claimed = self
+                .shared
+                .store
+                .claim_due(&self.shared.config.owner, now, self.lease_for(), limit)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(reports);
+            }
+            let mut runs = Vec::new();
+            for state in claimed {
+                match self.registration(&state.key) {
+                    Some(registration) => runs.push(self.run_claimed(registration, state)),
+                    None => self.release_foreign(&state).await,
+                }
+            }
+            if runs.is_empty() {
+                return Ok(reports);
+            }
+            reports.extend(join_all(runs).await);
+        }
+    }
+
+    /// Polls until `shutdown` completes; polls still in flight then are abandoned uncommitted.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let shared = &self.shared;
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let now = shared.clock.now();
+            let free = shared.permits.available_permits();
+            let mut saturated = free == 0;
+            let mut foreign = false;
+            if free > 0 {
+                match shared
+                    .store
+                    .claim_due(&shared.config.owner, now, self.lease_for(), free)
+                    .await
+                {
+                    Ok(claimed) => {
+                        saturated = claimed.len() == free;
+                        for state in claimed {
+                            let Some(registration) = self.registration(&state.key) else {
+                                self.release_foreign(&state).await;
+                                foreign = true;
+                                continue;
+                            };
+                            let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+                                // Unreachable while only this loop takes permits; give the
+                                // lease back rather than run over the limit.
+                                self.release_foreign(&state).await;
+                                continue;
+                            };
+                            let this = self.clone();
+                            tasks.spawn(async move {
+                                this.run_claimed(registration, state).await;
+                                drop(permit);
+                                this.shared.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "claiming due polls failed");
+                    }
+                }
+            }
+            let recheck = now + shared.config.idle_recheck;
+            let wake_at = if saturated || foreign {
+                recheck
+            } else {
+                match shared.store.next_due().await {
+                    Ok(Some(due)) => due.min(recheck),
+                    Ok(None) => recheck,
+                    Err(error) => {
+                        tracing::error!(%error, "reading the next due time failed");
+                        recheck
+                    }
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = shared.wake.notified() => {}
+                () = shared.clock.sleep_until(wake_at) => {}
+            }
+        }
+        // Abandon the polls in flight: nothing they fetched is committed (the commit is their
+        // last step and is atomic), their leases expire, and the work is polled again.
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    fn lease_for(&self) -> TimeDelta {
+        self.shared.config.poll_timeout + self.shared.config.lease_margin
+    }
+
+    fn registration(&self, key: &PollKey) -> Option<Registration> {
+        self.read_registry().get(key).cloned()
+    }
+
+    fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PollKey, Registration>> {
+        // The registry holds plain data; a panic elsewhere cannot leave it half-written.
+        self.shared
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<PollKey, Registration>> {
+        self.shared
+            .registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Work claimed from the store that this process has no registration for: give it back.
+    async fn release_foreign(&self, state: &PollState) {
+        if let Some(lease) = &state.lease {
+            if let Err(error) = self.shared.store.release(&state.key, lease.token).await {
+                tracing::warn!(key = %state.key, %error, "releasing an unregistered poll failed");
+            }
+        }
+    }
+
+    async fn run_claimed(&self, registration: Registration, state: PollState) -> PollReport {
+        let shared = &self.shared;
+        let spec = &registration.spec;
+        let dispatched = shared.clock.now();
+        let lag = (dispatched - state.next_due).max(TimeDelta::zero());
+        shared
+            .metrics
+            .record_dispatch_lag(lag.num_microseconds().unwrap_or(i64::MAX) as u64);
+        shared.metrics.add_polls_started(1);
+        let span = tracing::info_span!(
+            "poll",
+            instance = %spec.key.instance,
+            resource = %spec.key.resource,
+            watermark = %state.watermark,
+            since = %spec.window_start(state.watermark),
+        );
+        let ctx = PollContext {
+            store: shared.store.as_ref(),
+            clock: shared.clock.as_ref(),
+            metrics: &shared.metrics,
+        };
+        let deadline = dispatched + shared.config.poll_timeout;
+        let result = async {
+            tokio::select! {
+                result = run_poll(&ctx, spec, registration.source.as_ref(), &state) => result,
+                () = shared.clock.sleep_until(deadline) => {
+                    Err(timeout_error(&spec.key, shared.config.poll_timeout))
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _entered = span.enter();
+        match &result {
+            Ok(summary) => {
+                shared.metrics.add_polls_succeeded(1);
+                tracing::debug!(
+                    events = summary.events,
+                    duplicates = summary.duplicates,
+                    shifted = summary.shifted,
+                    "poll committed"
+                );
+            }
+            Err(error) => {
+                shared.metrics.add_polls_failed(1);
+                if error.kind() == ErrorKind::LeaseLost {
+                    shared.metrics.add_leases_lost(1);
+                    tracing::warn!(%error, "poll discarded: lease lost");
+                } else if let Some(lease) = &state.lease {
+                    let failures = state.consecutive_failures + 1;
+                    let next_due = shared.clock.now() + backoff(spec.refresh_interval, failures);
+                    tracing::warn!(%error, failures, %next_due, "poll failed; watermark kept");
+                    let failure = PollFailure {
+                        key: spec.key.clone(),
+                        lease_token: lease.token,
+                        next_due,
+                        error: error.to_string(),
+                    };
+                    if let Err(store_error) = shared.store.record_failure(failure).await {
+                        tracing::error!(%store_error, "recording the failed poll failed");
+                    }
+                }
+            }
+        }
+        PollReport {
+            key: spec.key.clone(),
+            due: state.next_due,
+            dispatched,
+            result,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The storage contract: poll state, leases, de-duplication keys and the outbox.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::change::StableId;
+use crate::error::Result;
+use crate::notification::Notification;
+use crate::spec::PollKey;
+
+/// A time-limited claim on one piece of work, with a fencing token.
+///
+/// Every claim gets a token larger than any before it for the same work; a write naming an old
+/// token is rejected with [`ErrorKind::LeaseLost`](crate::ErrorKind::LeaseLost), so a worker that
+/// paused past its lease cannot overwrite the work of the one that took over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The worker holding it.
+    pub owner: String,
+    /// The fencing token.
+    pub token: u64,
+    /// After this instant another worker may claim the work.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The durable state of one (instance, resource).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollState {
+    /// Which (instance, resource).
+    pub key: PollKey,
+    /// The start of the last complete poll (or the initial watermark).
+    pub watermark: DateTime<Utc>,
+    /// When the next poll is due.
+    pub next_due: DateTime<Utc>,
+    /// Failed polls since the last success (drives back-off).
+    pub consecutive_failures: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// The current lease, if any (possibly expired).
+    pub lease: Option<Lease>,
+    /// The fencing token of the latest claim (0 before the first).
+    pub fencing_token: u64,
+    /// Completed polls so far.
+    pub completed_polls: u64,
+}
+
+/// A change key as remembered for de-duplication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenChange {
+    /// The change id.
+    pub id: StableId,
+    /// Its age reference for pruning (the change's date, or its poll's start).
+    pub at: DateTime<Utc>,
+}
+
+/// A finished poll, to be written all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollCommit {
+    /// Which (instance, resource).
+    pub key: PollKey,
+    /// The fencing token of the lease the poll ran under.
+    pub lease_token: u64,
+    /// The new watermark.
+    pub watermark: DateTime<Utc>,
+    /// The next due time.
+    pub next_due: DateTime<Utc>,
+    /// New de-duplication keys (the poll's emitted changes).
+    pub seen: Vec<SeenChange>,
+    /// Notifications to append to the outbox.
+    pub notifications: Vec<Notification>,
+    /// Forget this key's seen changes older than this (`None`: keep all).
+    pub prune_before: Option<DateTime<Utc>>,
+}
+
+/// A failed poll: the watermark stays, the failure count grows, the lease is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollFailure {
+    /// Which (instance, resource).
+    pub key: PollKey,
+    /// The fencing token of the lease the poll ran under.
+    pub lease_token: u64,
+    /// When to try again (back-off).
+    pub next_due: DateTime<Utc>,
+    /// Why it failed (no secrets).
+    pub error: String,
+}
+
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for (another) delivery attempt at `next_attempt`.
+    Pending,
+    /// Accepted by the receiver.
+    Delivered,
+    /// Held because the instance's subscription is deactivated; never dropped, re-sent by
+    /// [`Store::requeue`].
+    Queued,
+}
+
+impl OutboxStatus {
+    /// `pending`, `delivered` or `queued`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Delivered => "delivered",
+            OutboxStatus::Queued => "queued",
+        }
+    }
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Insertion order, unique per store.
+    pub seq: u64,
+    /// The notification.
+    pub notification: Notification,
+    /// Its status.
+    pub status: OutboxStatus,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When a pending entry is due for its next attempt.
+    pub next_attempt: DateTime<Utc>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// The sender's lease while an attempt is in flight.
+    pub lease: Option<Lease>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Which outbox rows [`Store::list_outbox`] returns: all filters must match; ordered by `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutboxFilter {
+    /// Only this instance's notifications.
+    pub instance: Option<String>,
+    /// Only rows with this status.
+    pub status: Option<OutboxStatus>,
+    /// Only rows with `seq` greater than this (paging).
+    pub after_seq: Option<u64>,
+    /// At most this many rows (`None`: all).
+    pub limit: Option<usize>,
+}
+
+/// Durable state for the poller and the sender.
+///
+/// Implementations: [`MemoryStore`](crate::MemoryStore) here; SQLite and PostgreSQL in
+/// `pollen-store`. Several processes may share one store: every method must be safe under
+/// concurrency (in PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`). The expected behaviour is
+/// written as an executable suite, `pollen_core::testing::conformance` (feature `testing`).
+///
+/// Methods return boxed futures so that `dyn Store` works.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Creates the state of `key` with `watermark` and `next_due` unless it exists; returns
+    /// the stored state either way. An existing watermark is never reset.
+    fn register<'a>(
+        &'a self,
+        key: &'a PollKey,
+        watermark: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<PollState>>;
+
+    /// Removes the state and the seen changes of `key` (its outbox rows stay).
+    /// Returns whether it existed.
+    fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<bool>>;
+
+    /// The state of `key`.
+    fn load<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Option<PollState>>>;
+
+    /// The earliest instant at which some state becomes claimable (its `next_due`, or its
+    /// lease expiry when that is later and the lease is live); `None` when there is no state.
+    fn next_due(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>>>;
+
+    /// Claims up to `limit` states that are due at `now` and not leased (or whose lease has
+    /// expired), earliest due first, giving each a new lease for `owner` until
+    /// `now + lease_for` with a fresh, larger fencing token. Returns the claimed states.
+    fn claim_due<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<PollState>>>;
+
+    /// Gives up a lease without changing anything else (e.g. work this worker cannot run).
+    /// `LeaseLost` if `token` is not the current lease's.
+    fn release<'a>(&'a self, key: &'a PollKey, token: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// For each of `ids`, whether it is a seen change of `key` (same order).
+    fn seen<'a>(
+        &'a self,
+        key: &'a PollKey,
+        ids: &'a [StableId],
+    ) -> BoxFuture<'a, Result<Vec<bool>>>;
+
+    /// Writes a finished poll atomically: watermark, next due, failures reset, lease released,
+    /// `completed_polls + 1`, seen changes added (existing ones kept), old ones pruned,
+    /// notifications appended to the outbox (as `Queued` when the instance's subscription is
+    /// inactive, else `Pending` due at once; ids already in the outbox are skipped). All or
+    /// nothing; `LeaseLost` (and no change) if `lease_token` is not the current lease's.
+    fn commit_poll(&self, commit: PollCommit) -> BoxFuture<'_, Result<()>>;
+
+    /// Records a failed poll: failures + 1, `last_error`, `next_due`, lease released; the
+    /// watermark is untouched. `LeaseLost` if `lease_token` is not the current lease's.
+    fn record_failure(&self, failure: PollFailure) -> BoxFuture<'_, Result<()>>;
+
+    /// Forgets seen changes of `key` with `at` before `before`; returns how many.
+    fn prune_seen<'a>(
+        &'a self,
+        key: &'a PollKey,
+        before: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// How many seen changes `key` remembers.
+    fn seen_count<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<u64>>;
+
+    /// Activates or deactivates the subscription of `instance`. Deactivating moves its pending
+    /// notifications to `Queued`; activating changes no notification (use [`Store::requeue`]).
+    fn set_subscription_active<'a>(
+        &'a self,
+        instance: &'a str,
+        active: bool,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Whether the subscription of `instance` is active (true unless deactivated).
+    fn subscription_active<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<bool>>;
+
+    /// Claims up to `limit` pending notifications due at `now` whose lease is absent or
+    /// expired, in `(next_attempt, seq)` order, leasing them to `owner` until
+    /// `now + lease_for` with fresh fencing tokens.
+    fn claim_outbox<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
+
+    /// Marks a claimed notification delivered at `at` (attempts + 1, lease released).
+    fn mark_delivered<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Records a failed attempt: attempts + 1, `last_error`, pending again at `next_attempt`.
+    fn mark_failed<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        next_attempt: DateTime<Utc>,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Records a failed attempt after which the notification waits for re-delivery
+    /// (`Queued`): attempts + 1, `last_error`, lease released.
+    fn mark_queued<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Outbox rows matching `filter`, by `seq`.
+    fn list_outbox<'a>(
+        &'a self,
+        filter: &'a OutboxFilter,
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
+
+    /// Makes the named notifications (in any status) pending again, due at `now`, with attempts
+    /// reset and leases dropped; unknown ids are ignored. Returns how many changed.
+    fn requeue<'a>(&'a self, ids: &'a [StableId], now: DateTime<Utc>)
+        -> BoxFuture<'a, Result<u64>>;
+}

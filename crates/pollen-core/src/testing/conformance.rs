@@ -1,0 +1,540 @@
+//! The [`Store`] contract, executable: `pollen-store` runs [`run_all`] against SQLite and
+//! PostgreSQL, this crate against [`MemoryStore`](crate::MemoryStore).
+//!
+//! Each check takes a fresh, empty store from the caller's factory and panics with a message
+//! naming the broken rule.
+
+use std::future::Future;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use crate::change::StableId;
+use crate::error::ErrorKind;
+use crate::notification::Notification;
+use crate::spec::PollKey;
+use crate::store::{OutboxFilter, OutboxStatus, PollCommit, PollFailure, SeenChange, Store};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn key(resource: &str) -> PollKey {
+    PollKey::new("conformance", resource)
+}
+
+fn id(n: u8) -> StableId {
+    StableId([n; 16])
+}
+
+fn notification(key: &PollKey, n: u8, at: DateTime<Utc>) -> Notification {
+    Notification {
+        id: id(n),
+        key: key.clone(),
+        created_at: at,
+        event_ids: vec![id(n.wrapping_add(100))],
+        body: format!("{{\"n\":{n}}}"),
+    }
+}
+
+fn commit(key: &PollKey, token: u64, watermark: DateTime<Utc>) -> PollCommit {
+    PollCommit {
+        key: key.clone(),
+        lease_token: token,
+        watermark,
+        next_due: watermark + TimeDelta::minutes(15),
+        seen: Vec::new(),
+        notifications: Vec::new(),
+        prune_before: None,
+    }
+}
+
+/// Runs every check, each on a store from `fresh`.
+pub async fn run_all<S, F, Fut>(fresh: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    register_keeps_existing_state(&fresh().await).await;
+    claim_due_order_limit_and_due_time(&fresh().await).await;
+    leases_exclude_and_fence(&fresh().await).await;
+    commit_writes_everything(&fresh().await).await;
+    commit_with_lost_lease_writes_nothing(&fresh().await).await;
+    failure_keeps_watermark(&fresh().await).await;
+    seen_and_prune(&fresh().await).await;
+    outbox_lifecycle(&fresh().await).await;
+    deactivated_subscription_queues(&fresh().await).await;
+}
+
+/// `register` creates once and never resets a watermark.
+pub async fn register_keeps_existing_state(store: &dyn Store) {
+    let k = key("register");
+    let first = store.register(&k, t0(), t0()).await.unwrap();
+    assert_eq!(first.watermark, t0());
+    assert_eq!(first.completed_polls, 0);
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let later = t0() + TimeDelta::hours(1);
+    store.commit_poll(commit(&k, token, later)).await.unwrap();
+    let again = store
+        .register(&k, t0() - TimeDelta::days(9), t0())
+        .await
+        .unwrap();
+    assert_eq!(again.watermark, later, "re-registering reset the watermark");
+    assert_eq!(again.completed_polls, 1);
+    assert_eq!(store.load(&k).await.unwrap().unwrap().watermark, later);
+    assert!(store.load(&key("absent")).await.unwrap().is_none());
+    assert!(store.unregister(&k).await.unwrap());
+    assert!(store.load(&k).await.unwrap().is_none());
+    assert!(!store.unregister(&k).await.unwrap());
+}
+
+/// `claim_due` takes only due work, earliest first, at most `limit`; `next_due` points at it.
+pub async fn claim_due_order_limit_and_due_time(store: &dyn Store) {
+    assert_eq!(store.next_due().await.unwrap(), None);
+    for (i, minutes) in [30, 10, 20, 40].into_iter().enumerate() {
+        store
+            .register(
+                &key(&format!("r{i}")),
+                t0(),
+                t0() + TimeDelta::minutes(minutes),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(t0() + TimeDelta::minutes(10))
+    );
+    let none = store
+        .claim_due("a", t0() + TimeDelta::minutes(5), TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "claimed work that was not due");
+    let now = t0() + TimeDelta::minutes(35);
+    let claimed = store
+        .claim_due("a", now, TimeDelta::minutes(1), 2)
+        .await
+        .unwrap();
+    let names: Vec<&str> = claimed.iter().map(|s| s.key.resource.as_str()).collect();
+    assert_eq!(
+        names,
+        ["r1", "r2"],
+        "not earliest-due first, or limit ignored"
+    );
+    let lease = claimed[0].lease.as_ref().unwrap();
+    assert_eq!(lease.owner, "a");
+    assert_eq!(lease.expires_at, now + TimeDelta::minutes(1));
+    assert_eq!(claimed[0].fencing_token, lease.token);
+    let rest = store
+        .claim_due("a", now, TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let names: Vec<&str> = rest.iter().map(|s| s.key.resource.as_str()).collect();
+    assert_eq!(
+        names,
+        ["r0"],
+        "leased work claimed twice, or due work missed"
+    );
+    // r3 is due at +40; the leased ones are claimable again at +36 (lease expiry).
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(now + TimeDelta::minutes(1))
+    );
+}
+
+/// A live lease excludes other claimers; an expired one does not; old tokens are fenced off.
+pub async fn leases_exclude_and_fence(store: &dyn Store) {
+    let k = key("lease");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let a = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    let token_a = a[0].lease.as_ref().unwrap().token;
+    let b = store
+        .claim_due("b", t0() + TimeDelta::minutes(4), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert!(b.is_empty(), "a live lease was claimed by another worker");
+    let b = store
+        .claim_due("b", t0() + TimeDelta::minutes(6), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "an expired lease was not claimable");
+    let token_b = b[0].lease.as_ref().unwrap().token;
+    assert!(token_b > token_a, "fencing tokens must increase");
+    let err = store
+        .commit_poll(commit(&k, token_a, t0() + TimeDelta::hours(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    let err = store
+        .record_failure(PollFailure {
+            key: k.clone(),
+            lease_token: token_a,
+            next_due: t0(),
+            error: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    assert_eq!(
+        store.release(&k, token_a).await.unwrap_err().kind(),
+        ErrorKind::LeaseLost
+    );
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(
+        state.watermark,
+        t0(),
+        "a fenced-off commit changed the watermark"
+    );
+    assert_eq!(state.lease.as_ref().unwrap().owner, "b");
+    store.release(&k, token_b).await.unwrap();
+    let again = store
+        .claim_due("c", t0() + TimeDelta::minutes(7), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "released work was not claimable");
+}
+
+/// A commit writes watermark, due time, seen keys and notifications, and releases the lease.
+pub async fn commit_writes_everything(store: &dyn Store) {
+    let k = key("commit");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(&k, token, t0() + TimeDelta::minutes(1));
+    c.seen = vec![
+        SeenChange {
+            id: id(1),
+            at: t0(),
+        },
+        SeenChange {
+            id: id(2),
+            at: t0() + TimeDelta::seconds(30),
+        },
+    ];
+    c.notifications = vec![notification(&k, 1, t0()), notification(&k, 2, t0())];
+    store.commit_poll(c.clone()).await.unwrap();
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.watermark, t0() + TimeDelta::minutes(1));
+    assert_eq!(state.next_due, c.next_due);
+    assert_eq!(state.completed_polls, 1);
+    assert!(state.lease.is_none(), "commit did not release the lease");
+    assert_eq!(
+        store.seen(&k, &[id(2), id(3), id(1)]).await.unwrap(),
+        [true, false, true]
+    );
+    assert_eq!(store.seen(&key("other"), &[id(1)]).await.unwrap(), [false]);
+    let outbox = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox[0].seq < outbox[1].seq);
+    assert_eq!(outbox[0].notification, c.notifications[0]);
+    assert_eq!(outbox[0].status, OutboxStatus::Pending);
+    assert_eq!(outbox[0].attempts, 0);
+
+    // The same notification id again is skipped, not duplicated.
+    let claimed = store
+        .claim_due("a", c.next_due, TimeDelta::minutes(5), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut again = commit(&k, token, t0() + TimeDelta::minutes(20));
+    again.notifications = vec![notification(&k, 2, t0()), notification(&k, 3, t0())];
+    again.prune_before = Some(t0() + TimeDelta::seconds(10));
+    store.commit_poll(again).await.unwrap();
+    let outbox = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    let ids: Vec<StableId> = outbox.iter().map(|e| e.notification.id).collect();
+    assert_eq!(ids, [id(1), id(2), id(3)]);
+    assert_eq!(
+        store.seen(&k, &[id(1), id(2)]).await.unwrap(),
+        [false, true],
+        "prune_before in a commit did not prune"
+    );
+}
+
+/// A commit under a lost lease changes nothing at all.
+pub async fn commit_with_lost_lease_writes_nothing(store: &dyn Store) {
+    let k = key("atomic");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let old = store
+        .claim_due("a", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let old_token = old[0].lease.as_ref().unwrap().token;
+    store
+        .claim_due("b", t0() + TimeDelta::minutes(2), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let mut c = commit(&k, old_token, t0() + TimeDelta::hours(1));
+    c.seen = vec![SeenChange {
+        id: id(9),
+        at: t0(),
+    }];
+    c.notifications = vec![notification(&k, 9, t0())];
+    assert_eq!(
+        store.commit_poll(c).await.unwrap_err().kind(),
+        ErrorKind::LeaseLost
+    );
+    assert_eq!(store.seen(&k, &[id(9)]).await.unwrap(), [false]);
+    assert!(store
+        .list_outbox(&OutboxFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.load(&k).await.unwrap().unwrap().completed_polls, 0);
+}
+
+/// A failure counts up, reschedules, releases, and keeps the watermark; a commit resets it.
+pub async fn failure_keeps_watermark(store: &dyn Store) {
+    let k = key("failure");
+    store.register(&k, t0(), t0()).await.unwrap();
+    for n in 1..=2u32 {
+        let now = t0() + TimeDelta::hours(i64::from(n));
+        let claimed = store
+            .claim_due("a", now, TimeDelta::minutes(1), 1)
+            .await
+            .unwrap();
+        let token = claimed[0].lease.as_ref().unwrap().token;
+        store
+            .record_failure(PollFailure {
+                key: k.clone(),
+                lease_token: token,
+                next_due: now + TimeDelta::minutes(30),
+                error: format!("failure {n}"),
+            })
+            .await
+            .unwrap();
+        let state = store.load(&k).await.unwrap().unwrap();
+        assert_eq!(state.consecutive_failures, n);
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some(format!("failure {n}").as_str())
+        );
+        assert_eq!(state.watermark, t0(), "a failure moved the watermark");
+        assert_eq!(state.next_due, now + TimeDelta::minutes(30));
+        assert!(state.lease.is_none());
+    }
+    let claimed = store
+        .claim_due("a", t0() + TimeDelta::hours(3), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    store
+        .commit_poll(commit(&k, token, t0() + TimeDelta::hours(3)))
+        .await
+        .unwrap();
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.consecutive_failures, 0);
+    assert_eq!(state.last_error, None);
+}
+
+/// `prune_seen` forgets exactly the keys older than the horizon, per key.
+pub async fn seen_and_prune(store: &dyn Store) {
+    let k = key("prune");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(&k, token, t0());
+    c.seen = (0..10)
+        .map(|n| SeenChange {
+            id: id(n),
+            at: t0() + TimeDelta::minutes(i64::from(n)),
+        })
+        .collect();
+    store.commit_poll(c).await.unwrap();
+    assert_eq!(store.seen_count(&k).await.unwrap(), 10);
+    let pruned = store
+        .prune_seen(&k, t0() + TimeDelta::minutes(4))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 4);
+    assert_eq!(store.seen_count(&k).await.unwrap(), 6);
+    assert_eq!(
+        store.seen(&k, &[id(3), id(4)]).await.unwrap(),
+        [false, true]
+    );
+    assert_eq!(store.seen_count(&key("none")).await.unwrap(), 0);
+}
+
+/// Claim, fail, deliver, queue, list and re-queue notifications.
+pub async fn outbox_lifecycle(store: &dyn Store) {
+    let k = key("outbox");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(&k, token, t0());
+    c.notifications = (1..=3).map(|n| notification(&k, n, t0())).collect();
+    store.commit_poll(c).await.unwrap();
+
+    let first = store
+        .claim_outbox("s1", t0(), TimeDelta::seconds(30), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].notification.id, id(1));
+    let other = store
+        .claim_outbox("s2", t0(), TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1, "a leased notification was claimed twice");
+    assert_eq!(other[0].notification.id, id(3));
+
+    let t1 = first[0].lease.as_ref().unwrap().token;
+    let t2 = first[1].lease.as_ref().unwrap().token;
+    let t3 = other[0].lease.as_ref().unwrap().token;
+    store.mark_delivered(&id(1), t1, t0()).await.unwrap();
+    assert_eq!(
+        store
+            .mark_delivered(&id(1), t1, t0())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::LeaseLost,
+        "a delivered notification accepted a second mark"
+    );
+    let retry_at = t0() + TimeDelta::seconds(4);
+    store
+        .mark_failed(&id(2), t2, retry_at, "503 from receiver")
+        .await
+        .unwrap();
+    store
+        .mark_queued(&id(3), t3, "410 from receiver")
+        .await
+        .unwrap();
+
+    let early = store
+        .claim_outbox(
+            "s1",
+            t0() + TimeDelta::seconds(3),
+            TimeDelta::seconds(30),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        early.is_empty(),
+        "claimed a notification before its next attempt"
+    );
+    let due = store
+        .claim_outbox("s1", retry_at, TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].notification.id, id(2));
+    assert_eq!(due[0].attempts, 1);
+    assert_eq!(due[0].last_error.as_deref(), Some("503 from receiver"));
+
+    let all = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    let statuses: Vec<OutboxStatus> = all.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            OutboxStatus::Delivered,
+            OutboxStatus::Pending,
+            OutboxStatus::Queued
+        ]
+    );
+    assert_eq!(all[0].delivered_at, Some(t0()));
+    let filter = OutboxFilter {
+        status: Some(OutboxStatus::Queued),
+        ..OutboxFilter::default()
+    };
+    let queued = store.list_outbox(&filter).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let filter = OutboxFilter {
+        after_seq: Some(all[0].seq),
+        limit: Some(1),
+        ..OutboxFilter::default()
+    };
+    let page = store.list_outbox(&filter).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].notification.id, id(2));
+    let filter = OutboxFilter {
+        instance: Some("someone-else".into()),
+        ..OutboxFilter::default()
+    };
+    assert!(store.list_outbox(&filter).await.unwrap().is_empty());
+
+    let later = t0() + TimeDelta::hours(1);
+    let changed = store.requeue(&[id(3), id(1), id(77)], later).await.unwrap();
+    assert_eq!(changed, 2);
+    let again = store
+        .claim_outbox("s1", later, TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    let ids: Vec<StableId> = again.iter().map(|e| e.notification.id).collect();
+    assert_eq!(
+        ids,
+        [id(2), id(1), id(3)],
+        "requeued notifications not claimable in order"
+    );
+    assert!(again
+        .iter()
+        .all(|e| e.notification.body.starts_with("{\"n\":")));
+}
+
+/// A deactivated subscription queues its pending and its new notifications.
+pub async fn deactivated_subscription_queues(store: &dyn Store) {
+    let k = key("subscription");
+    assert!(store.subscription_active("conformance").await.unwrap());
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(&k, token, t0());
+    c.notifications = vec![notification(&k, 1, t0())];
+    store.commit_poll(c).await.unwrap();
+    store
+        .set_subscription_active("conformance", false)
+        .await
+        .unwrap();
+    assert!(!store.subscription_active("conformance").await.unwrap());
+    let claimed = store
+        .claim_due("p", t0() + TimeDelta::hours(1), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(&k, token, t0() + TimeDelta::hours(1));
+    c.notifications = vec![notification(&k, 2, t0())];
+    store.commit_poll(c).await.unwrap();
+    let all = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(
+        all.iter().all(|e| e.status == OutboxStatus::Queued),
+        "notifications of a deactivated subscription were not queued: {all:?}"
+    );
+    assert!(store
+        .claim_outbox("s", t0() + TimeDelta::days(1), TimeDelta::seconds(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .set_subscription_active("conformance", true)
+        .await
+        .unwrap();
+    assert_eq!(store.requeue(&[id(1), id(2)], t0()).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .claim_outbox("s", t0(), TimeDelta::seconds(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -1,0 +1,9 @@
+//! pollen-core's integration tests: the semantics, scheduling, record handling,
+//! fixtures (classification and golden notifications) and the `Store` conformance suite.
+
+mod common;
+mod conformance;
+mod fixtures;
+mod records;
+mod scheduling;
+mod semantics;
