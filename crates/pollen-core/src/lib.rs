@@ -105,6 +105,6 @@ pub use spec::{
     RequestTemplate, Rfc3339Dates, TemplateDates,
 };
 pub use store::{
-    Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollState, SeenChange,
-    Store,
+    DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
+    PollState, SeenChange, Store, RESPONSE_EXCERPT_LIMIT,
 };

@@ -10,8 +10,8 @@ use crate::change::StableId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::spec::PollKey;
 use crate::store::{
-    Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollState, SeenChange,
-    Store,
+    DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
+    PollState, SeenChange, Store,
 };
 
 /// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of
@@ -29,6 +29,8 @@ struct Inner {
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
+    /// The delivery log, per notification.
+    attempts: HashMap<StableId, Vec<DeliveryAttempt>>,
     inactive: HashSet<String>,
     last_seq: u64,
     last_token: u64,
@@ -66,6 +68,10 @@ impl Inner {
     fn next_token(&mut self) -> u64 {
         self.last_token += 1;
         self.last_token
+    }
+
+    fn log_attempt(&mut self, id: &StableId, attempt: &DeliveryAttempt) {
+        self.attempts.entry(*id).or_default().push(attempt.clone());
     }
 
     fn outbox_entry(&mut self, id: &StableId, token: u64) -> Result<&mut OutboxEntry> {
@@ -375,16 +381,17 @@ impl Store for MemoryStore {
         &'a self,
         id: &'a StableId,
         token: u64,
-        at: DateTime<Utc>,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        Self::ready(inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.outbox_entry(id, token).map(|entry| {
             entry.status = OutboxStatus::Delivered;
             entry.attempts += 1;
-            entry.delivered_at = Some(at);
+            entry.delivered_at = Some(attempt.at);
             entry.last_error = None;
             entry.lease = None;
-        }))
+        });
+        Self::ready(result.map(|()| inner.log_attempt(id, attempt)))
     }
 
     fn mark_failed<'a>(
@@ -392,31 +399,41 @@ impl Store for MemoryStore {
         id: &'a StableId,
         token: u64,
         next_attempt: DateTime<Utc>,
-        error: &'a str,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        Self::ready(inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.outbox_entry(id, token).map(|entry| {
             entry.status = OutboxStatus::Pending;
             entry.attempts += 1;
             entry.next_attempt = next_attempt;
-            entry.last_error = Some(error.to_owned());
+            entry.last_error = attempt.error.clone();
             entry.lease = None;
-        }))
+        });
+        Self::ready(result.map(|()| inner.log_attempt(id, attempt)))
     }
 
     fn mark_queued<'a>(
         &'a self,
         id: &'a StableId,
         token: u64,
-        error: &'a str,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        Self::ready(inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.outbox_entry(id, token).map(|entry| {
             entry.status = OutboxStatus::Queued;
             entry.attempts += 1;
-            entry.last_error = Some(error.to_owned());
+            entry.last_error = attempt.error.clone();
             entry.lease = None;
-        }))
+        });
+        Self::ready(result.map(|()| inner.log_attempt(id, attempt)))
+    }
+
+    fn list_attempts<'a>(
+        &'a self,
+        id: &'a StableId,
+    ) -> BoxFuture<'a, Result<Vec<DeliveryAttempt>>> {
+        let inner = self.lock();
+        Self::ready(Ok(inner.attempts.get(id).cloned().unwrap_or_default()))
     }
 
     fn list_outbox<'a>(

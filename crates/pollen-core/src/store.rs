@@ -133,6 +133,26 @@ pub struct OutboxEntry {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// One delivery attempt of a notification, as the delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// When the attempt started.
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered at all.
+    pub status: Option<u16>,
+    /// From the start of the request to the end of the response (or the failure).
+    pub latency_ms: u64,
+    /// Why the attempt failed (a timeout, a refused address, a non-2xx status); `None` on
+    /// success.
+    pub error: Option<String>,
+    /// The first bytes of the response body, at most [`RESPONSE_EXCERPT_LIMIT`], cut at a
+    /// character boundary.
+    pub response_excerpt: String,
+}
+
+/// How much of a receiver's response body the delivery log keeps.
+pub const RESPONSE_EXCERPT_LIMIT: usize = 4096;
+
 /// Which outbox rows [`Store::list_outbox`] returns: all filters must match; ordered by `seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OutboxFilter {
@@ -240,31 +260,37 @@ pub trait Store: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
 
-    /// Marks a claimed notification delivered at `at` (attempts + 1, lease released).
+    /// Marks a claimed notification delivered at `attempt.at` (attempts + 1, lease released)
+    /// and appends `attempt` to its delivery log.
     fn mark_delivered<'a>(
         &'a self,
         id: &'a StableId,
         token: u64,
-        at: DateTime<Utc>,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Records a failed attempt: attempts + 1, `last_error`, pending again at `next_attempt`.
+    /// Records a failed attempt: attempts + 1, `last_error` from `attempt.error`, pending again
+    /// at `next_attempt`; appends `attempt` to the delivery log.
     fn mark_failed<'a>(
         &'a self,
         id: &'a StableId,
         token: u64,
         next_attempt: DateTime<Utc>,
-        error: &'a str,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>>;
 
     /// Records a failed attempt after which the notification waits for re-delivery
-    /// (`Queued`): attempts + 1, `last_error`, lease released.
+    /// (`Queued`): attempts + 1, `last_error`, lease released; appends `attempt` to the log.
     fn mark_queued<'a>(
         &'a self,
         id: &'a StableId,
         token: u64,
-        error: &'a str,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// The delivery log of one notification, oldest attempt first (empty for unknown ids).
+    fn list_attempts<'a>(&'a self, id: &'a StableId)
+        -> BoxFuture<'a, Result<Vec<DeliveryAttempt>>>;
 
     /// Outbox rows matching `filter`, by `seq`.
     fn list_outbox<'a>(

@@ -12,7 +12,9 @@ use crate::change::StableId;
 use crate::error::ErrorKind;
 use crate::notification::Notification;
 use crate::spec::PollKey;
-use crate::store::{OutboxFilter, OutboxStatus, PollCommit, PollFailure, SeenChange, Store};
+use crate::store::{
+    DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit, PollFailure, SeenChange, Store,
+};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
@@ -397,10 +399,11 @@ pub async fn outbox_lifecycle(store: &dyn Store) {
     let t1 = first[0].lease.as_ref().unwrap().token;
     let t2 = first[1].lease.as_ref().unwrap().token;
     let t3 = other[0].lease.as_ref().unwrap().token;
-    store.mark_delivered(&id(1), t1, t0()).await.unwrap();
+    let delivered = attempt(t0(), Some(200), None);
+    store.mark_delivered(&id(1), t1, &delivered).await.unwrap();
     assert_eq!(
         store
-            .mark_delivered(&id(1), t1, t0())
+            .mark_delivered(&id(1), t1, &delivered)
             .await
             .unwrap_err()
             .kind(),
@@ -408,14 +411,17 @@ pub async fn outbox_lifecycle(store: &dyn Store) {
         "a delivered notification accepted a second mark"
     );
     let retry_at = t0() + TimeDelta::seconds(4);
+    let failed = attempt(t0(), Some(503), Some("503 from receiver"));
     store
-        .mark_failed(&id(2), t2, retry_at, "503 from receiver")
+        .mark_failed(&id(2), t2, retry_at, &failed)
         .await
         .unwrap();
-    store
-        .mark_queued(&id(3), t3, "410 from receiver")
-        .await
-        .unwrap();
+    let gone = attempt(t0(), Some(410), Some("410 from receiver"));
+    store.mark_queued(&id(3), t3, &gone).await.unwrap();
+    assert_eq!(store.list_attempts(&id(1)).await.unwrap(), [delivered]);
+    assert_eq!(store.list_attempts(&id(2)).await.unwrap(), [failed]);
+    assert_eq!(store.list_attempts(&id(3)).await.unwrap(), [gone]);
+    assert!(store.list_attempts(&id(99)).await.unwrap().is_empty());
 
     let early = store
         .claim_outbox(
@@ -537,4 +543,15 @@ pub async fn deactivated_subscription_queues(store: &dyn Store) {
             .len(),
         2
     );
+}
+
+/// A delivery attempt as a sender would log it.
+fn attempt(at: DateTime<Utc>, status: Option<u16>, error: Option<&str>) -> DeliveryAttempt {
+    DeliveryAttempt {
+        at,
+        status,
+        latency_ms: 12,
+        error: error.map(str::to_owned),
+        response_excerpt: error.unwrap_or("ok").to_owned(),
+    }
 }

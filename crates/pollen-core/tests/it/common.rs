@@ -9,9 +9,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::future::BoxFuture;
 use pollen_core::testing::FakeSource;
 use pollen_core::{
-    Clock, DateField, Error, FieldPath, ManualClock, MemoryStore, OutboxEntry, OutboxFilter,
-    PollCommit, PollFailure, PollKey, PollReport, PollSpec, PollState, RequestTemplate, Result,
-    Rfc3339Dates, Scheduler, SchedulerConfig, StableId, Store,
+    Clock, DateField, DeliveryAttempt, Error, FieldPath, ManualClock, MemoryStore, OutboxEntry,
+    OutboxFilter, PollCommit, PollFailure, PollKey, PollReport, PollSpec, PollState,
+    RequestTemplate, Result, Rfc3339Dates, Scheduler, SchedulerConfig, StableId, Store,
 };
 
 /// 2026-03-02 08:00:00 UTC: when the test instance is created.
@@ -239,26 +239,32 @@ impl Store for CrashingStore {
         &'a self,
         id: &'a StableId,
         token: u64,
-        at: DateTime<Utc>,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
-        self.inner.mark_delivered(id, token, at)
+        self.inner.mark_delivered(id, token, attempt)
     }
     fn mark_failed<'a>(
         &'a self,
         id: &'a StableId,
         token: u64,
         next_attempt: DateTime<Utc>,
-        error: &'a str,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
-        self.inner.mark_failed(id, token, next_attempt, error)
+        self.inner.mark_failed(id, token, next_attempt, attempt)
     }
     fn mark_queued<'a>(
         &'a self,
         id: &'a StableId,
         token: u64,
-        error: &'a str,
+        attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
-        self.inner.mark_queued(id, token, error)
+        self.inner.mark_queued(id, token, attempt)
+    }
+    fn list_attempts<'a>(
+        &'a self,
+        id: &'a StableId,
+    ) -> BoxFuture<'a, Result<Vec<DeliveryAttempt>>> {
+        self.inner.list_attempts(id)
     }
     fn list_outbox<'a>(
         &'a self,
