@@ -77,6 +77,7 @@
 mod change;
 mod clock;
 mod error;
+mod from_config;
 mod memory;
 mod metrics;
 mod notification;

@@ -4,6 +4,7 @@
 mod common;
 mod conformance;
 mod fixtures;
+mod from_config;
 mod records;
 mod scheduling;
 mod semantics;
