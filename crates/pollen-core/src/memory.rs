@@ -349,6 +349,17 @@ impl Store for MemoryStore {
         lease_for: TimeDelta,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
+        self.claim_outbox_skipping(owner, now, lease_for, limit, &[])
+    }
+
+    fn claim_outbox_skipping<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+        skip: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
         let mut inner = self.lock();
         let mut due: Vec<(DateTime<Utc>, u64)> = inner
             .outbox
@@ -357,6 +368,7 @@ impl Store for MemoryStore {
                 e.status == OutboxStatus::Pending
                     && e.next_attempt <= now
                     && e.lease.as_ref().is_none_or(|l| l.expires_at <= now)
+                    && !skip.contains(&e.notification.key.instance)
             })
             .map(|e| (e.next_attempt, e.seq))
             .collect();
