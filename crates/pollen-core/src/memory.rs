@@ -29,6 +29,9 @@ struct Inner {
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
+    /// (next attempt, seq) of every pending notification, leased or not: claims walk it in
+    /// order instead of scanning the whole outbox.
+    pending: BTreeSet<(DateTime<Utc>, u64)>,
     /// The delivery log, per notification.
     attempts: HashMap<StableId, Vec<DeliveryAttempt>>,
     inactive: HashSet<String>,
@@ -72,6 +75,29 @@ impl Inner {
 
     fn log_attempt(&mut self, id: &StableId, attempt: &DeliveryAttempt) {
         self.attempts.entry(*id).or_default().push(attempt.clone());
+    }
+
+    /// Applies `change` to the outbox row `seq`, keeping the pending index in step.
+    fn update_outbox(&mut self, seq: u64, change: impl FnOnce(&mut OutboxEntry)) {
+        if let Some(entry) = self.outbox.get_mut(&seq) {
+            self.pending.remove(&(entry.next_attempt, seq));
+            change(entry);
+            if entry.status == OutboxStatus::Pending {
+                self.pending.insert((entry.next_attempt, seq));
+            }
+        }
+    }
+
+    /// Checks the lease on notification `id` and applies `change` to it.
+    fn update_leased(
+        &mut self,
+        id: &StableId,
+        token: u64,
+        change: impl FnOnce(&mut OutboxEntry),
+    ) -> Result<()> {
+        let seq = self.outbox_entry(id, token)?.seq;
+        self.update_outbox(seq, change);
+        Ok(())
     }
 
     fn outbox_entry(&mut self, id: &StableId, token: u64) -> Result<&mut OutboxEntry> {
@@ -261,6 +287,9 @@ impl Store for MemoryStore {
             let seq = inner.last_seq;
             inner.outbox_ids.insert(notification.id, seq);
             let next_attempt = notification.created_at;
+            if !queued {
+                inner.pending.insert((next_attempt, seq));
+            }
             inner.outbox.insert(
                 seq,
                 OutboxEntry {
@@ -326,13 +355,17 @@ impl Store for MemoryStore {
             inner.inactive.remove(instance);
         } else {
             inner.inactive.insert(instance.to_owned());
-            for entry in inner.outbox.values_mut() {
-                if entry.notification.key.instance == instance
-                    && entry.status == OutboxStatus::Pending
-                {
+            let seqs: Vec<u64> = inner
+                .pending
+                .iter()
+                .map(|(_, seq)| *seq)
+                .filter(|seq| inner.outbox[seq].notification.key.instance == instance)
+                .collect();
+            for seq in seqs {
+                inner.update_outbox(seq, |entry| {
                     entry.status = OutboxStatus::Queued;
                     entry.lease = None;
-                }
+                });
             }
         }
         Self::ready(Ok(()))
@@ -361,21 +394,21 @@ impl Store for MemoryStore {
         skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
         let mut inner = self.lock();
-        let mut due: Vec<(DateTime<Utc>, u64)> = inner
-            .outbox
-            .values()
+        let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
+        let due: Vec<u64> = inner
+            .pending
+            .iter()
+            .take_while(|(next_attempt, _)| *next_attempt <= now)
+            .map(|(_, seq)| &inner.outbox[seq])
             .filter(|e| {
-                e.status == OutboxStatus::Pending
-                    && e.next_attempt <= now
-                    && e.lease.as_ref().is_none_or(|l| l.expires_at <= now)
-                    && !skip.contains(&e.notification.key.instance)
+                e.lease.as_ref().is_none_or(|l| l.expires_at <= now)
+                    && !skip.contains(e.notification.key.instance.as_str())
             })
-            .map(|e| (e.next_attempt, e.seq))
+            .map(|e| e.seq)
+            .take(limit)
             .collect();
-        due.sort_unstable();
-        due.truncate(limit);
         let mut claimed = Vec::with_capacity(due.len());
-        for (_, seq) in due {
+        for seq in due {
             let token = inner.next_token();
             if let Some(entry) = inner.outbox.get_mut(&seq) {
                 entry.lease = Some(Lease {
@@ -396,7 +429,7 @@ impl Store for MemoryStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        let result = inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.update_leased(id, token, |entry| {
             entry.status = OutboxStatus::Delivered;
             entry.attempts += 1;
             entry.delivered_at = Some(attempt.at);
@@ -414,7 +447,7 @@ impl Store for MemoryStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        let result = inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.update_leased(id, token, |entry| {
             entry.status = OutboxStatus::Pending;
             entry.attempts += 1;
             entry.next_attempt = next_attempt;
@@ -431,7 +464,7 @@ impl Store for MemoryStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        let result = inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.update_leased(id, token, |entry| {
             entry.status = OutboxStatus::Queued;
             entry.attempts += 1;
             entry.last_error = attempt.error.clone();
@@ -482,13 +515,13 @@ impl Store for MemoryStore {
             let Some(seq) = inner.outbox_ids.get(id).copied() else {
                 continue;
             };
-            if let Some(entry) = inner.outbox.get_mut(&seq) {
+            inner.update_outbox(seq, |entry| {
                 entry.status = OutboxStatus::Pending;
                 entry.next_attempt = now;
                 entry.attempts = 0;
                 entry.lease = None;
-                changed += 1;
-            }
+            });
+            changed += 1;
         }
         Self::ready(Ok(changed))
     }
