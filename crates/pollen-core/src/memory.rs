@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the [`Store`] for tests, demos and single-process runs without persistence.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -29,9 +30,9 @@ struct Inner {
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
-    /// (next attempt, seq) of every pending notification, leased or not: claims walk it in
-    /// order instead of scanning the whole outbox.
-    pending: BTreeSet<(DateTime<Utc>, u64)>,
+    /// Per instance, (next attempt, seq) of its pending notifications, leased or not: claims
+    /// merge these in order instead of scanning the whole outbox, and skip an instance whole.
+    pending: HashMap<String, BTreeSet<(DateTime<Utc>, u64)>>,
     /// The delivery log, per notification.
     attempts: HashMap<StableId, Vec<DeliveryAttempt>>,
     inactive: HashSet<String>,
@@ -80,10 +81,19 @@ impl Inner {
     /// Applies `change` to the outbox row `seq`, keeping the pending index in step.
     fn update_outbox(&mut self, seq: u64, change: impl FnOnce(&mut OutboxEntry)) {
         if let Some(entry) = self.outbox.get_mut(&seq) {
-            self.pending.remove(&(entry.next_attempt, seq));
+            let instance = &entry.notification.key.instance;
+            if let Some(set) = self.pending.get_mut(instance) {
+                set.remove(&(entry.next_attempt, seq));
+                if set.is_empty() {
+                    self.pending.remove(instance);
+                }
+            }
             change(entry);
             if entry.status == OutboxStatus::Pending {
-                self.pending.insert((entry.next_attempt, seq));
+                self.pending
+                    .entry(entry.notification.key.instance.clone())
+                    .or_default()
+                    .insert((entry.next_attempt, seq));
             }
         }
     }
@@ -288,7 +298,11 @@ impl Store for MemoryStore {
             inner.outbox_ids.insert(notification.id, seq);
             let next_attempt = notification.created_at;
             if !queued {
-                inner.pending.insert((next_attempt, seq));
+                inner
+                    .pending
+                    .entry(commit.key.instance.clone())
+                    .or_default()
+                    .insert((next_attempt, seq));
             }
             inner.outbox.insert(
                 seq,
@@ -357,10 +371,9 @@ impl Store for MemoryStore {
             inner.inactive.insert(instance.to_owned());
             let seqs: Vec<u64> = inner
                 .pending
-                .iter()
-                .map(|(_, seq)| *seq)
-                .filter(|seq| inner.outbox[seq].notification.key.instance == instance)
-                .collect();
+                .get(instance)
+                .map(|set| set.iter().map(|(_, seq)| *seq).collect())
+                .unwrap_or_default();
             for seq in seqs {
                 inner.update_outbox(seq, |entry| {
                     entry.status = OutboxStatus::Queued;
@@ -394,19 +407,36 @@ impl Store for MemoryStore {
         skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
         let mut inner = self.lock();
-        let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
-        let due: Vec<u64> = inner
-            .pending
-            .iter()
-            .take_while(|(next_attempt, _)| *next_attempt <= now)
-            .map(|(_, seq)| &inner.outbox[seq])
-            .filter(|e| {
-                e.lease.as_ref().is_none_or(|l| l.expires_at <= now)
-                    && !skip.contains(e.notification.key.instance.as_str())
-            })
-            .map(|e| e.seq)
-            .take(limit)
-            .collect();
+        // A k-way merge of the instances' pending sets, in (next attempt, seq) order.
+        let mut heads = Vec::new();
+        for (instance, set) in &inner.pending {
+            if !skip.contains(instance) {
+                heads.push(set.iter());
+            }
+        }
+        let mut heap = BinaryHeap::with_capacity(heads.len());
+        for (i, head) in heads.iter_mut().enumerate() {
+            if let Some(first) = head.next() {
+                heap.push(Reverse((*first, i)));
+            }
+        }
+        let mut due = Vec::new();
+        while let Some(Reverse(((next_attempt, seq), i))) = heap.pop() {
+            if next_attempt > now || due.len() >= limit {
+                break;
+            }
+            if inner.outbox[&seq]
+                .lease
+                .as_ref()
+                .is_none_or(|l| l.expires_at <= now)
+            {
+                due.push(seq);
+            }
+            if let Some(following) = heads[i].next() {
+                heap.push(Reverse((*following, i)));
+            }
+        }
+        drop(heads);
         let mut claimed = Vec::with_capacity(due.len());
         for seq in due {
             let token = inner.next_token();
