@@ -22,8 +22,14 @@ async fn start_receiver(receipts: Receipts) -> String {
     let app = axum::Router::new().fallback(move |headers: HeaderMap, _body: axum::body::Bytes| {
         let receipts = receipts.clone();
         async move {
-            if let Some(id) = headers.get("elements-webhook-id").and_then(|v| v.to_str().ok()) {
-                receipts.lock().unwrap().insert(id.to_owned(), Instant::now());
+            if let Some(id) = headers
+                .get("elements-webhook-id")
+                .and_then(|v| v.to_str().ok())
+            {
+                receipts
+                    .lock()
+                    .unwrap()
+                    .insert(id.to_owned(), Instant::now());
             }
             ""
         }
@@ -125,7 +131,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn wait_delivered(sender: &Sender, count: u64, within: Duration) {
     let deadline = Instant::now() + within;
     while sender.stats().delivered < count {
-        assert!(Instant::now() < deadline, "delivery stalled: {:?}", sender.stats());
+        assert!(
+            Instant::now() < deadline,
+            "delivery stalled: {:?}",
+            sender.stats()
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

@@ -377,8 +377,10 @@ impl Sender {
     /// Starts waiting entries while their lanes and the global limit allow.
     fn start_waiting(&self, d: &mut Dispatch) {
         let config = &self.inner.config;
-        let backed_up: Vec<String> = d.backed_up.iter().cloned().collect();
-        for instance in backed_up {
+        if d.waiting == 0 || d.in_flight >= config.global_limit {
+            return;
+        }
+        for instance in std::mem::take(&mut d.backed_up) {
             let Some(lane) = d.lanes.get_mut(&instance) else {
                 continue;
             };
@@ -402,11 +404,10 @@ impl Sender {
                 let inner = self.inner.clone();
                 d.tasks.spawn(async move { inner.process(entry).await });
             }
-            if lane.waiting.is_empty() {
-                d.backed_up.remove(&instance);
-                if lane.in_flight == 0 {
-                    d.lanes.remove(&instance);
-                }
+            if !lane.waiting.is_empty() {
+                d.backed_up.insert(instance);
+            } else if lane.in_flight == 0 {
+                d.lanes.remove(&instance);
             }
         }
     }
@@ -474,7 +475,7 @@ impl Inner {
                     policy: &self.config.addresses,
                     timeout: self.config.timeout,
                 };
-                let body = bytes::Bytes::from(notification.body.clone());
+                let body = bytes::Bytes::copy_from_slice(notification.body.as_bytes());
                 attempt(&cx, &endpoint, &notification.id.to_string(), &body, at).await
             }
             None => Outcome::failed(
