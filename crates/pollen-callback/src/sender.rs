@@ -205,6 +205,8 @@ struct Dispatch {
     in_flight: usize,
     waiting: usize,
     tasks: JoinSet<Done>,
+    /// The instance of each running task, to free its slot even if the task panics.
+    task_instances: HashMap<tokio::task::Id, String>,
 }
 
 #[derive(Debug, Default)]
@@ -302,9 +304,9 @@ impl Sender {
             claim = tokio::select! {
                 () = &mut shutdown => break,
                 () = self.inner.wake.notified() => true,
-                Some(done) = dispatch.tasks.join_next(), if !dispatch.tasks.is_empty() => {
+                Some(done) = dispatch.tasks.join_next_with_id(), if !dispatch.tasks.is_empty() => {
                     self.finish(&mut dispatch, done);
-                    while let Some(done) = dispatch.tasks.try_join_next() {
+                    while let Some(done) = dispatch.tasks.try_join_next_with_id() {
                         self.finish(&mut dispatch, done);
                     }
                     // Claim again once a good part of a batch fits, not per finished request.
@@ -327,10 +329,8 @@ impl Sender {
             if full {
                 continue;
             }
-            match dispatch.tasks.join_next().await {
+            match dispatch.tasks.join_next_with_id().await {
                 Some(done) => self.finish(&mut dispatch, done),
-                None if dispatch.waiting == 0 => break,
-                // Waiting entries whose lease ran short were dropped; nothing left to run.
                 None => break,
             }
         }
@@ -402,7 +402,8 @@ impl Sender {
                 lane.in_flight += 1;
                 d.in_flight += 1;
                 let inner = self.inner.clone();
-                d.tasks.spawn(async move { inner.process(entry).await });
+                let task = d.tasks.spawn(async move { inner.process(entry).await });
+                d.task_instances.insert(task.id(), instance.clone());
             }
             if !lane.waiting.is_empty() {
                 d.backed_up.insert(instance);
@@ -412,15 +413,28 @@ impl Sender {
         }
     }
 
-    fn finish(&self, d: &mut Dispatch, done: std::result::Result<Done, tokio::task::JoinError>) {
-        let done = match done {
-            Ok(done) => done,
+    fn finish(
+        &self,
+        d: &mut Dispatch,
+        done: std::result::Result<(tokio::task::Id, Done), tokio::task::JoinError>,
+    ) {
+        let (id, done) = match done {
+            Ok((id, done)) => (id, done),
             Err(e) => {
-                // A panicking delivery task leaks its lane slot; the lease makes the work recoverable.
+                // A bug, not a delivery failure: the lease makes the notification claimable
+                // again once it expires.
                 tracing::error!(error = %e, "delivery task failed");
-                return;
+                let instance = d.task_instances.get(&e.id()).cloned().unwrap_or_default();
+                (
+                    e.id(),
+                    Done {
+                        instance,
+                        deactivated: false,
+                    },
+                )
             }
         };
+        d.task_instances.remove(&id);
         d.in_flight -= 1;
         if let Some(lane) = d.lanes.get_mut(&done.instance) {
             lane.in_flight -= 1;
