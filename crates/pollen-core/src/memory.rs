@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the [`Store`] for tests, demos and single-process runs without persistence.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -29,6 +30,9 @@ struct Inner {
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
+    /// Per instance, (next attempt, seq) of its pending notifications, leased or not: claims
+    /// merge these in order instead of scanning the whole outbox, and skip an instance whole.
+    pending: HashMap<String, BTreeSet<(DateTime<Utc>, u64)>>,
     /// The delivery log, per notification.
     attempts: HashMap<StableId, Vec<DeliveryAttempt>>,
     inactive: HashSet<String>,
@@ -72,6 +76,38 @@ impl Inner {
 
     fn log_attempt(&mut self, id: &StableId, attempt: &DeliveryAttempt) {
         self.attempts.entry(*id).or_default().push(attempt.clone());
+    }
+
+    /// Applies `change` to the outbox row `seq`, keeping the pending index in step.
+    fn update_outbox(&mut self, seq: u64, change: impl FnOnce(&mut OutboxEntry)) {
+        if let Some(entry) = self.outbox.get_mut(&seq) {
+            let instance = &entry.notification.key.instance;
+            if let Some(set) = self.pending.get_mut(instance) {
+                set.remove(&(entry.next_attempt, seq));
+                if set.is_empty() {
+                    self.pending.remove(instance);
+                }
+            }
+            change(entry);
+            if entry.status == OutboxStatus::Pending {
+                self.pending
+                    .entry(entry.notification.key.instance.clone())
+                    .or_default()
+                    .insert((entry.next_attempt, seq));
+            }
+        }
+    }
+
+    /// Checks the lease on notification `id` and applies `change` to it.
+    fn update_leased(
+        &mut self,
+        id: &StableId,
+        token: u64,
+        change: impl FnOnce(&mut OutboxEntry),
+    ) -> Result<()> {
+        let seq = self.outbox_entry(id, token)?.seq;
+        self.update_outbox(seq, change);
+        Ok(())
     }
 
     fn outbox_entry(&mut self, id: &StableId, token: u64) -> Result<&mut OutboxEntry> {
@@ -261,6 +297,13 @@ impl Store for MemoryStore {
             let seq = inner.last_seq;
             inner.outbox_ids.insert(notification.id, seq);
             let next_attempt = notification.created_at;
+            if !queued {
+                inner
+                    .pending
+                    .entry(commit.key.instance.clone())
+                    .or_default()
+                    .insert((next_attempt, seq));
+            }
             inner.outbox.insert(
                 seq,
                 OutboxEntry {
@@ -326,13 +369,16 @@ impl Store for MemoryStore {
             inner.inactive.remove(instance);
         } else {
             inner.inactive.insert(instance.to_owned());
-            for entry in inner.outbox.values_mut() {
-                if entry.notification.key.instance == instance
-                    && entry.status == OutboxStatus::Pending
-                {
+            let seqs: Vec<u64> = inner
+                .pending
+                .get(instance)
+                .map(|set| set.iter().map(|(_, seq)| *seq).collect())
+                .unwrap_or_default();
+            for seq in seqs {
+                inner.update_outbox(seq, |entry| {
                     entry.status = OutboxStatus::Queued;
                     entry.lease = None;
-                }
+                });
             }
         }
         Self::ready(Ok(()))
@@ -349,21 +395,50 @@ impl Store for MemoryStore {
         lease_for: TimeDelta,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
+        self.claim_outbox_skipping(owner, now, lease_for, limit, &[])
+    }
+
+    fn claim_outbox_skipping<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+        skip: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
         let mut inner = self.lock();
-        let mut due: Vec<(DateTime<Utc>, u64)> = inner
-            .outbox
-            .values()
-            .filter(|e| {
-                e.status == OutboxStatus::Pending
-                    && e.next_attempt <= now
-                    && e.lease.as_ref().is_none_or(|l| l.expires_at <= now)
-            })
-            .map(|e| (e.next_attempt, e.seq))
-            .collect();
-        due.sort_unstable();
-        due.truncate(limit);
+        // A k-way merge of the instances' pending sets, in (next attempt, seq) order.
+        let mut heads = Vec::new();
+        for (instance, set) in &inner.pending {
+            if !skip.contains(instance) {
+                heads.push(set.iter());
+            }
+        }
+        let mut heap = BinaryHeap::with_capacity(heads.len());
+        for (i, head) in heads.iter_mut().enumerate() {
+            if let Some(first) = head.next() {
+                heap.push(Reverse((*first, i)));
+            }
+        }
+        let mut due = Vec::new();
+        while let Some(Reverse(((next_attempt, seq), i))) = heap.pop() {
+            if next_attempt > now || due.len() >= limit {
+                break;
+            }
+            if inner.outbox[&seq]
+                .lease
+                .as_ref()
+                .is_none_or(|l| l.expires_at <= now)
+            {
+                due.push(seq);
+            }
+            if let Some(following) = heads[i].next() {
+                heap.push(Reverse((*following, i)));
+            }
+        }
+        drop(heads);
         let mut claimed = Vec::with_capacity(due.len());
-        for (_, seq) in due {
+        for seq in due {
             let token = inner.next_token();
             if let Some(entry) = inner.outbox.get_mut(&seq) {
                 entry.lease = Some(Lease {
@@ -384,7 +459,7 @@ impl Store for MemoryStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        let result = inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.update_leased(id, token, |entry| {
             entry.status = OutboxStatus::Delivered;
             entry.attempts += 1;
             entry.delivered_at = Some(attempt.at);
@@ -402,7 +477,7 @@ impl Store for MemoryStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        let result = inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.update_leased(id, token, |entry| {
             entry.status = OutboxStatus::Pending;
             entry.attempts += 1;
             entry.next_attempt = next_attempt;
@@ -419,7 +494,7 @@ impl Store for MemoryStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
         let mut inner = self.lock();
-        let result = inner.outbox_entry(id, token).map(|entry| {
+        let result = inner.update_leased(id, token, |entry| {
             entry.status = OutboxStatus::Queued;
             entry.attempts += 1;
             entry.last_error = attempt.error.clone();
@@ -470,13 +545,13 @@ impl Store for MemoryStore {
             let Some(seq) = inner.outbox_ids.get(id).copied() else {
                 continue;
             };
-            if let Some(entry) = inner.outbox.get_mut(&seq) {
+            inner.update_outbox(seq, |entry| {
                 entry.status = OutboxStatus::Pending;
                 entry.next_attempt = now;
                 entry.attempts = 0;
                 entry.lease = None;
-                changed += 1;
-            }
+            });
+            changed += 1;
         }
         Self::ready(Ok(changed))
     }

@@ -260,6 +260,19 @@ pub trait Store: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
 
+    /// [`Store::claim_outbox`], skipping the notifications of the instances named in `skip`.
+    ///
+    /// The sender passes the instances whose endpoint is at its concurrency limit, so that the
+    /// backlog of one slow endpoint never fills the claims and delays the others.
+    fn claim_outbox_skipping<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+        skip: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
+
     /// Marks a claimed notification delivered at `attempt.at` (attempts + 1, lease released)
     /// and appends `attempt` to its delivery log.
     fn mark_delivered<'a>(

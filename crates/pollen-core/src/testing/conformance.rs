@@ -66,6 +66,7 @@ where
     seen_and_prune(&fresh().await).await;
     outbox_lifecycle(&fresh().await).await;
     deactivated_subscription_queues(&fresh().await).await;
+    claim_outbox_skipping_instances(&fresh().await).await;
 }
 
 /// `register` creates once and never resets a watermark.
@@ -542,6 +543,48 @@ pub async fn deactivated_subscription_queues(store: &dyn Store) {
             .unwrap()
             .len(),
         2
+    );
+}
+
+/// `claim_outbox_skipping` leaves the named instances' notifications alone, and claims the
+/// others exactly as `claim_outbox` does.
+pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
+    let slow = PollKey::new("slow", "r");
+    let fast = PollKey::new("fast", "r");
+    for (k, numbers) in [(&slow, 1..=3), (&fast, 4..=5)] {
+        store.register(k, t0(), t0()).await.unwrap();
+        let claimed = store
+            .claim_due("p", t0(), TimeDelta::minutes(1), 1)
+            .await
+            .unwrap();
+        let token = claimed[0].lease.as_ref().unwrap().token;
+        let mut c = commit(k, token, t0());
+        c.notifications = numbers.map(|n| notification(k, n, t0())).collect();
+        store.commit_poll(c).await.unwrap();
+    }
+    let skip = ["slow".to_owned()];
+    let claimed = store
+        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 10, &skip)
+        .await
+        .unwrap();
+    let ids: Vec<StableId> = claimed.iter().map(|e| e.notification.id).collect();
+    assert_eq!(
+        ids,
+        [id(4), id(5)],
+        "claimed a skipped instance's notification"
+    );
+    assert!(claimed
+        .iter()
+        .all(|e| e.lease.as_ref().is_some_and(|l| l.owner == "s")));
+    let rest = store
+        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 2, &[])
+        .await
+        .unwrap();
+    let ids: Vec<StableId> = rest.iter().map(|e| e.notification.id).collect();
+    assert_eq!(
+        ids,
+        [id(1), id(2)],
+        "skipping nothing claims in order, up to the limit"
     );
 }
 

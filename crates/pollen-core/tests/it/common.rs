@@ -235,6 +235,17 @@ impl Store for CrashingStore {
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
         self.inner.claim_outbox(owner, now, lease_for, limit)
     }
+    fn claim_outbox_skipping<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+        skip: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
+        self.inner
+            .claim_outbox_skipping(owner, now, lease_for, limit, skip)
+    }
     fn mark_delivered<'a>(
         &'a self,
         id: &'a StableId,

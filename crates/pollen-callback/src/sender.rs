@@ -1,0 +1,554 @@
+//! The sender: claims due notifications, delivers them concurrently, records every attempt.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use pollen_core::{Clock, OutboxEntry, OutboxFilter, OutboxStatus, StableId, Store};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::attempt::{attempt, AttemptContext, Outcome};
+use crate::endpoint::Endpoints;
+use crate::error::{Error, ErrorKind, Result};
+use crate::guard::{AddressPolicy, GuardedResolver};
+use crate::retry::{Failure, Next, RetryPolicy};
+
+/// How a [`Sender`] works. Build with [`SenderConfig::new`], then set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SenderConfig {
+    /// This worker's name in outbox leases.
+    pub owner: String,
+    /// The whole request, connect to last response byte read (default 30 s).
+    pub timeout: Duration,
+    /// Requests in flight to one instance's endpoint at most (default 4).
+    pub per_endpoint_limit: usize,
+    /// Requests in flight in total at most (default 256).
+    pub global_limit: usize,
+    /// Notifications claimed per store round trip at most (default 64).
+    pub batch_size: usize,
+    /// Claimed notifications waiting for their endpoint's turn, in total, at most
+    /// (default 4096).
+    pub max_waiting: usize,
+    /// The lease taken on claimed notifications (default 5 min). An attempt starts only with
+    /// at least `timeout` + 5 s of it left, so two workers never send one notification at once.
+    pub lease_for: Duration,
+    /// How often the outbox is checked when nothing woke the sender (default 1 s).
+    pub poll_interval: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// The SSRF guard.
+    pub addresses: AddressPolicy,
+}
+
+impl SenderConfig {
+    /// The defaults, for worker `owner`.
+    pub fn new(owner: impl Into<String>) -> Self {
+        SenderConfig {
+            owner: owner.into(),
+            timeout: Duration::from_secs(30),
+            per_endpoint_limit: 4,
+            global_limit: 256,
+            batch_size: 64,
+            max_waiting: 4096,
+            lease_for: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            addresses: AddressPolicy::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let positive = [
+            ("per_endpoint_limit", self.per_endpoint_limit),
+            ("global_limit", self.global_limit),
+            ("batch_size", self.batch_size),
+            ("max_waiting", self.max_waiting),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(Error::config(format!("sender {name} must be at least 1")));
+            }
+        }
+        if self.lease_for <= self.timeout + LEASE_MARGIN {
+            return Err(Error::config(format!(
+                "sender lease ({:?}) must be longer than the timeout ({:?}) plus 5s",
+                self.lease_for, self.timeout
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An attempt starts only with this much lease left beyond the timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Counters since the sender was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SenderStats {
+    /// Attempts made.
+    pub attempts: u64,
+    /// Notifications delivered.
+    pub delivered: u64,
+    /// Failed attempts that will be retried.
+    pub retried: u64,
+    /// Notifications queued (410 or retries exhausted).
+    pub queued: u64,
+    /// Subscriptions deactivated.
+    pub deactivations: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    attempts: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    queued: AtomicU64,
+    deactivations: AtomicU64,
+}
+
+/// What to re-send with [`redeliver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redelivery {
+    /// Every queued notification of this instance.
+    Instance(String),
+    /// These notifications, whatever their status.
+    Ids(Vec<StableId>),
+}
+
+/// Re-activates subscriptions and makes notifications pending again, due at `now`; returns how
+/// many were requeued.
+///
+/// For an instance: activates its subscription and requeues its queued notifications. For ids:
+/// activates the subscriptions of the queued ones among them, and requeues them all (delivered
+/// ones are sent again). Unknown ids are ignored.
+pub async fn redeliver(store: &dyn Store, what: &Redelivery, now: DateTime<Utc>) -> Result<u64> {
+    const PAGE: usize = 1000;
+    let instance = match what {
+        Redelivery::Instance(instance) => Some(instance.clone()),
+        Redelivery::Ids(_) => None,
+    };
+    if let Some(instance) = &instance {
+        store.set_subscription_active(instance, true).await?;
+    }
+    let wanted: HashSet<StableId> = match what {
+        Redelivery::Ids(ids) => ids.iter().copied().collect(),
+        Redelivery::Instance(_) => HashSet::new(),
+    };
+    let mut filter = OutboxFilter {
+        instance,
+        status: Some(OutboxStatus::Queued),
+        after_seq: None,
+        limit: Some(PAGE),
+    };
+    let mut ids = Vec::new();
+    let mut instances = HashSet::new();
+    loop {
+        let page = store.list_outbox(&filter).await?;
+        for entry in &page {
+            let id = entry.notification.id;
+            if let Redelivery::Instance(_) = what {
+                ids.push(id);
+            } else if wanted.contains(&id) {
+                instances.insert(entry.notification.key.instance.clone());
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => filter.after_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    for instance in &instances {
+        store.set_subscription_active(instance, true).await?;
+    }
+    if let Redelivery::Ids(given) = what {
+        ids.clone_from(given);
+    }
+    let mut changed = 0;
+    for chunk in ids.chunks(PAGE) {
+        changed += store.requeue(chunk, now).await?;
+    }
+    Ok(changed)
+}
+
+/// Drains the outbox: claims due notifications with a lease, POSTs each to its instance's
+/// endpoint, and records the outcome and the attempt in the store.
+///
+/// Cheap to clone (clones share everything). See the crate documentation for the rules.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    endpoints: Arc<dyn Endpoints>,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+    config: SenderConfig,
+    wake: Notify,
+    counters: Counters,
+}
+
+/// The claimed work of one `run` or `deliver_due`: per-instance lanes and the running tasks.
+#[derive(Debug, Default)]
+struct Dispatch {
+    lanes: HashMap<String, Lane>,
+    /// Instances with entries waiting.
+    backed_up: HashSet<String>,
+    in_flight: usize,
+    waiting: usize,
+    tasks: JoinSet<Done>,
+    /// The instance of each running task, to free its slot even if the task panics.
+    task_instances: HashMap<tokio::task::Id, String>,
+}
+
+#[derive(Debug, Default)]
+struct Lane {
+    in_flight: usize,
+    waiting: VecDeque<OutboxEntry>,
+}
+
+#[derive(Debug)]
+struct Done {
+    instance: String,
+    deactivated: bool,
+}
+
+impl Sender {
+    /// A sender over `store`, finding endpoints in `endpoints`, on `clock`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        endpoints: Arc<dyn Endpoints>,
+        clock: Arc<dyn Clock>,
+        config: SenderConfig,
+    ) -> Result<Sender> {
+        config.validate()?;
+        let resolver = GuardedResolver {
+            policy: Arc::new(config.addresses.clone()),
+        };
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would connect on our behalf, out of the guard's sight.
+            .no_proxy()
+            .dns_resolver(Arc::new(resolver))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Client, format!("http client: {e}")))?;
+        Ok(Sender {
+            inner: Arc::new(Inner {
+                store,
+                endpoints,
+                clock,
+                client,
+                config,
+                wake: Notify::new(),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// Tells a running [`Sender::run`] that new notifications may be due (instead of waiting for
+    /// the next poll interval).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SenderStats {
+        let c = &self.inner.counters;
+        SenderStats {
+            attempts: c.attempts.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            queued: c.queued.load(Ordering::Relaxed),
+            deactivations: c.deactivations.load(Ordering::Relaxed),
+        }
+    }
+
+    /// [`redeliver`] at the sender's clock, then wakes the sender.
+    pub async fn redeliver(&self, what: &Redelivery) -> Result<u64> {
+        let changed = redeliver(&*self.inner.store, what, self.inner.clock.now()).await?;
+        self.wake();
+        Ok(changed)
+    }
+
+    /// Delivers until `shutdown` completes: claims whatever is due whenever there is room, woken
+    /// by [`Sender::wake`], by finished deliveries, or every poll interval. Store errors are
+    /// logged and retried after the poll interval. Attempts in flight at shutdown are abandoned;
+    /// their leases expire and they are attempted again later.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut dispatch = Dispatch::default();
+        let mut claim = true;
+        loop {
+            if claim {
+                loop {
+                    match self.pump(&mut dispatch).await {
+                        Ok(full) if full => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "claiming due notifications failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            let deadline = self.inner.clock.now() + to_delta(self.inner.config.poll_interval);
+            claim = tokio::select! {
+                () = &mut shutdown => break,
+                () = self.inner.wake.notified() => true,
+                Some(done) = dispatch.tasks.join_next_with_id(), if !dispatch.tasks.is_empty() => {
+                    self.finish(&mut dispatch, done);
+                    while let Some(done) = dispatch.tasks.try_join_next_with_id() {
+                        self.finish(&mut dispatch, done);
+                    }
+                    // Claim again once a good part of a batch fits, not per finished request.
+                    let room = self.inner.config.global_limit.saturating_sub(dispatch.in_flight);
+                    room >= self.inner.config.batch_size.min(self.inner.config.global_limit) / 2
+                }
+                () = self.inner.clock.sleep_until(deadline) => true,
+            };
+        }
+        dispatch.tasks.abort_all();
+    }
+
+    /// Delivers everything due now and waits for the outcomes; returns the number of attempts.
+    /// Notifications whose retry falls later stay pending. For tests and one-shot runs.
+    pub async fn deliver_due(&self) -> Result<u64> {
+        let before = self.inner.counters.attempts.load(Ordering::Relaxed);
+        let mut dispatch = Dispatch::default();
+        loop {
+            let full = self.pump(&mut dispatch).await?;
+            if full {
+                continue;
+            }
+            match dispatch.tasks.join_next_with_id().await {
+                Some(done) => self.finish(&mut dispatch, done),
+                None => break,
+            }
+        }
+        Ok(self.inner.counters.attempts.load(Ordering::Relaxed) - before)
+    }
+
+    /// Claims once, as much as fits; returns whether the claim came back full (more may be due).
+    async fn pump(&self, d: &mut Dispatch) -> Result<bool> {
+        let config = &self.inner.config;
+        let limit = config
+            .batch_size
+            .min(config.global_limit.saturating_sub(d.in_flight))
+            .min(config.max_waiting.saturating_sub(d.waiting));
+        if limit == 0 {
+            return Ok(false);
+        }
+        let skip: Vec<String> = d
+            .lanes
+            .iter()
+            .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= config.per_endpoint_limit)
+            .map(|(instance, _)| instance.clone())
+            .collect();
+        let now = self.inner.clock.now();
+        let claimed = self
+            .inner
+            .store
+            .claim_outbox_skipping(&config.owner, now, to_delta(config.lease_for), limit, &skip)
+            .await?;
+        let full = claimed.len() == limit;
+        for entry in claimed {
+            let instance = entry.notification.key.instance.clone();
+            d.lanes
+                .entry(instance.clone())
+                .or_default()
+                .waiting
+                .push_back(entry);
+            d.waiting += 1;
+            d.backed_up.insert(instance);
+        }
+        self.start_waiting(d);
+        Ok(full)
+    }
+
+    /// Starts waiting entries while their lanes and the global limit allow.
+    fn start_waiting(&self, d: &mut Dispatch) {
+        let config = &self.inner.config;
+        if d.waiting == 0 || d.in_flight >= config.global_limit {
+            return;
+        }
+        for instance in std::mem::take(&mut d.backed_up) {
+            let Some(lane) = d.lanes.get_mut(&instance) else {
+                continue;
+            };
+            while lane.in_flight < config.per_endpoint_limit && d.in_flight < config.global_limit {
+                let Some(entry) = lane.waiting.pop_front() else {
+                    break;
+                };
+                d.waiting -= 1;
+                let now = self.inner.clock.now();
+                let lease_left = entry
+                    .lease
+                    .as_ref()
+                    .map_or(TimeDelta::zero(), |l| l.expires_at - now);
+                if lease_left < to_delta(config.timeout + LEASE_MARGIN) {
+                    // Too late to finish under this lease: leave it to expire and be claimed again.
+                    tracing::debug!(id = %entry.notification.id, "lease too short to attempt; skipped");
+                    continue;
+                }
+                lane.in_flight += 1;
+                d.in_flight += 1;
+                let inner = self.inner.clone();
+                let task = d.tasks.spawn(async move { inner.process(entry).await });
+                d.task_instances.insert(task.id(), instance.clone());
+            }
+            if !lane.waiting.is_empty() {
+                d.backed_up.insert(instance);
+            } else if lane.in_flight == 0 {
+                d.lanes.remove(&instance);
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        d: &mut Dispatch,
+        done: std::result::Result<(tokio::task::Id, Done), tokio::task::JoinError>,
+    ) {
+        let (id, done) = match done {
+            Ok((id, done)) => (id, done),
+            Err(e) => {
+                // A bug, not a delivery failure: the lease makes the notification claimable
+                // again once it expires.
+                tracing::error!(error = %e, "delivery task failed");
+                let instance = d.task_instances.get(&e.id()).cloned().unwrap_or_default();
+                (
+                    e.id(),
+                    Done {
+                        instance,
+                        deactivated: false,
+                    },
+                )
+            }
+        };
+        d.task_instances.remove(&id);
+        d.in_flight -= 1;
+        if let Some(lane) = d.lanes.get_mut(&done.instance) {
+            lane.in_flight -= 1;
+            if done.deactivated {
+                // Deactivation queued them and dropped their leases: do not send them.
+                d.waiting -= lane.waiting.len();
+                lane.waiting.clear();
+                d.backed_up.remove(&done.instance);
+            }
+            if lane.in_flight == 0 && lane.waiting.is_empty() {
+                d.lanes.remove(&done.instance);
+            }
+        }
+        self.start_waiting(d);
+    }
+}
+
+impl Inner {
+    /// One attempt of one claimed entry, recorded.
+    async fn process(&self, entry: OutboxEntry) -> Done {
+        let instance = entry.notification.key.instance.clone();
+        let deactivated = match self.attempt_and_record(&entry).await {
+            Ok(deactivated) => deactivated,
+            Err(e) if e.kind() == ErrorKind::Store => {
+                // LeaseLost included: someone else owns the notification now; the log of this
+                // attempt is lost with the lease.
+                tracing::warn!(id = %entry.notification.id, error = %e, "recording a delivery failed");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(id = %entry.notification.id, error = %e, "delivery not attempted");
+                false
+            }
+        };
+        Done {
+            instance,
+            deactivated,
+        }
+    }
+
+    /// Returns whether the subscription was deactivated.
+    async fn attempt_and_record(&self, entry: &OutboxEntry) -> Result<bool> {
+        let notification = &entry.notification;
+        let instance = notification.key.instance.as_str();
+        let token = entry.lease.as_ref().map_or(0, |l| l.token);
+        let endpoint = self.endpoints.endpoint(instance).await?;
+        let at = self.clock.now();
+        let outcome = match endpoint {
+            Some(endpoint) => {
+                let cx = AttemptContext {
+                    client: &self.client,
+                    policy: &self.config.addresses,
+                    timeout: self.config.timeout,
+                };
+                let body = bytes::Bytes::copy_from_slice(notification.body.as_bytes());
+                attempt(&cx, &endpoint, &notification.id.to_string(), &body, at).await
+            }
+            None => Outcome::failed(
+                at,
+                Instant::now(),
+                None,
+                format!("instance {instance} has no callback endpoint (notifications disabled or no callback url)"),
+                Failure::default(),
+            ),
+        };
+        self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        let mut row = outcome.attempt;
+        let Some(failure) = outcome.failure else {
+            self.store
+                .mark_delivered(&notification.id, token, &row)
+                .await?;
+            self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            return Ok(false);
+        };
+        let failures = entry.attempts + 1;
+        let next = {
+            let mut rng = rand::thread_rng();
+            self.config
+                .retry
+                .after_failure(failures, &failure, self.clock.now(), &mut rng)
+        };
+        match next {
+            Next::RetryAt(when) => {
+                self.store
+                    .mark_failed(&notification.id, token, when, &row)
+                    .await?;
+                self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                Ok(false)
+            }
+            Next::Deactivate => {
+                if !failure.gone {
+                    let error = row.error.get_or_insert_with(String::new);
+                    error.push_str(&format!(
+                        " (attempt {failures}, the last retry: the subscription is deactivated)"
+                    ));
+                }
+                // Queue this one first: deactivating drops the leases of pending notifications.
+                self.store
+                    .mark_queued(&notification.id, token, &row)
+                    .await?;
+                self.store.set_subscription_active(instance, false).await?;
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.counters.deactivations.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    instance,
+                    error = row.error.as_deref().unwrap_or(""),
+                    "subscription deactivated; its notifications are queued until redelivered"
+                );
+                Ok(true)
+            }
+        }
+    }
+}
+
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
