@@ -5,26 +5,26 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use pollen_template::{CompareOp, Expr, Field, Mode, Value, Where};
+use pollen_template::{CompareOp, Expr, Field, Mode, Span, Value, Where};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::HubResource;
 
 /// Sage's list filters that pollen passes through from a `name = 'value'` condition and does
-/// not evaluate client-side: they are query parameters, not record fields.
+/// not evaluate client-side: they are query parameters, not record fields. (Filters that are
+/// also record fields, such as `email` or `active`, are not listed: an equality on them is
+/// sent to Sage *and* evaluated, which is exact either way.)
 pub const SAGE_FILTERS: &[&str] = &[
     "search",
     "contact_type_id",
     "visible_in",
     "transaction_type_id",
-    "active",
     "contact_id",
     "status_id",
     "from_date",
     "to_date",
     "has_attachments",
-    "email",
     "ledger_account_type_id",
     "ledger_account_classification_id",
     "bank_account_id",
@@ -170,10 +170,16 @@ impl Translation {
         let residual = match residual.len() {
             0 => None,
             1 => residual.pop(),
-            _ => Some(Expr::And {
-                args: residual,
-                span: Default::default(),
-            }),
+            _ => {
+                let span = Span::new(
+                    residual.first().map_or(0, |e| e.span().start),
+                    residual.last().map_or(0, |e| e.span().end),
+                );
+                Some(Expr::And {
+                    args: residual,
+                    span,
+                })
+            }
         };
         if let Some(expr) = &residual {
             check_residual(expr)?;
