@@ -455,7 +455,12 @@ impl Auth {
         form.push(("client_secret", settings.client_secret.expose()));
         let endpoint = format!(
             "POST {}",
-            settings.token_url.as_str().split('?').next().unwrap_or_default()
+            settings
+                .token_url
+                .as_str()
+                .split('?')
+                .next()
+                .unwrap_or_default()
         );
         let mut retry = 0;
         loop {

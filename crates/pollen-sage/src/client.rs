@@ -86,7 +86,11 @@ pub(crate) fn api_errors(body: &[u8]) -> Vec<ApiError> {
 
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -96,14 +100,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 fn date_header(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
-    httpdate::parse_http_date(text).ok().map(DateTime::<Utc>::from)
+    httpdate::parse_http_date(text)
+        .ok()
+        .map(DateTime::<Utc>::from)
 }
 
 /// `true` for Sage's "No active subscription" refusal, which a refresh cannot cure.
 fn no_active_subscription(errors: &[ApiError]) -> bool {
-    errors
-        .iter()
-        .any(|e| e.message.to_ascii_lowercase().contains("no active subscription"))
+    errors.iter().any(|e| {
+        e.message
+            .to_ascii_lowercase()
+            .contains("no active subscription")
+    })
 }
 
 fn summary(status: StatusCode, errors: &[ApiError]) -> String {
@@ -168,7 +176,10 @@ impl Api {
                         )
                     })?;
                 let secret = settings.signing_secret.as_ref().map_or("", |s| s.expose());
-                let key = settings.subscription_key.as_ref().map_or("", |s| s.expose());
+                let key = settings
+                    .subscription_key
+                    .as_ref()
+                    .map_or("", |s| s.expose());
                 let nonce = nonce();
                 let signature = Signer {
                     signing_secret: secret,
@@ -295,7 +306,8 @@ impl Api {
                     tracing::debug!(request = %describe(url), status = status.as_u16(), "sage error");
                     match status.as_u16() {
                         401 if no_active_subscription(&errors) => {
-                            let reason = format!("Sage refuses the business: {}", summary(status, &errors));
+                            let reason =
+                                format!("Sage refuses the business: {}", summary(status, &errors));
                             return Err(self.auth.require_reauthorization(&reason).await);
                         }
                         401 if !refreshed => {

@@ -40,7 +40,12 @@ pub const HUB_RESOURCES: &[HubResource] = &[
         &[("contact_type_id", "CUSTOMER")],
         true,
     ),
-    hub("vendors", "/contacts", &[("contact_type_id", "VENDOR")], true),
+    hub(
+        "vendors",
+        "/contacts",
+        &[("contact_type_id", "VENDOR")],
+        true,
+    ),
     hub("contacts", "/contacts", &[], true),
     hub("invoices", "/sales_invoices", &[], true),
     hub("purchase-invoices", "/purchase_invoices", &[], true),
@@ -115,9 +120,9 @@ mod tests {
     fn unknown_names_list_the_known_ones() {
         let err = HubResource::named("customer").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnknownResource);
-        assert!(err
-            .message()
-            .starts_with("unknown hub resource `customer`: expected one of customers, vendors, contacts,"));
+        assert!(err.message().starts_with(
+            "unknown hub resource `customer`: expected one of customers, vendors, contacts,"
+        ));
         let err = HubResource::for_path("/hubs/finance").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
         assert_eq!(

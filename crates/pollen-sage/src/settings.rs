@@ -297,7 +297,14 @@ mod tests {
             max_backoff: Duration::from_millis(1000),
             ..RetryPolicy::default()
         };
-        for (retry, full) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (40, 1000)] {
+        for (retry, full) in [
+            (0, 100),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1000),
+            (40, 1000),
+        ] {
             let d = policy.backoff(retry);
             let full = Duration::from_millis(full);
             assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");

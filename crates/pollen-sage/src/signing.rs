@@ -64,7 +64,13 @@ pub(crate) struct Signer<'a> {
 
 impl Signer<'_> {
     /// `X-Signature` for a request: Base64(HMAC-SHA1(`pct(secret)&pct(token)`, base string)).
-    pub(crate) fn signature(&self, method: &str, url: &url::Url, body: &[u8], nonce: &str) -> String {
+    pub(crate) fn signature(
+        &self,
+        method: &str,
+        url: &url::Url,
+        body: &[u8],
+        nonce: &str,
+    ) -> String {
         let base = base_string(method, url, body, nonce, self.resource_owner_id);
         let key = format!("{}&{}", pct(self.signing_secret), pct(self.access_token));
         let mut mac =

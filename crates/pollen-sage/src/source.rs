@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use futures::future::BoxFuture;
 use pollen_config::{InstanceConfig, Secret};
-use pollen_core::{Clock, DeletedPage, DeletedRecord, FetchRequest, Page, PollKey, Source, SystemClock};
+use pollen_core::{
+    Clock, DeletedPage, DeletedRecord, FetchRequest, Page, PollKey, Source, SystemClock,
+};
 use pollen_template::{Mode, Where};
 use serde_json::Value;
 use url::Url;
@@ -84,9 +86,8 @@ impl SageSourceBuilder {
         date_fields: Vec<String>,
     ) -> Result<Self> {
         let name = name.into();
-        let hub = HubResource::for_path(hub_path).map_err(|e| {
-            Error::new(e.kind(), format!("resource {name}: {}", e.message()))
-        })?;
+        let hub = HubResource::for_path(hub_path)
+            .map_err(|e| Error::new(e.kind(), format!("resource {name}: {}", e.message())))?;
         self.resources
             .insert(name, ResourcePlan { hub, date_fields });
         Ok(self)
@@ -167,7 +168,8 @@ impl<'a> Cursor<'a> {
             )
         };
         let mut parts = text.splitn(3, '|');
-        let (Some(page), Some(fingerprint), Some(next)) = (parts.next(), parts.next(), parts.next())
+        let (Some(page), Some(fingerprint), Some(next)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };
@@ -258,10 +260,8 @@ impl SageSource {
         }
         let provider = &instance.provider_data;
         if let Some(access) = &provider.access_token {
-            builder = builder.initial_tokens(Tokens::new(
-                access.clone(),
-                provider.refresh_token.clone(),
-            ));
+            builder =
+                builder.initial_tokens(Tokens::new(access.clone(), provider.refresh_token.clone()));
         }
         if let Some(code) = &provider.code {
             builder = builder.authorization_code(code.clone());
@@ -293,7 +293,8 @@ impl SageSource {
     /// The translation of a hub request (`/hubs/finance/customers?where=…`, expanded) for the
     /// poll resource `resource`.
     pub fn translation(&self, resource: &str, request: &str) -> Result<Translation> {
-        self.plan(resource, request).map(|(translation, _)| translation)
+        self.plan(resource, request)
+            .map(|(translation, _)| translation)
     }
 
     fn plan(&self, resource: &str, request: &str) -> Result<(Translation, Option<u32>)> {
@@ -547,7 +548,10 @@ impl SageSource {
 }
 
 impl Source for SageSource {
-    fn fetch_page<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, pollen_core::Result<Page>> {
+    fn fetch_page<'a>(
+        &'a self,
+        request: FetchRequest<'a>,
+    ) -> BoxFuture<'a, pollen_core::Result<Page>> {
         Box::pin(async move {
             self.fetch(&request.key.resource, &request)
                 .await

@@ -257,19 +257,18 @@ pub fn translate(resource: &str, clause: &str) -> Result<Translation> {
     if clause.is_empty() {
         return Translation::new(resource, None, &[]);
     }
-    let parsed = Where::parse(clause, Mode::Lenient).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidRequest,
-            format!("where clause: {e}"),
-        )
-    })?;
+    let parsed = Where::parse(clause, Mode::Lenient)
+        .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("where clause: {e}")))?;
     Translation::new(resource, Some(&parsed.expr), &[])
 }
 
 /// How one top-level condition is handled.
 enum Term<'a> {
     Attributes(Vec<String>),
-    Since { value: &'a Value, exclusive: bool },
+    Since {
+        value: &'a Value,
+        exclusive: bool,
+    },
     Filter {
         name: &'a str,
         value: String,
@@ -395,9 +394,9 @@ fn since_value(condition: &Expr, value: &Value) -> Result<(String, bool)> {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 format!(
-                    "`{condition}` (byte {} of the where clause): expected a quoted date or date-time",
-                    condition.span().start
-                ),
+                "`{condition}` (byte {} of the where clause): expected a quoted date or date-time",
+                condition.span().start
+            ),
             ))
         }
     };
@@ -430,10 +429,14 @@ pub(crate) fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(t.with_timezone(&Utc));
     }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|t| t.and_utc())
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|t| t.and_utc())
 }
 
 /// A copy of `expr` with `lastModifiedDate` read as Sage's `updated_at`.
@@ -703,7 +706,10 @@ mod tests {
     #[test]
     fn instants_read_like_the_evaluator() {
         let at = |s| parse_instant(s).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
-        assert_eq!(at("2017-05-05").as_deref(), Some("2017-05-05T00:00:00.000Z"));
+        assert_eq!(
+            at("2017-05-05").as_deref(),
+            Some("2017-05-05T00:00:00.000Z")
+        );
         assert_eq!(
             at("2017-05-05T10:00:00+02:00").as_deref(),
             Some("2017-05-05T08:00:00.000Z")

@@ -58,7 +58,11 @@ async fn token_expiry_mid_walk_is_refreshed_transparently_and_the_rotation_persi
     assert_eq!(ids(&all), expected, "every record once, in Sage's order");
 
     let counts = sim.request_counts();
-    assert_eq!(counts.get("GET /v3.1/contacts", 401), 1, "one refused request");
+    assert_eq!(
+        counts.get("GET /v3.1/contacts", 401),
+        1,
+        "one refused request"
+    );
     assert_eq!(counts.get("POST /token", 200), 1, "one refresh");
     assert_eq!(counts.get("GET /v3.1/contacts", 200), 6);
 
@@ -96,14 +100,22 @@ async fn tokens_are_refreshed_shortly_before_they_expire() {
         .build()
         .expect("source");
 
-    walk(&source, "contacts", CUSTOMERS, None).await.expect("walk");
+    walk(&source, "contacts", CUSTOMERS, None)
+        .await
+        .expect("walk");
     assert_eq!(sim.request_counts().get("POST /token", 200), 0);
     // 280 s later the token has 20 s left, within the 30 s margin: refreshed before use.
     clock.advance(TimeDelta::seconds(280));
-    walk(&source, "contacts", CUSTOMERS, None).await.expect("walk");
+    walk(&source, "contacts", CUSTOMERS, None)
+        .await
+        .expect("walk");
     let counts = sim.request_counts();
     assert_eq!(counts.get("POST /token", 200), 1);
-    assert_eq!(counts.get("GET /v3.1/contacts", 401), 0, "no refused request");
+    assert_eq!(
+        counts.get("GET /v3.1/contacts", 401),
+        0,
+        "no refused request"
+    );
     assert_eq!(store.saves(), 1);
 }
 
@@ -139,7 +151,9 @@ async fn the_authorization_code_is_exchanged_once_and_its_tokens_stored() {
         .authorization_code(Secret::new(code.clone()))
         .build()
         .expect("source");
-    let pages = walk(&source, "contacts", CUSTOMERS, None).await.expect("walk");
+    let pages = walk(&source, "contacts", CUSTOMERS, None)
+        .await
+        .expect("walk");
     assert_eq!(records(&pages).len(), 10);
     assert_eq!(store.saves(), 1);
     assert!(store.tokens().is_some_and(|t| t.expires_at.is_some()));
@@ -149,9 +163,15 @@ async fn the_authorization_code_is_exchanged_once_and_its_tokens_stored() {
         .authorization_code(Secret::new(code))
         .build()
         .expect("source");
-    walk(&again, "contacts", CUSTOMERS, None).await.expect("walk");
+    walk(&again, "contacts", CUSTOMERS, None)
+        .await
+        .expect("walk");
     let counts = sim.request_counts();
-    assert_eq!(counts.get("POST /token", 200), 1, "the code is exchanged once");
+    assert_eq!(
+        counts.get("POST /token", 200),
+        1,
+        "the code is exchanged once"
+    );
     assert_eq!(counts.get("POST /token", 400), 0);
 }
 
@@ -197,7 +217,9 @@ async fn a_refused_refresh_token_needs_reauthorization_and_stops_calling_sage() 
         .await
         .expect("exchange");
     assert_eq!(source.auth_status(), AuthStatus::Ready);
-    walk(&source, "contacts", CUSTOMERS, None).await.expect("walk");
+    walk(&source, "contacts", CUSTOMERS, None)
+        .await
+        .expect("walk");
     assert_eq!(store.saves(), 1);
 }
 
@@ -213,7 +235,9 @@ async fn a_refused_code_needs_reauthorization() {
         .await
         .expect_err("refused");
     assert_eq!(error.kind(), ErrorKind::NeedsReauthorization);
-    assert!(error.message().contains("the authorization code was refused (HTTP 400, invalid_grant)"));
+    assert!(error
+        .message()
+        .contains("the authorization code was refused (HTTP 400, invalid_grant)"));
     assert!(!error.message().contains("not-a-code"));
     assert!(store.load().await.expect("load").is_none());
 }

@@ -87,7 +87,11 @@ async fn deleted_customers_come_from_deleted_since() {
     // `deleted_since` is exclusive.
     assert!(fetch(deleted_at).await.is_empty());
     let counts = sim.request_counts();
-    assert_eq!(counts.get("GET /v3.1/contacts", 200), 4, "three pages of two, one empty");
+    assert_eq!(
+        counts.get("GET /v3.1/contacts", 200),
+        4,
+        "three pages of two, one empty"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,10 @@ async fn setup(records: usize) -> (pollen_sage_sim::RunningSim, pollen_sage::Sag
     let sim = start(sim_config(records)).await;
     let source = v31_source(
         &sim,
-        &[("contacts", CONTACTS), ("addresses", "/hubs/finance/addresses")],
+        &[
+            ("contacts", CONTACTS),
+            ("addresses", "/hubs/finance/addresses"),
+        ],
         issued(&sim, ApiVersion::V31),
     )
     .build()
@@ -39,7 +42,9 @@ async fn a_429_with_retry_after_is_waited_out() {
         1,
     );
     let started = Instant::now();
-    let pages = walk(&source, "contacts", CONTACTS, None).await.expect("walk");
+    let pages = walk(&source, "contacts", CONTACTS, None)
+        .await
+        .expect("walk");
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After: 1 was honoured (the back-off alone is at most 50 ms)"
@@ -54,7 +59,9 @@ async fn a_429_with_retry_after_is_waited_out() {
 async fn a_429_without_retry_after_backs_off_and_retries() {
     let (sim, source) = setup(20).await;
     inject(&sim, FaultKind::TooManyRequests { retry_after: None }, 2);
-    let pages = walk(&source, "contacts", CONTACTS, None).await.expect("walk");
+    let pages = walk(&source, "contacts", CONTACTS, None)
+        .await
+        .expect("walk");
     assert_eq!(records(&pages).len(), 20);
     let counts = sim.request_counts();
     assert_eq!(counts.get("GET /v3.1/contacts", 429), 2);
@@ -107,7 +114,9 @@ async fn a_retry_after_beyond_the_limit_fails_at_once() {
 async fn a_500_then_success() {
     let (sim, source) = setup(20).await;
     inject(&sim, FaultKind::InternalServerError, 1);
-    let pages = walk(&source, "contacts", CONTACTS, None).await.expect("walk");
+    let pages = walk(&source, "contacts", CONTACTS, None)
+        .await
+        .expect("walk");
     assert_eq!(records(&pages).len(), 20);
     let counts = sim.request_counts();
     assert_eq!(counts.get("GET /v3.1/contacts", 500), 1);
@@ -118,7 +127,9 @@ async fn a_500_then_success() {
 async fn a_503_then_success_and_lasting_500s_fail() {
     let (sim, source) = setup(20).await;
     inject(&sim, FaultKind::ServiceUnavailable, 1);
-    walk(&source, "contacts", CONTACTS, None).await.expect("walk");
+    walk(&source, "contacts", CONTACTS, None)
+        .await
+        .expect("walk");
     assert_eq!(sim.request_counts().get("GET /v3.1/contacts", 503), 1);
 
     inject(&sim, FaultKind::InternalServerError, 100);
@@ -187,7 +198,9 @@ async fn dropped_connections_and_timeouts_are_retried() {
         },
         1,
     );
-    let pages = walk(&source, "contacts", CONTACTS, None).await.expect("walk");
+    let pages = walk(&source, "contacts", CONTACTS, None)
+        .await
+        .expect("walk");
     assert_eq!(records(&pages).len(), 20);
     let counts = sim.request_counts();
     assert_eq!(counts.get("GET /v3.1/contacts", 0), 1, "the dropped one");

@@ -48,10 +48,25 @@ async fn walk_ids(
 #[tokio::test]
 async fn a_page_past_the_end_repeating_the_last_one_ends_the_walk() {
     let server = MockServer::start().await;
-    page(&server, None, envelope(&["a", "b"], 1, Some("/contacts?page=2"))).await;
+    page(
+        &server,
+        None,
+        envelope(&["a", "b"], 1, Some("/contacts?page=2")),
+    )
+    .await;
     // A faulty `$next` on the last page: Sage answers page 3 with page 2 again.
-    page(&server, Some("2"), envelope(&["c", "d"], 2, Some("/contacts?page=3"))).await;
-    page(&server, Some("3"), envelope(&["c", "d"], 2, Some("/contacts?page=4"))).await;
+    page(
+        &server,
+        Some("2"),
+        envelope(&["c", "d"], 2, Some("/contacts?page=3")),
+    )
+    .await;
+    page(
+        &server,
+        Some("3"),
+        envelope(&["c", "d"], 2, Some("/contacts?page=4")),
+    )
+    .await;
     let source = mock_source(&server, "v3.1", &[("contacts", CONTACTS)], fresh_tokens());
     let pages = walk_ids(&source).await.expect("walk");
     assert_eq!(pages, [vec!["a", "b"], vec!["c", "d"], vec![]]);
@@ -65,9 +80,24 @@ async fn a_repeat_without_page_numbers_is_told_by_its_records() {
         body.as_object_mut().map(|m| m.remove("$page"));
         body
     };
-    page(&server, None, strip(envelope(&["a"], 1, Some("/contacts?page=2")))).await;
-    page(&server, Some("2"), strip(envelope(&["b"], 2, Some("/contacts?page=3")))).await;
-    page(&server, Some("3"), strip(envelope(&["b"], 2, Some("/contacts?page=4")))).await;
+    page(
+        &server,
+        None,
+        strip(envelope(&["a"], 1, Some("/contacts?page=2"))),
+    )
+    .await;
+    page(
+        &server,
+        Some("2"),
+        strip(envelope(&["b"], 2, Some("/contacts?page=3"))),
+    )
+    .await;
+    page(
+        &server,
+        Some("3"),
+        strip(envelope(&["b"], 2, Some("/contacts?page=4"))),
+    )
+    .await;
     let source = mock_source(&server, "v3.1", &[("contacts", CONTACTS)], fresh_tokens());
     let pages = walk_ids(&source).await.expect("walk");
     assert_eq!(pages, [vec!["a"], vec!["b"], vec![]]);
@@ -78,8 +108,18 @@ async fn next_links_may_be_absolute_or_carry_the_base_path_but_stay_on_the_origi
     let server = MockServer::start().await;
     let absolute = format!("{}/v3.1/contacts?page=2", server.uri());
     page(&server, None, envelope(&["a"], 1, Some(&absolute))).await;
-    page(&server, Some("2"), envelope(&["b"], 2, Some("/v3.1/contacts?page=3"))).await;
-    page(&server, Some("3"), envelope(&["c"], 3, Some("https://evil.example/v3.1/contacts?page=4"))).await;
+    page(
+        &server,
+        Some("2"),
+        envelope(&["b"], 2, Some("/v3.1/contacts?page=3")),
+    )
+    .await;
+    page(
+        &server,
+        Some("3"),
+        envelope(&["c"], 3, Some("https://evil.example/v3.1/contacts?page=4")),
+    )
+    .await;
     let source = mock_source(&server, "v3.1", &[("contacts", CONTACTS)], fresh_tokens());
     let error = walk_ids(&source).await.expect_err("foreign origin");
     assert_eq!(error.kind(), ErrorKind::MalformedResponse);

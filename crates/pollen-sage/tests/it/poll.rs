@@ -16,7 +16,7 @@ use crate::{issued, sim_config, start, t0, v31_source};
 
 const URL: &str = "/hubs/finance/customers?where=lastModifiedDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}' and attributes='name,contact_types";
 
-fn contact(kind: &str, name: String) -> Value {
+fn contact(kind: &str, name: &str) -> Value {
     json!({
         "name": name,
         "contact_types": [{"id": kind, "displayed_as": kind, "$path": format!("/contact_types/{kind}")}],
@@ -29,13 +29,19 @@ async fn a_full_poll_of_1000_customers_over_several_pages_with_attributes() {
     let mut customers = BTreeSet::new();
     for i in 0..1000 {
         let record = sim
-            .create(Resource::Contacts, &contact("CUSTOMER", format!("Customer {i:04}")))
+            .create(
+                Resource::Contacts,
+                &contact("CUSTOMER", &format!("Customer {i:04}")),
+            )
             .expect("create customer");
         customers.insert(record.id().to_owned());
     }
     for i in 0..50 {
-        sim.create(Resource::Contacts, &contact("VENDOR", format!("Vendor {i}")))
-            .expect("create vendor");
+        sim.create(
+            Resource::Contacts,
+            &contact("VENDOR", &format!("Vendor {i}")),
+        )
+        .expect("create vendor");
     }
     let source = v31_source(&sim, &[("customers", URL)], issued(&sim, ApiVersion::V31))
         .build()

@@ -39,10 +39,16 @@ async fn or_like_and_comparisons_are_filtered_client_side_exactly() {
         translation.query(),
         "contact_type_id=CUSTOMER&is_active=true&attributes=name,updated_at,created_at,balance,is_active,reference,main_address"
     );
-    let pages = walk(&source, "customers", &url, Some(50)).await.expect("walk");
+    let pages = walk(&source, "customers", &url, Some(50))
+        .await
+        .expect("walk");
     let got = ids(&records(&pages));
     let want = truth(&sim, residual, true);
-    assert!(!want.is_empty() && want.len() < 200, "a selective clause: {}", want.len());
+    assert!(
+        !want.is_empty() && want.len() < 200,
+        "a selective clause: {}",
+        want.len()
+    );
     assert_eq!(got, want);
     // Sage was asked for every page; the filter ran on our side.
     assert!(pages.len() >= 5);
@@ -54,7 +60,12 @@ async fn a_strict_lower_bound_on_the_update_date_is_exact() {
     let mut stamps: Vec<String> = sim
         .records(Resource::Contacts)
         .iter()
-        .map(|r| r.to_json()["updated_at"].as_str().expect("stamp").to_owned())
+        .map(|r| {
+            r.to_json()["updated_at"]
+                .as_str()
+                .expect("stamp")
+                .to_owned()
+        })
         .collect();
     stamps.sort();
     let middle = &stamps[stamps.len() / 2];
@@ -67,5 +78,7 @@ async fn a_strict_lower_bound_on_the_update_date_is_exact() {
     let got: Vec<Value> = records(&pages);
     let want = truth(&sim, &format!("updated_at > '{middle}'"), false);
     assert_eq!(ids(&got), want);
-    assert!(got.iter().all(|r| r["updated_at"].as_str() > Some(middle.as_str())));
+    assert!(got
+        .iter()
+        .all(|r| r["updated_at"].as_str() > Some(middle.as_str())));
 }

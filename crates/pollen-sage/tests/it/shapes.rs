@@ -12,7 +12,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::{at, instance, quick_retries, t0};
 
-const CUSTOMERS: &str = "/hubs/finance/customers?where=lastModifiedDate>='2026-11-27T10:00:00Z' and attributes='name'";
+const CUSTOMERS: &str =
+    "/hubs/finance/customers?where=lastModifiedDate>='2026-11-27T10:00:00Z' and attributes='name'";
 
 pub(crate) fn fresh_tokens() -> Arc<MemoryTokenStore> {
     Arc::new(MemoryTokenStore::with_tokens(
@@ -32,7 +33,12 @@ pub(crate) fn mock_source(
         "v3" => format!("{}/uki/sageone/accounts/v3", server.uri()),
         _ => format!("{}/v3.1", server.uri()),
     };
-    let config = instance(version, &base, &format!("{}/token", server.uri()), resources);
+    let config = instance(
+        version,
+        &base,
+        &format!("{}/token", server.uri()),
+        resources,
+    );
     SageSource::from_instance(&config, store)
         .expect("builder")
         .configure(|s| {
@@ -51,7 +57,11 @@ pub(crate) fn envelope(items: &[&str], page: u64, next: Option<&str>) -> Value {
     json!({"$total": 3, "$page": page, "$next": next, "$back": null, "$items_per_page": 2, "$items": items})
 }
 
-pub(crate) fn request<'a>(key: &'a PollKey, text: &'a str, cursor: Option<&'a str>) -> FetchRequest<'a> {
+pub(crate) fn request<'a>(
+    key: &'a PollKey,
+    text: &'a str,
+    cursor: Option<&'a str>,
+) -> FetchRequest<'a> {
     FetchRequest {
         key,
         request: text,
@@ -74,7 +84,11 @@ async fn v31_requests_carry_the_query_and_headers_sage_expects() {
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("Date", "Tue, 01 Dec 2026 10:00:00 GMT")
-                .set_body_json(envelope(&["a", "b"], 1, Some("/contacts?page=2&items_per_page=2"))),
+                .set_body_json(envelope(
+                    &["a", "b"],
+                    1,
+                    Some("/contacts?page=2&items_per_page=2"),
+                )),
         )
         .mount(&server)
         .await;
@@ -94,7 +108,10 @@ async fn v31_requests_carry_the_query_and_headers_sage_expects() {
     assert_eq!(first.total, Some(3));
     assert_eq!(first.records.len(), 2);
     let second = source
-        .fetch("customers", &request(&key, CUSTOMERS, first.next.as_deref()))
+        .fetch(
+            "customers",
+            &request(&key, CUSTOMERS, first.next.as_deref()),
+        )
         .await
         .expect("page 2");
     assert_eq!(second.records[0]["id"], "c");
@@ -111,7 +128,12 @@ async fn v31_requests_carry_the_query_and_headers_sage_expects() {
         assert_eq!(header(request, "authorization"), Some("Bearer access-1"));
         assert_eq!(header(request, "x-business"), Some("business-1"));
         assert_eq!(header(request, "accept"), Some("application/json"));
-        for v3_only in ["x-signature", "x-nonce", "x-site", "ocp-apim-subscription-key"] {
+        for v3_only in [
+            "x-signature",
+            "x-nonce",
+            "x-site",
+            "ocp-apim-subscription-key",
+        ] {
             assert_eq!(header(request, v3_only), None, "{v3_only} is v3 only");
         }
     }
@@ -183,7 +205,12 @@ async fn refresh_and_code_exchange_post_the_forms_sage_expects() {
         Tokens::new(Secret::new("access-1"), Some(Secret::new("refresh-1")))
             .expiring_at(Utc::now() - TimeDelta::seconds(1)),
     ));
-    let source = mock_source(&server, "v3.1", &[("customers", CUSTOMERS)], expired.clone());
+    let source = mock_source(
+        &server,
+        "v3.1",
+        &[("customers", CUSTOMERS)],
+        expired.clone(),
+    );
     let key = PollKey::new("instance-1", "customers");
     source
         .fetch("customers", &request(&key, CUSTOMERS, None))
@@ -248,7 +275,10 @@ async fn no_active_subscription_needs_reauthorization_without_a_refresh() {
             "the instance needs to be authorised again: Sage refuses the business: HTTP 401, AuthorizationFailure: No active subscription. (MSE)"
         );
     }
-    assert!(matches!(source.auth_status(), AuthStatus::NeedsReauthorization { .. }));
+    assert!(matches!(
+        source.auth_status(),
+        AuthStatus::NeedsReauthorization { .. }
+    ));
     assert!(store.reauthorization_reason().is_some());
     let calls = server.received_requests().await.expect("recorded");
     assert_eq!(calls.len(), 1, "the second fetch sent nothing");
@@ -281,7 +311,9 @@ async fn bodies_over_the_cap_are_refused() {
         .expect_err("too large");
     assert_eq!(error.kind(), ErrorKind::ResponseTooLarge);
     assert!(
-        error.message().contains("is larger than the cap of 65536 bytes"),
+        error
+            .message()
+            .contains("is larger than the cap of 65536 bytes"),
         "{}",
         error.message()
     );

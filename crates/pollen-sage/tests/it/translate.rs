@@ -20,7 +20,9 @@ fn cases(name: &str) -> Vec<String> {
 fn outcome(result: Result<Translation, pollen_sage::Error>) -> Value {
     match result {
         Ok(translation) => json!({"translation": translation}),
-        Err(error) => json!({"error": {"kind": format!("{:?}", error.kind()), "message": error.message()}}),
+        Err(error) => {
+            json!({"error": {"kind": format!("{:?}", error.kind()), "message": error.message()}})
+        }
     }
 }
 

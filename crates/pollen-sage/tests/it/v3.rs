@@ -96,6 +96,10 @@ async fn v3_without_a_resource_owner_cannot_sign() {
         .await
         .expect_err("no X-Site");
     assert_eq!(error.kind(), ErrorKind::InvalidConfig);
-    assert!(error.message().contains("resource_owner_id"), "{}", error.message());
+    assert!(
+        error.message().contains("resource_owner_id"),
+        "{}",
+        error.message()
+    );
     assert_eq!(sim.request_counts().total(), 0);
 }
