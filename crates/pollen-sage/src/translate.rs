@@ -696,6 +696,21 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example() {
+        let t = translate(
+            "customers",
+            "lastModifiedDate >= '2026-11-27T10:00:00Z' AND attributes='name' AND name LIKE 'A%'",
+        )
+        .unwrap();
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            json["residual_ast"],
+            serde_json::json!({"op": "LIKE", "field": "name", "value": "A%", "span": {"start": 69, "end": 83}})
+        );
+        assert_eq!(json["deleted_since"], true);
+    }
+
+    #[test]
     fn query_values_are_encoded() {
         assert_eq!(
             encode_query([("search", "a b&c+d'"), ("attributes", "x,y")]),
