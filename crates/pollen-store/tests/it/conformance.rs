@@ -17,7 +17,11 @@ async fn conformance(backend: Backend) {
         store
     };
     run_all(fresh).await;
-    assert_eq!(databases.lock().unwrap().len(), 9, "every check ran on its own database");
+    assert_eq!(
+        databases.lock().unwrap().len(),
+        9,
+        "every check ran on its own database"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,4 +3,6 @@
 //! PostgreSQL; SQLite file details; the PostgreSQL multi-worker day.
 
 mod conformance;
+mod guarantees;
 mod harness;
+mod support;
