@@ -1099,3 +1099,39 @@ fn lowercase(text: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::SecretKey;
+
+    /// The connection settings the crate promises: WAL, `synchronous=NORMAL` (1), the busy
+    /// timeout, foreign keys — on the writer and on the readers.
+    #[tokio::test]
+    async fn connections_use_wal_normal_sync_and_the_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions::new(SecretKey::generate()).busy_timeout(Duration::from_millis(2500));
+        let backend = SqliteBackend::open(&dir.path().join("p.db"), &options)
+            .await
+            .unwrap();
+        for pool in [&backend.writer, &backend.reader] {
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let foreign: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!((journal.as_str(), synchronous, busy, foreign), ("wal", 1, 2500, 1));
+        }
+    }
+}

@@ -25,6 +25,7 @@ crate::on_both!(
     instances_and_credentials,
     code_exchange_is_claimed_once,
     response_excerpts_are_capped,
+    newer_schema_is_refused,
 );
 
 /// A failure in the middle of a commit (the second notification's insert) leaves neither the
@@ -698,4 +699,22 @@ async fn response_excerpts_are_capped(db: &Db) {
         pollen_core::RESPONSE_EXCERPT_LIMIT - 1
     );
     assert!(long.response_excerpt.starts_with(&log[0].response_excerpt));
+}
+
+/// A database migrated by a newer pollen (a migration this build does not know) is refused
+/// at open instead of being used with the wrong schema.
+async fn newer_schema_is_refused(db: &Db) {
+    db.open().await.close().await;
+    let bytes = match db.backend {
+        pollen_store::Backend::Sqlite => "X'00'",
+        _ => "'\\x00'::bytea",
+    };
+    db.exec(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', TRUE, {bytes}, 0)"
+    ))
+    .await;
+    let err = db.try_open(db.key.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Migration);
+    assert!(err.message().contains("99"), "{err}");
 }

@@ -5,4 +5,5 @@
 mod conformance;
 mod guarantees;
 mod harness;
+mod sqlite_file;
 mod support;
