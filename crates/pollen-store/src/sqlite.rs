@@ -1110,7 +1110,8 @@ mod tests {
     #[tokio::test]
     async fn connections_use_wal_normal_sync_and_the_busy_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions::new(SecretKey::generate()).busy_timeout(Duration::from_millis(2500));
+        let options =
+            StoreOptions::new(SecretKey::generate()).busy_timeout(Duration::from_millis(2500));
         let backend = SqliteBackend::open(&dir.path().join("p.db"), &options)
             .await
             .unwrap();
@@ -1131,7 +1132,10 @@ mod tests {
                 .fetch_one(pool)
                 .await
                 .unwrap();
-            assert_eq!((journal.as_str(), synchronous, busy, foreign), ("wal", 1, 2500, 1));
+            assert_eq!(
+                (journal.as_str(), synchronous, busy, foreign),
+                ("wal", 1, 2500, 1)
+            );
         }
     }
 }

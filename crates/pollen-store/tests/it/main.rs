@@ -5,5 +5,6 @@
 mod conformance;
 mod guarantees;
 mod harness;
+mod multi_worker;
 mod sqlite_file;
 mod support;

@@ -36,10 +36,24 @@ async fn database_wal_and_key_files_are_private() {
 
     let path = db.path();
     assert_eq!(mode(&path), 0o600, "the database file");
-    assert_eq!(mode(Path::new(&format!("{}-wal", path.display()))), 0o600, "the WAL");
-    assert_eq!(mode(Path::new(&format!("{}-shm", path.display()))), 0o600, "the shared memory");
+    assert_eq!(
+        mode(Path::new(&format!("{}-wal", path.display()))),
+        0o600,
+        "the WAL"
+    );
+    assert_eq!(
+        mode(Path::new(&format!("{}-shm", path.display()))),
+        0o600,
+        "the shared memory"
+    );
     let key_file = SecretKey::key_file_beside(&path);
-    assert_eq!(key_file, db.dir().join(format!("{}.key", path.file_name().unwrap().to_str().unwrap())));
+    assert_eq!(
+        key_file,
+        db.dir().join(format!(
+            "{}.key",
+            path.file_name().unwrap().to_str().unwrap()
+        ))
+    );
     assert_eq!(mode(&key_file), 0o600, "the key file");
 
     // The key file is read, not replaced, on the next start.
@@ -99,13 +113,15 @@ async fn writers_wait_for_the_busy_timeout() {
     let db = Db::sqlite();
     let patient = SqlStore::open(
         db.url(),
-        db.options(db.key.clone()).busy_timeout(Duration::from_secs(10)),
+        db.options(db.key.clone())
+            .busy_timeout(Duration::from_secs(10)),
     )
     .await
     .unwrap();
     let hasty = SqlStore::open(
         db.url(),
-        db.options(db.key.clone()).busy_timeout(Duration::from_millis(50)),
+        db.options(db.key.clone())
+            .busy_timeout(Duration::from_millis(50)),
     )
     .await
     .unwrap();
@@ -122,7 +138,10 @@ async fn writers_wait_for_the_busy_timeout() {
             .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "the writer did not wait for the lock");
+    assert!(
+        !waiting.is_finished(),
+        "the writer did not wait for the lock"
+    );
     other.execute("COMMIT").await.unwrap();
     let state = waiting.await.unwrap().unwrap();
     assert_eq!(state.next_due, t0() + TimeDelta::minutes(1));
