@@ -898,7 +898,8 @@ impl PgBackend {
         loop {
             let done = sqlx::query(
                 "DELETE FROM seen_change WHERE (state_id, change_id) IN \
-                 (SELECT state_id, change_id FROM seen_change WHERE seen_at < $1 LIMIT $2)",
+                 (SELECT s.state_id, s.change_id FROM poll_state p JOIN seen_change s \
+                 ON s.state_id = p.id AND s.seen_at < $1 LIMIT $2)",
             )
             .bind(now - retention.seen)
             .bind(batch)

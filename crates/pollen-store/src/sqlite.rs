@@ -1061,7 +1061,8 @@ impl SqliteBackend {
             // seen_change is WITHOUT ROWID: batches are chosen by primary key.
             let done = sqlx::query(
                 "DELETE FROM seen_change WHERE (state_id, change_id) IN \
-                 (SELECT state_id, change_id FROM seen_change WHERE seen_at < ? LIMIT ?)",
+                 (SELECT s.state_id, s.change_id FROM poll_state p JOIN seen_change s \
+                 ON s.state_id = p.id AND s.seen_at < ? LIMIT ?)",
             )
             .bind(micros(now - retention.seen))
             .bind(batch)
