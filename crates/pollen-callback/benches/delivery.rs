@@ -1,5 +1,7 @@
 //! Sustained delivery to a local receiver, signing on: throughput draining a backlog, and the
-//! latency from outbox insert to receipt at a steady 5,000 notifications/s.
+//! latency from outbox insert to receipt at a steady 5,000 notifications/s — from a SQLite
+//! outbox (`pollen-store`, as `pollen run` uses it), with `MemoryStore` as the baseline that
+//! shows what the store costs.
 //!
 //! `cargo bench -p pollen-callback --bench delivery` (figures in `docs/performance.md`).
 
@@ -12,6 +14,7 @@ use chrono::{TimeDelta, Utc};
 use pollen_callback::{AddressPolicy, Endpoint, EndpointMap, Sender, SenderConfig};
 use pollen_config::Secret;
 use pollen_core::{MemoryStore, Notification, PollCommit, PollKey, StableId, Store, SystemClock};
+use pollen_store::{SecretKey, SqlStore, StoreOptions};
 
 const INSTANCES: usize = 50;
 
@@ -59,7 +62,7 @@ fn notification(key: &PollKey, n: u64) -> Notification {
 }
 
 /// Commits `notifications` of one key as the poller does; returns the insert instant.
-async fn insert(store: &MemoryStore, key: &PollKey, notifications: Vec<Notification>) -> Instant {
+async fn insert(store: &dyn Store, key: &PollKey, notifications: Vec<Notification>) -> Instant {
     let now = Utc::now();
     store.register(key, now, now).await.unwrap();
     let claimed = store
@@ -90,17 +93,36 @@ async fn insert(store: &MemoryStore, key: &PollKey, notifications: Vec<Notificat
     Instant::now()
 }
 
+/// Where the outbox lives.
+#[derive(Debug, Clone, Copy)]
+enum Outbox {
+    Memory,
+    Sqlite,
+}
+
 struct Setup {
-    store: Arc<MemoryStore>,
+    store: Arc<dyn Store>,
+    /// Keeps the SQLite database's directory alive for the run.
+    _dir: Option<tempfile::TempDir>,
     sender: Sender,
     receipts: Receipts,
     keys: Vec<PollKey>,
 }
 
-async fn setup() -> Setup {
+async fn setup(outbox: Outbox) -> Setup {
     let receipts: Receipts = Arc::default();
     let url = start_receiver(receipts.clone()).await;
-    let store = Arc::new(MemoryStore::new());
+    let (store, dir): (Arc<dyn Store>, _) = match outbox {
+        Outbox::Memory => (Arc::new(MemoryStore::new()), None),
+        Outbox::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            let store = SqlStore::open(&url, StoreOptions::new(SecretKey::generate()))
+                .await
+                .unwrap();
+            (Arc::new(store), Some(dir))
+        }
+    };
     let endpoints = Arc::new(EndpointMap::new());
     let keys: Vec<PollKey> = (0..INSTANCES)
         .map(|i| PollKey::new(format!("{}", 1000 + i), "customers"))
@@ -117,6 +139,7 @@ async fn setup() -> Setup {
     let sender = Sender::new(store.clone(), endpoints, Arc::new(SystemClock), config).unwrap();
     Setup {
         store,
+        _dir: dir,
         sender,
         receipts,
         keys,
@@ -141,8 +164,8 @@ async fn wait_delivered(sender: &Sender, count: u64, within: Duration) {
 }
 
 /// Drains a backlog of `total` notifications; returns notifications per second.
-async fn throughput(total: u64) -> f64 {
-    let s = setup().await;
+async fn throughput(outbox: Outbox, total: u64) -> f64 {
+    let s = setup(outbox).await;
     let per_key = total / INSTANCES as u64;
     let mut n = 0;
     for key in &s.keys {
@@ -152,7 +175,7 @@ async fn throughput(total: u64) -> f64 {
                 notification(key, n)
             })
             .collect();
-        insert(&s.store, key, batch).await;
+        insert(s.store.as_ref(), key, batch).await;
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let sender = s.sender.clone();
@@ -174,8 +197,8 @@ async fn throughput(total: u64) -> f64 {
 
 /// Inserts `rate` notifications/s for `seconds`, in a batch every 10 ms; returns the sorted
 /// insert-to-receipt latencies and the delivered rate.
-async fn steady(rate: u64, seconds: u64) -> (Vec<Duration>, f64) {
-    let s = setup().await;
+async fn steady(outbox: Outbox, rate: u64, seconds: u64) -> (Vec<Duration>, f64) {
+    let s = setup(outbox).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let sender = s.sender.clone();
     let running = tokio::spawn(async move {
@@ -200,7 +223,7 @@ async fn steady(rate: u64, seconds: u64) -> (Vec<Duration>, f64) {
             })
             .collect();
         let ids: Vec<String> = batch.iter().map(|b| b.id.to_string()).collect();
-        let at = insert(&s.store, key, batch).await;
+        let at = insert(s.store.as_ref(), key, batch).await;
         s.sender.wake();
         for id in ids {
             inserted.insert(id, at);
@@ -227,19 +250,24 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         // Warm up connections and code paths.
-        throughput(2_000).await;
-        for round in 1..=3 {
-            let rate = throughput(30_000).await;
-            println!("drain 30000 notifications (round {round}): {rate:.0} notifications/s");
+        throughput(Outbox::Memory, 2_000).await;
+        for outbox in [Outbox::Sqlite, Outbox::Memory] {
+            for round in 1..=3 {
+                let rate = throughput(outbox, 30_000).await;
+                println!(
+                    "{outbox:?} outbox: drain 30000 notifications (round {round}): \
+                     {rate:.0} notifications/s"
+                );
+            }
+            let (latencies, rate) = steady(outbox, 5_000, 10).await;
+            println!(
+                "{outbox:?} outbox: steady 5000/s for 10 s: delivered {rate:.0}/s, latency \
+                 insert->receipt p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} notifications)",
+                percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+                percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+                latencies.last().unwrap().as_secs_f64() * 1e3,
+                latencies.len()
+            );
         }
-        let (latencies, rate) = steady(5_000, 10).await;
-        println!(
-            "steady 5000/s for 10 s: delivered {rate:.0}/s, latency insert->receipt p50 {:.2} ms, \
-             p99 {:.2} ms, max {:.2} ms ({} notifications)",
-            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-            latencies.last().unwrap().as_secs_f64() * 1e3,
-            latencies.len()
-        );
     });
 }
