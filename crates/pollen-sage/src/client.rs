@@ -1,0 +1,378 @@
+//! One GET against Sage's API: the headers of each generation, v3 signing, a token refresh on
+//! 401, bounded retries of 429 / 5xx / connection errors, a response size cap.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use pollen_config::ApiVersion;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::auth::{Auth, Credentials};
+use crate::error::{ApiError, Error, ErrorKind, Result};
+use crate::settings::SageSettings;
+use crate::signing::{nonce, Signer};
+
+/// A successful response.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) body: Bytes,
+    /// The `Date` header.
+    pub(crate) date: Option<DateTime<Utc>>,
+}
+
+/// The HTTP side of one instance.
+#[derive(Debug)]
+pub(crate) struct Api {
+    http: reqwest::Client,
+    settings: Arc<SageSettings>,
+    auth: Arc<Auth>,
+}
+
+/// What a transport error was, without the URL (reqwest's `Display` names it, and the caller
+/// already does).
+pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the response body was cut off"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {cause}")
+    }
+}
+
+/// `METHOD path?query`, for messages (the URL holds no credential).
+pub(crate) fn describe(url: &Url) -> String {
+    match url.query() {
+        Some(query) => format!("GET {}?{query}", url.path()),
+        None => format!("GET {}", url.path()),
+    }
+}
+
+/// Sage's error array (or v1's `{"$diagnoses": […]}`), if the body is one.
+pub(crate) fn api_errors(body: &[u8]) -> Vec<ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        List(Vec<ApiError>),
+        Wrapped {
+            #[serde(rename = "$diagnoses")]
+            diagnoses: Vec<ApiError>,
+        },
+        One(ApiError),
+    }
+    match serde_json::from_slice::<Shape>(body) {
+        Ok(Shape::List(list) | Shape::Wrapped { diagnoses: list }) => list,
+        Ok(Shape::One(one)) if !one.data_code.is_empty() => vec![one],
+        _ => Vec::new(),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+fn date_header(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    httpdate::parse_http_date(text)
+        .ok()
+        .map(DateTime::<Utc>::from)
+}
+
+/// `true` for Sage's "No active subscription" refusal, which a refresh cannot cure.
+fn no_active_subscription(errors: &[ApiError]) -> bool {
+    errors.iter().any(|e| {
+        e.message
+            .to_ascii_lowercase()
+            .contains("no active subscription")
+    })
+}
+
+fn summary(status: StatusCode, errors: &[ApiError]) -> String {
+    let mut text = format!("HTTP {}", status.as_u16());
+    for error in errors.iter().take(3) {
+        text.push_str(", ");
+        text.push_str(&error.to_string());
+    }
+    text
+}
+
+enum Outcome {
+    Done(Fetched),
+    Status(StatusCode, HeaderMap, Bytes),
+}
+
+impl Api {
+    pub(crate) fn new(http: reqwest::Client, settings: Arc<SageSettings>, auth: Arc<Auth>) -> Api {
+        Api {
+            http,
+            settings,
+            auth,
+        }
+    }
+
+    fn headers(&self, url: &Url, credentials: &Credentials) -> Result<HeaderMap> {
+        let settings = &self.settings;
+        let mut headers = HeaderMap::new();
+        let value = |text: &str, what: &str| {
+            HeaderValue::from_str(text).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("the {what} holds characters not allowed in an HTTP header"),
+                )
+            })
+        };
+        let mut bearer = value(
+            &format!("Bearer {}", credentials.access_token.expose()),
+            "access token",
+        )?;
+        bearer.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            reqwest::header::USER_AGENT,
+            value(&settings.user_agent, "user agent")?,
+        );
+        match settings.api_version {
+            ApiVersion::V3 => {
+                let owner = credentials
+                    .resource_owner_id
+                    .as_deref()
+                    .or(settings.resource_owner_id.as_deref())
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidConfig,
+                            "v3 requests need the business id (X-Site), but the token response \
+                             carried no resource_owner_id",
+                        )
+                    })?;
+                let secret = settings.signing_secret.as_ref().map_or("", |s| s.expose());
+                let key = settings
+                    .subscription_key
+                    .as_ref()
+                    .map_or("", |s| s.expose());
+                let nonce = nonce();
+                let signature = Signer {
+                    signing_secret: secret,
+                    access_token: credentials.access_token.expose(),
+                    resource_owner_id: owner,
+                }
+                .signature("GET", url, b"", &nonce);
+                let mut key = value(key, "subscription key")?;
+                key.set_sensitive(true);
+                headers.insert("ocp-apim-subscription-key", key);
+                headers.insert("x-site", value(owner, "resource owner id")?);
+                headers.insert("x-nonce", value(&nonce, "nonce")?);
+                headers.insert("x-signature", value(&signature, "signature")?);
+                headers.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
+            _ => {
+                if let Some(business) = &settings.business_id {
+                    headers.insert("x-business", value(business, "business id")?);
+                }
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Reads the body, refusing more than the cap.
+    async fn body(&self, mut response: reqwest::Response, url: &Url) -> Result<Bytes> {
+        let cap = self.settings.max_response_bytes;
+        let too_large = |size: String| {
+            Error::new(
+                ErrorKind::ResponseTooLarge,
+                format!(
+                    "{}: the response body ({size}) is larger than the cap of {cap} bytes",
+                    describe(url)
+                ),
+            )
+        };
+        if let Some(length) = response.content_length() {
+            if length > cap as u64 {
+                return Err(too_large(format!("{length} bytes")));
+            }
+        }
+        let mut body = BytesMut::with_capacity(
+            response
+                .content_length()
+                .map_or(64 << 10, |n| n as usize)
+                .min(cap),
+        );
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            Error::new(
+                ErrorKind::Transport,
+                format!("{}: {}", describe(url), describe_transport(&e)),
+            )
+        })? {
+            if body.len() + chunk.len() > cap {
+                return Err(too_large(format!("over {cap} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    async fn attempt(&self, url: &Url, credentials: &Credentials) -> Result<Outcome> {
+        let headers = self.headers(url, credentials)?;
+        let response = self
+            .http
+            .get(url.clone())
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Transport,
+                    format!("{}: {}", describe(url), describe_transport(&e)),
+                )
+            })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = self.body(response, url).await?;
+        if status.is_success() {
+            return Ok(Outcome::Done(Fetched {
+                body,
+                date: date_header(&headers),
+            }));
+        }
+        Ok(Outcome::Status(status, headers, body))
+    }
+
+    /// GETs `url`: refreshes the token once on a 401, retries 429, 5xx and connection errors
+    /// within the [`RetryPolicy`](crate::RetryPolicy), fails at once on other statuses.
+    pub(crate) async fn get(&self, url: &Url) -> Result<Fetched> {
+        let policy = &self.settings.retry;
+        let mut retry = 0u32;
+        let mut refreshed = false;
+        loop {
+            let credentials = self.auth.access().await?;
+            let started = std::time::Instant::now();
+            let outcome = self.attempt(url, &credentials).await;
+            let (error, wait) = match outcome {
+                Ok(Outcome::Done(fetched)) => {
+                    tracing::debug!(
+                        request = %describe(url),
+                        bytes = fetched.body.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "sage page fetched"
+                    );
+                    return Ok(fetched);
+                }
+                Err(error) if error.kind() == ErrorKind::Transport => {
+                    let wait = policy.backoff(retry);
+                    (error, wait)
+                }
+                Err(error) => return Err(error),
+                Ok(Outcome::Status(status, headers, body)) => {
+                    let errors = api_errors(&body);
+                    let error = Error::new(
+                        ErrorKind::Api,
+                        format!("{}: {}", describe(url), summary(status, &errors)),
+                    )
+                    .with_status(status.as_u16())
+                    .with_api_errors(errors.clone());
+                    tracing::debug!(request = %describe(url), status = status.as_u16(), "sage error");
+                    match status.as_u16() {
+                        401 if no_active_subscription(&errors) => {
+                            let reason =
+                                format!("Sage refuses the business: {}", summary(status, &errors));
+                            return Err(self.auth.require_reauthorization(&reason).await);
+                        }
+                        401 if !refreshed => {
+                            refreshed = true;
+                            self.auth.unauthorized(credentials.generation).await?;
+                            continue;
+                        }
+                        401 => {
+                            return Err(Error::new(
+                                ErrorKind::Unauthorized,
+                                format!(
+                                    "{}: Sage refused a freshly refreshed token: {}",
+                                    describe(url),
+                                    summary(status, &errors)
+                                ),
+                            )
+                            .with_status(401)
+                            .with_api_errors(errors))
+                        }
+                        429 | 503 => {
+                            let wait = retry_after(&headers);
+                            if let Some(wait) = wait.filter(|w| *w > policy.max_retry_after) {
+                                return Err(Error::new(
+                                    ErrorKind::RateLimited,
+                                    format!(
+                                        "{}: Sage asks to retry after {} s, longer than the {} s allowed",
+                                        describe(url),
+                                        wait.as_secs(),
+                                        policy.max_retry_after.as_secs()
+                                    ),
+                                )
+                                .with_status(status.as_u16())
+                                .with_api_errors(errors));
+                            }
+                            let kind = if status.as_u16() == 429 {
+                                ErrorKind::RateLimited
+                            } else {
+                                ErrorKind::Api
+                            };
+                            let error = Error::new(kind, error.message().to_owned())
+                                .with_status(status.as_u16())
+                                .with_api_errors(errors);
+                            (error, wait.unwrap_or_else(|| policy.backoff(retry)))
+                        }
+                        500..=599 => (error, policy.backoff(retry)),
+                        _ => return Err(error),
+                    }
+                }
+            };
+            if retry >= policy.max_retries {
+                let attempts = retry + 1;
+                return Err(Error::new(
+                    error.kind(),
+                    format!("{} (gave up after {attempts} attempts)", error.message()),
+                )
+                .with_status_of(&error));
+            }
+            tracing::debug!(
+                request = %describe(url),
+                wait_ms = wait.as_millis() as u64,
+                retry = retry + 1,
+                "retrying sage request"
+            );
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+}

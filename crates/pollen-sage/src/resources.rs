@@ -1,0 +1,133 @@
+//! The hub-resource table: which Sage endpoint each finance-hub resource reads.
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One finance-hub resource and the Sage list endpoint behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HubResource {
+    /// The hub name (`customers`), the last segment of `/hubs/finance/customers`.
+    pub name: &'static str,
+    /// The Sage path under the API base (`/contacts`), the same for v3 and v3.1.
+    pub path: &'static str,
+    /// Query parameters always sent (`contact_type_id=CUSTOMER`).
+    pub fixed: &'static [(&'static str, &'static str)],
+    /// Whether the endpoint takes `deleted_since` (so DELETED events can be reported).
+    pub deleted_since: bool,
+}
+
+const fn hub(
+    name: &'static str,
+    path: &'static str,
+    fixed: &'static [(&'static str, &'static str)],
+    deleted_since: bool,
+) -> HubResource {
+    HubResource {
+        name,
+        path,
+        fixed,
+        deleted_since,
+    }
+}
+
+/// Every hub resource pollen polls, in the order `docs/sage.md` lists them.
+///
+/// `deleted_since` follows Sage's API reference: not on `ledger_accounts` and `tax_rates`,
+/// and not on `sales_quotes` (its list endpoint documents no such parameter).
+pub const HUB_RESOURCES: &[HubResource] = &[
+    hub(
+        "customers",
+        "/contacts",
+        &[("contact_type_id", "CUSTOMER")],
+        true,
+    ),
+    hub(
+        "vendors",
+        "/contacts",
+        &[("contact_type_id", "VENDOR")],
+        true,
+    ),
+    hub("contacts", "/contacts", &[], true),
+    hub("invoices", "/sales_invoices", &[], true),
+    hub("purchase-invoices", "/purchase_invoices", &[], true),
+    hub("sales-credit-notes", "/sales_credit_notes", &[], true),
+    hub("purchase-credit-notes", "/purchase_credit_notes", &[], true),
+    hub("sales-quotes", "/sales_quotes", &[], false),
+    hub("payments", "/contact_payments", &[], true),
+    hub("other-payments", "/other_payments", &[], true),
+    hub("contact-allocations", "/contact_allocations", &[], true),
+    hub("products", "/products", &[], true),
+    hub("services", "/services", &[], true),
+    hub("ledger-accounts", "/ledger_accounts", &[], false),
+    hub("bank-accounts", "/bank_accounts", &[], true),
+    hub("journal-entries", "/journals", &[], true),
+    hub("tax-rates", "/tax_rates", &[], false),
+    hub("addresses", "/addresses", &[], true),
+    hub("contact-persons", "/contact_persons", &[], true),
+];
+
+impl HubResource {
+    /// The resource called `name`, or an [`ErrorKind::UnknownResource`] error listing the
+    /// known ones.
+    pub fn named(name: &str) -> Result<&'static HubResource> {
+        HUB_RESOURCES
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = HUB_RESOURCES.iter().map(|r| r.name).collect();
+                Error::new(
+                    ErrorKind::UnknownResource,
+                    format!(
+                        "unknown hub resource `{name}`: expected one of {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// The resource a hub path names: `/hubs/finance/customers` (any hub) or `/customers`.
+    pub fn for_path(path: &str) -> Result<&'static HubResource> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let name = match segments.as_slice() {
+            ["", "hubs", _, name] | ["", name] if !name.is_empty() => *name,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    format!(
+                        "hub path `{path}` is not of the form /hubs/HUB/RESOURCE (such as /hubs/finance/customers)"
+                    ),
+                ))
+            }
+        };
+        HubResource::named(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_paths_resolve() {
+        for (i, a) in HUB_RESOURCES.iter().enumerate() {
+            assert!(HUB_RESOURCES[i + 1..].iter().all(|b| b.name != a.name));
+            assert_eq!(HubResource::named(a.name), Ok(a));
+            let path = format!("/hubs/finance/{}", a.name);
+            assert_eq!(HubResource::for_path(&path), Ok(a));
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let err = HubResource::named("customer").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownResource);
+        assert!(err.message().starts_with(
+            "unknown hub resource `customer`: expected one of customers, vendors, contacts,"
+        ));
+        let err = HubResource::for_path("/hubs/finance").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(
+            HubResource::for_path("/vendors").map(|r| r.path),
+            Ok("/contacts")
+        );
+    }
+}

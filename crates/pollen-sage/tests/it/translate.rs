@@ -1,0 +1,100 @@
+//! CEQL → Sage translation cases, as data: `fixtures/sage/translate.cases` through
+//! `pollen_sage::translate`, and `fixtures/sage/hub-requests.cases` through a configured source.
+
+use std::sync::Arc;
+
+use pollen_sage::{MemoryTokenStore, SageSource, Translation};
+use serde_json::{json, Value};
+
+use crate::{check, fixture_text, instance};
+
+/// The non-comment lines of a cases file.
+fn cases(name: &str) -> Vec<String> {
+    fixture_text(name)
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn outcome(result: Result<Translation, pollen_sage::Error>) -> Value {
+    match result {
+        Ok(translation) => json!({"translation": translation}),
+        Err(error) => {
+            json!({"error": {"kind": format!("{:?}", error.kind()), "message": error.message()}})
+        }
+    }
+}
+
+#[test]
+fn where_clauses_translate_as_the_fixtures_say() {
+    let actual: Vec<Value> = cases("translate.cases")
+        .iter()
+        .map(|line| {
+            let (resource, clause) = line
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("`{line}` is not RESOURCE<TAB>CLAUSE"));
+            let mut case = outcome(pollen_sage::translate(resource, clause));
+            case["resource"] = json!(resource);
+            case["where"] = json!(clause);
+            case
+        })
+        .collect();
+    check("translate.expected.json", &Value::Array(actual));
+}
+
+#[test]
+fn hub_requests_translate_as_the_fixtures_say() {
+    let config = instance(
+        "v3.1",
+        "http://127.0.0.1:9/v3.1",
+        "http://127.0.0.1:9/token",
+        &[
+            ("customers", "/hubs/finance/customers"),
+            ("vendors", "/hubs/finance/vendors"),
+            ("contacts", "/hubs/finance/contacts"),
+            ("journal-entries", "/hubs/finance/journal-entries"),
+        ],
+    );
+    let source = SageSource::from_instance(&config, Arc::new(MemoryTokenStore::new()))
+        .expect("builder")
+        .build()
+        .expect("source");
+    let actual: Vec<Value> = cases("hub-requests.cases")
+        .iter()
+        .map(|request| {
+            let resource = request
+                .split('?')
+                .next()
+                .and_then(|path| path.rsplit('/').next())
+                .unwrap_or_default();
+            let mut case = outcome(source.translation(resource, request));
+            case["request"] = json!(request);
+            case
+        })
+        .collect();
+    check("hub-requests.expected.json", &Value::Array(actual));
+}
+
+#[test]
+fn an_unknown_resource_in_an_instance_is_an_error_listing_the_known_ones() {
+    let config = instance(
+        "v3.1",
+        "http://127.0.0.1:9/v3.1",
+        "http://127.0.0.1:9/token",
+        &[("widgets", "/hubs/finance/widgets")],
+    );
+    let error = SageSource::from_instance(&config, Arc::new(MemoryTokenStore::new()))
+        .expect_err("widgets are unknown");
+    assert_eq!(error.kind(), pollen_sage::ErrorKind::UnknownResource);
+    assert!(
+        error.message().starts_with(
+            "resource widgets: unknown hub resource `widgets`: expected one of customers, vendors,"
+        ),
+        "{}",
+        error.message()
+    );
+    for resource in pollen_sage::HUB_RESOURCES {
+        assert!(error.message().contains(resource.name));
+    }
+}
