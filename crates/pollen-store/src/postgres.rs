@@ -1,0 +1,930 @@
+//! The shared backend: PostgreSQL, for several pollen processes on one database.
+//!
+//! Claims are one statement each: `SELECT … FOR UPDATE SKIP LOCKED` picks due rows that no
+//! other transaction holds, and the same statement leases them with fresh tokens from a
+//! sequence, so concurrent workers never block on, or both take, one row. A poll commit is one
+//! statement too (data-modifying CTEs): the fenced state update, the seen keys, the pruning
+//! and the outbox rows succeed or fail together, and the transaction lasts one round trip.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use pollen_core::{
+    DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, PollCommit, PollFailure,
+    PollKey, PollState, StableId,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor, Postgres, QueryBuilder, Row};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
+use crate::options::{PruneReport, Retention, StoreOptions};
+use crate::shared::{
+    db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
+    status_from, OUTBOX_COLUMNS, STATE_COLUMNS,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+pub(crate) struct PgBackend {
+    pool: PgPool,
+    schema: Option<String>,
+}
+
+impl std::fmt::Debug for PgBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgBackend")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(doing: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |e| Error::database(doing, &e)
+}
+
+fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(column)
+        .map_err(|e| Error::corrupt(format!("column {column}: {}", crate::error::describe(&e))))
+}
+
+fn state_from(row: &PgRow) -> Result<PollState> {
+    let token = db_count(get::<i64>(row, "fencing_token")?);
+    let lease = match get::<Option<String>>(row, "lease_owner")? {
+        Some(owner) => Some(Lease {
+            owner,
+            token,
+            expires_at: get::<Option<DateTime<Utc>>>(row, "lease_expires")?
+                .unwrap_or(DateTime::UNIX_EPOCH),
+        }),
+        None => None,
+    };
+    Ok(PollState {
+        key: PollKey::new(
+            get::<String>(row, "instance")?,
+            get::<String>(row, "resource")?,
+        ),
+        watermark: get(row, "watermark")?,
+        next_due: get(row, "next_due")?,
+        consecutive_failures: u32::try_from(get::<i32>(row, "consecutive_failures")?).unwrap_or(0),
+        last_error: get(row, "last_error")?,
+        lease,
+        fencing_token: token,
+        completed_polls: db_count(get::<i64>(row, "completed_polls")?),
+    })
+}
+
+fn outbox_from(row: &PgRow) -> Result<OutboxEntry> {
+    let lease = match get::<Option<String>>(row, "lease_owner")? {
+        Some(owner) => Some(Lease {
+            owner,
+            token: db_count(get::<Option<i64>>(row, "lease_token")?.unwrap_or_default()),
+            expires_at: get::<Option<DateTime<Utc>>>(row, "lease_expires")?
+                .unwrap_or(DateTime::UNIX_EPOCH),
+        }),
+        None => None,
+    };
+    Ok(OutboxEntry {
+        seq: db_count(get::<i64>(row, "seq")?),
+        notification: Notification {
+            id: stable_id(&get::<Vec<u8>>(row, "id")?)?,
+            key: PollKey::new(
+                get::<String>(row, "instance")?,
+                get::<String>(row, "resource")?,
+            ),
+            created_at: get(row, "created_at")?,
+            event_ids: event_ids_from(&get::<Vec<u8>>(row, "event_ids")?)?,
+            body: get(row, "body")?,
+        },
+        status: status_from(&get::<String>(row, "status")?)?,
+        attempts: u32::try_from(get::<i32>(row, "attempts")?).unwrap_or(0),
+        next_attempt: get(row, "next_attempt")?,
+        last_error: get(row, "last_error")?,
+        lease,
+        delivered_at: get(row, "delivered_at")?,
+    })
+}
+
+fn instance_from(row: &PgRow) -> Result<InstanceRow> {
+    Ok(InstanceRow {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        element_key: get(row, "element_key")?,
+        status: get(row, "status")?,
+        tags: get(row, "tags")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        config_sealed: get(row, "config_sealed")?,
+    })
+}
+
+const INSTANCE_COLUMNS: &str =
+    "id, name, element_key, status, tags, created_at, updated_at, config_sealed";
+
+/// A schema name safe to splice into SQL: lowercase letters, digits, `_`, not starting with a
+/// digit, at most 63 bytes.
+fn check_schema(schema: &str) -> Result<()> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the schema name `{schema}` must be lowercase letters, digits and `_`, \
+                 not starting with a digit, at most 63 characters"
+            ),
+        ))
+    }
+}
+
+impl PgBackend {
+    pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                "the postgres url is not valid: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            )
+        })?;
+        let where_ = format!(
+            "{}:{}/{}",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("")
+        );
+        let connect_error = |e: sqlx::Error| {
+            Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "cannot connect to postgres at {where_}: {}",
+                    crate::error::describe(&e)
+                ),
+            )
+        };
+        let mut pool_options = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.busy_timeout);
+        if let Some(schema) = &options.schema {
+            check_schema(schema)?;
+            let set = format!("SET search_path TO \"{schema}\"");
+            pool_options = pool_options.after_connect(move |conn, _meta| {
+                let set = set.clone();
+                Box::pin(async move {
+                    conn.execute(set.as_str()).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options
+            .connect_with(connect)
+            .await
+            .map_err(connect_error)?;
+        if let Some(schema) = &options.schema {
+            let created = pool
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                .await;
+            match created {
+                Ok(_) => {}
+                // Two processes creating the schema at once: the other one won.
+                Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {}
+                Err(e) => return Err(Error::database("creating the schema", &e)),
+            }
+        }
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Migration,
+                format!("migrating postgres at {where_}: {e}"),
+            )
+        })?;
+        Ok(PgBackend {
+            pool,
+            schema: options.schema.clone(),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ----- key check -----
+
+    pub(crate) async fn key_check(&self, candidate: Vec<u8>) -> Result<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('key_check', $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(db("storing the key check value"))?;
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = 'key_check'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading the key check value"))
+    }
+
+    // ----- poll state -----
+
+    pub(crate) async fn register(
+        &self,
+        key: &PollKey,
+        watermark: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<PollState> {
+        // Insert-or-read in one statement: the CTE's insert is invisible to the outer SELECT,
+        // so the existing row is read by a UNION.
+        let sql = format!(
+            "WITH ins AS (\
+               INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at) \
+               VALUES ($1, $2, $3, $4, $4) ON CONFLICT (instance, resource) DO NOTHING \
+               RETURNING {STATE_COLUMNS}) \
+             SELECT {STATE_COLUMNS} FROM ins UNION ALL \
+             SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .bind(watermark)
+            .bind(next_due)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("registering a poll state"))?;
+        state_from(&row)
+    }
+
+    pub(crate) async fn unregister(&self, key: &PollKey) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM poll_state WHERE instance = $1 AND resource = $2")
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .execute(&self.pool)
+            .await
+            .map_err(db("unregistering a poll state"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn load(&self, key: &PollKey) -> Result<Option<PollState>> {
+        let sql =
+            format!("SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2");
+        let row = sqlx::query(&sql)
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("loading a poll state"))?;
+        row.as_ref().map(state_from).transpose()
+    }
+
+    pub(crate) async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT MIN(claimable_at) FROM poll_state")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("finding the next due poll"))
+    }
+
+    pub(crate) async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<PollState>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "WITH due AS (\
+               SELECT id, claimable_at AS was FROM poll_state WHERE claimable_at <= $1 \
+               ORDER BY claimable_at, instance, resource LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             claimed AS (\
+               UPDATE poll_state p SET lease_owner = $3, lease_expires = $4, \
+                 fencing_token = nextval('fencing_token'), \
+                 claimable_at = GREATEST(p.next_due, $4) \
+               FROM due WHERE p.id = due.id RETURNING p.*, due.was) \
+             SELECT {STATE_COLUMNS} FROM claimed ORDER BY was, instance, resource"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(db_u64(limit as u64))
+            .bind(owner)
+            .bind(now + lease_for)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("claiming due polls"))?;
+        rows.iter().map(state_from).collect()
+    }
+
+    /// After a fenced write changed nothing: `NotFound` or `LeaseLost`.
+    async fn state_miss(&self, key: &PollKey) -> Error {
+        match self.load(key).await {
+            Ok(Some(_)) => Error::lease_lost(key),
+            Ok(None) => Error::not_found(format_args!("poll state for {key}")),
+            Err(e) => e,
+        }
+    }
+
+    pub(crate) async fn release(&self, key: &PollKey, token: u64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE poll_state SET lease_owner = NULL, lease_expires = NULL, \
+             claimable_at = next_due WHERE instance = $1 AND resource = $2 \
+             AND lease_owner IS NOT NULL AND fencing_token = $3",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .bind(db_u64(token))
+        .execute(&self.pool)
+        .await
+        .map_err(db("releasing a lease"))?;
+        if done.rows_affected() == 0 {
+            return Err(self.state_miss(key).await);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn seen(&self, key: &PollKey, ids: &[StableId]) -> Result<Vec<bool>> {
+        let wanted: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT s.change_id FROM seen_change s JOIN poll_state p ON p.id = s.state_id \
+             WHERE p.instance = $1 AND p.resource = $2 AND s.change_id = ANY($3)",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .bind(&wanted)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading seen changes"))?;
+        let found: std::collections::HashSet<Vec<u8>> = rows.into_iter().collect();
+        Ok(wanted.iter().map(|id| found.contains(id)).collect())
+    }
+
+    pub(crate) async fn commit_poll(&self, commit: PollCommit) -> Result<()> {
+        // Keys older than the prune horizon would be pruned at once: not inserting them is the
+        // same result (and a data-modifying CTE cannot see rows inserted by its sibling).
+        let (seen_ids, seen_at): (Vec<Vec<u8>>, Vec<DateTime<Utc>>) = commit
+            .seen
+            .iter()
+            .filter(|s| commit.prune_before.is_none_or(|before| s.at >= before))
+            .map(|s| (s.id.0.to_vec(), s.at))
+            .unzip();
+        let n = &commit.notifications;
+        let ids: Vec<Vec<u8>> = n.iter().map(|n| n.id.0.to_vec()).collect();
+        let instances: Vec<&str> = n.iter().map(|n| n.key.instance.as_str()).collect();
+        let resources: Vec<&str> = n.iter().map(|n| n.key.resource.as_str()).collect();
+        let created: Vec<DateTime<Utc>> = n.iter().map(|n| n.created_at).collect();
+        let events: Vec<Vec<u8>> = n.iter().map(|n| event_ids_bytes(&n.event_ids)).collect();
+        let bodies: Vec<&str> = n.iter().map(|n| n.body.as_str()).collect();
+        let updated: Option<i64> = sqlx::query_scalar(
+            "WITH st AS (\
+               UPDATE poll_state SET watermark = $4, next_due = $5, consecutive_failures = 0, \
+                 last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
+                 completed_polls = completed_polls + 1, claimable_at = $5 \
+               WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
+                 AND fencing_token = $3 \
+               RETURNING id), \
+             pruned AS (\
+               DELETE FROM seen_change s USING st \
+               WHERE s.state_id = st.id AND s.seen_at < $6::timestamptz), \
+             seen_new AS (\
+               INSERT INTO seen_change (state_id, change_id, seen_at) \
+               SELECT st.id, u.change_id, u.seen_at \
+               FROM st, UNNEST($7::bytea[], $8::timestamptz[]) AS u (change_id, seen_at) \
+               ON CONFLICT DO NOTHING), \
+             notes AS (\
+               INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, status, \
+                 next_attempt) \
+               SELECT u.id, u.instance, u.resource, u.created_at, u.event_ids, u.body, \
+                 CASE WHEN EXISTS (SELECT 1 FROM subscription_inactive i \
+                   WHERE i.instance = u.instance) THEN 'queued' ELSE 'pending' END, \
+                 u.created_at \
+               FROM st, UNNEST($9::bytea[], $10::text[], $11::text[], $12::timestamptz[], \
+                 $13::bytea[], $14::text[]) AS u (id, instance, resource, created_at, event_ids, body) \
+               ON CONFLICT (id) DO NOTHING) \
+             SELECT id FROM st",
+        )
+        .bind(&commit.key.instance)
+        .bind(&commit.key.resource)
+        .bind(db_u64(commit.lease_token))
+        .bind(commit.watermark)
+        .bind(commit.next_due)
+        .bind(commit.prune_before)
+        .bind(&seen_ids)
+        .bind(&seen_at)
+        .bind(&ids)
+        .bind(&instances)
+        .bind(&resources)
+        .bind(&created)
+        .bind(&events)
+        .bind(&bodies)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("committing a poll"))?;
+        if updated.is_none() {
+            return Err(self.state_miss(&commit.key).await);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn record_failure(&self, failure: PollFailure) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE poll_state SET consecutive_failures = consecutive_failures + 1, \
+             last_error = $4, next_due = $5, lease_owner = NULL, lease_expires = NULL, \
+             claimable_at = $5 \
+             WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
+             AND fencing_token = $3",
+        )
+        .bind(&failure.key.instance)
+        .bind(&failure.key.resource)
+        .bind(db_u64(failure.lease_token))
+        .bind(&failure.error)
+        .bind(failure.next_due)
+        .execute(&self.pool)
+        .await
+        .map_err(db("recording a failed poll"))?;
+        if done.rows_affected() == 0 {
+            return Err(self.state_miss(&failure.key).await);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn prune_seen(&self, key: &PollKey, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM seen_change s USING poll_state p WHERE p.id = s.state_id \
+             AND p.instance = $1 AND p.resource = $2 AND s.seen_at < $3",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(db("pruning seen changes"))?;
+        Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn seen_count(&self, key: &PollKey) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM seen_change s JOIN poll_state p ON p.id = s.state_id \
+             WHERE p.instance = $1 AND p.resource = $2",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting seen changes"))?;
+        Ok(db_count(n))
+    }
+
+    // ----- subscriptions and the outbox -----
+
+    pub(crate) async fn set_subscription_active(&self, instance: &str, active: bool) -> Result<()> {
+        if active {
+            sqlx::query("DELETE FROM subscription_inactive WHERE instance = $1")
+                .bind(instance)
+                .execute(&self.pool)
+                .await
+                .map_err(db("activating a subscription"))?;
+            return Ok(());
+        }
+        sqlx::query(
+            "WITH off AS (\
+               INSERT INTO subscription_inactive (instance) VALUES ($1) ON CONFLICT DO NOTHING) \
+             UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_token = NULL, \
+               lease_expires = NULL WHERE instance = $1 AND status = 'pending'",
+        )
+        .bind(instance)
+        .execute(&self.pool)
+        .await
+        .map_err(db("deactivating a subscription"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn subscription_active(&self, instance: &str) -> Result<bool> {
+        let off: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM subscription_inactive WHERE instance = $1)",
+        )
+        .bind(instance)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading a subscription"))?;
+        Ok(!off)
+    }
+
+    pub(crate) async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "WITH due AS (\
+               SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt <= $1 \
+                 AND (lease_expires IS NULL OR lease_expires <= $1) \
+               ORDER BY next_attempt, seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             claimed AS (\
+               UPDATE outbox o SET lease_owner = $3, lease_token = nextval('fencing_token'), \
+                 lease_expires = $4 \
+               FROM due WHERE o.seq = due.seq RETURNING o.*) \
+             SELECT {OUTBOX_COLUMNS} FROM claimed ORDER BY next_attempt, seq"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(db_u64(limit as u64))
+            .bind(owner)
+            .bind(now + lease_for)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("claiming notifications"))?;
+        rows.iter().map(outbox_from).collect()
+    }
+
+    /// Applies a fenced outbox update (`set`, whose parameters start at `$9`) and logs the
+    /// attempt, in one statement.
+    async fn finish_attempt(
+        &self,
+        id: &StableId,
+        token: u64,
+        set: &str,
+        extra: (Option<DateTime<Utc>>, Option<&str>),
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        let sql = format!(
+            "WITH o AS (\
+               UPDATE outbox SET {set}, attempts = attempts + 1, lease_owner = NULL, \
+                 lease_token = NULL, lease_expires = NULL \
+               WHERE id = $1 AND lease_token = $2 RETURNING seq) \
+             INSERT INTO delivery_attempt (outbox_seq, at, status, latency_ms, error, \
+               response_excerpt) \
+             SELECT seq, $3, $4, $5, $6, $7 FROM o RETURNING outbox_seq"
+        );
+        let logged: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(id.0.as_slice())
+            .bind(db_u64(token))
+            .bind(attempt.at)
+            .bind(attempt.status.map(i32::from))
+            .bind(db_u64(attempt.latency_ms))
+            .bind(&attempt.error)
+            .bind(excerpt(&attempt.response_excerpt))
+            .bind(extra.0)
+            .bind(extra.1)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("recording a delivery attempt"))?;
+        if logged.is_some() {
+            return Ok(());
+        }
+        let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE id = $1)")
+            .bind(id.0.as_slice())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading a notification"))?;
+        Err(if known {
+            Error::lease_lost(format_args!("notification {id}"))
+        } else {
+            Error::not_found(format_args!("notification {id}"))
+        })
+    }
+
+    pub(crate) async fn mark_delivered(
+        &self,
+        id: &StableId,
+        token: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.finish_attempt(
+            id,
+            token,
+            "status = 'delivered', delivered_at = $8::timestamptz, last_error = $9::text",
+            (Some(attempt.at), None),
+            attempt,
+        )
+        .await
+    }
+
+    pub(crate) async fn mark_failed(
+        &self,
+        id: &StableId,
+        token: u64,
+        next_attempt: DateTime<Utc>,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.finish_attempt(
+            id,
+            token,
+            "status = 'pending', next_attempt = $8::timestamptz, last_error = $9::text",
+            (Some(next_attempt), attempt.error.as_deref()),
+            attempt,
+        )
+        .await
+    }
+
+    pub(crate) async fn mark_queued(
+        &self,
+        id: &StableId,
+        token: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.finish_attempt(
+            id,
+            token,
+            "status = 'queued', last_error = $9::text, \
+             next_attempt = COALESCE($8::timestamptz, next_attempt)",
+            (None, attempt.error.as_deref()),
+            attempt,
+        )
+        .await
+    }
+
+    pub(crate) async fn list_attempts(&self, id: &StableId) -> Result<Vec<DeliveryAttempt>> {
+        let rows = sqlx::query(
+            "SELECT a.at, a.status, a.latency_ms, a.error, a.response_excerpt \
+             FROM delivery_attempt a JOIN outbox o ON o.seq = a.outbox_seq \
+             WHERE o.id = $1 ORDER BY a.id",
+        )
+        .bind(id.0.as_slice())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading the delivery log"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryAttempt {
+                    at: get(row, "at")?,
+                    status: get::<Option<i32>>(row, "status")?
+                        .map(|s| u16::try_from(s).unwrap_or(u16::MAX)),
+                    latency_ms: db_count(get::<i64>(row, "latency_ms")?),
+                    error: get(row, "error")?,
+                    response_excerpt: get(row, "response_excerpt")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxEntry>> {
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE TRUE"
+        ));
+        if let Some(instance) = &filter.instance {
+            q.push(" AND instance = ").push_bind(instance);
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(after) = filter.after_seq {
+            q.push(" AND seq > ").push_bind(db_u64(after));
+        }
+        q.push(" ORDER BY seq");
+        if let Some(limit) = filter.limit {
+            q.push(" LIMIT ").push_bind(db_u64(limit as u64));
+        }
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing the outbox"))?;
+        rows.iter().map(outbox_from).collect()
+    }
+
+    pub(crate) async fn requeue(&self, ids: &[StableId], now: DateTime<Utc>) -> Result<u64> {
+        let ids: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt = $2, attempts = 0, \
+             lease_owner = NULL, lease_token = NULL, lease_expires = NULL WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db("re-queueing notifications"))?;
+        Ok(done.rows_affected())
+    }
+
+    // ----- instances and credentials -----
+
+    pub(crate) async fn create_instance(
+        &self,
+        fields: &InstanceFields,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<i64> {
+        // The id is drawn first so that the sealed configuration, bound to it, is written in
+        // the same single INSERT.
+        let id: i64 =
+            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('instance', 'id'))")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("allocating an instance id"))?;
+        sqlx::query(
+            "INSERT INTO instance (id, name, element_key, status, tags, config_masked, \
+             config_sealed, token_hash, created_at, updated_at) OVERRIDING SYSTEM VALUE \
+             VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(id)
+        .bind(&fields.name)
+        .bind(&fields.element_key)
+        .bind(&fields.tags)
+        .bind(&fields.config_masked)
+        .bind(seal(id))
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db("creating an instance"))?;
+        Ok(id)
+    }
+
+    pub(crate) async fn instance_rows(&self, id: Option<i64>) -> Result<Vec<InstanceRow>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instance WHERE $1::bigint IS NULL OR id = $1 ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading instances"))?;
+        rows.iter().map(instance_from).collect()
+    }
+
+    pub(crate) async fn instance_by_token_hash(&self, hash: &[u8]) -> Result<Option<InstanceRow>> {
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instance WHERE token_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("finding an instance by token"))?;
+        row.as_ref().map(instance_from).transpose()
+    }
+
+    pub(crate) async fn update_instance_config(
+        &self,
+        id: i64,
+        fields: &InstanceFields,
+        sealed: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE instance SET name = $2, element_key = $3, tags = $4, config_masked = $5, \
+             config_sealed = $6, updated_at = $7 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&fields.name)
+        .bind(&fields.element_key)
+        .bind(&fields.tags)
+        .bind(&fields.config_masked)
+        .bind(sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db("updating an instance"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn set_instance_status(
+        &self,
+        id: i64,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE instance SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db("updating an instance status"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn set_token_hash(&self, id: i64, hash: &[u8]) -> Result<bool> {
+        let done = sqlx::query("UPDATE instance SET token_hash = $2 WHERE id = $1")
+            .bind(id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db("rotating an instance token"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn delete_instance(&self, id: i64) -> Result<bool> {
+        let deleted: Option<i64> = sqlx::query_scalar(
+            "WITH states AS (DELETE FROM poll_state WHERE instance = $2), \
+             notes AS (DELETE FROM outbox WHERE instance = $2), \
+             subs AS (DELETE FROM subscription_inactive WHERE instance = $2) \
+             DELETE FROM instance WHERE id = $1 RETURNING id",
+        )
+        .bind(id)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("deleting an instance"))?;
+        Ok(deleted.is_some())
+    }
+
+    pub(crate) async fn credential_row(&self, id: i64) -> Result<Option<CredentialRow>> {
+        let row = sqlx::query(
+            "SELECT access_token, refresh_token, expires_at, code_exchanged \
+             FROM credential WHERE instance_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading credentials"))?;
+        row.map(|row| {
+            Ok(CredentialRow {
+                access_token: get(&row, "access_token")?,
+                refresh_token: get(&row, "refresh_token")?,
+                expires_at: get(&row, "expires_at")?,
+                code_exchanged: get(&row, "code_exchanged")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn save_credentials(
+        &self,
+        id: i64,
+        row: &CredentialRow,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credential (instance_id, access_token, refresh_token, expires_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id) DO UPDATE SET \
+             access_token = excluded.access_token, refresh_token = excluded.refresh_token, \
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(row.access_token.as_deref())
+        .bind(row.refresh_token.as_deref())
+        .bind(row.expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| foreign_key_or(&e, id, "saving credentials"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn claim_code_exchange(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO credential (instance_id, code_exchanged, updated_at) VALUES ($1, TRUE, $2) \
+             ON CONFLICT (instance_id) DO UPDATE SET code_exchanged = TRUE, \
+             updated_at = excluded.updated_at WHERE NOT credential.code_exchanged \
+             RETURNING instance_id",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
+        Ok(claimed.is_some())
+    }
+
+    // ----- pruning -----
+
+    pub(crate) async fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: &Retention,
+    ) -> Result<PruneReport> {
+        let batch = i64::from(retention.batch.max(1));
+        let mut report = PruneReport::default();
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM seen_change WHERE (state_id, change_id) IN \
+                 (SELECT state_id, change_id FROM seen_change WHERE seen_at < $1 LIMIT $2)",
+            )
+            .bind(now - retention.seen)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(db("pruning seen changes"))?;
+            report.seen += done.rows_affected();
+            if done.rows_affected() < batch as u64 {
+                break;
+            }
+        }
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox \
+                 WHERE status = 'delivered' AND delivered_at < $1 LIMIT $2)",
+            )
+            .bind(now - retention.delivered)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(db("pruning delivered notifications"))?;
+            report.delivered += done.rows_affected();
+            if done.rows_affected() < batch as u64 {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,1141 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection, a reader pool.
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction on the single writer connection: within
+//! a process, writers queue for that connection; across processes, the write lock is taken at
+//! `BEGIN` (waiting up to the busy timeout), so a transaction never fails half-way to upgrade a
+//! read lock. Claims therefore need no row locks: a claim transaction is the only writer.
+//! Instants are INTEGER microseconds since the Unix epoch.
+
+use std::collections::HashSet;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use pollen_core::{
+    DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit,
+    PollFailure, PollKey, PollState, StableId,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
+use crate::options::{PruneReport, Retention, StoreOptions};
+use crate::shared::{
+    db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
+    status_from, OUTBOX_COLUMNS, STATE_COLUMNS,
+};
+
+/// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
+const INSERT_CHUNK: usize = 1_000;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+pub(crate) struct SqliteBackend {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(doing: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |e| Error::database(doing, &e)
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn instant(v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| Error::corrupt(format!("instant {v} out of range in the database")))
+}
+
+fn opt_instant(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    v.map(instant).transpose()
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column)
+        .map_err(|e| Error::corrupt(format!("column {column}: {}", crate::error::describe(&e))))
+}
+
+fn state_from(row: &SqliteRow) -> Result<PollState> {
+    let token = db_count(get::<i64>(row, "fencing_token")?);
+    let lease = match get::<Option<String>>(row, "lease_owner")? {
+        Some(owner) => Some(Lease {
+            owner,
+            token,
+            expires_at: instant(get::<Option<i64>>(row, "lease_expires")?.unwrap_or_default())?,
+        }),
+        None => None,
+    };
+    Ok(PollState {
+        key: PollKey::new(
+            get::<String>(row, "instance")?,
+            get::<String>(row, "resource")?,
+        ),
+        watermark: instant(get(row, "watermark")?)?,
+        next_due: instant(get(row, "next_due")?)?,
+        consecutive_failures: u32::try_from(get::<i64>(row, "consecutive_failures")?)
+            .unwrap_or(u32::MAX),
+        last_error: get(row, "last_error")?,
+        lease,
+        fencing_token: token,
+        completed_polls: db_count(get::<i64>(row, "completed_polls")?),
+    })
+}
+
+fn outbox_from(row: &SqliteRow) -> Result<OutboxEntry> {
+    let lease = match get::<Option<String>>(row, "lease_owner")? {
+        Some(owner) => Some(Lease {
+            owner,
+            token: db_count(get::<Option<i64>>(row, "lease_token")?.unwrap_or_default()),
+            expires_at: instant(get::<Option<i64>>(row, "lease_expires")?.unwrap_or_default())?,
+        }),
+        None => None,
+    };
+    Ok(OutboxEntry {
+        seq: db_count(get::<i64>(row, "seq")?),
+        notification: Notification {
+            id: stable_id(&get::<Vec<u8>>(row, "id")?)?,
+            key: PollKey::new(
+                get::<String>(row, "instance")?,
+                get::<String>(row, "resource")?,
+            ),
+            created_at: instant(get(row, "created_at")?)?,
+            event_ids: event_ids_from(&get::<Vec<u8>>(row, "event_ids")?)?,
+            body: get(row, "body")?,
+        },
+        status: status_from(&get::<String>(row, "status")?)?,
+        attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
+        next_attempt: instant(get(row, "next_attempt")?)?,
+        last_error: get(row, "last_error")?,
+        lease,
+        delivered_at: opt_instant(get(row, "delivered_at")?)?,
+    })
+}
+
+fn instance_from(row: &SqliteRow) -> Result<InstanceRow> {
+    Ok(InstanceRow {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        element_key: get(row, "element_key")?,
+        status: get(row, "status")?,
+        tags: get(row, "tags")?,
+        created_at: instant(get(row, "created_at")?)?,
+        updated_at: instant(get(row, "updated_at")?)?,
+        config_sealed: get(row, "config_sealed")?,
+    })
+}
+
+const INSTANCE_COLUMNS: &str =
+    "id, name, element_key, status, tags, created_at, updated_at, config_sealed";
+
+/// Creates the database file with mode 0600 unless it exists (SQLite gives its `-wal` and
+/// `-shm` files the same mode).
+fn create_private_file(path: &Path) -> Result<()> {
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorKind::Connect,
+            format!("cannot create the database file {}: {e}", path.display()),
+        )),
+    }
+}
+
+impl SqliteBackend {
+    pub(crate) async fn open(path: &Path, options: &StoreOptions) -> Result<Self> {
+        create_private_file(path)?;
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout);
+        let connect_error = |e: sqlx::Error| {
+            Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "cannot open the database {}: {}",
+                    path.display(),
+                    crate::error::describe(&e)
+                ),
+            )
+        };
+        let wait = options.busy_timeout.max(Duration::from_secs(30));
+        // Only the writer sets the journal mode: WAL is persistent, and switching needs an
+        // exclusive lock that the busy timeout does not cover.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(wait)
+            .connect_with(base.clone().journal_mode(SqliteJournalMode::Wal))
+            .await
+            .map_err(connect_error)?;
+        MIGRATOR.run(&writer).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Migration,
+                format!(
+                    "migrating {}: {}",
+                    path.display(),
+                    lowercase(&e.to_string())
+                ),
+            )
+        })?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(wait)
+            .connect_with(base)
+            .await
+            .map_err(connect_error)?;
+        Ok(SqliteBackend {
+            writer,
+            reader,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting a write transaction"))
+    }
+
+    // ----- key check -----
+
+    pub(crate) async fn key_check(&self, candidate: Vec<u8>) -> Result<Vec<u8>> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('key_check', ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("storing the key check value"))?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM meta WHERE name = 'key_check'")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("reading the key check value"))?;
+        tx.commit().await.map_err(db("committing"))?;
+        Ok(stored)
+    }
+
+    // ----- poll state -----
+
+    async fn load_state(&self, key: &PollKey) -> Result<Option<PollState>> {
+        let sql =
+            format!("SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = ? AND resource = ?");
+        let row = sqlx::query(&sql)
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("loading a poll state"))?;
+        row.as_ref().map(state_from).transpose()
+    }
+
+    pub(crate) async fn register(
+        &self,
+        key: &PollKey,
+        watermark: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<PollState> {
+        sqlx::query(
+            "INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, resource) DO NOTHING",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .bind(micros(watermark))
+        .bind(micros(next_due))
+        .bind(micros(next_due))
+        .execute(&self.writer)
+        .await
+        .map_err(db("registering a poll state"))?;
+        let sql =
+            format!("SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = ? AND resource = ?");
+        let row = sqlx::query(&sql)
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(db("loading a poll state"))?;
+        state_from(&row)
+    }
+
+    pub(crate) async fn unregister(&self, key: &PollKey) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM poll_state WHERE instance = ? AND resource = ?")
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .execute(&self.writer)
+            .await
+            .map_err(db("unregistering a poll state"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn load(&self, key: &PollKey) -> Result<Option<PollState>> {
+        self.load_state(key).await
+    }
+
+    pub(crate) async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let min: Option<i64> = sqlx::query_scalar("SELECT MIN(claimable_at) FROM poll_state")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db("finding the next due poll"))?;
+        opt_instant(min)
+    }
+
+    /// Reserves `n` fresh fencing tokens; returns the first.
+    async fn reserve_tokens(tx: &mut Transaction<'static, Sqlite>, n: usize) -> Result<i64> {
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE counter SET value = value + ? WHERE name = 'fencing_token' RETURNING value",
+        )
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db("taking fencing tokens"))?;
+        Ok(last - i64::try_from(n).unwrap_or(i64::MAX) + 1)
+    }
+
+    pub(crate) async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<PollState>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM poll_state WHERE claimable_at <= ? \
+             ORDER BY claimable_at, instance, resource LIMIT ?",
+        )
+        .bind(micros(now))
+        .bind(db_u64(limit as u64))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("finding due polls"))?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = Self::reserve_tokens(&mut tx, ids.len()).await?;
+        let expires = micros(now + lease_for);
+        let sql = format!(
+            "UPDATE poll_state SET lease_owner = ?, lease_expires = ?, fencing_token = ?, \
+             claimable_at = max(next_due, ?) WHERE id = ? RETURNING {STATE_COLUMNS}"
+        );
+        let mut claimed = Vec::with_capacity(ids.len());
+        for (token, id) in (first..).zip(ids) {
+            let row = sqlx::query(&sql)
+                .bind(owner)
+                .bind(expires)
+                .bind(token)
+                .bind(expires)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("claiming a poll"))?;
+            claimed.push(state_from(&row)?);
+        }
+        tx.commit().await.map_err(db("committing a claim"))?;
+        Ok(claimed)
+    }
+
+    /// After a fenced write changed nothing: `NotFound` or `LeaseLost`.
+    async fn state_miss(&self, key: &PollKey) -> Error {
+        match self.load_state(key).await {
+            Ok(Some(_)) => Error::lease_lost(key),
+            Ok(None) => Error::not_found(format_args!("poll state for {key}")),
+            Err(e) => e,
+        }
+    }
+
+    pub(crate) async fn release(&self, key: &PollKey, token: u64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE poll_state SET lease_owner = NULL, lease_expires = NULL, claimable_at = next_due \
+             WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ?",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .bind(db_u64(token))
+        .execute(&self.writer)
+        .await
+        .map_err(db("releasing a lease"))?;
+        if done.rows_affected() == 0 {
+            return Err(self.state_miss(key).await);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn seen(&self, key: &PollKey, ids: &[StableId]) -> Result<Vec<bool>> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT change_id FROM seen_change WHERE state_id = \
+                 (SELECT id FROM poll_state WHERE instance = ",
+            );
+            q.push_bind(&key.instance)
+                .push(" AND resource = ")
+                .push_bind(&key.resource)
+                .push(") AND change_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0.as_slice());
+            }
+            q.push(")");
+            let rows: Vec<Vec<u8>> = q
+                .build_query_scalar()
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db("reading seen changes"))?;
+            for bytes in rows {
+                found.insert(stable_id(&bytes)?);
+            }
+        }
+        Ok(ids.iter().map(|id| found.contains(id)).collect())
+    }
+
+    pub(crate) async fn commit_poll(&self, commit: PollCommit) -> Result<()> {
+        let mut tx = self.write().await?;
+        let state_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE poll_state SET watermark = ?, next_due = ?, consecutive_failures = 0, \
+             last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
+             completed_polls = completed_polls + 1, claimable_at = ? \
+             WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ? \
+             RETURNING id",
+        )
+        .bind(micros(commit.watermark))
+        .bind(micros(commit.next_due))
+        .bind(micros(commit.next_due))
+        .bind(&commit.key.instance)
+        .bind(&commit.key.resource)
+        .bind(db_u64(commit.lease_token))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("committing a poll"))?;
+        let Some(state_id) = state_id else {
+            drop(tx);
+            return Err(self.state_miss(&commit.key).await);
+        };
+        // Keys older than the prune horizon would be pruned at once: not inserting them is the
+        // same result.
+        let prune = commit.prune_before.map(micros);
+        let seen: Vec<_> = commit
+            .seen
+            .iter()
+            .filter(|s| prune.is_none_or(|before| micros(s.at) >= before))
+            .collect();
+        for chunk in seen.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO seen_change (state_id, change_id, seen_at) ",
+            );
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(state_id)
+                    .push_bind(s.id.0.as_slice())
+                    .push_bind(micros(s.at));
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("recording seen changes"))?;
+        }
+        if let Some(before) = prune {
+            sqlx::query("DELETE FROM seen_change WHERE state_id = ? AND seen_at < ?")
+                .bind(state_id)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("pruning seen changes"))?;
+        }
+        if !commit.notifications.is_empty() {
+            let mut inactive = HashSet::new();
+            let instances: HashSet<&str> = commit
+                .notifications
+                .iter()
+                .map(|n| n.key.instance.as_str())
+                .collect();
+            for instance in instances {
+                let off: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM subscription_inactive WHERE instance = ?)",
+                )
+                .bind(instance)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("reading a subscription"))?;
+                if off {
+                    inactive.insert(instance);
+                }
+            }
+            let event_ids: Vec<Vec<u8>> = commit
+                .notifications
+                .iter()
+                .map(|n| event_ids_bytes(&n.event_ids))
+                .collect();
+            let rows: Vec<(&Notification, &Vec<u8>)> =
+                commit.notifications.iter().zip(&event_ids).collect();
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, \
+                     status, next_attempt) ",
+                );
+                q.push_values(chunk, |mut row, (n, events)| {
+                    let status = if inactive.contains(n.key.instance.as_str()) {
+                        OutboxStatus::Queued
+                    } else {
+                        OutboxStatus::Pending
+                    };
+                    row.push_bind(n.id.0.as_slice())
+                        .push_bind(&n.key.instance)
+                        .push_bind(&n.key.resource)
+                        .push_bind(micros(n.created_at))
+                        .push_bind(events.as_slice())
+                        .push_bind(&n.body)
+                        .push_bind(status.as_str())
+                        .push_bind(micros(n.created_at));
+                });
+                q.push(" ON CONFLICT (id) DO NOTHING");
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("appending notifications to the outbox"))?;
+            }
+        }
+        tx.commit().await.map_err(db("committing a poll"))
+    }
+
+    pub(crate) async fn record_failure(&self, failure: PollFailure) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE poll_state SET consecutive_failures = consecutive_failures + 1, \
+             last_error = ?, next_due = ?, lease_owner = NULL, lease_expires = NULL, \
+             claimable_at = ? \
+             WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ?",
+        )
+        .bind(&failure.error)
+        .bind(micros(failure.next_due))
+        .bind(micros(failure.next_due))
+        .bind(&failure.key.instance)
+        .bind(&failure.key.resource)
+        .bind(db_u64(failure.lease_token))
+        .execute(&self.writer)
+        .await
+        .map_err(db("recording a failed poll"))?;
+        if done.rows_affected() == 0 {
+            return Err(self.state_miss(&failure.key).await);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn prune_seen(&self, key: &PollKey, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM seen_change WHERE state_id = \
+             (SELECT id FROM poll_state WHERE instance = ? AND resource = ?) AND seen_at < ?",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .bind(micros(before))
+        .execute(&self.writer)
+        .await
+        .map_err(db("pruning seen changes"))?;
+        Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn seen_count(&self, key: &PollKey) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM seen_change WHERE state_id = \
+             (SELECT id FROM poll_state WHERE instance = ? AND resource = ?)",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db("counting seen changes"))?;
+        Ok(db_count(n))
+    }
+
+    // ----- subscriptions and the outbox -----
+
+    pub(crate) async fn set_subscription_active(&self, instance: &str, active: bool) -> Result<()> {
+        let mut tx = self.write().await?;
+        if active {
+            sqlx::query("DELETE FROM subscription_inactive WHERE instance = ?")
+                .bind(instance)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("activating a subscription"))?;
+        } else {
+            sqlx::query(
+                "INSERT INTO subscription_inactive (instance) VALUES (?) ON CONFLICT DO NOTHING",
+            )
+            .bind(instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("deactivating a subscription"))?;
+            sqlx::query(
+                "UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_token = NULL, \
+                 lease_expires = NULL WHERE instance = ? AND status = 'pending'",
+            )
+            .bind(instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("queueing notifications"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing a subscription change"))
+    }
+
+    pub(crate) async fn subscription_active(&self, instance: &str) -> Result<bool> {
+        let off: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM subscription_inactive WHERE instance = ?)",
+        )
+        .bind(instance)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db("reading a subscription"))?;
+        Ok(!off)
+    }
+
+    pub(crate) async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let seqs: Vec<i64> = sqlx::query_scalar(
+            "SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt <= ? \
+             AND (lease_expires IS NULL OR lease_expires <= ?) \
+             ORDER BY next_attempt, seq LIMIT ?",
+        )
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(db_u64(limit as u64))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("finding due notifications"))?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = Self::reserve_tokens(&mut tx, seqs.len()).await?;
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = ?, lease_token = ?, lease_expires = ? \
+             WHERE seq = ? RETURNING {OUTBOX_COLUMNS}"
+        );
+        let expires = micros(now + lease_for);
+        let mut claimed = Vec::with_capacity(seqs.len());
+        for (token, seq) in (first..).zip(seqs) {
+            let row = sqlx::query(&sql)
+                .bind(owner)
+                .bind(token)
+                .bind(expires)
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("claiming a notification"))?;
+            claimed.push(outbox_from(&row)?);
+        }
+        tx.commit().await.map_err(db("committing a claim"))?;
+        Ok(claimed)
+    }
+
+    /// Applies a fenced outbox update (`set` is the SET clause, whose `?`s come first) and logs
+    /// the attempt, in one transaction.
+    async fn finish_attempt(
+        &self,
+        id: &StableId,
+        token: u64,
+        set: &str,
+        binds: (Option<i64>, Option<String>),
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let sql = format!(
+            "UPDATE outbox SET {set}, attempts = attempts + 1, lease_owner = NULL, \
+             lease_token = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ? RETURNING seq"
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        if let Some(at) = binds.0 {
+            q = q.bind(at);
+        }
+        if set.contains("last_error = ?") {
+            q = q.bind(binds.1);
+        }
+        let seq = q
+            .bind(id.0.as_slice())
+            .bind(db_u64(token))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("recording a delivery attempt"))?;
+        let Some(seq) = seq else {
+            drop(tx);
+            let known: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?)")
+                    .bind(id.0.as_slice())
+                    .fetch_one(&self.reader)
+                    .await
+                    .map_err(db("reading a notification"))?;
+            return Err(if known {
+                Error::lease_lost(format_args!("notification {id}"))
+            } else {
+                Error::not_found(format_args!("notification {id}"))
+            });
+        };
+        sqlx::query(
+            "INSERT INTO delivery_attempt (outbox_seq, at, status, latency_ms, error, response_excerpt) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(micros(attempt.at))
+        .bind(attempt.status.map(i64::from))
+        .bind(db_u64(attempt.latency_ms))
+        .bind(&attempt.error)
+        .bind(excerpt(&attempt.response_excerpt))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("logging a delivery attempt"))?;
+        tx.commit()
+            .await
+            .map_err(db("committing a delivery attempt"))
+    }
+
+    pub(crate) async fn mark_delivered(
+        &self,
+        id: &StableId,
+        token: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.finish_attempt(
+            id,
+            token,
+            "status = 'delivered', delivered_at = ?, last_error = NULL",
+            (Some(micros(attempt.at)), None),
+            attempt,
+        )
+        .await
+    }
+
+    pub(crate) async fn mark_failed(
+        &self,
+        id: &StableId,
+        token: u64,
+        next_attempt: DateTime<Utc>,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.finish_attempt(
+            id,
+            token,
+            "status = 'pending', next_attempt = ?, last_error = ?",
+            (Some(micros(next_attempt)), attempt.error.clone()),
+            attempt,
+        )
+        .await
+    }
+
+    pub(crate) async fn mark_queued(
+        &self,
+        id: &StableId,
+        token: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.finish_attempt(
+            id,
+            token,
+            "status = 'queued', last_error = ?",
+            (None, attempt.error.clone()),
+            attempt,
+        )
+        .await
+    }
+
+    pub(crate) async fn list_attempts(&self, id: &StableId) -> Result<Vec<DeliveryAttempt>> {
+        let rows = sqlx::query(
+            "SELECT a.at, a.status, a.latency_ms, a.error, a.response_excerpt \
+             FROM delivery_attempt a JOIN outbox o ON o.seq = a.outbox_seq \
+             WHERE o.id = ? ORDER BY a.id",
+        )
+        .bind(id.0.as_slice())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading the delivery log"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryAttempt {
+                    at: instant(get(row, "at")?)?,
+                    status: get::<Option<i64>>(row, "status")?
+                        .map(|s| u16::try_from(s).unwrap_or(u16::MAX)),
+                    latency_ms: db_count(get::<i64>(row, "latency_ms")?),
+                    error: get(row, "error")?,
+                    response_excerpt: get(row, "response_excerpt")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxEntry>> {
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"));
+        if let Some(instance) = &filter.instance {
+            q.push(" AND instance = ").push_bind(instance);
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(after) = filter.after_seq {
+            q.push(" AND seq > ").push_bind(db_u64(after));
+        }
+        q.push(" ORDER BY seq");
+        if let Some(limit) = filter.limit {
+            q.push(" LIMIT ").push_bind(db_u64(limit as u64));
+        }
+        let rows = q
+            .build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("listing the outbox"))?;
+        rows.iter().map(outbox_from).collect()
+    }
+
+    pub(crate) async fn requeue(&self, ids: &[StableId], now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut changed = 0;
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE outbox SET status = 'pending', next_attempt = ",
+            );
+            q.push_bind(micros(now)).push(
+                ", attempts = 0, lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
+                 WHERE id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0.as_slice());
+            }
+            q.push(")");
+            changed += q
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("re-queueing notifications"))?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db("committing a re-queue"))?;
+        Ok(changed)
+    }
+
+    // ----- instances and credentials -----
+
+    pub(crate) async fn create_instance(
+        &self,
+        fields: &InstanceFields,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<i64> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO instance (name, element_key, status, tags, config_masked, config_sealed, \
+             token_hash, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, X'', ?, ?, ?) RETURNING id",
+        )
+        .bind(&fields.name)
+        .bind(&fields.element_key)
+        .bind(&fields.tags)
+        .bind(&fields.config_masked)
+        .bind(token_hash)
+        .bind(micros(now))
+        .bind(micros(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("creating an instance"))?;
+        sqlx::query("UPDATE instance SET config_sealed = ? WHERE id = ?")
+            .bind(seal(id))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("storing an instance configuration"))?;
+        tx.commit().await.map_err(db("committing a new instance"))?;
+        Ok(id)
+    }
+
+    pub(crate) async fn instance_rows(&self, id: Option<i64>) -> Result<Vec<InstanceRow>> {
+        let sql = match id {
+            Some(_) => format!("SELECT {INSTANCE_COLUMNS} FROM instance WHERE id = ?"),
+            None => format!("SELECT {INSTANCE_COLUMNS} FROM instance ORDER BY id"),
+        };
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = id {
+            q = q.bind(id);
+        }
+        let rows = q
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("reading instances"))?;
+        rows.iter().map(instance_from).collect()
+    }
+
+    pub(crate) async fn instance_by_token_hash(&self, hash: &[u8]) -> Result<Option<InstanceRow>> {
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instance WHERE token_hash = ?");
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("finding an instance by token"))?;
+        row.as_ref().map(instance_from).transpose()
+    }
+
+    pub(crate) async fn update_instance_config(
+        &self,
+        id: i64,
+        fields: &InstanceFields,
+        sealed: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE instance SET name = ?, element_key = ?, tags = ?, config_masked = ?, \
+             config_sealed = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&fields.name)
+        .bind(&fields.element_key)
+        .bind(&fields.tags)
+        .bind(&fields.config_masked)
+        .bind(sealed)
+        .bind(micros(now))
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .map_err(db("updating an instance"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn set_instance_status(
+        &self,
+        id: i64,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE instance SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(micros(now))
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db("updating an instance status"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn set_token_hash(&self, id: i64, hash: &[u8]) -> Result<bool> {
+        let done = sqlx::query("UPDATE instance SET token_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db("rotating an instance token"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn delete_instance(&self, id: i64) -> Result<bool> {
+        let key = id.to_string();
+        let mut tx = self.write().await?;
+        for sql in [
+            "DELETE FROM poll_state WHERE instance = ?",
+            "DELETE FROM outbox WHERE instance = ?",
+            "DELETE FROM subscription_inactive WHERE instance = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("deleting an instance's state"))?;
+        }
+        let done = sqlx::query("DELETE FROM instance WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("deleting an instance"))?;
+        tx.commit()
+            .await
+            .map_err(db("committing an instance deletion"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn credential_row(&self, id: i64) -> Result<Option<CredentialRow>> {
+        let row = sqlx::query(
+            "SELECT access_token, refresh_token, expires_at, code_exchanged \
+             FROM credential WHERE instance_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db("reading credentials"))?;
+        row.map(|row| {
+            Ok(CredentialRow {
+                access_token: get(&row, "access_token")?,
+                refresh_token: get(&row, "refresh_token")?,
+                expires_at: opt_instant(get(&row, "expires_at")?)?,
+                code_exchanged: get(&row, "code_exchanged")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn save_credentials(
+        &self,
+        id: i64,
+        row: &CredentialRow,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credential (instance_id, access_token, refresh_token, expires_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id) DO UPDATE SET \
+             access_token = excluded.access_token, refresh_token = excluded.refresh_token, \
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(row.access_token.as_deref())
+        .bind(row.refresh_token.as_deref())
+        .bind(row.expires_at.map(micros))
+        .bind(micros(now))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| foreign_key_or(&e, id, "saving credentials"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn claim_code_exchange(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO credential (instance_id, code_exchanged, updated_at) VALUES (?, 1, ?) \
+             ON CONFLICT (instance_id) DO UPDATE SET code_exchanged = 1, updated_at = excluded.updated_at \
+             WHERE credential.code_exchanged = 0 RETURNING instance_id",
+        )
+        .bind(id)
+        .bind(micros(now))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
+        Ok(claimed.is_some())
+    }
+
+    // ----- pruning -----
+
+    pub(crate) async fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: &Retention,
+    ) -> Result<PruneReport> {
+        let batch = i64::from(retention.batch.max(1));
+        let mut report = PruneReport::default();
+        loop {
+            // seen_change is WITHOUT ROWID: batches are chosen by primary key.
+            let done = sqlx::query(
+                "DELETE FROM seen_change WHERE (state_id, change_id) IN \
+                 (SELECT state_id, change_id FROM seen_change WHERE seen_at < ? LIMIT ?)",
+            )
+            .bind(micros(now - retention.seen))
+            .bind(batch)
+            .execute(&self.writer)
+            .await
+            .map_err(db("pruning seen changes"))?;
+            report.seen += done.rows_affected();
+            if done.rows_affected() < batch as u64 {
+                break;
+            }
+        }
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox \
+                 WHERE status = 'delivered' AND delivered_at < ? LIMIT ?)",
+            )
+            .bind(micros(now - retention.delivered))
+            .bind(batch)
+            .execute(&self.writer)
+            .await
+            .map_err(db("pruning delivered notifications"))?;
+            report.delivered += done.rows_affected();
+            if done.rows_affected() < batch as u64 {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn lowercase(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::SecretKey;
+
+    /// The connection settings the crate promises: WAL, `synchronous=NORMAL` (1), the busy
+    /// timeout, foreign keys — on the writer and on the readers.
+    #[tokio::test]
+    async fn connections_use_wal_normal_sync_and_the_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let options =
+            StoreOptions::new(SecretKey::generate()).busy_timeout(Duration::from_millis(2500));
+        let backend = SqliteBackend::open(&dir.path().join("p.db"), &options)
+            .await
+            .unwrap();
+        for pool in [&backend.writer, &backend.reader] {
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let foreign: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(
+                (journal.as_str(), synchronous, busy, foreign),
+                ("wal", 1, 2500, 1)
+            );
+        }
+    }
+}

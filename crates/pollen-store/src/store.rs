@@ -1,0 +1,396 @@
+//! [`SqlStore`]: one type over both backends, the [`Store`] trait and the instance registry.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use pollen_config::InstanceConfig;
+use pollen_core::{
+    DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollState,
+    StableId, Store,
+};
+
+use crate::error::{Error, Result};
+use crate::instance::{
+    check_round_trip, config_context, config_plaintext, CredentialRow, Credentials, Instance,
+    InstanceFields, InstanceStatus, InstanceToken,
+};
+use crate::key::SecretKey;
+use crate::options::{DatabaseUrl, PruneReport, Retention, StoreOptions};
+use crate::postgres::PgBackend;
+use crate::sqlite::SqliteBackend;
+
+/// Which database a [`SqlStore`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several processes.
+    Postgres,
+}
+
+enum Inner {
+    Sqlite(SqliteBackend),
+    Postgres(PgBackend),
+}
+
+/// Runs the same call on whichever backend this is.
+macro_rules! on_backend {
+    ($self:expr, $b:ident => $call:expr) => {
+        match &$self.inner {
+            Inner::Sqlite($b) => $call,
+            Inner::Postgres($b) => $call,
+        }
+    };
+}
+
+/// pollen's durable store on SQLite or PostgreSQL: poll state, leases, de-duplication keys, the
+/// outbox and its delivery log ([`Store`]), plus instances and their encrypted credentials.
+///
+/// Cheap to share behind an `Arc`; every method is safe to call concurrently, from one process
+/// or several over one database. `Debug` shows the backend and the file or schema, never a
+/// URL (it may hold a password) and never the key.
+pub struct SqlStore {
+    inner: Inner,
+    key: SecretKey,
+}
+
+impl fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Sqlite(b) => f.debug_tuple("SqlStore").field(b).finish(),
+            Inner::Postgres(b) => f.debug_tuple("SqlStore").field(b).finish(),
+        }
+    }
+}
+
+impl SqlStore {
+    /// Opens the database at `url` (see [`DatabaseUrl`]), creating it (SQLite, mode 0600) or
+    /// its schema (PostgreSQL) if needed, applies pending migrations, and checks that
+    /// `options.secret_key` is the database's key (the first open records it).
+    ///
+    /// Errors: [`ErrorKind::InvalidUrl`](crate::ErrorKind::InvalidUrl),
+    /// [`Connect`](crate::ErrorKind::Connect), [`Migration`](crate::ErrorKind::Migration),
+    /// [`KeyMismatch`](crate::ErrorKind::KeyMismatch) when the key is not the database's.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self> {
+        let inner = match DatabaseUrl::parse(url)? {
+            DatabaseUrl::Sqlite(path) => Inner::Sqlite(SqliteBackend::open(&path, &options).await?),
+            DatabaseUrl::Postgres(url) => Inner::Postgres(PgBackend::open(&url, &options).await?),
+        };
+        let store = SqlStore {
+            inner,
+            key: options.secret_key,
+        };
+        let candidate = store.key.key_check();
+        let stored = on_backend!(store, b => b.key_check(candidate).await)?;
+        if let Err(e) = store.key.verify(&stored) {
+            store.close().await;
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every connection; later calls fail. Dropping the store also closes them, without
+    /// waiting.
+    pub async fn close(&self) {
+        on_backend!(self, b => b.close().await);
+    }
+
+    /// Deletes delivered notifications (with their delivery logs) and de-duplication keys
+    /// older than `retention`, in batches of `retention.batch` rows per transaction.
+    pub async fn prune(&self, now: DateTime<Utc>, retention: &Retention) -> Result<PruneReport> {
+        on_backend!(self, b => b.prune(now, retention).await)
+    }
+
+    // ----- instances -----
+
+    /// Stores a new instance (status active, created at `now`) and returns it with its
+    /// management-API token — the only time the token is visible.
+    pub async fn create_instance(
+        &self,
+        config: &InstanceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<(Instance, InstanceToken)> {
+        check_round_trip(config)?;
+        let fields = InstanceFields::of(config);
+        let token = InstanceToken::generate();
+        let hash = InstanceToken::digest(token.expose());
+        let plain = config_plaintext(config);
+        let key = &self.key;
+        let seal = |id: i64| key.seal(&config_context(id), &plain);
+        let id = on_backend!(self, b => b.create_instance(&fields, &hash, now, seal).await)?;
+        let instance = self
+            .instance(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format_args!("instance {id}")))?;
+        Ok((instance, token))
+    }
+
+    /// The instance `id`, if it exists.
+    pub async fn instance(&self, id: i64) -> Result<Option<Instance>> {
+        let rows = on_backend!(self, b => b.instance_rows(Some(id)).await)?;
+        rows.into_iter()
+            .next()
+            .map(|r| r.decode(&self.key))
+            .transpose()
+    }
+
+    /// Every instance, by id.
+    pub async fn list_instances(&self) -> Result<Vec<Instance>> {
+        let rows = on_backend!(self, b => b.instance_rows(None).await)?;
+        rows.into_iter().map(|r| r.decode(&self.key)).collect()
+    }
+
+    /// The instance whose management-API token is `token`, if any.
+    pub async fn instance_by_token(&self, token: &str) -> Result<Option<Instance>> {
+        let hash = InstanceToken::digest(token);
+        let row = on_backend!(self, b => b.instance_by_token_hash(&hash).await)?;
+        row.map(|r| r.decode(&self.key)).transpose()
+    }
+
+    /// Replaces the configuration of instance `id` (name, element key and tags follow it).
+    /// `NotFound` if there is no such instance.
+    pub async fn update_instance_config(
+        &self,
+        id: i64,
+        config: &InstanceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Instance> {
+        check_round_trip(config)?;
+        let fields = InstanceFields::of(config);
+        let sealed = self
+            .key
+            .seal(&config_context(id), &config_plaintext(config));
+        let found =
+            on_backend!(self, b => b.update_instance_config(id, &fields, sealed, now).await)?;
+        if !found {
+            return Err(Error::not_found(format_args!("instance {id}")));
+        }
+        self.instance(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format_args!("instance {id}")))
+    }
+
+    /// Sets the status of instance `id`. `NotFound` if there is no such instance.
+    pub async fn set_instance_status(
+        &self,
+        id: i64,
+        status: InstanceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let found = on_backend!(self, b => b.set_instance_status(id, status.as_str(), now).await)?;
+        if found {
+            Ok(())
+        } else {
+            Err(Error::not_found(format_args!("instance {id}")))
+        }
+    }
+
+    /// Replaces the management-API token of instance `id`; the old one stops working.
+    pub async fn rotate_instance_token(&self, id: i64) -> Result<InstanceToken> {
+        let token = InstanceToken::generate();
+        let hash = InstanceToken::digest(token.expose());
+        let found = on_backend!(self, b => b.set_token_hash(id, &hash).await)?;
+        if found {
+            Ok(token)
+        } else {
+            Err(Error::not_found(format_args!("instance {id}")))
+        }
+    }
+
+    /// Deletes instance `id` with its credentials, poll states, de-duplication keys, outbox
+    /// rows and delivery logs. Returns whether it existed.
+    pub async fn delete_instance(&self, id: i64) -> Result<bool> {
+        on_backend!(self, b => b.delete_instance(id).await)
+    }
+
+    // ----- credentials -----
+
+    /// The OAuth credentials of instance `id` (`None` before any were saved or claimed).
+    pub async fn credentials(&self, id: i64) -> Result<Option<Credentials>> {
+        let row = on_backend!(self, b => b.credential_row(id).await)?;
+        row.map(|r| r.open(id, &self.key)).transpose()
+    }
+
+    /// Saves the tokens and expiry of instance `id`, encrypted; `code_exchanged` is not
+    /// changed here (see [`SqlStore::claim_code_exchange`]). `NotFound` without the instance.
+    pub async fn save_credentials(
+        &self,
+        id: i64,
+        credentials: &Credentials,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let row = CredentialRow::seal(id, credentials, &self.key);
+        on_backend!(self, b => b.save_credentials(id, &row, now).await)
+    }
+
+    /// Marks the grant code of instance `id` as exchanged; `true` for exactly one caller,
+    /// however many workers race, `false` if it was exchanged already. `NotFound` without the
+    /// instance.
+    pub async fn claim_code_exchange(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        on_backend!(self, b => b.claim_code_exchange(id, now).await)
+    }
+}
+
+/// Wraps a backend call into the trait's boxed future and error type.
+macro_rules! boxed {
+    ($self:ident, $b:ident => $call:expr) => {
+        Box::pin(async move { on_backend!($self, $b => $call.await).map_err(Into::into) })
+    };
+}
+
+impl Store for SqlStore {
+    fn register<'a>(
+        &'a self,
+        key: &'a PollKey,
+        watermark: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> BoxFuture<'a, pollen_core::Result<PollState>> {
+        boxed!(self, b => b.register(key, watermark, next_due))
+    }
+
+    fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, pollen_core::Result<bool>> {
+        boxed!(self, b => b.unregister(key))
+    }
+
+    fn load<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, pollen_core::Result<Option<PollState>>> {
+        boxed!(self, b => b.load(key))
+    }
+
+    fn next_due(&self) -> BoxFuture<'_, pollen_core::Result<Option<DateTime<Utc>>>> {
+        boxed!(self, b => b.next_due())
+    }
+
+    fn claim_due<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<PollState>>> {
+        boxed!(self, b => b.claim_due(owner, now, lease_for, limit))
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a PollKey,
+        token: u64,
+    ) -> BoxFuture<'a, pollen_core::Result<()>> {
+        boxed!(self, b => b.release(key, token))
+    }
+
+    fn seen<'a>(
+        &'a self,
+        key: &'a PollKey,
+        ids: &'a [StableId],
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<bool>>> {
+        boxed!(self, b => b.seen(key, ids))
+    }
+
+    fn commit_poll(&self, commit: PollCommit) -> BoxFuture<'_, pollen_core::Result<()>> {
+        boxed!(self, b => b.commit_poll(commit))
+    }
+
+    fn record_failure(&self, failure: PollFailure) -> BoxFuture<'_, pollen_core::Result<()>> {
+        boxed!(self, b => b.record_failure(failure))
+    }
+
+    fn prune_seen<'a>(
+        &'a self,
+        key: &'a PollKey,
+        before: DateTime<Utc>,
+    ) -> BoxFuture<'a, pollen_core::Result<u64>> {
+        boxed!(self, b => b.prune_seen(key, before))
+    }
+
+    fn seen_count<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, pollen_core::Result<u64>> {
+        boxed!(self, b => b.seen_count(key))
+    }
+
+    fn set_subscription_active<'a>(
+        &'a self,
+        instance: &'a str,
+        active: bool,
+    ) -> BoxFuture<'a, pollen_core::Result<()>> {
+        boxed!(self, b => b.set_subscription_active(instance, active))
+    }
+
+    fn subscription_active<'a>(
+        &'a self,
+        instance: &'a str,
+    ) -> BoxFuture<'a, pollen_core::Result<bool>> {
+        boxed!(self, b => b.subscription_active(instance))
+    }
+
+    fn claim_outbox<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<OutboxEntry>>> {
+        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit))
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        attempt: &'a DeliveryAttempt,
+    ) -> BoxFuture<'a, pollen_core::Result<()>> {
+        boxed!(self, b => b.mark_delivered(id, token, attempt))
+    }
+
+    fn mark_failed<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        next_attempt: DateTime<Utc>,
+        attempt: &'a DeliveryAttempt,
+    ) -> BoxFuture<'a, pollen_core::Result<()>> {
+        boxed!(self, b => b.mark_failed(id, token, next_attempt, attempt))
+    }
+
+    fn mark_queued<'a>(
+        &'a self,
+        id: &'a StableId,
+        token: u64,
+        attempt: &'a DeliveryAttempt,
+    ) -> BoxFuture<'a, pollen_core::Result<()>> {
+        boxed!(self, b => b.mark_queued(id, token, attempt))
+    }
+
+    fn list_attempts<'a>(
+        &'a self,
+        id: &'a StableId,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<DeliveryAttempt>>> {
+        boxed!(self, b => b.list_attempts(id))
+    }
+
+    fn list_outbox<'a>(
+        &'a self,
+        filter: &'a OutboxFilter,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<OutboxEntry>>> {
+        boxed!(self, b => b.list_outbox(filter))
+    }
+
+    fn requeue<'a>(
+        &'a self,
+        ids: &'a [StableId],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, pollen_core::Result<u64>> {
+        boxed!(self, b => b.requeue(ids, now))
+    }
+}

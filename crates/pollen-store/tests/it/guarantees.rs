@@ -1,0 +1,720 @@
+//! This crate's own guarantees, as one generic suite run against each backend.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use pollen_config::{Secret, MASK};
+use pollen_core::{ErrorKind as CoreKind, OutboxFilter, OutboxStatus, SeenChange, Store};
+use pollen_store::{Credentials, ErrorKind, InstanceStatus, Retention, SecretKey};
+
+use crate::harness::Db;
+use crate::support::{
+    attempt, check, claim_one, commit, id, key, notification, secrets_fixture, t0,
+};
+
+crate::on_both!(
+    commit_is_all_or_nothing,
+    crashed_worker_is_taken_over_and_fenced,
+    concurrent_poll_claims_are_disjoint,
+    concurrent_outbox_claims_are_disjoint,
+    pruning_keeps_what_retention_keeps,
+    reopening_keeps_everything,
+    wrong_key_is_refused_at_open,
+    secrets_are_unreadable_without_the_key,
+    instances_and_credentials,
+    code_exchange_is_claimed_once,
+    response_excerpts_are_capped,
+    newer_schema_is_refused,
+);
+
+/// A failure in the middle of a commit (the second notification's insert) leaves neither the
+/// watermark nor any seen key nor any notification behind; the lease is still held.
+async fn commit_is_all_or_nothing(db: &Db) {
+    let store = db.open().await;
+    let k = key("7", "invoices");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let token = claim_one(&store, "a", t0()).await;
+    db.inject_outbox_failure("boom").await;
+
+    let mut c = commit(&k, token, t0() + TimeDelta::hours(1));
+    c.seen = vec![
+        SeenChange {
+            id: id(9, 1),
+            at: t0(),
+        },
+        SeenChange {
+            id: id(9, 2),
+            at: t0(),
+        },
+    ];
+    c.notifications = vec![
+        notification(&k, 1, t0(), "{\"n\":1}"),
+        notification(&k, 2, t0(), "boom"),
+    ];
+    let err = store.commit_poll(c.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), CoreKind::Store);
+    assert!(err.message().contains("injected failure"), "{err}");
+
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(
+        state.watermark,
+        t0(),
+        "the watermark moved in a failed commit"
+    );
+    assert_eq!(state.completed_polls, 0);
+    assert_eq!(state.lease.as_ref().map(|l| l.token), Some(token));
+    assert_eq!(
+        store.seen(&k, &[id(9, 1), id(9, 2)]).await.unwrap(),
+        [false, false],
+        "seen keys of a failed commit landed"
+    );
+    let outbox = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(
+        outbox.is_empty(),
+        "notifications of a failed commit landed: {outbox:?}"
+    );
+
+    // The same commit, once the fault is gone, lands whole.
+    db.remove_injected_failure().await;
+    store.commit_poll(c).await.unwrap();
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.watermark, t0() + TimeDelta::hours(1));
+    assert_eq!(state.completed_polls, 1);
+    assert_eq!(
+        store
+            .list_outbox(&OutboxFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.seen(&k, &[id(9, 1), id(9, 2)]).await.unwrap(),
+        [true, true]
+    );
+}
+
+/// Worker A (its own pool) claims polls and a notification and stops; B cannot take them
+/// while A's leases live, takes them when they expire, and A's late writes are refused.
+async fn crashed_worker_is_taken_over_and_fenced(db: &Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let keys: Vec<_> = (0..3).map(|i| key(&i.to_string(), "customers")).collect();
+    for k in &keys {
+        a.register(k, t0(), t0()).await.unwrap();
+    }
+    let lease = TimeDelta::minutes(5);
+    let held = a.claim_due("a", t0(), lease, 10).await.unwrap();
+    assert_eq!(held.len(), 3);
+    let early = b
+        .claim_due("b", t0() + TimeDelta::minutes(4), lease, 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "B took polls under A's live lease");
+
+    let later = t0() + TimeDelta::minutes(6);
+    let taken = b.claim_due("b", later, lease, 10).await.unwrap();
+    assert_eq!(taken.len(), 3, "B did not take over A's expired leases");
+    for (old, new) in held.iter().zip(&taken) {
+        assert_eq!(old.key, new.key);
+        let (old, new) = (old.lease.as_ref().unwrap(), new.lease.as_ref().unwrap());
+        assert!(new.token > old.token, "fencing tokens must increase");
+        assert_eq!(new.owner, "b");
+    }
+    // A wakes up and tries to finish: every write is fenced off.
+    for state in &held {
+        let token = state.lease.as_ref().unwrap().token;
+        let err = a
+            .commit_poll(commit(&state.key, token, t0() + TimeDelta::hours(9)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), CoreKind::LeaseLost);
+        assert_eq!(
+            a.release(&state.key, token).await.unwrap_err().kind(),
+            CoreKind::LeaseLost
+        );
+    }
+    for state in &taken {
+        let token = state.lease.as_ref().unwrap().token;
+        let mut c = commit(&state.key, token, later);
+        c.notifications = vec![notification(
+            &state.key,
+            state.key.instance.parse().unwrap(),
+            later,
+            "{}",
+        )];
+        b.commit_poll(c).await.unwrap();
+        let now = a.load(&state.key).await.unwrap().unwrap();
+        assert_eq!(now.watermark, later, "B's commit is what A's handle reads");
+    }
+
+    // The same for a notification: A claims, stalls; B re-claims after expiry; A is fenced.
+    let send_lease = TimeDelta::seconds(30);
+    let a_claims = a.claim_outbox("a", later, send_lease, 1).await.unwrap();
+    assert_eq!(a_claims.len(), 1);
+    let n = a_claims[0].notification.id;
+    let b_early = b.claim_outbox("b", later, send_lease, 10).await.unwrap();
+    assert!(
+        b_early.iter().all(|e| e.notification.id != n),
+        "B claimed a notification under A's live lease"
+    );
+    let expiry = later + TimeDelta::seconds(31);
+    let b_claims = b.claim_outbox("b", expiry, send_lease, 10).await.unwrap();
+    let b_entry = b_claims
+        .iter()
+        .find(|e| e.notification.id == n)
+        .expect("B re-claims A's expired notification");
+    let a_token = a_claims[0].lease.as_ref().unwrap().token;
+    let err = a
+        .mark_delivered(&n, a_token, &attempt(expiry, 200, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), CoreKind::LeaseLost);
+    let b_token = b_entry.lease.as_ref().unwrap().token;
+    let delivered = attempt(expiry, 200, None);
+    b.mark_delivered(&n, b_token, &delivered).await.unwrap();
+    assert_eq!(a.list_attempts(&n).await.unwrap(), [delivered]);
+}
+
+/// Six claimers over three pools take every due poll exactly once.
+async fn concurrent_poll_claims_are_disjoint(db: &Db) {
+    let handles = [db.open().await, db.open().await, db.open().await].map(Arc::new);
+    let keys: Vec<_> = (0..150).map(|i| key(&i.to_string(), "items")).collect();
+    for k in &keys {
+        handles[0].register(k, t0(), t0()).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let store = Arc::clone(&handles[worker % 3]);
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("w{worker}");
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_due(&owner, t0(), TimeDelta::minutes(10), 7)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                for state in claimed {
+                    assert_eq!(state.lease.as_ref().unwrap().owner, owner);
+                    let token = state.lease.as_ref().unwrap().token;
+                    store
+                        .commit_poll(commit(&state.key, token, t0()))
+                        .await
+                        .unwrap();
+                    mine.push(state.key);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), 150, "some poll was claimed twice or never");
+    assert_eq!(unique.len(), 150);
+    for k in &keys {
+        let state = handles[1].load(k).await.unwrap().unwrap();
+        assert_eq!(
+            state.completed_polls, 1,
+            "{k} ran {} times",
+            state.completed_polls
+        );
+    }
+    assert_eq!(
+        handles[2].next_due().await.unwrap(),
+        Some(t0() + TimeDelta::minutes(15))
+    );
+}
+
+/// Six senders over three pools each deliver a disjoint set of notifications, together all.
+async fn concurrent_outbox_claims_are_disjoint(db: &Db) {
+    let handles = [db.open().await, db.open().await, db.open().await].map(Arc::new);
+    let k = key("42", "invoices");
+    handles[0].register(&k, t0(), t0()).await.unwrap();
+    let token = claim_one(&*handles[0], "poller", t0()).await;
+    let mut c = commit(&k, token, t0());
+    c.notifications = (0..120).map(|n| notification(&k, n, t0(), "{}")).collect();
+    handles[0].commit_poll(c).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for sender in 0..6 {
+        let store = Arc::clone(&handles[sender % 3]);
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("s{sender}");
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_outbox(&owner, t0(), TimeDelta::minutes(1), 5)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                for entry in claimed {
+                    let token = entry.lease.as_ref().unwrap().token;
+                    store
+                        .mark_delivered(&entry.notification.id, token, &attempt(t0(), 204, None))
+                        .await
+                        .unwrap();
+                    mine.push(entry.notification.id);
+                }
+            }
+        }));
+    }
+    let mut claims: HashMap<_, usize> = HashMap::new();
+    for task in tasks {
+        for n in task.await.unwrap() {
+            *claims.entry(n).or_default() += 1;
+        }
+    }
+    assert_eq!(claims.len(), 120, "some notification was never claimed");
+    assert!(
+        claims.values().all(|&c| c == 1),
+        "a notification was claimed by two senders"
+    );
+    let delivered = handles[1]
+        .list_outbox(&OutboxFilter {
+            status: Some(OutboxStatus::Delivered),
+            ..OutboxFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 120);
+    for entry in delivered.iter().take(5) {
+        assert_eq!(entry.attempts, 1);
+        assert_eq!(
+            handles[2]
+                .list_attempts(&entry.notification.id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+/// `prune` deletes old seen keys and old delivered notifications with their logs, in batches,
+/// and nothing else.
+async fn pruning_keeps_what_retention_keeps(db: &Db) {
+    let store = db.open().await;
+    let now = t0();
+    let old = now - TimeDelta::days(9);
+    let k = key("5", "contacts");
+    store.register(&k, old, old).await.unwrap();
+    let token = claim_one(&store, "p", old).await;
+    let mut c = commit(&k, token, old);
+    c.seen = (0..5)
+        .map(|n| SeenChange {
+            id: id(4, n),
+            at: if n < 3 {
+                now - TimeDelta::days(10)
+            } else {
+                now - TimeDelta::days(1)
+            },
+        })
+        .collect();
+    c.notifications = (0..4).map(|n| notification(&k, n, old, "{}")).collect();
+    store.commit_poll(c).await.unwrap();
+    let claimed = store
+        .claim_outbox("s", old, TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let token_of = |n: u32| {
+        claimed
+            .iter()
+            .find(|e| e.notification.id == id(1, n))
+            .unwrap()
+            .lease
+            .as_ref()
+            .unwrap()
+            .token
+    };
+    let eight_days = now - TimeDelta::days(8);
+    store
+        .mark_delivered(&id(1, 0), token_of(0), &attempt(eight_days, 200, None))
+        .await
+        .unwrap();
+    store
+        .mark_delivered(
+            &id(1, 1),
+            token_of(1),
+            &attempt(now - TimeDelta::days(1), 200, None),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_failed(
+            &id(1, 2),
+            token_of(2),
+            now + TimeDelta::days(1),
+            &attempt(eight_days, 500, Some("500")),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_queued(
+            &id(1, 3),
+            token_of(3),
+            &attempt(eight_days, 410, Some("410")),
+        )
+        .await
+        .unwrap();
+
+    let mut retention = Retention::new(TimeDelta::days(7), TimeDelta::days(7));
+    retention.batch = 2;
+    let report = store.prune(now, &retention).await.unwrap();
+    assert_eq!((report.seen, report.delivered), (3, 1));
+    assert_eq!(store.seen_count(&k).await.unwrap(), 2);
+    assert_eq!(
+        store.seen(&k, &[id(4, 0), id(4, 3)]).await.unwrap(),
+        [false, true]
+    );
+    let left: Vec<_> = store
+        .list_outbox(&OutboxFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.notification.id)
+        .collect();
+    assert_eq!(
+        left,
+        [id(1, 1), id(1, 2), id(1, 3)],
+        "pending and queued rows are kept"
+    );
+    assert!(store.list_attempts(&id(1, 0)).await.unwrap().is_empty());
+    assert_eq!(store.list_attempts(&id(1, 2)).await.unwrap().len(), 1);
+    let again = store.prune(now, &retention).await.unwrap();
+    assert_eq!((again.seen, again.delivered), (0, 0));
+}
+
+/// Everything written survives closing and reopening; tokens keep increasing.
+async fn reopening_keeps_everything(db: &Db) {
+    let first = db.open().await;
+    let k = key("9", "bills");
+    first.register(&k, t0(), t0()).await.unwrap();
+    let token = claim_one(&first, "a", t0()).await;
+    let mut c = commit(&k, token, t0() + TimeDelta::minutes(1));
+    c.seen = vec![SeenChange {
+        id: id(5, 1),
+        at: t0(),
+    }];
+    c.notifications = vec![notification(&k, 1, t0(), "{\"kept\":true}")];
+    first.commit_poll(c).await.unwrap();
+    first.set_subscription_active("9", false).await.unwrap();
+    let before = first.list_outbox(&OutboxFilter::default()).await.unwrap();
+    first.close().await;
+
+    let second = db.open().await;
+    let state = second.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.watermark, t0() + TimeDelta::minutes(1));
+    assert_eq!(state.completed_polls, 1);
+    assert_eq!(second.seen(&k, &[id(5, 1)]).await.unwrap(), [true]);
+    assert_eq!(
+        second.list_outbox(&OutboxFilter::default()).await.unwrap(),
+        before
+    );
+    assert!(!second.subscription_active("9").await.unwrap());
+    let next = claim_one(&second, "b", t0() + TimeDelta::hours(1)).await;
+    assert!(next > token, "fencing tokens restarted after a reopen");
+}
+
+/// A database opened with another key fails at open, with a message saying so.
+async fn wrong_key_is_refused_at_open(db: &Db) {
+    let store = db.open().await;
+    let (config, _) = secrets_fixture();
+    store.create_instance(&config, t0()).await.unwrap();
+    store.close().await;
+    let other = SecretKey::generate();
+    let err = db.try_open(other.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyMismatch);
+    assert_eq!(
+        err.message(),
+        "the secret key does not open this database's secrets: it is not the key the database \
+         was created with (check POLLEN_SECRET_KEY, or the key file beside an embedded database)"
+    );
+    assert!(!err.to_string().contains(&other.expose_base64()));
+    assert!(!format!("{err:?}").contains(&db.key.expose_base64()));
+    // The right key still opens it, and the secrets are intact.
+    let store = db.open().await;
+    let instances = store.list_instances().await.unwrap();
+    assert_eq!(
+        instances[0].config.configuration.oauth.api_secret.expose(),
+        "SEKRIT-client-secret-61d4e2"
+    );
+}
+
+/// No secret of an instance, its credentials or its API token is in the database's bytes;
+/// the masked configuration operators see is the golden file.
+async fn secrets_are_unreadable_without_the_key(db: &Db) {
+    let store = db.open().await;
+    let (config, mut secrets) = secrets_fixture();
+    let (instance, token) = store.create_instance(&config, t0()).await.unwrap();
+    let credentials = Credentials::new(
+        Some(Secret::new("SEKRIT-stored-access-3b8e")),
+        Some(Secret::new("SEKRIT-stored-refresh-91f0")),
+        Some(t0() + TimeDelta::hours(1)),
+    );
+    store
+        .save_credentials(instance.id, &credentials, t0())
+        .await
+        .unwrap();
+    secrets.extend([
+        "SEKRIT-stored-access-3b8e".to_owned(),
+        "SEKRIT-stored-refresh-91f0".to_owned(),
+        token.expose().to_owned(),
+        db.key.expose_base64(),
+    ]);
+
+    let raw = db.raw_contents().await;
+    let contains = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+    // The search would find plain text: the non-secret parts are there.
+    assert!(contains(b"Secrets at rest"));
+    assert!(contains(b"client-id-public-2c7"));
+    for secret in &secrets {
+        assert!(
+            !contains(secret.as_bytes()),
+            "secret {secret} is readable in the database"
+        );
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !contains(hex.as_bytes()),
+            "secret {secret} is readable as hex"
+        );
+    }
+
+    // Nothing prints them either.
+    let read = store.instance(instance.id).await.unwrap().unwrap();
+    let back = store.credentials(instance.id).await.unwrap().unwrap();
+    assert_eq!(back, credentials);
+    let printed = format!("{store:?} {read:?} {back:?} {token:?} {:?}", db.key);
+    for secret in &secrets {
+        assert!(
+            !printed.contains(secret.as_str()),
+            "{secret} in Debug output"
+        );
+    }
+    assert!(printed.contains(MASK));
+
+    let masked = db.query_text("SELECT config_masked FROM instance").await;
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(&masked[0]).unwrap(),
+    )
+    .unwrap();
+    check(&format!("{pretty}\n"), "secrets.masked.expected");
+}
+
+/// Create, read, list, find by token, update, change status, rotate the token, delete.
+async fn instances_and_credentials(db: &Db) {
+    let store = db.open().await;
+    let (config, _) = secrets_fixture();
+    let (first, token) = store.create_instance(&config, t0()).await.unwrap();
+    let (second, _) = store
+        .create_instance(&config, t0() + TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert!(second.id > first.id);
+    assert_eq!(first.name, "Secrets at rest");
+    assert_eq!(first.element_key, "sageone");
+    assert_eq!(first.tags, ["Test", "store"]);
+    assert_eq!(first.status, InstanceStatus::Active);
+    assert_eq!(first.created_at, t0());
+    assert_eq!(first.key(), first.id.to_string());
+    assert_eq!(
+        first.config.provider_data.code.as_ref().map(Secret::expose),
+        Some("SEKRIT-grant-code-4f1c9a")
+    );
+    let found = store
+        .instance_by_token(token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, first.id);
+    assert!(store
+        .instance_by_token("pit_wrong")
+        .await
+        .unwrap()
+        .is_none());
+    let ids: Vec<i64> = store
+        .list_instances()
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, [first.id, second.id]);
+
+    let mut json = config.to_json(pollen_config::Secrets::Expose);
+    json["name"] = "Renamed".into();
+    json["tags"] = serde_json::json!(["x"]);
+    let renamed = pollen_config::InstanceConfig::from_json_value(&json)
+        .unwrap()
+        .config;
+    let later = t0() + TimeDelta::hours(1);
+    let updated = store
+        .update_instance_config(first.id, &renamed, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.tags.as_slice()),
+        ("Renamed", ["x".to_owned()].as_slice())
+    );
+    assert_eq!((updated.created_at, updated.updated_at), (t0(), later));
+    store
+        .set_instance_status(first.id, InstanceStatus::NeedsReauthorization, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.instance(first.id).await.unwrap().unwrap().status,
+        InstanceStatus::NeedsReauthorization
+    );
+
+    let rotated = store.rotate_instance_token(first.id).await.unwrap();
+    assert_ne!(rotated, token);
+    assert!(store
+        .instance_by_token(token.expose())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .instance_by_token(rotated.expose())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        first.id
+    );
+
+    assert!(store.credentials(first.id).await.unwrap().is_none());
+    let creds = Credentials::new(Some(Secret::new("a1")), None, Some(later));
+    store
+        .save_credentials(first.id, &creds, later)
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(first.id).await.unwrap().unwrap(), creds);
+
+    // Deleting takes the instance's poll state and outbox with it, not another's.
+    let mine = key(&first.key(), "customers");
+    let theirs = key(&second.key(), "customers");
+    for k in [&mine, &theirs] {
+        store.register(k, t0(), t0()).await.unwrap();
+    }
+    assert!(store.delete_instance(first.id).await.unwrap());
+    assert!(!store.delete_instance(first.id).await.unwrap());
+    assert!(store.instance(first.id).await.unwrap().is_none());
+    assert!(store.credentials(first.id).await.unwrap().is_none());
+    assert!(store.load(&mine).await.unwrap().is_none());
+    assert!(store.load(&theirs).await.unwrap().is_some());
+
+    let missing = first.id;
+    let not_found = [
+        store
+            .save_credentials(missing, &creds, later)
+            .await
+            .unwrap_err(),
+        store.claim_code_exchange(missing, later).await.unwrap_err(),
+        store
+            .update_instance_config(missing, &renamed, later)
+            .await
+            .unwrap_err(),
+        store
+            .set_instance_status(missing, InstanceStatus::Disabled, later)
+            .await
+            .unwrap_err(),
+        store.rotate_instance_token(missing).await.unwrap_err(),
+    ];
+    for err in not_found {
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert_eq!(err.message(), format!("no instance {missing}"));
+    }
+}
+
+/// Twelve callers over three pools race to exchange one grant code: exactly one wins, and
+/// saving tokens afterwards keeps the flag.
+async fn code_exchange_is_claimed_once(db: &Db) {
+    let handles = [db.open().await, db.open().await, db.open().await].map(Arc::new);
+    let (config, _) = secrets_fixture();
+    let (instance, _) = handles[0].create_instance(&config, t0()).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let store = Arc::clone(&handles[n % 3]);
+        tasks.push(tokio::spawn(async move {
+            store.claim_code_exchange(instance.id, t0()).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1, "the grant code was claimed {winners} times");
+    let creds = Credentials::new(
+        Some(Secret::new("access")),
+        Some(Secret::new("refresh")),
+        None,
+    );
+    handles[1]
+        .save_credentials(instance.id, &creds, t0())
+        .await
+        .unwrap();
+    let back = handles[2].credentials(instance.id).await.unwrap().unwrap();
+    assert!(
+        back.code_exchanged,
+        "saving tokens reset the exchanged flag"
+    );
+    assert_eq!(back.access_token, creds.access_token);
+}
+
+/// The delivery log keeps at most 4 KiB of a response, cut at a character boundary.
+async fn response_excerpts_are_capped(db: &Db) {
+    let store = db.open().await;
+    let k = key("3", "x");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let token = claim_one(&store, "p", t0()).await;
+    let mut c = commit(&k, token, t0());
+    c.notifications = vec![notification(&k, 1, t0(), "{}")];
+    store.commit_poll(c).await.unwrap();
+    let claimed = store
+        .claim_outbox("s", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let mut long = attempt(t0(), 500, Some("500 from receiver"));
+    long.response_excerpt = format!("x{}", "é".repeat(5000));
+    store
+        .mark_failed(
+            &id(1, 1),
+            claimed[0].lease.as_ref().unwrap().token,
+            t0(),
+            &long,
+        )
+        .await
+        .unwrap();
+    let log = store.list_attempts(&id(1, 1)).await.unwrap();
+    assert_eq!(
+        log[0].response_excerpt.len(),
+        pollen_core::RESPONSE_EXCERPT_LIMIT - 1
+    );
+    assert!(long.response_excerpt.starts_with(&log[0].response_excerpt));
+}
+
+/// A database migrated by a newer pollen (a migration this build does not know) is refused
+/// at open instead of being used with the wrong schema.
+async fn newer_schema_is_refused(db: &Db) {
+    db.open().await.close().await;
+    let bytes = match db.backend {
+        pollen_store::Backend::Sqlite => "X'00'",
+        _ => "'\\x00'::bytea",
+    };
+    db.exec(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', TRUE, {bytes}, 0)"
+    ))
+    .await;
+    let err = db.try_open(db.key.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Migration);
+    assert!(err.message().contains("99"), "{err}");
+}

@@ -1,0 +1,174 @@
+//! What only the embedded database has: the file, its modes, the key file, the busy timeout.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use pollen_core::Store;
+use pollen_store::{ErrorKind, SecretKey, SqlStore, StoreOptions};
+use sqlx::{Connection, Executor};
+
+use crate::harness::Db;
+use crate::support::{claim_one, commit, key, notification, t0};
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn database_wal_and_key_files_are_private() {
+    let db = Db::sqlite();
+    let key = SecretKey::load_or_create_beside(&db.path()).unwrap();
+    let store = SqlStore::open(db.url(), StoreOptions::new(key.clone()))
+        .await
+        .unwrap();
+    let k = key_of();
+    store.register(&k, t0(), t0()).await.unwrap();
+    let token = claim_one(&store, "a", t0()).await;
+    let mut c = commit(&k, token, t0());
+    c.notifications = vec![notification(&k, 1, t0(), "{}")];
+    store.commit_poll(c).await.unwrap();
+
+    let path = db.path();
+    assert_eq!(mode(&path), 0o600, "the database file");
+    assert_eq!(
+        mode(Path::new(&format!("{}-wal", path.display()))),
+        0o600,
+        "the WAL"
+    );
+    assert_eq!(
+        mode(Path::new(&format!("{}-shm", path.display()))),
+        0o600,
+        "the shared memory"
+    );
+    let key_file = SecretKey::key_file_beside(&path);
+    assert_eq!(
+        key_file,
+        db.dir().join(format!(
+            "{}.key",
+            path.file_name().unwrap().to_str().unwrap()
+        ))
+    );
+    assert_eq!(mode(&key_file), 0o600, "the key file");
+
+    // The key file is read, not replaced, on the next start.
+    assert_eq!(SecretKey::load_or_create_beside(&path).unwrap(), key);
+    let journal = db.query_text("PRAGMA journal_mode").await;
+    assert_eq!(journal, ["wal"]);
+    let versions = db
+        .query_text("SELECT CAST(version AS TEXT) FROM _sqlx_migrations ORDER BY version")
+        .await;
+    assert_eq!(versions, ["1"], "migrations applied on start");
+}
+
+fn key_of() -> pollen_core::PollKey {
+    key("1", "customers")
+}
+
+#[tokio::test]
+async fn a_damaged_key_file_is_a_clear_error() {
+    let db = Db::sqlite();
+    let key_file = SecretKey::key_file_beside(&db.path());
+    std::fs::write(&key_file, "c2hvcnQ=\n").unwrap();
+    let err = SecretKey::load_or_create_beside(&db.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Key);
+    assert_eq!(
+        err.message(),
+        format!(
+            "key file {}: the secret key must be base64 of 32 bytes, found 5 bytes",
+            key_file.display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_a_clear_error() {
+    let db = Db::sqlite();
+    let path = db.dir().join("no/such/dir/pollen.db");
+    let err = SqlStore::open(
+        &format!("sqlite://{}", path.display()),
+        StoreOptions::new(SecretKey::generate()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    assert_eq!(
+        err.message(),
+        format!(
+            "cannot create the database file {}: No such file or directory (os error 2)",
+            path.display()
+        )
+    );
+}
+
+/// Another process holding the write lock makes a writer wait up to the busy timeout, not
+/// fail at once; past the timeout the write fails cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_wait_for_the_busy_timeout() {
+    let db = Db::sqlite();
+    let patient = SqlStore::open(
+        db.url(),
+        db.options(db.key.clone())
+            .busy_timeout(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    let hasty = SqlStore::open(
+        db.url(),
+        db.options(db.key.clone())
+            .busy_timeout(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    let mut other = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+
+    let err = hasty.register(&key_of(), t0(), t0()).await.unwrap_err();
+    assert_eq!(err.kind(), pollen_core::ErrorKind::Store);
+    assert!(err.message().contains("database is locked"), "{err}");
+
+    let waiting = tokio::spawn(async move {
+        patient
+            .register(&key_of(), t0(), t0() + TimeDelta::minutes(1))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the writer did not wait for the lock"
+    );
+    other.execute("COMMIT").await.unwrap();
+    let state = waiting.await.unwrap().unwrap();
+    assert_eq!(state.next_due, t0() + TimeDelta::minutes(1));
+}
+
+#[tokio::test]
+async fn urls_that_are_not_files_are_refused() {
+    for (url, message) in [
+        (
+            "sqlite::memory:",
+            "the sqlite url `sqlite::memory:` is not supported: write sqlite://PATH to a file \
+             (in-memory databases and url options are not accepted)",
+        ),
+        (
+            "mysql://root:hunter2@db/pollen",
+            "the database url must start with sqlite:// or postgres://, found `mysql://`",
+        ),
+        (
+            "postgres://u:hunter2@h:notaport/db",
+            "the postgres url is not valid: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+        ),
+    ] {
+        let err = SqlStore::open(url, StoreOptions::new(SecretKey::generate()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{url}");
+        assert_eq!(err.message(), message);
+        assert!(!err.message().contains("hunter2"));
+    }
+}
