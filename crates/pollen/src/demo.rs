@@ -251,34 +251,12 @@ pub async fn run_demo(
         }
     });
 
-    let mut received: Vec<ReceivedEvent> = Vec::new();
-    let mut event_ids = HashSet::new();
+    let mut log = EventLog::default();
     let relevant = |sim: &SimHandle| -> Vec<Change> {
         sim.changes_since(first_seq)
             .into_iter()
             .filter(|c| c.resource == Resource::Contacts && is_customer(sim, &c.id))
             .collect()
-    };
-    let mut print = |event: ReceivedEvent, out: &mut (dyn Write + Send), changes: usize| {
-        let repeat = !event_ids.insert(event.event_id.clone());
-        let latency = event
-            .changed_at
-            .map(|at| format!("{:.1}s", (event.received_at - at).num_milliseconds() as f64 / 1000.0))
-            .unwrap_or_else(|| "?".into());
-        received.push(event);
-        let event = received.last().expect("just pushed");
-        line(
-            out,
-            &format!(
-                "{:<8} {:<10} {}  latency {latency:>5}{}{}   [events {}, changes {changes}]",
-                event.event_type,
-                event.object_type,
-                event.object_id,
-                if event.signature_valid { "  signature ok" } else { "  BAD SIGNATURE" },
-                if repeat { "  (repeat)" } else { "" },
-                received.len(),
-            ),
-        );
     };
 
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
@@ -288,7 +266,7 @@ pub async fn run_demo(
         tokio::select! {
             Some(event) = events.recv() => {
                 let changes = relevant(&sim).len();
-                print(event, out, changes);
+                log.print(event, out, changes);
             }
             () = async {
                 match deadline {
@@ -306,9 +284,9 @@ pub async fn run_demo(
     if !interrupted {
         line(out, "activity stopped; waiting for the last changes to arrive");
         let drain_until = tokio::time::Instant::now() + options.drain;
-        while tally(&changes, &received).missing > 0 {
+        while tally(&changes, &log.received).missing > 0 {
             tokio::select! {
-                Some(event) = events.recv() => print(event, out, changes.len()),
+                Some(event) = events.recv() => log.print(event, out, changes.len()),
                 () = tokio::time::sleep_until(drain_until) => break,
                 () = &mut shutdown => break,
             }
@@ -316,7 +294,7 @@ pub async fn run_demo(
         // Anything delivered twice shows up shortly after; give it one delivery round.
         let settle = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Some(event)) = tokio::time::timeout_at(settle, events.recv()).await {
-            print(event, out, changes.len());
+            log.print(event, out, changes.len());
         }
     }
 
@@ -329,10 +307,40 @@ pub async fn run_demo(
     sim.shutdown().await;
     store.close().await;
 
-    let summary = tally(&changes, &received);
+    let summary = tally(&changes, &log.received);
     if summary.bad_signatures > 0 {
         line(out, &format!("{} events had a bad signature", summary.bad_signatures));
     }
     line(out, &summary.to_string());
     Ok(summary)
+}
+
+/// The events received so far, printed as they come.
+#[derive(Debug, Default)]
+struct EventLog {
+    received: Vec<ReceivedEvent>,
+    event_ids: HashSet<String>,
+}
+
+impl EventLog {
+    fn print(&mut self, event: ReceivedEvent, out: &mut (dyn Write + Send), changes: usize) {
+        let repeat = !self.event_ids.insert(event.event_id.clone());
+        let latency = event.changed_at.map_or_else(
+            || "?".to_owned(),
+            |at| format!("{:.1}s", (event.received_at - at).num_milliseconds() as f64 / 1000.0),
+        );
+        line(
+            out,
+            &format!(
+                "{:<8} {:<10} {}  latency {latency:>5}{}{}   [events {}, changes {changes}]",
+                event.event_type,
+                event.object_type,
+                event.object_id,
+                if event.signature_valid { "  signature ok" } else { "  BAD SIGNATURE" },
+                if repeat { "  (repeat)" } else { "" },
+                self.received.len() + 1,
+            ),
+        );
+        self.received.push(event);
+    }
 }
