@@ -16,8 +16,10 @@ pub const SECRET_KEY_ENV: &str = "POLLEN_SECRET_KEY";
 /// when set; otherwise, for SQLite only, the key file beside the database (created on first
 /// use). PostgreSQL without `POLLEN_SECRET_KEY` is an error: several workers must share one key.
 pub async fn open_store(url: &str) -> Result<Arc<SqlStore>> {
-    let parsed = DatabaseUrl::parse(url)
-        .map_err(Error::wrap(ErrorKind::InvalidInput, format_args!("--db {url}")))?;
+    let parsed = DatabaseUrl::parse(url).map_err(Error::wrap(
+        ErrorKind::InvalidInput,
+        format_args!("--db {url}"),
+    ))?;
     let key = match std::env::var(SECRET_KEY_ENV) {
         Ok(text) => SecretKey::from_base64(text.trim())
             .map_err(Error::wrap(ErrorKind::InvalidInput, SECRET_KEY_ENV))?,
@@ -36,7 +38,10 @@ pub async fn open_store(url: &str) -> Result<Arc<SqlStore>> {
     };
     let store = SqlStore::open(url, StoreOptions::new(key))
         .await
-        .map_err(Error::wrap(ErrorKind::Store, format_args!("opening {}", redact_url(url))))?;
+        .map_err(Error::wrap(
+            ErrorKind::Store,
+            format_args!("opening {}", redact_url(url)),
+        ))?;
     Ok(Arc::new(store))
 }
 

@@ -92,15 +92,23 @@ impl fmt::Display for DemoSummary {
 
 /// The seed instance pointed at the simulator and the receiver.
 pub fn demo_instance(sim: &SimHandle, callback_url: &str, signature_key: &str) -> Result<Value> {
-    let mut instance: Value = serde_json::from_str(SEED_INSTANCE)
-        .map_err(Error::wrap(ErrorKind::InvalidInput, "the embedded seed instance"))?;
+    let mut instance: Value = serde_json::from_str(SEED_INSTANCE).map_err(Error::wrap(
+        ErrorKind::InvalidInput,
+        "the embedded seed instance",
+    ))?;
     let configuration = instance["configuration"]
         .as_object_mut()
         .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "the seed has no configuration"))?;
     configuration.insert("base.url".into(), json!(sim.v31_base_url()));
     configuration.insert("oauth.token.url".into(), json!(sim.token_url()));
-    configuration.insert("event.notification.callback.url".into(), json!(callback_url));
-    configuration.insert("event.notification.signature.key".into(), json!(signature_key));
+    configuration.insert(
+        "event.notification.callback.url".into(),
+        json!(callback_url),
+    );
+    configuration.insert(
+        "event.notification.signature.key".into(),
+        json!(signature_key),
+    );
     Ok(instance)
 }
 
@@ -232,9 +240,15 @@ pub async fn run_demo(
         max_changes: None,
         ..ActivityConfig::default()
     })
-    .map_err(Error::wrap(ErrorKind::InvalidInput, "starting the simulator's activity"))?;
+    .map_err(Error::wrap(
+        ErrorKind::InvalidInput,
+        "starting the simulator's activity",
+    ))?;
     match options.duration {
-        Some(d) => line(out, &format!("running for {}s; Ctrl-C stops early", d.as_secs_f64())),
+        Some(d) => line(
+            out,
+            &format!("running for {}s; Ctrl-C stops early", d.as_secs_f64()),
+        ),
         None => line(out, "running until Ctrl-C"),
     }
 
@@ -282,7 +296,10 @@ pub async fn run_demo(
     sim.stop_activity();
     let changes = relevant(&sim);
     if !interrupted {
-        line(out, "activity stopped; waiting for the last changes to arrive");
+        line(
+            out,
+            "activity stopped; waiting for the last changes to arrive",
+        );
         let drain_until = tokio::time::Instant::now() + options.drain;
         while tally(&changes, &log.received).missing > 0 {
             tokio::select! {
@@ -301,7 +318,12 @@ pub async fn run_demo(
     let _ = stop_tx.send(true);
     match running.await {
         Ok(result) => result?,
-        Err(error) => return Err(Error::new(ErrorKind::Io, format!("the engine task failed: {error}"))),
+        Err(error) => {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("the engine task failed: {error}"),
+            ))
+        }
     }
     receiver.shutdown().await;
     sim.shutdown().await;
@@ -309,7 +331,10 @@ pub async fn run_demo(
 
     let summary = tally(&changes, &log.received);
     if summary.bad_signatures > 0 {
-        line(out, &format!("{} events had a bad signature", summary.bad_signatures));
+        line(
+            out,
+            &format!("{} events had a bad signature", summary.bad_signatures),
+        );
     }
     line(out, &summary.to_string());
     Ok(summary)
@@ -327,7 +352,12 @@ impl EventLog {
         let repeat = !self.event_ids.insert(event.event_id.clone());
         let latency = event.changed_at.map_or_else(
             || "?".to_owned(),
-            |at| format!("{:.1}s", (event.received_at - at).num_milliseconds() as f64 / 1000.0),
+            |at| {
+                format!(
+                    "{:.1}s",
+                    (event.received_at - at).num_milliseconds() as f64 / 1000.0
+                )
+            },
         );
         line(
             out,
@@ -336,7 +366,11 @@ impl EventLog {
                 event.event_type,
                 event.object_type,
                 event.object_id,
-                if event.signature_valid { "  signature ok" } else { "  BAD SIGNATURE" },
+                if event.signature_valid {
+                    "  signature ok"
+                } else {
+                    "  BAD SIGNATURE"
+                },
                 if repeat { "  (repeat)" } else { "" },
                 self.received.len() + 1,
             ),

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use pollen_callback::{AddressPolicy, Endpoint, EndpointMap, Sender, SenderConfig, SenderStats};
-use pollen_core::{Clock, MetricsSnapshot, PollKey, PollSpec, Scheduler, SchedulerConfig, Store, SystemClock};
+use pollen_core::{
+    Clock, MetricsSnapshot, PollKey, PollSpec, Scheduler, SchedulerConfig, Store, SystemClock,
+};
 use pollen_sage::SageSource;
 use pollen_store::{Instance, InstanceStatus, SqlStore};
 use tokio::sync::watch;
@@ -59,7 +61,11 @@ impl Default for EngineOptions {
 
 /// `pollen-<pid>-<random>`: unique per process, so two workers never share a lease.
 fn default_owner() -> String {
-    format!("pollen-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "pollen-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Polls every added instance and delivers its notifications. Cheap to clone.
@@ -161,19 +167,19 @@ impl Engine {
             return Ok(());
         }
         let source = self.build_source(instance).await?;
-        let mut specs = PollSpec::from_config(&key, &instance.config, instance.created_at)
-            .map_err(Error::wrap(
-                ErrorKind::InvalidInput,
-                format_args!("instance {key}"),
-            ))?;
+        let mut specs =
+            PollSpec::from_config(&key, &instance.config, instance.created_at).map_err(
+                Error::wrap(ErrorKind::InvalidInput, format_args!("instance {key}")),
+            )?;
         if let Some(every) = self.inner.options.refresh_interval {
             for spec in &mut specs {
                 spec.refresh_interval = every;
             }
         }
-        match Endpoint::from_config(&instance.config)
-            .map_err(Error::wrap(ErrorKind::Callback, format_args!("instance {key}")))?
-        {
+        match Endpoint::from_config(&instance.config).map_err(Error::wrap(
+            ErrorKind::Callback,
+            format_args!("instance {key}"),
+        ))? {
             Some(endpoint) => self.inner.endpoints.insert(key.clone(), endpoint),
             None => {
                 self.inner.endpoints.remove(&key);
@@ -187,7 +193,10 @@ impl Engine {
                     .scheduler
                     .unregister(old)
                     .await
-                    .map_err(Error::wrap(ErrorKind::Store, format_args!("unregistering {old}")))?;
+                    .map_err(Error::wrap(
+                        ErrorKind::Store,
+                        format_args!("unregistering {old}"),
+                    ))?;
             }
         }
         let as_source: Arc<dyn pollen_core::Source> = source.clone();
@@ -197,7 +206,10 @@ impl Engine {
                 .scheduler
                 .register(spec, as_source.clone())
                 .await
-                .map_err(Error::wrap(ErrorKind::Store, format_args!("registering {poll_key}")))?;
+                .map_err(Error::wrap(
+                    ErrorKind::Store,
+                    format_args!("registering {poll_key}"),
+                ))?;
         }
         self.lock().insert(
             key,
@@ -219,7 +231,10 @@ impl Engine {
                     .scheduler
                     .unregister(poll_key)
                     .await
-                    .map_err(Error::wrap(ErrorKind::Store, format_args!("unregistering {poll_key}")))?;
+                    .map_err(Error::wrap(
+                        ErrorKind::Store,
+                        format_args!("unregistering {poll_key}"),
+                    ))?;
             }
         }
         Ok(())
@@ -229,10 +244,10 @@ impl Engine {
         let key = instance.key();
         let store = &self.inner.store;
         let tokens = Arc::new(SqlTokenStore::new(store.clone(), instance.id));
-        let stored = store
-            .credentials(instance.id)
-            .await
-            .map_err(Error::wrap(ErrorKind::Store, format_args!("instance {key}")))?;
+        let stored = store.credentials(instance.id).await.map_err(Error::wrap(
+            ErrorKind::Store,
+            format_args!("instance {key}"),
+        ))?;
         let has_tokens = stored.as_ref().is_some_and(|c| c.access_token.is_some());
         let code = instance.config.provider_data.code.clone();
         // Exactly one worker exchanges a grant code, once; the others (and later restarts)
@@ -241,14 +256,20 @@ impl Engine {
             Some(_) if !has_tokens => store
                 .claim_code_exchange(instance.id, Utc::now())
                 .await
-                .map_err(Error::wrap(ErrorKind::Store, format_args!("instance {key}")))?,
+                .map_err(Error::wrap(
+                    ErrorKind::Store,
+                    format_args!("instance {key}"),
+                ))?,
             _ => false,
         };
         let mut config = instance.config.clone();
         config.provider_data.code = None;
         let source = SageSource::from_instance(&config, tokens)
             .and_then(pollen_sage::SageSourceBuilder::build)
-            .map_err(Error::wrap(ErrorKind::Source, format_args!("instance {key}")))?;
+            .map_err(Error::wrap(
+                ErrorKind::Source,
+                format_args!("instance {key}"),
+            ))?;
         if let (true, Some(code)) = (exchange, &code) {
             source.exchange_code(code).await.map_err(Error::wrap(
                 ErrorKind::Source,

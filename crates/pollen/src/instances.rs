@@ -69,13 +69,13 @@ pub fn load_instance_files(path: &Path) -> Result<Vec<InstanceFile>, Vec<String>
 }
 
 fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let entries = std::fs::read_dir(path)
-        .map_err(|err| format!("{}: cannot list: {err}", path.display()))?;
+    let entries =
+        std::fs::read_dir(path).map_err(|err| format!("{}: cannot list: {err}", path.display()))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|ext| ext == "json") && p.is_file())
@@ -90,11 +90,14 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 /// Stores `files`' instances: one already stored under the same `name` gets the file's
 /// configuration (its id, creation date, watermarks and tokens stay), a new one is created.
 /// Returns the stored instances in file order.
-pub async fn store_instance_files(store: &SqlStore, files: &[InstanceFile]) -> Result<Vec<Instance>> {
-    let existing = store
-        .list_instances()
-        .await
-        .map_err(Error::wrap(ErrorKind::Store, "listing the stored instances"))?;
+pub async fn store_instance_files(
+    store: &SqlStore,
+    files: &[InstanceFile],
+) -> Result<Vec<Instance>> {
+    let existing = store.list_instances().await.map_err(Error::wrap(
+        ErrorKind::Store,
+        "listing the stored instances",
+    ))?;
     let mut stored = Vec::new();
     for file in files {
         let context = format_args!("storing {}", file.path.display()).to_string();

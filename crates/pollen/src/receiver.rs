@@ -61,9 +61,10 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(Error::wrap(ErrorKind::Io, "binding the callback receiver"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(Error::wrap(ErrorKind::Io, "the callback receiver's address"))?;
+        let addr = listener.local_addr().map_err(Error::wrap(
+            ErrorKind::Io,
+            "the callback receiver's address",
+        ))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(ReceiverState {
             signature_key: signature_key.to_vec(),

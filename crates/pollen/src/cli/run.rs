@@ -51,7 +51,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
             engine.add_instance(instance).await?;
             tracing::info!(id = instance.id, name = %instance.name, "polling instance");
         }
-        eprintln!("pollen: polling {} instance(s); stop with Ctrl-C or SIGTERM", instances.len());
+        eprintln!(
+            "pollen: polling {} instance(s); stop with Ctrl-C or SIGTERM",
+            instances.len()
+        );
         engine.run(super::shutdown_signal()).await?;
         store.close().await;
         eprintln!("pollen: stopped");
