@@ -520,6 +520,7 @@ impl PgBackend {
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        skip: &[String],
     ) -> Result<Vec<OutboxEntry>> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -528,6 +529,7 @@ impl PgBackend {
             "WITH due AS (\
                SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt <= $1 \
                  AND (lease_expires IS NULL OR lease_expires <= $1) \
+                 AND NOT (instance = ANY($5)) \
                ORDER BY next_attempt, seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
              claimed AS (\
                UPDATE outbox o SET lease_owner = $3, lease_token = nextval('fencing_token'), \
@@ -540,6 +542,7 @@ impl PgBackend {
             .bind(db_u64(limit as u64))
             .bind(owner)
             .bind(now + lease_for)
+            .bind(skip)
             .fetch_all(&self.pool)
             .await
             .map_err(db("claiming notifications"))?;
@@ -898,7 +901,8 @@ impl PgBackend {
         loop {
             let done = sqlx::query(
                 "DELETE FROM seen_change WHERE (state_id, change_id) IN \
-                 (SELECT state_id, change_id FROM seen_change WHERE seen_at < $1 LIMIT $2)",
+                 (SELECT s.state_id, s.change_id FROM poll_state p JOIN seen_change s \
+                 ON s.state_id = p.id AND s.seen_at < $1 LIMIT $2)",
             )
             .bind(now - retention.seen)
             .bind(batch)

@@ -631,6 +631,7 @@ impl SqliteBackend {
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        skip: &[String],
     ) -> Result<Vec<OutboxEntry>> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -639,10 +640,18 @@ impl SqliteBackend {
         let seqs: Vec<i64> = sqlx::query_scalar(
             "SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt <= ? \
              AND (lease_expires IS NULL OR lease_expires <= ?) \
+             AND instance NOT IN (SELECT value FROM json_each(?)) \
              ORDER BY next_attempt, seq LIMIT ?",
         )
         .bind(micros(now))
         .bind(micros(now))
+        // SQLite has no array parameters: the instances to skip travel as one JSON array.
+        .bind(serde_json::to_string(skip).map_err(|err| {
+            Error::new(
+                ErrorKind::Database,
+                format!("encoding instances to skip: {err}"),
+            )
+        })?)
         .bind(db_u64(limit as u64))
         .fetch_all(&mut *tx)
         .await
@@ -1061,7 +1070,8 @@ impl SqliteBackend {
             // seen_change is WITHOUT ROWID: batches are chosen by primary key.
             let done = sqlx::query(
                 "DELETE FROM seen_change WHERE (state_id, change_id) IN \
-                 (SELECT state_id, change_id FROM seen_change WHERE seen_at < ? LIMIT ?)",
+                 (SELECT s.state_id, s.change_id FROM poll_state p JOIN seen_change s \
+                 ON s.state_id = p.id AND s.seen_at < ? LIMIT ?)",
             )
             .bind(micros(now - retention.seen))
             .bind(batch)

@@ -341,7 +341,18 @@ impl Store for SqlStore {
         lease_for: TimeDelta,
         limit: usize,
     ) -> BoxFuture<'a, pollen_core::Result<Vec<OutboxEntry>>> {
-        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit))
+        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit, &[]))
+    }
+
+    fn claim_outbox_skipping<'a>(
+        &'a self,
+        owner: &'a str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+        skip: &'a [String],
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<OutboxEntry>>> {
+        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit, skip))
     }
 
     fn mark_delivered<'a>(

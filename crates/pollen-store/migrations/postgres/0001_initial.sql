@@ -35,8 +35,8 @@ CREATE TABLE seen_change (
     seen_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (state_id, change_id)
 );
+-- Pruning, in a commit (one state) and by age (state by state): one index serves both.
 CREATE INDEX seen_change_age ON seen_change (state_id, seen_at);
-CREATE INDEX seen_change_seen_at ON seen_change (seen_at);
 
 -- Instances whose subscription is deactivated (absent: active).
 CREATE TABLE subscription_inactive (

@@ -277,7 +277,7 @@ async fn three_workers_share_a_day_of_polls() {
         .await;
     }
 
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     assert!(ledger.violations.is_empty(), "{:#?}", ledger.violations);
     assert!(
         !ledger.abandoned_polls.is_empty() && !ledger.abandoned_sends.is_empty(),

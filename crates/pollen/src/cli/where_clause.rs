@@ -1,4 +1,4 @@
-//! `pollen where parse|eval`: CEQL where clauses as the poller sees them.
+//! `pollen where parse|eval|translate`: CEQL where clauses as the poller sees them.
 
 use std::process::ExitCode;
 
@@ -33,6 +33,15 @@ pub(crate) enum WhereCommand {
         /// One record as a JSON object.
         record_json: String,
     },
+    /// Print, as JSON, the Sage request a hub resource's clause becomes: the Sage path, the
+    /// query parameters, and the residual filter pollen applies to each record itself.
+    Translate {
+        /// The hub resource, e.g. `customers`, `invoices`, `payments`.
+        #[arg(long)]
+        resource: String,
+        /// The clause.
+        ceql: String,
+    },
 }
 
 pub(crate) fn run(command: WhereCommand) -> Result<ExitCode> {
@@ -61,6 +70,11 @@ pub(crate) fn run(command: WhereCommand) -> Result<ExitCode> {
             })?;
             let matches = expr.eval(&record).map_err(|err| anyhow!("{err}"))?;
             println!("{matches}");
+        }
+        WhereCommand::Translate { resource, ceql } => {
+            let translation = pollen_sage::translate(&resource, &ceql)
+                .map_err(|err| anyhow!("cannot translate for Sage: {err}"))?;
+            println!("{}", serde_json::to_string_pretty(&translation)?);
         }
     }
     Ok(ExitCode::SUCCESS)
