@@ -1,5 +1,7 @@
 //! Argument definitions and dispatch for every subcommand.
 
+mod demo;
+mod run;
 mod sage_sim;
 mod template;
 mod validate;
@@ -14,12 +16,27 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "pollen", version, propagate_version = true)]
 pub(crate) struct Cli {
+    /// How log lines on stderr look.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Try pollen with no account: a Sage simulator, a local receiver and the seed's instance.
+    Demo(demo::DemoArgs),
+    /// Poll the instances of instance JSON files and deliver their events.
+    Run(run::RunArgs),
     /// Work with `${...}` URL templates.
     #[command(subcommand)]
     Template(template::TemplateCommand),
@@ -33,7 +50,11 @@ enum Command {
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = matches!(cli.command, Command::Demo(_));
+    init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Template(command) => template::run(command),
         Command::Where(command) => where_clause::run(command),
         Command::Validate(args) => validate::run(&args),
@@ -46,4 +67,42 @@ fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&chrono::Utc))
         .map_err(|err| format!("'{text}' is not an RFC 3339 instant ({err})"))
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level.
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (never in the binary) is harmless: keep the first.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }

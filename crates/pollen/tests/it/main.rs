@@ -1,4 +1,6 @@
 //! The `pollen` binary's integration tests: real processes, fixtures as data.
 
 mod cli;
+mod demo;
+mod run;
 mod sage_sim;

@@ -1,0 +1,355 @@
+//! The engine: one Sage source per instance, a [`Scheduler`] polling them and a [`Sender`]
+//! delivering their notifications, over one [`SqlStore`], until a shutdown signal.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use pollen_callback::{AddressPolicy, Endpoint, EndpointMap, Sender, SenderConfig, SenderStats};
+use pollen_core::{
+    Clock, MetricsSnapshot, PollKey, PollSpec, Scheduler, SchedulerConfig, Store, SystemClock,
+};
+use pollen_sage::SageSource;
+use pollen_store::{Instance, InstanceStatus, SqlStore};
+use tokio::sync::watch;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::tokens::SqlTokenStore;
+
+/// How an [`Engine`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineOptions {
+    /// This worker's name in leases; unique among the processes sharing a database.
+    pub owner: String,
+    /// Deliver to loopback and private addresses (`--allow-private-callbacks`).
+    pub allow_private_callbacks: bool,
+    /// Poll every resource this often instead of its configured refresh interval (the demo).
+    pub refresh_interval: Option<TimeDelta>,
+    /// A newly added instance's first poll is due within this delay.
+    pub first_poll_within: Option<TimeDelta>,
+    /// How often the outbox is checked when nothing new was committed.
+    pub delivery_interval: Duration,
+    /// A delivery attempt's timeout.
+    pub delivery_timeout: Duration,
+    /// At shutdown, wait at most this long for the poller and the sender to stop.
+    pub shutdown_grace: Duration,
+}
+
+impl EngineOptions {
+    /// Defaults for a worker named after this host and process.
+    pub fn new() -> Self {
+        EngineOptions {
+            owner: default_owner(),
+            allow_private_callbacks: false,
+            refresh_interval: None,
+            first_poll_within: Some(TimeDelta::seconds(5)),
+            delivery_interval: Duration::from_secs(1),
+            delivery_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions::new()
+    }
+}
+
+/// `pollen-<pid>-<random>`: unique per process, so two workers never share a lease.
+fn default_owner() -> String {
+    format!(
+        "pollen-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Polls every added instance and delivers its notifications. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<SqlStore>,
+    scheduler: Scheduler,
+    sender: Sender,
+    endpoints: Arc<EndpointMap>,
+    options: EngineOptions,
+    /// The poll keys and source of each added instance, by instance key.
+    instances: Mutex<HashMap<String, Added>>,
+}
+
+#[derive(Debug, Clone)]
+struct Added {
+    keys: Vec<PollKey>,
+    source: Arc<SageSource>,
+}
+
+impl Engine {
+    /// An engine over `store`; nothing runs until [`Engine::run`].
+    pub fn new(store: Arc<SqlStore>, options: EngineOptions) -> Result<Engine> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let core_store: Arc<dyn Store> = store.clone();
+        let mut scheduler_config = SchedulerConfig::new(options.owner.clone());
+        scheduler_config.first_poll_within = options.first_poll_within;
+        let scheduler = Scheduler::new(core_store.clone(), clock.clone(), scheduler_config);
+        let endpoints = Arc::new(EndpointMap::new());
+        let mut sender_config = SenderConfig::new(options.owner.clone());
+        sender_config.poll_interval = options.delivery_interval;
+        sender_config.timeout = options.delivery_timeout;
+        // Short leases: an attempt abandoned at shutdown is retried soon after a restart.
+        sender_config.lease_for = options.delivery_timeout + Duration::from_secs(10);
+        if options.allow_private_callbacks {
+            sender_config.addresses = AddressPolicy::allow_private();
+        }
+        let sender = Sender::new(core_store, endpoints.clone(), clock, sender_config)
+            .map_err(Error::wrap(ErrorKind::Callback, "setting up delivery"))?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                scheduler,
+                sender,
+                endpoints,
+                options,
+                instances: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<SqlStore> {
+        &self.inner.store
+    }
+
+    /// The sender (for redelivery and its counters).
+    pub fn sender(&self) -> &Sender {
+        &self.inner.sender
+    }
+
+    /// The poller's counters.
+    pub fn poll_metrics(&self) -> MetricsSnapshot {
+        self.inner.scheduler.metrics()
+    }
+
+    /// The sender's counters.
+    pub fn delivery_stats(&self) -> SenderStats {
+        self.inner.sender.stats()
+    }
+
+    /// The Sage source of an added instance.
+    pub fn source(&self, instance: &str) -> Option<Arc<SageSource>> {
+        self.lock().get(instance).map(|added| added.source.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Added>> {
+        // Plain data, replaced whole: consistent after a panic elsewhere.
+        self.inner
+            .instances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts polling `instance` (or replaces its settings): builds its Sage source with tokens
+    /// kept in the store, exchanges `providerData.code` if no worker did before (a grant code
+    /// works once: a restart does not exchange again), registers one poll per resource and its
+    /// callback endpoint. A disabled instance, or one that needs re-authorization, is removed
+    /// instead.
+    pub async fn add_instance(&self, instance: &Instance) -> Result<()> {
+        let key = instance.key();
+        if instance.status != InstanceStatus::Active {
+            self.remove_instance(&key).await?;
+            return Ok(());
+        }
+        let source = self.build_source(instance).await?;
+        let mut specs =
+            PollSpec::from_config(&key, &instance.config, instance.created_at).map_err(
+                Error::wrap(ErrorKind::InvalidInput, format_args!("instance {key}")),
+            )?;
+        if let Some(every) = self.inner.options.refresh_interval {
+            for spec in &mut specs {
+                spec.refresh_interval = every;
+            }
+        }
+        match Endpoint::from_config(&instance.config).map_err(Error::wrap(
+            ErrorKind::Callback,
+            format_args!("instance {key}"),
+        ))? {
+            Some(endpoint) => self.inner.endpoints.insert(key.clone(), endpoint),
+            None => {
+                self.inner.endpoints.remove(&key);
+            }
+        }
+        let previous = self.lock().remove(&key);
+        let new_keys: Vec<PollKey> = specs.iter().map(|s| s.key.clone()).collect();
+        if let Some(previous) = previous {
+            for old in previous.keys.iter().filter(|k| !new_keys.contains(k)) {
+                self.inner
+                    .scheduler
+                    .unregister(old)
+                    .await
+                    .map_err(Error::wrap(
+                        ErrorKind::Store,
+                        format_args!("unregistering {old}"),
+                    ))?;
+            }
+        }
+        let as_source: Arc<dyn pollen_core::Source> = source.clone();
+        for spec in specs {
+            let poll_key = spec.key.clone();
+            self.inner
+                .scheduler
+                .register(spec, as_source.clone())
+                .await
+                .map_err(Error::wrap(
+                    ErrorKind::Store,
+                    format_args!("registering {poll_key}"),
+                ))?;
+        }
+        self.lock().insert(
+            key,
+            Added {
+                keys: new_keys,
+                source,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops polling instance `key` (its stored poll states go; outbox rows stay).
+    pub async fn remove_instance(&self, key: &str) -> Result<()> {
+        self.inner.endpoints.remove(key);
+        let removed = self.lock().remove(key);
+        if let Some(removed) = removed {
+            for poll_key in &removed.keys {
+                self.inner
+                    .scheduler
+                    .unregister(poll_key)
+                    .await
+                    .map_err(Error::wrap(
+                        ErrorKind::Store,
+                        format_args!("unregistering {poll_key}"),
+                    ))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn build_source(&self, instance: &Instance) -> Result<Arc<SageSource>> {
+        let key = instance.key();
+        let store = &self.inner.store;
+        let tokens = Arc::new(SqlTokenStore::new(store.clone(), instance.id));
+        let stored = store.credentials(instance.id).await.map_err(Error::wrap(
+            ErrorKind::Store,
+            format_args!("instance {key}"),
+        ))?;
+        let has_tokens = stored.as_ref().is_some_and(|c| c.access_token.is_some());
+        let code = instance.config.provider_data.code.clone();
+        // Exactly one worker exchanges a grant code, once; the others (and later restarts)
+        // find the tokens it saved.
+        let exchange = match &code {
+            Some(_) if !has_tokens => store
+                .claim_code_exchange(instance.id, Utc::now())
+                .await
+                .map_err(Error::wrap(
+                    ErrorKind::Store,
+                    format_args!("instance {key}"),
+                ))?,
+            _ => false,
+        };
+        let mut config = instance.config.clone();
+        config.provider_data.code = None;
+        let source = SageSource::from_instance(&config, tokens)
+            .and_then(pollen_sage::SageSourceBuilder::build)
+            .map_err(Error::wrap(
+                ErrorKind::Source,
+                format_args!("instance {key}"),
+            ))?;
+        if let (true, Some(code)) = (exchange, &code) {
+            source.exchange_code(code).await.map_err(Error::wrap(
+                ErrorKind::Source,
+                format_args!("instance {key}: exchanging providerData.code"),
+            ))?;
+        }
+        Ok(Arc::new(source))
+    }
+
+    /// Adds every stored instance.
+    pub async fn add_stored_instances(&self) -> Result<usize> {
+        let instances = self
+            .inner
+            .store
+            .list_instances()
+            .await
+            .map_err(Error::wrap(ErrorKind::Store, "listing the instances"))?;
+        let mut added = 0;
+        for instance in &instances {
+            self.add_instance(instance).await?;
+            added += usize::from(instance.status == InstanceStatus::Active);
+        }
+        Ok(added)
+    }
+
+    /// Polls and delivers until `shutdown` completes. Then it stops claiming work, abandons
+    /// what is in flight (nothing half-done is committed: a poll commits atomically at its end,
+    /// a delivery is recorded after its response), releases its poll leases so a restart
+    /// picks the work up at once, and returns within [`EngineOptions::shutdown_grace`].
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            // An error means the sender is gone, which also means stop.
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let polling = self.inner.scheduler.run(stopped(stop_rx.clone()));
+        let sending = self.inner.sender.run(stopped(stop_rx));
+        let both = async {
+            let (polled, ()) = tokio::join!(polling, sending);
+            polled
+        };
+        tokio::pin!(both);
+        tokio::pin!(shutdown);
+        let result = tokio::select! {
+            result = &mut both => result,
+            () = &mut shutdown => {
+                tracing::info!("shutting down: no new work is claimed");
+                let _ = stop_tx.send(true);
+                match tokio::time::timeout(self.inner.options.shutdown_grace, &mut both).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!("the poller or the sender did not stop in time");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        self.release_leases().await;
+        result.map_err(Error::wrap(ErrorKind::Store, "polling"))
+    }
+
+    /// Gives back the poll leases this worker still holds (polls abandoned at shutdown).
+    async fn release_leases(&self) {
+        let keys: Vec<PollKey> = self
+            .lock()
+            .values()
+            .flat_map(|added| added.keys.iter().cloned())
+            .collect();
+        let store = &self.inner.store;
+        for key in keys {
+            if let Ok(Some(state)) = store.load(&key).await {
+                if let Some(lease) = state
+                    .lease
+                    .filter(|lease| lease.owner == self.inner.options.owner)
+                {
+                    if let Err(error) = store.release(&key, lease.token).await {
+                        tracing::warn!(%key, %error, "releasing a poll lease failed");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Instance JSON files for `pollen run --config FILE|DIR`, and storing them.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use pollen_config::InstanceConfig;
+use pollen_store::{Instance, SqlStore};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One loaded instance file.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InstanceFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The validated configuration.
+    pub config: InstanceConfig,
+    /// Its warnings, rendered as `pollen validate` prints them.
+    pub warnings: Vec<String>,
+}
+
+/// The instance files of `path`: the file itself, or every `*.json` in the directory (sorted).
+///
+/// Every file is validated as `pollen validate` does. On any error the result is `Err` with
+/// every problem of every file, one `FILE:/pointer: message` line each, so nothing starts
+/// half-configured. Two files with the same `name` are an error too: the name is how a
+/// restart finds an instance's stored state.
+pub fn load_instance_files(path: &Path) -> Result<Vec<InstanceFile>, Vec<String>> {
+    let files = list_files(path).map_err(|e| vec![e])?;
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                problems.push(format!("{name}: cannot read: {err}"));
+                continue;
+            }
+        };
+        match InstanceConfig::from_json_slice(&bytes) {
+            Ok(ok) => loaded.push(InstanceFile {
+                path: file,
+                warnings: ok.warnings.iter().map(|w| w.render(&name)).collect(),
+                config: ok.config,
+            }),
+            Err(errors) => problems.push(errors.render(&name)),
+        }
+    }
+    for (i, file) in loaded.iter().enumerate() {
+        if let Some(first) = loaded[..i]
+            .iter()
+            .find(|other| other.config.name == file.config.name)
+        {
+            problems.push(format!(
+                "{}:/name: the name \"{}\" is also used by {}; each instance needs its own",
+                file.path.display(),
+                file.config.name,
+                first.path.display()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(problems)
+    }
+}
+
+fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries =
+        std::fs::read_dir(path).map_err(|err| format!("{}: cannot list: {err}", path.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "json") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{}: no *.json instance files", path.display()));
+    }
+    Ok(files)
+}
+
+/// Stores `files`' instances: one already stored under the same `name` gets the file's
+/// configuration (its id, creation date, watermarks and tokens stay), a new one is created.
+/// Returns the stored instances in file order.
+pub async fn store_instance_files(
+    store: &SqlStore,
+    files: &[InstanceFile],
+) -> Result<Vec<Instance>> {
+    let existing = store.list_instances().await.map_err(Error::wrap(
+        ErrorKind::Store,
+        "listing the stored instances",
+    ))?;
+    let mut stored = Vec::new();
+    for file in files {
+        let context = format_args!("storing {}", file.path.display()).to_string();
+        let now = Utc::now();
+        let instance = match existing.iter().find(|i| i.name == file.config.name) {
+            Some(found) => store
+                .update_instance_config(found.id, &file.config, now)
+                .await
+                .map_err(Error::wrap(ErrorKind::Store, &context))?,
+            None => {
+                store
+                    .create_instance(&file.config, now)
+                    .await
+                    .map_err(Error::wrap(ErrorKind::Store, &context))?
+                    .0
+            }
+        };
+        stored.push(instance);
+    }
+    Ok(stored)
+}

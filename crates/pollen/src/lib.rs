@@ -1,0 +1,34 @@
+//! The `pollen` service: everything the `pollen` command runs, as a library so that tests
+//! start the real service in-process.
+//!
+//! The library crates each own one concern — `pollen-config` reads instance JSON,
+//! `pollen-core` decides what changed, `pollen-sage` talks to Sage, `pollen-store` keeps state
+//! in SQLite or PostgreSQL, `pollen-callback` delivers. This crate wires them:
+//!
+//! - [`engine::Engine`] builds one Sage source per stored instance (tokens kept encrypted in
+//!   the store; a grant code is exchanged once), registers its polls with a scheduler, runs
+//!   the sender, and stops cleanly on a signal.
+//! - [`demo::run_demo`] is `pollen demo`: the Sage simulator, a local receiver that verifies
+//!   every signature, the seed's instance, and a tally against the simulator's change log.
+//! - [`db::open_store`] opens `--db` with its secret key.
+//! - [`instances::load_instance_files`] reads and validates `--config FILE|DIR`.
+//!
+//! # Example
+//!
+//! The demo's tally: a change counts as delivered when an event reported that state of the
+//! record or a later one.
+//!
+//! ```
+//! use pollen::demo::tally;
+//! assert_eq!(tally(&[], &[]).to_string(), "summary: changes=0 events=0 duplicates=0 missing=0");
+//! ```
+
+pub mod db;
+pub mod demo;
+pub mod engine;
+mod error;
+pub mod instances;
+pub mod receiver;
+mod tokens;
+
+pub use error::{Error, ErrorKind, Result};
