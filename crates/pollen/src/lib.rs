@@ -23,6 +23,7 @@
 //! assert_eq!(tally(&[], &[]).to_string(), "summary: changes=0 events=0 duplicates=0 missing=0");
 //! ```
 
+pub mod api;
 pub mod db;
 pub mod demo;
 pub mod engine;

@@ -3,6 +3,7 @@
 mod demo;
 mod run;
 mod sage_sim;
+mod serve;
 mod template;
 mod validate;
 mod where_clause;
@@ -45,6 +46,8 @@ enum Command {
     Where(where_clause::WhereCommand),
     /// Check instance JSON files; every problem with its JSON Pointer; exit 1 on any error.
     Validate(validate::ValidateArgs),
+    /// Serve the management API and poll every stored instance.
+    Serve(serve::ServeArgs),
     /// Run the Sage Business Cloud Accounting simulator on its own.
     SageSim(sage_sim::SageSimArgs),
 }
@@ -59,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Where(command) => where_clause::run(command),
         Command::Validate(args) => validate::run(&args),
         Command::SageSim(args) => sage_sim::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

@@ -4,3 +4,4 @@ mod cli;
 mod demo;
 mod run;
 mod sage_sim;
+mod serve;

@@ -1,0 +1,271 @@
+//! `pollen serve`: the management API, in the vendor's shape (Open Connectors §5), under
+//! [`BASE_PATH`], next to an [`Engine`] polling and delivering the stored instances.
+//!
+//! Every call but `/health`, `/metrics` and `/openapi.json` needs
+//! `Authorization: User <secret>, Organization <secret>`; hub reads also need
+//! `Element <instance token>`. Errors are JSON `{"status", "message", "problems"?}`; bad input
+//! is a 4xx naming the field, never a 500.
+
+mod auth;
+mod events;
+mod instances;
+mod ops;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pollen_store::SqlStore;
+use serde_json::{json, Value};
+
+pub use auth::ApiSecrets;
+
+use crate::engine::{Engine, EngineOptions};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Where the API lives.
+pub const BASE_PATH: &str = "/elements/api-v2";
+
+/// The hand-written OpenAPI 3 document served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// How [`serve`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// The engine's options (private callbacks, intervals).
+    pub engine: EngineOptions,
+    /// Request bodies larger than this are refused with 413.
+    pub body_limit: usize,
+}
+
+impl ServeOptions {
+    /// The engine's defaults and a 1 MiB body limit.
+    pub fn new() -> Self {
+        ServeOptions {
+            engine: EngineOptions::new(),
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions::new()
+    }
+}
+
+#[derive(Debug)]
+struct AppState {
+    engine: Engine,
+    secrets: ApiSecrets,
+}
+
+type Shared = State<Arc<AppState>>;
+
+/// The API's routes over `engine` (which the caller runs).
+pub fn router(engine: Engine, secrets: ApiSecrets, body_limit: usize) -> Router {
+    let state = Arc::new(AppState { engine, secrets });
+    let protected = Router::new()
+        .route("/instances", post(instances::create).get(instances::list))
+        .route(
+            "/instances/{id}",
+            get(instances::get_one)
+                .put(instances::replace)
+                .patch(instances::patch)
+                .delete(instances::delete),
+        )
+        .route("/instances/{id}/events", get(events::list))
+        .route("/instances/{id}/events/redeliver", post(events::redeliver))
+        .route("/instances/events/{event_id}", get(events::get_one))
+        .route("/hubs/finance/{resource}", get(ops::hub))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_platform_secrets,
+        ));
+    let open = Router::new()
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi));
+    Router::new()
+        .nest(BASE_PATH, protected.merge(open))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` and polls and delivers every stored instance until
+/// `shutdown` completes; then stops the engine (see [`Engine::run`]) and the server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<SqlStore>,
+    secrets: ApiSecrets,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let engine = Engine::new(store, options.engine.clone())?;
+    let added = engine.add_stored_instances().await?;
+    tracing::info!(instances = added, "polling the stored instances");
+    let app = router(engine.clone(), secrets, options.body_limit);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let server = tokio::spawn(async move { server.await });
+    let engine_run = engine.run(stopped(stop_rx));
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let (ran, ()) = tokio::join!(engine_run, signal);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(Error::new(ErrorKind::Io, format!("serving: {error}"))),
+        Err(error) => {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("the server task failed: {error}"),
+            ))
+        }
+    }
+    ran
+}
+
+/// Refuses (401) any call without the right user and organization secrets, without saying
+/// which was wrong.
+async fn require_platform_secrets(state: Shared, request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let given = auth::parse(header);
+    let ok = state.secrets.check(
+        given.user.unwrap_or_default(),
+        given.organization.unwrap_or_default(),
+    );
+    if given.user.is_none() || given.organization.is_none() || !ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authorization must be `User <secret>, Organization <secret>` with valid secrets",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// An error response: `{"status": N, "message": "...", "problems": [...]}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    problems: Option<Value>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            problems: None,
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn with_problems(mut self, problems: Value) -> Self {
+        self.problems = Some(problems);
+        self
+    }
+
+    /// A failure of ours (the store), logged; the client gets no detail.
+    pub(crate) fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{context} failed; see the server log"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"status": self.status.as_u16(), "message": self.message});
+        if let Some(problems) = self.problems {
+            body["problems"] = problems;
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub(crate) type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// The JSON body of a request: 415 unless `Content-Type` is JSON, 413 over the limit, 400
+/// with the line and column when it does not parse.
+pub(crate) fn json_body(
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Value> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body is larger than the limit".to_owned()
+        } else {
+            format!("cannot read the request body: {}", rejection.body_text())
+        };
+        ApiError::new(status, message)
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/json, found `{}`",
+                if content_type.is_empty() {
+                    "(none)"
+                } else {
+                    content_type
+                }
+            ),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|error| {
+        ApiError::bad_request(format!(
+            "the request body is not valid JSON at line {} column {}: {error}",
+            error.line(),
+            error.column()
+        ))
+    })
+}
+
+/// A path id: 400 naming the parameter unless it is a whole number.
+pub(crate) fn parse_id(text: &str) -> ApiResult<i64> {
+    text.parse::<i64>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "path parameter id: `{text}` is not an instance id (a whole number)"
+        ))
+    })
+}

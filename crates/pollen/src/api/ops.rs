@@ -1,0 +1,277 @@
+//! `/health`, `/metrics`, `/openapi.json` and the hub read.
+
+use std::fmt::Write;
+
+use axum::extract::{Path, RawQuery};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::DateTime;
+use pollen_core::{FetchRequest, OutboxFilter, OutboxStatus, PollKey, Store};
+use serde_json::{json, Value};
+
+use super::{auth, ApiError, ApiResult, Shared, OPENAPI_JSON};
+
+pub(crate) async fn health(state: Shared) -> Response {
+    match state.engine.store().next_due().await {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the store is unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "message": "the store is unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+/// The outbox rows of `status`, counted a page at a time.
+async fn count_outbox(store: &dyn Store, status: OutboxStatus) -> pollen_core::Result<u64> {
+    const PAGE: usize = 1000;
+    let mut filter = OutboxFilter {
+        status: Some(status),
+        limit: Some(PAGE),
+        ..OutboxFilter::default()
+    };
+    let mut count = 0;
+    loop {
+        let rows = store.list_outbox(&filter).await?;
+        count += rows.len() as u64;
+        match rows.last() {
+            Some(last) if rows.len() == PAGE => filter.after_seq = Some(last.seq),
+            _ => return Ok(count),
+        }
+    }
+}
+
+pub(crate) async fn metrics(state: Shared) -> Response {
+    let polls = state.engine.poll_metrics();
+    let sent = state.engine.delivery_stats();
+    let store = state.engine.store();
+    let mut out = String::new();
+    metric(
+        &mut out,
+        "pollen_polls_total",
+        "counter",
+        "Polls by outcome.",
+        &[
+            ("outcome=\"started\"", polls.polls_started),
+            ("outcome=\"succeeded\"", polls.polls_succeeded),
+            ("outcome=\"failed\"", polls.polls_failed),
+        ],
+    );
+    metric(
+        &mut out,
+        "pollen_pages_fetched_total",
+        "counter",
+        "Pages fetched from the vendor.",
+        &[("", polls.pages_fetched)],
+    );
+    metric(
+        &mut out,
+        "pollen_records_seen_total",
+        "counter",
+        "Records looked at.",
+        &[("", polls.records_seen)],
+    );
+    metric(
+        &mut out,
+        "pollen_events_emitted_total",
+        "counter",
+        "Events committed to the outbox.",
+        &[("", polls.events_emitted)],
+    );
+    metric(
+        &mut out,
+        "pollen_duplicates_suppressed_total",
+        "counter",
+        "Changes not emitted again because they were emitted before.",
+        &[("", polls.duplicates_suppressed)],
+    );
+    metric(
+        &mut out,
+        "pollen_notifications_enqueued_total",
+        "counter",
+        "Notifications appended to the outbox.",
+        &[("", polls.notifications_enqueued)],
+    );
+    metric(
+        &mut out,
+        "pollen_leases_lost_total",
+        "counter",
+        "Poll commits rejected because another worker took over.",
+        &[("", polls.leases_lost)],
+    );
+    metric(
+        &mut out,
+        "pollen_deliveries_total",
+        "counter",
+        "Delivery outcomes.",
+        &[
+            ("outcome=\"attempted\"", sent.attempts),
+            ("outcome=\"delivered\"", sent.delivered),
+            ("outcome=\"retried\"", sent.retried),
+            ("outcome=\"queued\"", sent.queued),
+        ],
+    );
+    metric(
+        &mut out,
+        "pollen_subscription_deactivations_total",
+        "counter",
+        "Subscriptions deactivated (410 Gone or retries exhausted).",
+        &[("", sent.deactivations)],
+    );
+    let mut depth = Vec::new();
+    for status in [OutboxStatus::Pending, OutboxStatus::Queued] {
+        match count_outbox(store.as_ref(), status).await {
+            Ok(n) => depth.push((status, n)),
+            Err(error) => {
+                tracing::warn!(%error, "metrics: counting the outbox failed");
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable")
+                    .into_response();
+            }
+        }
+    }
+    let labels: Vec<String> = depth
+        .iter()
+        .map(|(s, _)| format!("status=\"{}\"", s.as_str()))
+        .collect();
+    let samples: Vec<(&str, u64)> = labels
+        .iter()
+        .zip(&depth)
+        .map(|(l, (_, n))| (l.as_str(), *n))
+        .collect();
+    metric(
+        &mut out,
+        "pollen_outbox_depth",
+        "gauge",
+        "Notifications waiting in the outbox, by status.",
+        &samples,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// `GET /hubs/finance/{resource}?where=&pageSize=&page=`: one page of the normalized resource
+/// read through the instance's Sage source, as the instance's poller sees it.
+pub(crate) async fn hub(
+    state: Shared,
+    Path(resource): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(token) = auth::parse(header).element else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "hub calls need `Element <instance token>` in Authorization",
+        ));
+    };
+    let instance = state
+        .engine
+        .store()
+        .instance_by_token(token)
+        .await
+        .map_err(|e| ApiError::internal("finding the instance", e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Authorization must carry a valid `Element <instance token>`",
+            )
+        })?;
+    let source = state.engine.source(&instance.key()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "instance {} is not polling (status {})",
+                instance.id, instance.status
+            ),
+        )
+    })?;
+    let query = query.unwrap_or_default();
+    let mut page: u32 = 1;
+    let mut kept = Vec::new();
+    for part in query.split('&') {
+        if let Some(text) = part.strip_prefix("page=") {
+            page = text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "query parameter page: `{text}` is not a whole number from 1 to 1000"
+                    ))
+                })?;
+        } else if !part.is_empty() {
+            kept.push(part);
+        }
+    }
+    let request = if kept.is_empty() {
+        format!("/hubs/finance/{resource}")
+    } else {
+        format!("/hubs/finance/{resource}?{}", kept.join("&"))
+    };
+    let key = PollKey::new(instance.key(), resource.clone());
+    let mut cursor: Option<String> = None;
+    let mut current = 1;
+    loop {
+        let fetched = source
+            .fetch(
+                &resource,
+                &FetchRequest {
+                    key: &key,
+                    request: &request,
+                    since: DateTime::UNIX_EPOCH,
+                    page_size: None,
+                    cursor: cursor.as_deref(),
+                },
+            )
+            .await
+            .map_err(|error| match error.kind() {
+                pollen_sage::ErrorKind::InvalidRequest
+                | pollen_sage::ErrorKind::UnknownResource => {
+                    ApiError::bad_request(error.to_string())
+                }
+                _ => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
+            })?;
+        if current == page {
+            return Ok(Json(json!({
+                "records": fetched.records,
+                "page": page,
+                "hasMore": fetched.next.is_some(),
+                "total": fetched.total,
+            })));
+        }
+        match fetched.next {
+            Some(next) => cursor = Some(next),
+            None => {
+                return Ok(Json(json!({
+                    "records": [],
+                    "page": page,
+                    "hasMore": false,
+                    "total": fetched.total,
+                })))
+            }
+        }
+        current += 1;
+    }
+}

@@ -1,0 +1,65 @@
+//! `pollen serve`: the management API, polling and delivering every stored instance.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use pollen::api::{serve, ApiSecrets, ServeOptions};
+use pollen::db::{open_store, DEFAULT_DB_URL};
+
+/// The environment variables holding the platform secrets.
+const USER_SECRET_ENV: &str = "POLLEN_USER_SECRET";
+const ORG_SECRET_ENV: &str = "POLLEN_ORG_SECRET";
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The database: `sqlite://PATH` or `postgres://...`.
+    #[arg(long, default_value = DEFAULT_DB_URL)]
+    db: String,
+    /// Deliver to loopback and private network addresses (refused by default).
+    #[arg(long)]
+    allow_private_callbacks: bool,
+}
+
+fn secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|s| !s.trim().is_empty())
+}
+
+/// Refuses to start (exit 1) without both secrets; prints `listening on http://ADDR` first.
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let (Some(user), Some(org)) = (secret(USER_SECRET_ENV), secret(ORG_SECRET_ENV)) else {
+        eprintln!(
+            "error: not starting: set {USER_SECRET_ENV} and {ORG_SECRET_ENV} (the API's Authorization secrets)"
+        );
+        return Ok(ExitCode::from(1));
+    };
+    let secrets = ApiSecrets::new(&user, &org);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let store = open_store(&args.db).await?;
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("--listen {}: cannot bind", args.listen))?;
+        let addr = listener
+            .local_addr()
+            .context("reading the listening address")?;
+        println!("listening on http://{addr}");
+        let mut options = ServeOptions::new();
+        options.engine.allow_private_callbacks = args.allow_private_callbacks;
+        serve(
+            listener,
+            store.clone(),
+            secrets,
+            options,
+            super::shutdown_signal(),
+        )
+        .await?;
+        store.close().await;
+        eprintln!("pollen: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,466 @@
+//! `pollen serve` in-process: an instance created through `POST /instances` against the
+//! simulator delivers exactly one signed event per change; bad requests get the right 4xx.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use pollen::api::{serve, ApiSecrets, ServeOptions, BASE_PATH};
+use pollen::demo::demo_instance;
+use pollen::receiver::{ReceivedEvent, Receiver};
+use pollen_sage_sim::{ApiVersion, Resource, SimConfig, Simulator};
+use pollen_store::{SecretKey, SqlStore, StoreOptions};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+const CODE: &str = "1c6ff4089d58d80e86482ab7d5b97f15dd7b041d";
+const AUTH: &str = "User test-user, Organization test-org";
+
+/// A running `serve` on 127.0.0.1 over a SQLite store in a temporary directory.
+struct Service {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<pollen::Result<()>>,
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Service {
+    async fn start(body_limit: usize) -> Service {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("pollen.db").display());
+        let store = Arc::new(
+            SqlStore::open(&url, StoreOptions::new(SecretKey::generate()))
+                .await
+                .expect("store"),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut options = ServeOptions::new();
+        options.body_limit = body_limit;
+        options.engine.allow_private_callbacks = true;
+        options.engine.refresh_interval = Some(TimeDelta::seconds(1));
+        options.engine.first_poll_within = Some(TimeDelta::seconds(1));
+        options.engine.delivery_interval = Duration::from_millis(200);
+        options.engine.shutdown_grace = Duration::from_secs(5);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            listener,
+            store,
+            ApiSecrets::new("test-user", "test-org"),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Service {
+            addr,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{BASE_PATH}{path}", self.addr)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("authorization", auth);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("serve stops within 10 s")
+            .expect("the serve task");
+        result.expect("serve ends cleanly");
+    }
+}
+
+/// Receives until `count` events arrived (or 40 s passed), then half a second more for repeats.
+async fn receive(
+    events: &mut mpsc::UnboundedReceiver<ReceivedEvent>,
+    count: usize,
+) -> Vec<ReceivedEvent> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while got.len() < count {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) => got.push(event),
+            _ => break,
+        }
+    }
+    let settle = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(event)) = tokio::time::timeout_at(settle, events.recv()).await {
+        got.push(event);
+    }
+    got
+}
+
+/// `(record id, event type)` counts.
+fn tally(events: &[ReceivedEvent]) -> HashMap<(String, String), usize> {
+    let mut counts = HashMap::new();
+    for event in events {
+        *counts
+            .entry((event.object_id.clone(), event.event_type.clone()))
+            .or_default() += 1;
+    }
+    counts
+}
+
+fn check(expected: &HashMap<(String, String), usize>, received: &[ReceivedEvent]) {
+    let bad: Vec<_> = received.iter().filter(|e| !e.signature_valid).collect();
+    assert!(bad.is_empty(), "bad signatures: {bad:?}");
+    assert!(
+        received.iter().all(|e| e.object_type == "customers"),
+        "object types: {received:?}"
+    );
+    let actual = tally(received);
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !actual.contains_key(*k))
+        .collect();
+    let extra: Vec<_> = actual
+        .iter()
+        .filter(|(k, n)| expected.get(*k) != Some(n))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}; unexpected or repeated {extra:?}"
+    );
+    assert_eq!(received.len(), expected.values().sum::<usize>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_one_signed_event_per_change() {
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 5,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    sim.add_authorization_code(CODE, ApiVersion::V31);
+    let (receiver, mut events) = Receiver::start(b"serve-test-key").await.expect("receiver");
+    let service = Service::start(1024 * 1024).await;
+
+    let mut instance =
+        demo_instance(&sim.handle(), &receiver.url(), "serve-test-key").expect("json");
+    // An update a couple of seconds after the creation is an update (the default is 10 s).
+    instance["configuration"]["event.poller.configuration"]["customers"]["createdCheckTolerance"] =
+        json!(1);
+    let (status, created) = service
+        .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+    let token = created["token"].as_str().expect("a token").to_owned();
+    assert_eq!(created["element"]["key"], "sageone");
+    assert_eq!(created["name"], "API_Polling");
+    assert_eq!(created["configuration"]["oauth.api.secret"], "***");
+    assert_eq!(
+        created["configuration"]["event.notification.signature.key"],
+        "***"
+    );
+    assert!(created["configuration"]["event.poller.configuration"].is_string());
+    assert_eq!(created["eventsEnabled"], true);
+    assert_eq!(created["valid"], true);
+    assert_eq!(created["disabled"], false);
+    assert_eq!(created["tags"], json!(["Test"]));
+    assert!(created["createdDate"].is_string());
+    assert_eq!(
+        sim.request_counts().get("POST /token", 200),
+        1,
+        "the code was exchanged"
+    );
+
+    // The creation time is the first watermark; changes made in a later second are new.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut expected = HashMap::new();
+    let mut ids = Vec::new();
+    for n in 0..120 {
+        let record = sim
+            .create(
+                Resource::Contacts,
+                &json!({"contact_types": [{"id": "CUSTOMER"}], "name": format!("Customer {n}")}),
+            )
+            .expect("creating a customer");
+        expected.insert((record.id().to_owned(), "CREATED".to_owned()), 1);
+        ids.push(record.id().to_owned());
+    }
+    let first = receive(&mut events, 120).await;
+    check(&expected, &first);
+
+    // Later seconds: 50 updates and 30 deletes of distinct customers, each a new state.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut second_expected = HashMap::new();
+    for id in &ids[..50] {
+        sim.update(
+            Resource::Contacts,
+            id,
+            &json!({"name": format!("Updated {id}")}),
+        )
+        .expect("updating a customer");
+        second_expected.insert((id.clone(), "UPDATED".to_owned()), 1);
+    }
+    for id in &ids[50..80] {
+        sim.delete(Resource::Contacts, id)
+            .expect("deleting a customer");
+        second_expected.insert((id.clone(), "DELETED".to_owned()), 1);
+    }
+    let second = receive(&mut events, 80).await;
+    check(&second_expected, &second);
+    assert_eq!(first.len() + second.len(), 200);
+
+    // The outbox as the API shows it: every notification delivered, with its attempt.
+    let (status, rows) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}/events?pageSize=1000"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rows}");
+    let rows = rows.as_array().expect("rows").clone();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["status"] == "delivered"), "{rows:?}");
+    let notification = rows[0]["id"].as_str().expect("an id");
+    let (status, detail) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/events/{notification}"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["deliveryAttempts"][0]["httpStatus"], 200);
+    assert_eq!(
+        detail["body"]["message"]["events"][0]["objectType"],
+        "customers"
+    );
+
+    // Re-delivering one notification sends it again, signed.
+    let (status, requeued) = service
+        .call(
+            reqwest::Method::POST,
+            &format!("/instances/{id}/events/redeliver"),
+            AUTH,
+            Some(&json!({"ids": [notification]})),
+        )
+        .await;
+    assert_eq!(
+        (status, &requeued["requeued"]),
+        (200, &json!(1)),
+        "{requeued}"
+    );
+    let again = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the re-delivery within 10 s")
+        .expect("the receiver runs");
+    assert!(again.signature_valid);
+
+    // The hub read through the instance's connector needs the instance's token.
+    let element = format!("{AUTH}, Element {token}");
+    let (status, page) = service
+        .call(
+            reqwest::Method::GET,
+            "/hubs/finance/customers?pageSize=5",
+            &element,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["records"].as_array().map(Vec::len), Some(5), "{page}");
+    let (status, _) = service
+        .call(reqwest::Method::GET, "/hubs/finance/customers", AUTH, None)
+        .await;
+    assert_eq!(status, 401);
+
+    let metrics = reqwest::get(service.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pollen_deliveries_total{outcome=\"delivered\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pollen_outbox_depth{status=\"pending\"}"),
+        "{metrics}"
+    );
+
+    service.stop().await;
+    receiver.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_bad_requests_with_the_right_status() {
+    // A small limit, so that the whole oversized body is sent before the 413 comes back.
+    let service = Service::start(64 * 1024).await;
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    let (status, body) = service
+        .call(
+            get.clone(),
+            "/instances",
+            "User test-user, Organization wrong",
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let wrong_user = service
+        .call(
+            get.clone(),
+            "/instances",
+            "User wrong, Organization test-org",
+            None,
+        )
+        .await;
+    assert_eq!(
+        wrong_user,
+        (status, body),
+        "the same answer whichever secret is wrong"
+    );
+    assert_eq!(
+        service.call(get.clone(), "/instances", "", None).await.0,
+        401
+    );
+
+    let mut invalid: Value =
+        serde_json::from_str(pollen::demo::SEED_INSTANCE).expect("the seed parses");
+    invalid["configuration"]["event.poller.refresh_interval"] = json!("soon");
+    invalid["configuration"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("oauth.api.key");
+    let (status, body) = service
+        .call(post.clone(), "/instances", AUTH, Some(&invalid))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let pointers: Vec<&str> = body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .filter_map(|p| p["pointer"].as_str())
+        .collect();
+    assert!(
+        pointers.contains(&"/configuration/event.poller.refresh_interval")
+            && pointers.contains(&"/configuration/oauth.api.key"),
+        "{body}"
+    );
+
+    assert_eq!(
+        service
+            .call(get.clone(), "/instances/42", AUTH, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        service
+            .call(get.clone(), "/instances/abc", AUTH, None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        service
+            .call(get.clone(), "/instances/42/events", AUTH, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        service
+            .call(get.clone(), "/no/such/route", AUTH, None)
+            .await
+            .0,
+        404
+    );
+    let (status, body) = service
+        .call(get.clone(), "/instances/events/nope", AUTH, None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    let response = service
+        .client
+        .post(service.url("/instances"))
+        .header("authorization", AUTH)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 415);
+
+    let response = service
+        .client
+        .post(service.url("/instances"))
+        .header("authorization", AUTH)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100 * 1024])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 413);
+
+    let response = service
+        .client
+        .post(service.url("/instances"))
+        .header("authorization", AUTH)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 400);
+
+    let health = reqwest::get(service.url("/health")).await.expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    let openapi: Value = reqwest::get(service.url("/openapi.json"))
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(openapi["openapi"], "3.0.3");
+    assert!(openapi["paths"]["/instances/{id}/events/redeliver"]["post"].is_object());
+    service.stop().await;
+}
