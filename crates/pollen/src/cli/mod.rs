@@ -1,6 +1,7 @@
 //! Argument definitions and dispatch for every subcommand.
 
 mod demo;
+mod events;
 mod run;
 mod sage_sim;
 mod serve;
@@ -46,6 +47,9 @@ enum Command {
     Where(where_clause::WhereCommand),
     /// Check instance JSON files; every problem with its JSON Pointer; exit 1 on any error.
     Validate(validate::ValidateArgs),
+    /// Read and re-send the notifications in the outbox.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Serve the management API and poll every stored instance.
     Serve(serve::ServeArgs),
     /// Run the Sage Business Cloud Accounting simulator on its own.
@@ -63,6 +67,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(args) => validate::run(&args),
         Command::SageSim(args) => sage_sim::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Events(command) => events::run(command),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -11,7 +10,6 @@ use pollen::api::{serve, ApiSecrets, ServeOptions, BASE_PATH};
 use pollen::demo::demo_instance;
 use pollen::receiver::{ReceivedEvent, Receiver};
 use pollen_sage_sim::{ApiVersion, Resource, SimConfig, Simulator};
-use pollen_store::{SecretKey, SqlStore, StoreOptions};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,7 +21,7 @@ struct Service {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<pollen::Result<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     client: reqwest::Client,
 }
 
@@ -31,11 +29,8 @@ impl Service {
     async fn start(body_limit: usize) -> Service {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("pollen.db").display());
-        let store = Arc::new(
-            SqlStore::open(&url, StoreOptions::new(SecretKey::generate()))
-                .await
-                .expect("store"),
-        );
+        // As `pollen serve --db` opens it (key file beside), so the CLI can open it too.
+        let store = pollen::db::open_store(&url).await.expect("store");
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind");
@@ -61,9 +56,13 @@ impl Service {
             addr,
             stop: Some(stop),
             task,
-            _dir: dir,
+            dir,
             client: reqwest::Client::new(),
         }
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("pollen.db").display())
     }
 
     fn url(&self, path: &str) -> String {
@@ -93,11 +92,12 @@ impl Service {
         )
     }
 
-    async fn stop(mut self) {
+    /// Stops serving; the database stays until the value is dropped.
+    async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let result = tokio::time::timeout(Duration::from_secs(10), self.task)
+        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
             .await
             .expect("serve stops within 10 s")
             .expect("the serve task");
@@ -172,7 +172,7 @@ async fn serve_delivers_one_signed_event_per_change() {
     .expect("simulator");
     sim.add_authorization_code(CODE, ApiVersion::V31);
     let (receiver, mut events) = Receiver::start(b"serve-test-key").await.expect("receiver");
-    let service = Service::start(1024 * 1024).await;
+    let mut service = Service::start(1024 * 1024).await;
 
     let mut instance =
         demo_instance(&sim.handle(), &receiver.url(), "serve-test-key").expect("json");
@@ -324,14 +324,54 @@ async fn serve_delivers_one_signed_event_per_change() {
     );
 
     service.stop().await;
+
+    // The same outbox through `pollen events` on the database.
+    let db = service.db_url();
+    let listed = pollen_cli(&[
+        "events",
+        "list",
+        "--db",
+        &db,
+        "--instance",
+        &id.to_string(),
+        "--json",
+    ]);
+    let lines: Vec<Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), rows.len(), "{listed}");
+    assert!(lines.iter().all(|l| l["status"] == "delivered"), "{listed}");
+    let table = pollen_cli(&["events", "list", "--db", &db, "--status", "delivered"]);
+    assert_eq!(table.lines().count(), rows.len() + 1, "{table}");
+    let redelivered = pollen_cli(&["events", "redeliver", "--db", &db, notification]);
+    assert!(redelivered.starts_with("requeued 1 "), "{redelivered}");
+    let pending = pollen_cli(&[
+        "events", "list", "--db", &db, "--status", "pending", "--json",
+    ]);
+    assert_eq!(pending.lines().count(), 1, "{pending}");
     receiver.shutdown().await;
     sim.shutdown().await;
+}
+
+/// Runs the `pollen` binary; its stdout, after asserting it succeeded.
+fn pollen_cli(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pollen"))
+        .args(args)
+        .output()
+        .expect("running pollen");
+    assert!(
+        output.status.success(),
+        "pollen {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_bad_requests_with_the_right_status() {
     // A small limit, so that the whole oversized body is sent before the 413 comes back.
-    let service = Service::start(64 * 1024).await;
+    let mut service = Service::start(64 * 1024).await;
     let post = reqwest::Method::POST;
     let get = reqwest::Method::GET;
 
