@@ -255,7 +255,8 @@ async fn serve_delivers_one_signed_event_per_change() {
     let rows = rows.as_array().expect("rows").clone();
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r["status"] == "delivered"), "{rows:?}");
-    let notification = rows[0]["id"].as_str().expect("an id");
+    let notification = rows[0]["id"].as_str().expect("an id").to_owned();
+    let notification = notification.as_str();
     let (status, detail) = service
         .call(
             reqwest::Method::GET,
@@ -285,11 +286,26 @@ async fn serve_delivers_one_signed_event_per_change() {
         (200, &json!(1)),
         "{requeued}"
     );
-    let again = tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("the re-delivery within 10 s")
-        .expect("the receiver runs");
-    assert!(again.signature_valid);
+    // The same notification, all its events, signed, once more.
+    let event_ids: Vec<&str> = detail["eventIds"]
+        .as_array()
+        .expect("event ids")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut again = Vec::new();
+    while again.len() < event_ids.len() {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the re-delivery within 10 s")
+            .expect("the receiver runs");
+        again.push(event);
+    }
+    assert!(again
+        .iter()
+        .all(|e| e.signature_valid && e.notification_id == notification));
+    let again_ids: Vec<&str> = again.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(again_ids, event_ids);
 
     // The hub read through the instance's connector needs the instance's token.
     let element = format!("{AUTH}, Element {token}");
@@ -323,7 +339,55 @@ async fn serve_delivers_one_signed_event_per_change() {
         "{metrics}"
     );
 
+    // A PATCH of the callback URL takes effect on the next delivery.
+    let (moved, mut moved_events) = Receiver::start(b"serve-test-key").await.expect("receiver");
+    let patch = json!({"configuration": {"event.notification.callback.url": moved.url()}});
+    let (status, patched) = service
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/instances/{id}"),
+            AUTH,
+            Some(&patch),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["configuration"]["event.notification.callback.url"],
+        json!(moved.url())
+    );
+    assert_eq!(
+        patched["name"], "API_Polling",
+        "the rest of the instance stays"
+    );
+    let record = sim
+        .create(
+            Resource::Contacts,
+            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "After the PATCH"}),
+        )
+        .expect("creating a customer");
+    let event = tokio::time::timeout(Duration::from_secs(15), moved_events.recv())
+        .await
+        .expect("an event at the new URL within 15 s")
+        .expect("the receiver runs");
+    assert_eq!(
+        (event.object_id.as_str(), event.event_type.as_str()),
+        (record.id(), "CREATED")
+    );
+    assert!(event.signature_valid);
+    assert!(events.try_recv().is_err(), "nothing more at the old URL");
+    let (status, rows) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}/events?pageSize=1000"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rows}");
+    let rows = rows.as_array().expect("rows").clone();
+
     service.stop().await;
+    moved.shutdown().await;
 
     // The same outbox through `pollen events` on the database.
     let db = service.db_url();
@@ -503,4 +567,61 @@ async fn serve_answers_bad_requests_with_the_right_status() {
     assert_eq!(openapi["openapi"], "3.0.3");
     assert!(openapi["paths"]["/instances/{id}/events/redeliver"]["post"].is_object());
     service.stop().await;
+}
+
+#[test]
+fn serve_command_needs_both_secrets_then_says_where_it_listens() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("pollen.db").display());
+    let serve = |user: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pollen"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", &db])
+            .env_remove("POLLEN_USER_SECRET")
+            .env("POLLEN_ORG_SECRET", "org")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(user) = user {
+            command.env("POLLEN_USER_SECRET", user);
+        }
+        command
+    };
+    let refused = serve(None).output().expect("running pollen serve");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("POLLEN_USER_SECRET"), "{stderr}");
+
+    let mut child = serve(Some("user"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting pollen serve");
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut first_line)
+        .expect("reading the first line");
+    let addr = first_line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connecting");
+    write!(
+        stream,
+        "GET {BASE_PATH}/instances HTTP/1.1\r\nHost: {addr}\r\nAuthorization: User user, Organization org\r\nConnection: close\r\n\r\n"
+    )
+    .expect("sending a request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reading");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("waiting for pollen serve");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("[]"), "{response}");
+    assert_eq!(exit.code(), Some(0));
 }
