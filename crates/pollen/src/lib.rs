@@ -10,6 +10,9 @@
 //!   the sender, and stops cleanly on a signal.
 //! - [`demo::run_demo`] is `pollen demo`: the Sage simulator, a local receiver that verifies
 //!   every signature, the seed's instance, and a tally against the simulator's change log.
+//! - [`api::serve`] is `pollen serve`: the Open Connectors-shaped management API (instances,
+//!   their events and re-delivery, the hub read, health, Prometheus metrics, an OpenAPI
+//!   document) beside an engine polling every stored instance.
 //! - [`db::open_store`] opens `--db` with its secret key.
 //! - [`instances::load_instance_files`] reads and validates `--config FILE|DIR`.
 //!

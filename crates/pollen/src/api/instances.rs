@@ -10,7 +10,7 @@ use pollen_config::{InstanceConfig, Secrets};
 use pollen_store::{Instance, InstanceStatus};
 use serde_json::{json, Map, Value};
 
-use super::{json_body, parse_id, ApiError, ApiResult, Shared};
+use super::{json_body, parse_id, store_error, ApiError, ApiResult, Shared};
 use crate::error::ErrorKind;
 
 /// The vendor's instance record: configuration values as strings, secrets masked.
@@ -137,7 +137,7 @@ pub(crate) async fn create(
     let (instance, token) = store
         .create_instance(&config, Utc::now())
         .await
-        .map_err(|e| ApiError::internal("storing the instance", e))?;
+        .map_err(store_error("storing the instance"))?;
     if let Err(error) = register(&state, &instance).await {
         // Nothing half-created stays behind.
         let _ = state.engine.remove_instance(&instance.key()).await;
@@ -179,7 +179,7 @@ async fn update(
     let mut instance = store
         .update_instance_config(id, config, now)
         .await
-        .map_err(|e| ApiError::internal("updating the instance", e))?;
+        .map_err(store_error("updating the instance"))?;
     if let Some(disabled) = disabled {
         let status = if disabled {
             InstanceStatus::Disabled
@@ -190,7 +190,7 @@ async fn update(
             store
                 .set_instance_status(id, status, now)
                 .await
-                .map_err(|e| ApiError::internal("updating the instance", e))?;
+                .map_err(store_error("updating the instance"))?;
             instance = load(state, id).await?;
         }
     }

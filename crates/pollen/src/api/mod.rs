@@ -202,6 +202,15 @@ impl ApiError {
     }
 }
 
+/// A store failure: the client's fault when the store says so (400, 404), else ours (500).
+pub(crate) fn store_error(context: &str) -> impl FnOnce(pollen_store::Error) -> ApiError + '_ {
+    move |error| match error.kind() {
+        pollen_store::ErrorKind::InvalidInput => ApiError::bad_request(error.to_string()),
+        pollen_store::ErrorKind::NotFound => ApiError::not_found(error.to_string()),
+        _ => ApiError::internal(context, error),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"status": self.status.as_u16(), "message": self.message});
