@@ -339,6 +339,38 @@ async fn serve_delivers_one_signed_event_per_change() {
         "{metrics}"
     );
 
+    // A PATCH that makes the instance invalid is refused, naming the field; nothing changes.
+    let bad = json!({"configuration": {"event.poller.refresh_interval": "soon"}});
+    let (status, refused) = service
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/instances/{id}"),
+            AUTH,
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p["pointer"] == "/configuration/event.poller.refresh_interval"),
+        "{refused}"
+    );
+    let (_, unchanged) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(
+        unchanged["configuration"]["event.poller.refresh_interval"],
+        "15"
+    );
+
     // A PATCH of the callback URL takes effect on the next delivery.
     let (moved, mut moved_events) = Receiver::start(b"serve-test-key").await.expect("receiver");
     let patch = json!({"configuration": {"event.notification.callback.url": moved.url()}});
