@@ -522,71 +522,34 @@ async fn serve_answers_bad_requests_with_the_right_status() {
         "{body}"
     );
 
-    assert_eq!(
-        service
-            .call(get.clone(), "/instances/42", AUTH, None)
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        service
-            .call(get.clone(), "/instances/abc", AUTH, None)
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        service
-            .call(get.clone(), "/instances/42/events", AUTH, None)
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        service
-            .call(get.clone(), "/no/such/route", AUTH, None)
-            .await
-            .0,
-        404
-    );
-    let (status, body) = service
-        .call(get.clone(), "/instances/events/nope", AUTH, None)
-        .await;
-    assert_eq!(status, 400, "{body}");
+    for (path, expected) in [
+        ("/instances/42", 404),
+        ("/instances/abc", 400),
+        ("/instances/42/events", 404),
+        ("/no/such/route", 404),
+        ("/instances/events/nope", 400),
+    ] {
+        let (status, body) = service.call(get.clone(), path, AUTH, None).await;
+        assert_eq!(status, expected, "GET {path}: {body}");
+    }
 
-    let response = service
-        .client
-        .post(service.url("/instances"))
-        .header("authorization", AUTH)
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status().as_u16(), 415);
-
-    let response = service
-        .client
-        .post(service.url("/instances"))
-        .header("authorization", AUTH)
-        .header("content-type", "application/json")
-        .body(vec![b' '; 100 * 1024])
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status().as_u16(), 413);
-
-    let response = service
-        .client
-        .post(service.url("/instances"))
-        .header("authorization", AUTH)
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status().as_u16(), 400);
+    let bad_bodies: [(&str, Vec<u8>, u16); 3] = [
+        ("text/plain", b"{}".to_vec(), 415),
+        ("application/json", vec![b' '; 100 * 1024], 413),
+        ("application/json", b"{\"name\": ".to_vec(), 400),
+    ];
+    for (content_type, body, expected) in bad_bodies {
+        let response = service
+            .client
+            .post(service.url("/instances"))
+            .header("authorization", AUTH)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status().as_u16(), expected, "{content_type}");
+    }
 
     let health = reqwest::get(service.url("/health")).await.expect("health");
     assert_eq!(health.status().as_u16(), 200);
