@@ -12,7 +12,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::sign::StandardWebhooksSecret;
 
-/// The configuration key of the Standard Webhooks secret (an extension: the vendor has no such
+/// The configuration key of the Standard Webhooks secret (a pollen extension: the vendor has no such
 /// key). Setting it opts the instance in to the `webhook-id`, `webhook-timestamp` and
 /// `webhook-signature` headers.
 pub const STANDARD_WEBHOOKS_SECRET_KEY: &str = "event.notification.standard_webhooks.secret";
@@ -91,13 +91,8 @@ impl Endpoint {
             }
             endpoint = endpoint.with_header(name, value)?;
         }
-        if let Some(value) = config.configuration.extra.get(STANDARD_WEBHOOKS_SECRET_KEY) {
-            let text = value.as_str().ok_or_else(|| {
-                Error::config(format!(
-                    "{STANDARD_WEBHOOKS_SECRET_KEY}: expected a string `whsec_...`"
-                ))
-            })?;
-            let secret = StandardWebhooksSecret::parse(text)
+        if let Some(secret) = &settings.standard_webhooks_secret {
+            let secret = StandardWebhooksSecret::parse(secret.expose())
                 .map_err(|e| Error::config(format!("{STANDARD_WEBHOOKS_SECRET_KEY}: {e}")))?;
             endpoint.standard_webhooks = Some(secret);
         }

@@ -28,9 +28,10 @@
 //!
 //! # Secrets
 //!
-//! Client secret, signing secret, subscription key, notification signature key, basic-auth
-//! password, grant code and tokens are [`Secret`]s: `Debug` and `Display` print `***`, and
-//! [`Secret::expose`] is the one way to the value. Problems never quote a secret.
+//! Client secret, signing secret, subscription key, notification signature key, Standard
+//! Webhooks secret, basic-auth password, grant code and tokens are [`Secret`]s: `Debug` and
+//! `Display` print `***`, and [`Secret::expose`] is the one way to the value. Problems never
+//! quote a secret.
 //! [`InstanceConfig::to_json`] writes the configuration back in the vendor's shape, secrets
 //! masked ([`Secrets::Mask`], for display) or not ([`Secrets::Expose`], for storage).
 //!

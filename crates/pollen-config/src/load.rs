@@ -350,6 +350,31 @@ fn read_configuration(
             "the signature key",
         )
     });
+    let standard_webhooks_secret = Ctx::present(map, STANDARD_WEBHOOKS_SECRET).and_then(|v| {
+        let at = conf(STANDARD_WEBHOOKS_SECRET);
+        let secret = ctx.secret(v, &at, "a Standard Webhooks secret `whsec_...`")?;
+        match standard_webhooks_key_len(secret.expose()) {
+            Some(len) if (24..=64).contains(&len) => Some(secret),
+            Some(len) => {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    &at,
+                    format!(
+                        "the Standard Webhooks secret decodes to {len} bytes; expected 24 to 64"
+                    ),
+                );
+                None
+            }
+            None => {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    &at,
+                    "expected `whsec_` followed by standard base64 (the value is not shown)",
+                );
+                None
+            }
+        }
+    });
     let basic = read_basic(ctx, map);
     let headers = poller::read_headers(ctx, map);
 
@@ -443,6 +468,7 @@ fn read_configuration(
             enabled: enabled?,
             callback_url: notification_url,
             signature_key,
+            standard_webhooks_secret,
             basic: basic?,
             headers: headers?,
         },
@@ -564,6 +590,30 @@ pub(crate) fn absolute_url(
         return None;
     }
     Some(AbsoluteUrl::new(text.trim().to_owned(), url))
+}
+
+const STANDARD_WEBHOOKS_SECRET: &str = "event.notification.standard_webhooks.secret";
+
+/// The number of bytes a `whsec_<base64>` secret decodes to (padded standard alphabet, as the
+/// Standard Webhooks libraries write it), or `None` when it is not that shape. Only the length is
+/// computed: the key itself is decoded by the sender.
+fn standard_webhooks_key_len(text: &str) -> Option<usize> {
+    let encoded = text.trim().strip_prefix("whsec_")?.as_bytes();
+    if encoded.is_empty() || encoded.len() % 4 != 0 {
+        return None;
+    }
+    let padding = encoded.iter().rev().take_while(|&&b| b == b'=').count();
+    if padding > 2 {
+        return None;
+    }
+    let body = &encoded[..encoded.len() - padding];
+    if !body
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    {
+        return None;
+    }
+    Some(encoded.len() / 4 * 3 - padding)
 }
 
 #[cfg(test)]

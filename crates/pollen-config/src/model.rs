@@ -275,6 +275,9 @@ pub struct Notification {
     pub callback_url: Option<AbsoluteUrl>,
     /// `event.notification.signature.key`.
     pub signature_key: Option<Secret>,
+    /// `event.notification.standard_webhooks.secret`: `whsec_` + base64 of 24 to 64 bytes
+    /// (checked at load time).
+    pub standard_webhooks_secret: Option<Secret>,
     /// `event.notification.basic.username` and `.password`.
     pub basic: Option<BasicAuth>,
     /// `event.notification.callback.headers`, sorted by name.

@@ -94,6 +94,12 @@ impl InstanceConfig {
         if let Some(key) = &n.signature_key {
             put("event.notification.signature.key", secrets.show(key));
         }
+        if let Some(secret) = &n.standard_webhooks_secret {
+            put(
+                "event.notification.standard_webhooks.secret",
+                secrets.show(secret),
+            );
+        }
         if let Some(basic) = &n.basic {
             put("event.notification.basic.username", text(&basic.username));
             put(

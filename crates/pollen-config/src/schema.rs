@@ -162,6 +162,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Configuration, "event.notification.enabled", "boolean", Value("false"), "true", "Whether to poll and send notifications at all."),
     key(Configuration, "event.notification.callback.url", "absolute http(s) URL", Absent("required when notifications are enabled"), r#""https://mycoolapp.com/events""#, "Where notifications are POSTed."),
     secret(Configuration, "event.notification.signature.key", Absent("no `Elements-Webhook-Signature` header"), r#""whsec...""#, "HMAC-SHA256 key of the `Elements-Webhook-Signature` header."),
+    secret(Configuration, "event.notification.standard_webhooks.secret", Absent("no Standard Webhooks headers"), r#""whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD""#, "`whsec_` + base64 of 24 to 64 random bytes: adds `webhook-id`, `webhook-timestamp` and `webhook-signature` ([Standard Webhooks](https://www.standardwebhooks.com/) v1). pollen extension."),
     key(Configuration, "event.notification.basic.username", "string", Absent("no basic authentication"), r#""pollen""#, "HTTP basic-auth user for the callback; needs the password too."),
     secret(Configuration, "event.notification.basic.password", Absent("no basic authentication"), r#""hunter2""#, "HTTP basic-auth password for the callback; needs the username too."),
     key(Configuration, "event.notification.callback.headers", "object of header name to string, or that object JSON-encoded in a string", Absent("no extra headers"), r#"{"X-Tenant": "acme"}"#, "Extra headers sent with every notification."),

@@ -182,13 +182,20 @@ async fn disabled_notifications_have_no_endpoint_and_bad_secrets_are_named() {
     let loaded = InstanceConfig::from_json_str(&disabled).unwrap();
     assert!(Endpoint::from_config(&loaded.config).unwrap().is_none());
 
+    // A malformed secret never reaches the sender: loading the instance refuses it, naming the
+    // key and never the value.
     let bad = json.replace(WHSEC, "whsec_c2hvcnQ=");
-    let loaded = InstanceConfig::from_json_str(&bad).unwrap();
-    let err = Endpoint::from_config(&loaded.config).unwrap_err();
+    let errors = InstanceConfig::from_json_str(&bad).unwrap_err();
+    let problems: Vec<(&str, &str)> = errors
+        .errors()
+        .map(|p| (p.pointer(), p.message()))
+        .collect();
     assert_eq!(
-        err.message(),
-        "event.notification.standard_webhooks.secret: the Standard Webhooks secret decodes to 5 \
-         bytes; expected 24 to 64"
+        problems,
+        [(
+            "/configuration/event.notification.standard_webhooks.secret",
+            "the Standard Webhooks secret decodes to 5 bytes; expected 24 to 64"
+        )]
     );
 }
 

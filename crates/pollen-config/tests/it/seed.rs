@@ -113,6 +113,13 @@ fn every_key_is_read() {
         Some("sig-key-5e8d21")
     );
     assert_eq!(
+        c.notification
+            .standard_webhooks_secret
+            .as_ref()
+            .map(|k| k.expose()),
+        Some("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+    );
+    assert_eq!(
         c.poller.backfill_since.map(|t| t.to_rfc3339()),
         Some("2023-12-31T23:00:00+00:00".to_owned())
     );
