@@ -14,6 +14,9 @@ pub struct Metrics {
     pages_fetched: AtomicU64,
     records_seen: AtomicU64,
     events_emitted: AtomicU64,
+    events_created: AtomicU64,
+    events_updated: AtomicU64,
+    events_deleted: AtomicU64,
     duplicates_suppressed: AtomicU64,
     date_warnings: AtomicU64,
     records_without_id: AtomicU64,
@@ -41,6 +44,12 @@ pub struct MetricsSnapshot {
     pub records_seen: u64,
     /// Events committed to the outbox.
     pub events_emitted: u64,
+    /// Of those, CREATED events.
+    pub events_created: u64,
+    /// Of those, UPDATED events.
+    pub events_updated: u64,
+    /// Of those, DELETED events.
+    pub events_deleted: u64,
     /// Changes not emitted because they were emitted before (or twice in one walk).
     pub duplicates_suppressed: u64,
     /// Records with a missing or unparseable date (emitted as UPDATED).
@@ -81,6 +90,9 @@ impl Metrics {
         add_pages_fetched => pages_fetched,
         add_records_seen => records_seen,
         add_events_emitted => events_emitted,
+        add_events_created => events_created,
+        add_events_updated => events_updated,
+        add_events_deleted => events_deleted,
         add_duplicates_suppressed => duplicates_suppressed,
         add_date_warnings => date_warnings,
         add_records_without_id => records_without_id,
@@ -108,6 +120,9 @@ impl Metrics {
             pages_fetched: get(&self.pages_fetched),
             records_seen: get(&self.records_seen),
             events_emitted: get(&self.events_emitted),
+            events_created: get(&self.events_created),
+            events_updated: get(&self.events_updated),
+            events_deleted: get(&self.events_deleted),
             duplicates_suppressed: get(&self.duplicates_suppressed),
             date_warnings: get(&self.date_warnings),
             records_without_id: get(&self.records_without_id),

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::change::{Change, Classifier, StableId, Tally, Window};
+use crate::change::{Change, Classifier, EventType, StableId, Tally, Window};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
@@ -173,6 +173,10 @@ pub(crate) async fn run_poll(
     metrics.add_pages_fetched(u64::from(pages));
     metrics.add_records_seen(tally.records);
     metrics.add_events_emitted(fresh.len() as u64);
+    let count = |kind: EventType| fresh.iter().filter(|c| c.event_type == kind).count() as u64;
+    metrics.add_events_created(count(EventType::Created));
+    metrics.add_events_updated(count(EventType::Updated));
+    metrics.add_events_deleted(count(EventType::Deleted));
     metrics.add_duplicates_suppressed(duplicates);
     metrics.add_date_warnings(tally.date_warnings);
     metrics.add_records_without_id(tally.without_id);

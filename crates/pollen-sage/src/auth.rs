@@ -178,6 +178,16 @@ pub enum AuthStatus {
     },
 }
 
+/// How many token grants one instance made since its source was built (successful ones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthStats {
+    /// Authorization codes exchanged for tokens.
+    pub code_exchanges: u64,
+    /// Refresh-token grants (each rotates the refresh token).
+    pub refreshes: u64,
+}
+
 /// What a request needs from the current tokens.
 #[derive(Debug, Clone)]
 pub(crate) struct Credentials {
@@ -216,6 +226,8 @@ pub(crate) struct Auth {
     clock: Arc<dyn Clock>,
     state: tokio::sync::Mutex<State>,
     status: Mutex<AuthStatus>,
+    code_exchanges: AtomicU64,
+    refreshes: AtomicU64,
 }
 
 fn needs_reauthorization(reason: &str) -> Error {
@@ -245,6 +257,15 @@ impl Auth {
                 ..State::default()
             }),
             status: Mutex::new(AuthStatus::Ready),
+            code_exchanges: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> AuthStats {
+        AuthStats {
+            code_exchanges: self.code_exchanges.load(Ordering::Relaxed),
+            refreshes: self.refreshes.load(Ordering::Relaxed),
         }
     }
 
@@ -397,6 +418,7 @@ impl Auth {
         }
         match self.token_request(&form).await {
             Ok(tokens) => {
+                self.code_exchanges.fetch_add(1, Ordering::Relaxed);
                 self.install(state, tokens);
                 self.save(state).await
             }
@@ -429,6 +451,7 @@ impl Auth {
         ];
         match self.token_request(&form).await {
             Ok(mut tokens) => {
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
                 if let Some(old) = &state.tokens {
                     if tokens.resource_owner_id.is_none() {
                         tokens.resource_owner_id.clone_from(&old.resource_owner_id);

@@ -112,7 +112,7 @@ mod signing;
 mod source;
 mod translate;
 
-pub use auth::{AuthStatus, MemoryTokenStore, TokenStore, Tokens};
+pub use auth::{AuthStats, AuthStatus, MemoryTokenStore, TokenStore, Tokens};
 pub use error::{ApiError, Error, ErrorKind, Result};
 pub use resources::{HubResource, HUB_RESOURCES};
 pub use settings::{

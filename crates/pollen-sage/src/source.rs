@@ -14,7 +14,7 @@ use pollen_template::{Mode, Where};
 use serde_json::Value;
 use url::Url;
 
-use crate::auth::{Auth, AuthStatus, TokenStore, Tokens};
+use crate::auth::{Auth, AuthStats, AuthStatus, TokenStore, Tokens};
 use crate::client::{describe, Api, Fetched};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::HubResource;
@@ -277,6 +277,11 @@ impl SageSource {
     /// Whether requests can go out, or the instance must be authorised again.
     pub fn auth_status(&self) -> AuthStatus {
         self.auth.status()
+    }
+
+    /// The token grants this source made.
+    pub fn auth_stats(&self) -> AuthStats {
+        self.auth.stats()
     }
 
     /// Exchanges an authorization code (single use) for tokens and saves them; clears a

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -11,7 +11,7 @@ use pollen_callback::{AddressPolicy, Endpoint, EndpointMap, Sender, SenderConfig
 use pollen_core::{
     Clock, MetricsSnapshot, PollKey, PollSpec, Scheduler, SchedulerConfig, Store, SystemClock,
 };
-use pollen_sage::SageSource;
+use pollen_sage::{AuthStats, SageSource};
 use pollen_store::{Instance, InstanceStatus, SqlStore};
 use tokio::sync::watch;
 
@@ -83,6 +83,8 @@ struct Inner {
     options: EngineOptions,
     /// The poll keys and source of each added instance, by instance key.
     instances: Mutex<HashMap<String, Added>>,
+    /// Token grants of sources since replaced or removed, so the totals never go down.
+    retired_auth: Mutex<AuthStats>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +120,7 @@ impl Engine {
                 endpoints,
                 options,
                 instances: Mutex::new(HashMap::new()),
+                retired_auth: Mutex::new(AuthStats::default()),
             }),
         })
     }
@@ -142,6 +145,27 @@ impl Engine {
         self.inner.sender.stats()
     }
 
+    /// Token grants (code exchanges, refreshes) of every instance since the engine started.
+    pub fn auth_stats(&self) -> AuthStats {
+        let retired = *self
+            .inner
+            .retired_auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.lock().values().fold(retired, |total, added| {
+            add_auth_stats(total, added.source.auth_stats())
+        })
+    }
+
+    fn retire(&self, source: &SageSource) {
+        let mut retired = self
+            .inner
+            .retired_auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *retired = add_auth_stats(*retired, source.auth_stats());
+    }
+
     /// The Sage source of an added instance.
     pub fn source(&self, instance: &str) -> Option<Arc<SageSource>> {
         self.lock().get(instance).map(|added| added.source.clone())
@@ -152,7 +176,7 @@ impl Engine {
         self.inner
             .instances
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts polling `instance` (or replaces its settings): builds its Sage source with tokens
@@ -211,13 +235,16 @@ impl Engine {
                     format_args!("registering {poll_key}"),
                 ))?;
         }
-        self.lock().insert(
+        let replaced = self.lock().insert(
             key,
             Added {
                 keys: new_keys,
                 source,
             },
         );
+        if let Some(old) = replaced {
+            self.retire(&old.source);
+        }
         Ok(())
     }
 
@@ -226,6 +253,7 @@ impl Engine {
         self.inner.endpoints.remove(key);
         let removed = self.lock().remove(key);
         if let Some(removed) = removed {
+            self.retire(&removed.source);
             for poll_key in &removed.keys {
                 self.inner
                     .scheduler
@@ -352,4 +380,10 @@ impl Engine {
             }
         }
     }
+}
+
+fn add_auth_stats(mut total: AuthStats, more: AuthStats) -> AuthStats {
+    total.code_exchanges += more.code_exchanges;
+    total.refreshes += more.refreshes;
+    total
 }

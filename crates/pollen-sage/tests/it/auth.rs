@@ -140,6 +140,8 @@ async fn concurrent_requests_share_one_refresh() {
     assert_eq!(counts.get("POST /token", 200), 1, "one refresh in flight");
     assert_eq!(counts.endpoint_total("POST /token"), 1);
     assert_eq!(store.saves(), 1);
+    let stats = source.auth_stats();
+    assert_eq!((stats.code_exchanges, stats.refreshes), (0, 1));
 }
 
 #[tokio::test]
@@ -157,6 +159,8 @@ async fn the_authorization_code_is_exchanged_once_and_its_tokens_stored() {
     assert_eq!(records(&pages).len(), 10);
     assert_eq!(store.saves(), 1);
     assert!(store.tokens().is_some_and(|t| t.expires_at.is_some()));
+    let stats = source.auth_stats();
+    assert_eq!((stats.code_exchanges, stats.refreshes), (1, 0));
 
     // A second process with the same store and the (spent) code uses the stored tokens.
     let again = v31_source(&sim, &[("contacts", CUSTOMERS)], store.clone())

@@ -95,8 +95,23 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         &mut out,
         "pollen_events_emitted_total",
         "counter",
-        "Events committed to the outbox.",
-        &[("", polls.events_emitted)],
+        "Events committed to the outbox, by type.",
+        &[
+            ("type=\"CREATED\"", polls.events_created),
+            ("type=\"UPDATED\"", polls.events_updated),
+            ("type=\"DELETED\"", polls.events_deleted),
+        ],
+    );
+    let auth = state.engine.auth_stats();
+    metric(
+        &mut out,
+        "pollen_token_grants_total",
+        "counter",
+        "OAuth token grants that succeeded: authorization codes exchanged, refresh tokens used.",
+        &[
+            ("grant=\"authorization_code\"", auth.code_exchanges),
+            ("grant=\"refresh_token\"", auth.refreshes),
+        ],
     );
     metric(
         &mut out,

@@ -338,6 +338,17 @@ async fn serve_delivers_one_signed_event_per_change() {
         metrics.contains("pollen_outbox_depth{status=\"pending\"}"),
         "{metrics}"
     );
+    // Exactly the events the receiver got, by type; the one code exchange, no refresh (the
+    // simulator's tokens outlive the test).
+    for line in [
+        "pollen_events_emitted_total{type=\"CREATED\"} 120",
+        "pollen_events_emitted_total{type=\"UPDATED\"} 50",
+        "pollen_events_emitted_total{type=\"DELETED\"} 30",
+        "pollen_token_grants_total{grant=\"authorization_code\"} 1",
+        "pollen_token_grants_total{grant=\"refresh_token\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 
     // A PATCH that makes the instance invalid is refused, naming the field; nothing changes.
     let bad = json!({"configuration": {"event.poller.refresh_interval": "soon"}});
