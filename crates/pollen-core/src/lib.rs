@@ -107,5 +107,5 @@ pub use spec::{
 };
 pub use store::{
     DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
-    PollState, SeenChange, Store, RESPONSE_EXCERPT_LIMIT,
+    PollProgress, PollState, SeenChange, Store, RESPONSE_EXCERPT_LIMIT,
 };

@@ -9,10 +9,11 @@ use futures::future::BoxFuture;
 
 use crate::change::StableId;
 use crate::error::{Error, ErrorKind, Result};
+use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
     DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
-    PollState, SeenChange, Store,
+    PollProgress, PollState, SeenChange, Store,
 };
 
 /// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of
@@ -67,6 +68,56 @@ impl Inner {
             self.claimable.insert((after, key.clone()));
         }
         Ok(result)
+    }
+
+    /// Adds seen changes, prunes, and appends notifications: the shared half of a commit.
+    fn append(
+        &mut self,
+        key: &PollKey,
+        seen: Vec<SeenChange>,
+        prune_before: Option<DateTime<Utc>>,
+        notifications: Vec<Notification>,
+    ) {
+        let known = self.seen.entry(key.clone()).or_default();
+        for SeenChange { id, at } in seen {
+            known.entry(id).or_insert(at);
+        }
+        if let Some(before) = prune_before {
+            known.retain(|_, at| *at >= before);
+        }
+        let queued = self.inactive.contains(&key.instance);
+        for notification in notifications {
+            if self.outbox_ids.contains_key(&notification.id) {
+                continue;
+            }
+            self.last_seq += 1;
+            let seq = self.last_seq;
+            self.outbox_ids.insert(notification.id, seq);
+            let next_attempt = notification.created_at;
+            if !queued {
+                self.pending
+                    .entry(key.instance.clone())
+                    .or_default()
+                    .insert((next_attempt, seq));
+            }
+            self.outbox.insert(
+                seq,
+                OutboxEntry {
+                    seq,
+                    notification,
+                    status: if queued {
+                        OutboxStatus::Queued
+                    } else {
+                        OutboxStatus::Pending
+                    },
+                    attempts: 0,
+                    next_attempt,
+                    last_error: None,
+                    lease: None,
+                    delivered_at: None,
+                },
+            );
+        }
     }
 
     fn next_token(&mut self) -> u64 {
@@ -281,47 +332,28 @@ impl Store for MemoryStore {
         if let Err(e) = updated {
             return Self::ready(Err(e));
         }
-        let seen = inner.seen.entry(commit.key.clone()).or_default();
-        for SeenChange { id, at } in commit.seen {
-            seen.entry(id).or_insert(at);
+        inner.append(
+            &commit.key,
+            commit.seen,
+            commit.prune_before,
+            commit.notifications,
+        );
+        Self::ready(Ok(()))
+    }
+
+    fn commit_progress(&self, progress: PollProgress) -> BoxFuture<'_, Result<()>> {
+        let mut inner = self.lock();
+        let valid = match inner.states.get(&progress.key) {
+            Some(state) => check_token(state, progress.lease_token),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no poll state for {}", progress.key),
+            )),
+        };
+        if let Err(e) = valid {
+            return Self::ready(Err(e));
         }
-        if let Some(before) = commit.prune_before {
-            seen.retain(|_, at| *at >= before);
-        }
-        let queued = inner.inactive.contains(&commit.key.instance);
-        for notification in commit.notifications {
-            if inner.outbox_ids.contains_key(&notification.id) {
-                continue;
-            }
-            inner.last_seq += 1;
-            let seq = inner.last_seq;
-            inner.outbox_ids.insert(notification.id, seq);
-            let next_attempt = notification.created_at;
-            if !queued {
-                inner
-                    .pending
-                    .entry(commit.key.instance.clone())
-                    .or_default()
-                    .insert((next_attempt, seq));
-            }
-            inner.outbox.insert(
-                seq,
-                OutboxEntry {
-                    seq,
-                    notification,
-                    status: if queued {
-                        OutboxStatus::Queued
-                    } else {
-                        OutboxStatus::Pending
-                    },
-                    attempts: 0,
-                    next_attempt,
-                    last_error: None,
-                    lease: None,
-                    delivered_at: None,
-                },
-            );
-        }
+        inner.append(&progress.key, progress.seen, None, progress.notifications);
         Self::ready(Ok(()))
     }
 

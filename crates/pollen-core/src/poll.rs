@@ -10,10 +10,10 @@ use crate::change::{Change, Classifier, EventType, StableId, Tally, Window};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
-use crate::notification::build_notifications;
+use crate::notification::{build_notifications, Notification};
 use crate::source::{FetchRequest, Source};
 use crate::spec::{PollKey, PollSpec};
-use crate::store::{PollCommit, PollState, SeenChange, Store};
+use crate::store::{PollCommit, PollProgress, PollState, SeenChange, Store};
 
 /// What a committed poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +45,18 @@ pub(crate) struct PollContext<'a> {
     pub(crate) metrics: &'a Metrics,
 }
 
+/// Changes a poll holds before it writes them as progress ([`Store::commit_progress`]): this
+/// bounds a poll's memory whatever its window holds (a first poll may back-fill millions of
+/// records), while each write still carries many notifications.
+const PROGRESS_CHUNK: usize = 1_000;
+
 /// Runs one poll of `spec` under the lease held in `state` and commits it.
 ///
-/// Nothing is written before the final `commit_poll`: an error anywhere before it (or a crash)
-/// leaves the watermark, the seen keys and the outbox as they were, and the next poll re-reads
-/// the same window.
+/// Changes are written to the outbox in chunks of [`PROGRESS_CHUNK`] as the walk goes
+/// ([`Store::commit_progress`], with their seen keys); the watermark moves only in the final
+/// `commit_poll`, once the whole window was walked. An error anywhere (or a crash) leaves the
+/// watermark where it was: the next poll re-reads the same window and the seen keys suppress
+/// what was already written, so nothing is lost and nothing is emitted twice.
 pub(crate) async fn run_poll(
     ctx: &PollContext<'_>,
     spec: &PollSpec,
@@ -63,8 +70,9 @@ pub(crate) async fn run_poll(
         .ok_or_else(|| Error::lease_lost(&spec.key))?;
     let watermark = state.watermark;
     let local_start = ctx.clock.now();
+    let mut emitter = Emitter::new(ctx, spec, lease_token);
     let mut since = spec.window_start(watermark);
-    let mut walk = walk_changes(ctx, spec, source, watermark, since, local_start).await?;
+    let mut walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
     // Before its first poll a key's watermark is on our clock; once the vendor has told us its
     // time, a window that starts later on the vendor's clock than it should (vendor behind us)
     // is walked again from the corrected start, so skew cannot hide the first records.
@@ -72,16 +80,17 @@ pub(crate) async fn run_poll(
         let corrected = spec.window_start(walk.window.origin);
         if corrected < since {
             since = corrected;
-            walk = walk_changes(ctx, spec, source, watermark, since, local_start).await?;
+            // What the first walk wrote is suppressed as seen; what it still holds is walked
+            // again.
+            emitter.pending.clear();
+            walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
         }
     }
     let Walk {
         window,
         mut pages,
         mut tally,
-        mut changes,
         mut in_walk,
-        mut duplicates,
         mut total_changed,
     } = walk;
     let request = spec.request.expand(since);
@@ -111,13 +120,11 @@ pub(crate) async fn run_poll(
             }
             for deleted in page.records {
                 if let Some(change) = classifier.classify_deleted(deleted, &mut tally) {
-                    if in_walk.insert(change.id) {
-                        changes.push(change);
-                    } else {
-                        duplicates += 1;
-                    }
+                    emitter.push(change, &mut in_walk);
                 }
             }
+            emitter.flush_if_full(&window).await?;
+            emitter.log_progress(pages);
             cursor = next_cursor(spec, deletion_pages, cursor.as_deref(), page.next)?;
             if cursor.is_none() {
                 break;
@@ -125,23 +132,7 @@ pub(crate) async fn run_poll(
         }
     }
 
-    // De-duplicate against what earlier polls emitted.
-    let ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
-    let seen = ctx.store.seen(&spec.key, &ids).await?;
-    if seen.len() != ids.len() {
-        return Err(Error::store(format!(
-            "store answered {} seen flags for {} change ids",
-            seen.len(),
-            ids.len()
-        )));
-    }
-    let fresh: Vec<Change> = changes
-        .into_iter()
-        .zip(seen)
-        .filter_map(|(change, seen)| (!seen).then_some(change))
-        .collect();
-    duplicates += (ids.len() - fresh.len()) as u64;
-
+    let (seen, notifications) = emitter.take_fresh(&window).await?;
     let shifted = tally.newer_than_start || total_changed;
     let new_watermark = if shifted {
         watermark
@@ -149,40 +140,29 @@ pub(crate) async fn run_poll(
         watermark.max(window.poll_start)
     };
     let now = ctx.clock.now();
-    let notifications = build_notifications(spec, &fresh, window.poll_start, now);
     let next_due = next_slot(&spec.key, spec.refresh_interval, now);
+    let notification_count = notifications.len();
+    let fresh = std::mem::take(&mut emitter.fresh);
     let commit = PollCommit {
         key: spec.key.clone(),
         lease_token,
         watermark: new_watermark,
         next_due,
-        seen: fresh
-            .iter()
-            .map(|c| SeenChange {
-                id: c.id,
-                at: c.seen_at,
-            })
-            .collect(),
+        seen,
         notifications,
         prune_before: Some(spec.window_start(new_watermark) - spec.dedup_margin),
     };
-    let notification_count = commit.notifications.len();
     ctx.store.commit_poll(commit).await?;
+    emitter.count_committed(&fresh, notification_count);
 
     let metrics = ctx.metrics;
     metrics.add_pages_fetched(u64::from(pages));
     metrics.add_records_seen(tally.records);
-    metrics.add_events_emitted(fresh.len() as u64);
-    let count = |kind: EventType| fresh.iter().filter(|c| c.event_type == kind).count() as u64;
-    metrics.add_events_created(count(EventType::Created));
-    metrics.add_events_updated(count(EventType::Updated));
-    metrics.add_events_deleted(count(EventType::Deleted));
-    metrics.add_duplicates_suppressed(duplicates);
+    metrics.add_duplicates_suppressed(emitter.duplicates);
     metrics.add_date_warnings(tally.date_warnings);
     metrics.add_records_without_id(tally.without_id);
     metrics.add_records_filtered(tally.filtered);
     metrics.add_windows_shifted(u64::from(shifted));
-    metrics.add_notifications_enqueued(notification_count as u64);
     if tally.date_warnings > 0 {
         tracing::warn!(
             count = tally.date_warnings,
@@ -196,13 +176,150 @@ pub(crate) async fn run_poll(
         window,
         pages,
         tally,
-        events: fresh.len() as u64,
-        duplicates,
+        events: emitter.events,
+        duplicates: emitter.duplicates,
         shifted,
-        notifications: notification_count,
+        notifications: emitter.notifications,
         watermark: new_watermark,
         next_due,
     })
+}
+
+/// Collects a poll's changes, de-duplicates them against the store and writes them in chunks.
+struct Emitter<'c, 'a> {
+    ctx: &'c PollContext<'a>,
+    spec: &'c PollSpec,
+    lease_token: u64,
+    /// Classified, not yet checked against the store.
+    pending: Vec<Change>,
+    /// Fresh changes of the last [`Emitter::take_fresh`], kept for the counters.
+    fresh: Vec<Change>,
+    /// Events and notifications written so far (progress and final commit).
+    events: u64,
+    notifications: usize,
+    /// Changes suppressed: seen twice in this walk, or emitted by an earlier poll.
+    duplicates: u64,
+    /// When the next progress line may be logged.
+    next_progress_log: Option<DateTime<Utc>>,
+}
+
+impl<'c, 'a> Emitter<'c, 'a> {
+    fn new(ctx: &'c PollContext<'a>, spec: &'c PollSpec, lease_token: u64) -> Self {
+        Emitter {
+            ctx,
+            spec,
+            lease_token,
+            pending: Vec::new(),
+            fresh: Vec::new(),
+            events: 0,
+            notifications: 0,
+            duplicates: 0,
+            next_progress_log: None,
+        }
+    }
+
+    fn push(&mut self, change: Change, in_walk: &mut HashSet<StableId>) {
+        if in_walk.insert(change.id) {
+            self.pending.push(change);
+        } else {
+            self.duplicates += 1;
+        }
+    }
+
+    /// The fresh part of the pending changes (not emitted by an earlier poll), as seen keys and
+    /// notifications; the fresh changes themselves are kept in `self.fresh`.
+    async fn take_fresh(
+        &mut self,
+        window: &Window,
+    ) -> Result<(Vec<SeenChange>, Vec<Notification>)> {
+        let changes = std::mem::take(&mut self.pending);
+        let ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
+        let seen = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.ctx.store.seen(&self.spec.key, &ids).await?
+        };
+        if seen.len() != ids.len() {
+            return Err(Error::store(format!(
+                "store answered {} seen flags for {} change ids",
+                seen.len(),
+                ids.len()
+            )));
+        }
+        let fresh: Vec<Change> = changes
+            .into_iter()
+            .zip(seen)
+            .filter_map(|(change, seen)| (!seen).then_some(change))
+            .collect();
+        self.duplicates += (ids.len() - fresh.len()) as u64;
+        let notifications =
+            build_notifications(self.spec, &fresh, window.poll_start, self.ctx.clock.now());
+        let seen = fresh
+            .iter()
+            .map(|c| SeenChange {
+                id: c.id,
+                at: c.seen_at,
+            })
+            .collect();
+        self.fresh = fresh;
+        Ok((seen, notifications))
+    }
+
+    /// Writes the pending changes as progress once there are [`PROGRESS_CHUNK`] of them.
+    async fn flush_if_full(&mut self, window: &Window) -> Result<()> {
+        if self.pending.len() < PROGRESS_CHUNK {
+            return Ok(());
+        }
+        let (seen, notifications) = self.take_fresh(window).await?;
+        let fresh = std::mem::take(&mut self.fresh);
+        if !fresh.is_empty() {
+            let count = notifications.len();
+            self.ctx
+                .store
+                .commit_progress(PollProgress {
+                    key: self.spec.key.clone(),
+                    lease_token: self.lease_token,
+                    seen,
+                    notifications,
+                })
+                .await?;
+            self.count_committed(&fresh, count);
+        }
+        Ok(())
+    }
+
+    /// Counts written events in the totals and the metrics.
+    fn count_committed(&mut self, fresh: &[Change], notifications: usize) {
+        let metrics = self.ctx.metrics;
+        let count = |kind: EventType| fresh.iter().filter(|c| c.event_type == kind).count() as u64;
+        metrics.add_events_emitted(fresh.len() as u64);
+        metrics.add_events_created(count(EventType::Created));
+        metrics.add_events_updated(count(EventType::Updated));
+        metrics.add_events_deleted(count(EventType::Deleted));
+        metrics.add_notifications_enqueued(notifications as u64);
+        self.events += fresh.len() as u64;
+        self.notifications += notifications;
+    }
+
+    /// A long poll (a first back-fill) says how far it got, at most every 10 seconds; called
+    /// after every page.
+    fn log_progress(&mut self, pages: u32) {
+        let now = self.ctx.clock.now();
+        match self.next_progress_log {
+            None => self.next_progress_log = Some(now + TimeDelta::seconds(10)),
+            Some(at) if now >= at => {
+                self.next_progress_log = Some(now + TimeDelta::seconds(10));
+                tracing::info!(
+                    key = %self.spec.key,
+                    pages,
+                    events = self.events,
+                    duplicates = self.duplicates,
+                    "poll in progress: events written so far, the watermark moves when the window is done"
+                );
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// The result of walking the change feed of one window.
@@ -210,26 +327,23 @@ struct Walk {
     window: Window,
     pages: u32,
     tally: Tally,
-    changes: Vec<Change>,
     in_walk: HashSet<StableId>,
-    duplicates: u64,
     total_changed: bool,
 }
 
-/// Walks every page of the change feed from `since`, classifying as it goes.
+/// Walks every page of the change feed from `since`, classifying as it goes and writing
+/// progress through `emitter`.
 async fn walk_changes(
-    ctx: &PollContext<'_>,
-    spec: &PollSpec,
+    emitter: &mut Emitter<'_, '_>,
     source: &dyn Source,
     watermark: DateTime<Utc>,
     since: DateTime<Utc>,
     local_start: DateTime<Utc>,
 ) -> Result<Walk> {
+    let (ctx, spec) = (emitter.ctx, emitter.spec);
     let request = spec.request.expand(since);
     let mut tally = Tally::default();
-    let mut changes: Vec<Change> = Vec::new();
     let mut in_walk: HashSet<StableId> = HashSet::new();
-    let mut duplicates = 0u64;
     let mut pages = 0u32;
     let mut total_changed = false;
     let mut window: Option<Window> = None;
@@ -269,12 +383,10 @@ async fn walk_changes(
         }
         let classifier = Classifier::new(spec, window);
         classifier.classify(page.records, &mut tally, |change| {
-            if in_walk.insert(change.id) {
-                changes.push(change);
-            } else {
-                duplicates += 1;
-            }
+            emitter.push(change, &mut in_walk);
         });
+        emitter.flush_if_full(&window).await?;
+        emitter.log_progress(pages);
         cursor = next_cursor(spec, pages, cursor.as_deref(), page.next)?;
         if cursor.is_none() {
             break;
@@ -284,9 +396,7 @@ async fn walk_changes(
         window: window.expect("the walk fetched at least one page"),
         pages,
         tally,
-        changes,
         in_walk,
-        duplicates,
         total_changed,
     })
 }

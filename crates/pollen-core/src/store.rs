@@ -75,6 +75,22 @@ pub struct PollCommit {
     pub prune_before: Option<DateTime<Utc>>,
 }
 
+/// Part of a poll written before the poll ends: a long walk commits its changes page by page so
+/// that memory stays bounded whatever the window holds. The watermark, next due time and lease
+/// stay as they are; if the poll fails or the process dies, the next poll walks the same window
+/// again and the seen keys written here suppress what was already emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollProgress {
+    /// Which (instance, resource).
+    pub key: PollKey,
+    /// The fencing token of the lease the poll runs under.
+    pub lease_token: u64,
+    /// New de-duplication keys (the changes of `notifications`).
+    pub seen: Vec<SeenChange>,
+    /// Notifications to append to the outbox.
+    pub notifications: Vec<Notification>,
+}
+
 /// A failed poll: the watermark stays, the failure count grows, the lease is released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollFailure {
@@ -223,6 +239,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// inactive, else `Pending` due at once; ids already in the outbox are skipped). All or
     /// nothing; `LeaseLost` (and no change) if `lease_token` is not the current lease's.
     fn commit_poll(&self, commit: PollCommit) -> BoxFuture<'_, Result<()>>;
+
+    /// Writes part of a running poll atomically: seen changes added (existing ones kept) and
+    /// notifications appended exactly as [`Store::commit_poll`] does, while the watermark, next
+    /// due time, failure count and lease stay unchanged. All or nothing; `LeaseLost` (and no
+    /// change) if `lease_token` is not the current lease's.
+    fn commit_progress(&self, progress: PollProgress) -> BoxFuture<'_, Result<()>>;
 
     /// Records a failed poll: failures + 1, `last_error`, `next_due`, lease released; the
     /// watermark is untouched. `LeaseLost` if `lease_token` is not the current lease's.

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
     DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, PollCommit, PollFailure,
-    PollKey, PollState, StableId,
+    PollKey, PollProgress, PollState, SeenChange, StableId,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};
@@ -364,29 +364,86 @@ impl PgBackend {
     }
 
     pub(crate) async fn commit_poll(&self, commit: PollCommit) -> Result<()> {
+        let state = "UPDATE poll_state SET watermark = $4, next_due = $5, \
+             consecutive_failures = 0, last_error = NULL, lease_owner = NULL, \
+             lease_expires = NULL, completed_polls = completed_polls + 1, claimable_at = $5 \
+             WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
+             AND fencing_token = $3 \
+             RETURNING id";
+        let written = self
+            .append(
+                state,
+                Some((commit.watermark, commit.next_due)),
+                &commit.key,
+                commit.lease_token,
+                &commit.seen,
+                commit.prune_before,
+                &commit.notifications,
+            )
+            .await
+            .map_err(db("committing a poll"))?;
+        if !written {
+            return Err(self.state_miss(&commit.key).await);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn commit_progress(&self, progress: PollProgress) -> Result<()> {
+        // The row lock orders this write after any concurrent claim of the same state. `$4` and
+        // `$5` (the final commit's times) are not needed here, but every parameter of the shared
+        // statement must have a type for it to prepare.
+        let state = "SELECT id FROM poll_state \
+             WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
+             AND fencing_token = $3 AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL \
+             FOR UPDATE";
+        let written = self
+            .append(
+                state,
+                None,
+                &progress.key,
+                progress.lease_token,
+                &progress.seen,
+                None,
+                &progress.notifications,
+            )
+            .await
+            .map_err(db("writing a poll's progress"))?;
+        if !written {
+            return Err(self.state_miss(&progress.key).await);
+        }
+        Ok(())
+    }
+
+    /// One statement: `state` (a query over `$1`–`$5` returning the poll state's id, empty
+    /// when the lease is not held) followed by the seen keys, the prune and the outbox rows,
+    /// all conditional on that row. Whether the row was there.
+    #[allow(clippy::too_many_arguments)] // one argument per column group of a single statement
+    async fn append(
+        &self,
+        state: &str,
+        times: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        key: &PollKey,
+        lease_token: u64,
+        seen: &[SeenChange],
+        prune_before: Option<DateTime<Utc>>,
+        notifications: &[Notification],
+    ) -> std::result::Result<bool, sqlx::Error> {
         // Keys older than the prune horizon would be pruned at once: not inserting them is the
         // same result (and a data-modifying CTE cannot see rows inserted by its sibling).
-        let (seen_ids, seen_at): (Vec<Vec<u8>>, Vec<DateTime<Utc>>) = commit
-            .seen
+        let (seen_ids, seen_at): (Vec<Vec<u8>>, Vec<DateTime<Utc>>) = seen
             .iter()
-            .filter(|s| commit.prune_before.is_none_or(|before| s.at >= before))
+            .filter(|s| prune_before.is_none_or(|before| s.at >= before))
             .map(|s| (s.id.0.to_vec(), s.at))
             .unzip();
-        let n = &commit.notifications;
+        let n = notifications;
         let ids: Vec<Vec<u8>> = n.iter().map(|n| n.id.0.to_vec()).collect();
         let instances: Vec<&str> = n.iter().map(|n| n.key.instance.as_str()).collect();
         let resources: Vec<&str> = n.iter().map(|n| n.key.resource.as_str()).collect();
         let created: Vec<DateTime<Utc>> = n.iter().map(|n| n.created_at).collect();
         let events: Vec<Vec<u8>> = n.iter().map(|n| event_ids_bytes(&n.event_ids)).collect();
         let bodies: Vec<&str> = n.iter().map(|n| n.body.as_str()).collect();
-        let updated: Option<i64> = sqlx::query_scalar(
-            "WITH st AS (\
-               UPDATE poll_state SET watermark = $4, next_due = $5, consecutive_failures = 0, \
-                 last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
-                 completed_polls = completed_polls + 1, claimable_at = $5 \
-               WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
-                 AND fencing_token = $3 \
-               RETURNING id), \
+        let sql = format!(
+            "WITH st AS ({state}), \
              pruned AS (\
                DELETE FROM seen_change s USING st \
                WHERE s.state_id = st.id AND s.seen_at < $6::timestamptz), \
@@ -405,29 +462,26 @@ impl PgBackend {
                FROM st, UNNEST($9::bytea[], $10::text[], $11::text[], $12::timestamptz[], \
                  $13::bytea[], $14::text[]) AS u (id, instance, resource, created_at, event_ids, body) \
                ON CONFLICT (id) DO NOTHING) \
-             SELECT id FROM st",
-        )
-        .bind(&commit.key.instance)
-        .bind(&commit.key.resource)
-        .bind(db_u64(commit.lease_token))
-        .bind(commit.watermark)
-        .bind(commit.next_due)
-        .bind(commit.prune_before)
-        .bind(&seen_ids)
-        .bind(&seen_at)
-        .bind(&ids)
-        .bind(&instances)
-        .bind(&resources)
-        .bind(&created)
-        .bind(&events)
-        .bind(&bodies)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("committing a poll"))?;
-        if updated.is_none() {
-            return Err(self.state_miss(&commit.key).await);
-        }
-        Ok(())
+             SELECT id FROM st"
+        );
+        let row: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .bind(db_u64(lease_token))
+            .bind(times.map(|t| t.0))
+            .bind(times.map(|t| t.1))
+            .bind(prune_before)
+            .bind(&seen_ids)
+            .bind(&seen_at)
+            .bind(&ids)
+            .bind(&instances)
+            .bind(&resources)
+            .bind(&created)
+            .bind(&events)
+            .bind(&bodies)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     pub(crate) async fn record_failure(&self, failure: PollFailure) -> Result<()> {

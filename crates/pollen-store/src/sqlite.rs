@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
     DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit,
-    PollFailure, PollKey, PollState, StableId,
+    PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -446,91 +446,42 @@ impl SqliteBackend {
             drop(tx);
             return Err(self.state_miss(&commit.key).await);
         };
-        // Keys older than the prune horizon would be pruned at once: not inserting them is the
-        // same result.
-        let prune = commit.prune_before.map(micros);
-        let seen: Vec<_> = commit
-            .seen
-            .iter()
-            .filter(|s| prune.is_none_or(|before| micros(s.at) >= before))
-            .collect();
-        for chunk in seen.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO seen_change (state_id, change_id, seen_at) ",
-            );
-            q.push_values(chunk, |mut row, s| {
-                row.push_bind(state_id)
-                    .push_bind(s.id.0.as_slice())
-                    .push_bind(micros(s.at));
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("recording seen changes"))?;
-        }
-        if let Some(before) = prune {
-            sqlx::query("DELETE FROM seen_change WHERE state_id = ? AND seen_at < ?")
-                .bind(state_id)
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("pruning seen changes"))?;
-        }
-        if !commit.notifications.is_empty() {
-            let mut inactive = HashSet::new();
-            let instances: HashSet<&str> = commit
-                .notifications
-                .iter()
-                .map(|n| n.key.instance.as_str())
-                .collect();
-            for instance in instances {
-                let off: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM subscription_inactive WHERE instance = ?)",
-                )
-                .bind(instance)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db("reading a subscription"))?;
-                if off {
-                    inactive.insert(instance);
-                }
-            }
-            let event_ids: Vec<Vec<u8>> = commit
-                .notifications
-                .iter()
-                .map(|n| event_ids_bytes(&n.event_ids))
-                .collect();
-            let rows: Vec<(&Notification, &Vec<u8>)> =
-                commit.notifications.iter().zip(&event_ids).collect();
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, \
-                     status, next_attempt) ",
-                );
-                q.push_values(chunk, |mut row, (n, events)| {
-                    let status = if inactive.contains(n.key.instance.as_str()) {
-                        OutboxStatus::Queued
-                    } else {
-                        OutboxStatus::Pending
-                    };
-                    row.push_bind(n.id.0.as_slice())
-                        .push_bind(&n.key.instance)
-                        .push_bind(&n.key.resource)
-                        .push_bind(micros(n.created_at))
-                        .push_bind(events.as_slice())
-                        .push_bind(&n.body)
-                        .push_bind(status.as_str())
-                        .push_bind(micros(n.created_at));
-                });
-                q.push(" ON CONFLICT (id) DO NOTHING");
-                q.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("appending notifications to the outbox"))?;
-            }
-        }
+        append(
+            &mut tx,
+            state_id,
+            &commit.seen,
+            commit.prune_before,
+            &commit.notifications,
+        )
+        .await?;
         tx.commit().await.map_err(db("committing a poll"))
+    }
+
+    pub(crate) async fn commit_progress(&self, progress: PollProgress) -> Result<()> {
+        let mut tx = self.write().await?;
+        let state_id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM poll_state \
+             WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ?",
+        )
+        .bind(&progress.key.instance)
+        .bind(&progress.key.resource)
+        .bind(db_u64(progress.lease_token))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("checking a poll's lease"))?;
+        let Some(state_id) = state_id else {
+            drop(tx);
+            return Err(self.state_miss(&progress.key).await);
+        };
+        append(
+            &mut tx,
+            state_id,
+            &progress.seen,
+            None,
+            &progress.notifications,
+        )
+        .await?;
+        tx.commit().await.map_err(db("writing a poll's progress"))
     }
 
     pub(crate) async fn record_failure(&self, failure: PollFailure) -> Result<()> {
@@ -1108,6 +1059,97 @@ fn lowercase(text: &str) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// Adds seen keys (those not older than `prune_before`), prunes, and appends notifications
+/// (queued for an inactive subscription): the shared half of a poll commit and its progress.
+async fn append(
+    tx: &mut Transaction<'_, Sqlite>,
+    state_id: i64,
+    seen: &[SeenChange],
+    prune_before: Option<DateTime<Utc>>,
+    notifications: &[Notification],
+) -> Result<()> {
+    // Keys older than the prune horizon would be pruned at once: not inserting them is the
+    // same result.
+    let prune = prune_before.map(micros);
+    let seen: Vec<_> = seen
+        .iter()
+        .filter(|s| prune.is_none_or(|before| micros(s.at) >= before))
+        .collect();
+    for chunk in seen.chunks(INSERT_CHUNK) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO seen_change (state_id, change_id, seen_at) ");
+        q.push_values(chunk, |mut row, s| {
+            row.push_bind(state_id)
+                .push_bind(s.id.0.as_slice())
+                .push_bind(micros(s.at));
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build()
+            .execute(&mut **tx)
+            .await
+            .map_err(db("recording seen changes"))?;
+    }
+    if let Some(before) = prune {
+        sqlx::query("DELETE FROM seen_change WHERE state_id = ? AND seen_at < ?")
+            .bind(state_id)
+            .bind(before)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("pruning seen changes"))?;
+    }
+    if !notifications.is_empty() {
+        let mut inactive = HashSet::new();
+        let instances: HashSet<&str> = notifications
+            .iter()
+            .map(|n| n.key.instance.as_str())
+            .collect();
+        for instance in instances {
+            let off: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM subscription_inactive WHERE instance = ?)",
+            )
+            .bind(instance)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db("reading a subscription"))?;
+            if off {
+                inactive.insert(instance);
+            }
+        }
+        let event_ids: Vec<Vec<u8>> = notifications
+            .iter()
+            .map(|n| event_ids_bytes(&n.event_ids))
+            .collect();
+        let rows: Vec<(&Notification, &Vec<u8>)> = notifications.iter().zip(&event_ids).collect();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, \
+                 status, next_attempt) ",
+            );
+            q.push_values(chunk, |mut row, (n, events)| {
+                let status = if inactive.contains(n.key.instance.as_str()) {
+                    OutboxStatus::Queued
+                } else {
+                    OutboxStatus::Pending
+                };
+                row.push_bind(n.id.0.as_slice())
+                    .push_bind(&n.key.instance)
+                    .push_bind(&n.key.resource)
+                    .push_bind(micros(n.created_at))
+                    .push_bind(events.as_slice())
+                    .push_bind(&n.body)
+                    .push_bind(status.as_str())
+                    .push_bind(micros(n.created_at));
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING");
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(db("appending notifications to the outbox"))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

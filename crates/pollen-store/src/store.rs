@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pollen_config::InstanceConfig;
 use pollen_core::{
-    DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollState,
-    StableId, Store,
+    DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollProgress,
+    PollState, StableId, Store,
 };
 
 use crate::error::{Error, Result};
@@ -301,6 +301,10 @@ impl Store for SqlStore {
 
     fn commit_poll(&self, commit: PollCommit) -> BoxFuture<'_, pollen_core::Result<()>> {
         boxed!(self, b => b.commit_poll(commit))
+    }
+
+    fn commit_progress(&self, progress: PollProgress) -> BoxFuture<'_, pollen_core::Result<()>> {
+        boxed!(self, b => b.commit_progress(progress))
     }
 
     fn record_failure(&self, failure: PollFailure) -> BoxFuture<'_, pollen_core::Result<()>> {

@@ -13,7 +13,8 @@ use crate::error::ErrorKind;
 use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
-    DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit, PollFailure, SeenChange, Store,
+    DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollProgress, SeenChange,
+    Store,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -62,6 +63,7 @@ where
     leases_exclude_and_fence(&fresh().await).await;
     commit_writes_everything(&fresh().await).await;
     commit_with_lost_lease_writes_nothing(&fresh().await).await;
+    progress_writes_outbox_and_seen_but_keeps_the_lease(&fresh().await).await;
     failure_keeps_watermark(&fresh().await).await;
     seen_and_prune(&fresh().await).await;
     outbox_lifecycle(&fresh().await).await;
@@ -294,6 +296,85 @@ pub async fn commit_with_lost_lease_writes_nothing(store: &dyn Store) {
         .unwrap()
         .is_empty());
     assert_eq!(store.load(&k).await.unwrap().unwrap().completed_polls, 0);
+}
+
+/// `commit_progress` appends notifications and seen keys under the lease and leaves the poll
+/// state alone; the final commit still works with the same token; a stale token writes nothing.
+pub async fn progress_writes_outbox_and_seen_but_keeps_the_lease(store: &dyn Store) {
+    let k = key("progress");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let progress = |token: u64, n: u8| PollProgress {
+        key: k.clone(),
+        lease_token: token,
+        seen: vec![SeenChange {
+            id: id(n),
+            at: t0(),
+        }],
+        notifications: vec![notification(&k, n, t0())],
+    };
+    store.commit_progress(progress(token, 1)).await.unwrap();
+    // The same notification again (a re-walk after a crash) is skipped, not duplicated.
+    store.commit_progress(progress(token, 1)).await.unwrap();
+    store.commit_progress(progress(token, 2)).await.unwrap();
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.watermark, t0(), "progress moved the watermark");
+    assert_eq!(state.next_due, t0(), "progress moved the due time");
+    assert_eq!(state.completed_polls, 0);
+    assert_eq!(
+        state.lease.as_ref().map(|l| l.token),
+        Some(token),
+        "progress released or changed the lease"
+    );
+    assert_eq!(
+        store.seen(&k, &[id(1), id(2), id(3)]).await.unwrap(),
+        [true, true, false]
+    );
+    let outbox = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    let ids: Vec<StableId> = outbox.iter().map(|e| e.notification.id).collect();
+    assert_eq!(ids, [id(1), id(2)]);
+    assert!(outbox.iter().all(|e| e.status == OutboxStatus::Pending));
+
+    // The poll ends with the same lease.
+    let mut last = commit(&k, token, t0() + TimeDelta::minutes(1));
+    last.notifications = vec![notification(&k, 3, t0())];
+    store.commit_poll(last).await.unwrap();
+    assert_eq!(
+        store
+            .list_outbox(&OutboxFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // A worker whose lease was taken over writes nothing.
+    let claimed = store
+        .claim_due("b", t0() + TimeDelta::hours(1), TimeDelta::minutes(5), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        store
+            .commit_progress(progress(token, 4))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::LeaseLost
+    );
+    assert_eq!(store.seen(&k, &[id(4)]).await.unwrap(), [false]);
+    assert_eq!(
+        store
+            .list_outbox(&OutboxFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 /// A failure counts up, reschedules, releases, and keeps the watermark; a commit resets it.

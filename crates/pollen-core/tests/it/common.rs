@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use pollen_core::testing::FakeSource;
 use pollen_core::{
     Clock, DateField, DeliveryAttempt, Error, FieldPath, ManualClock, MemoryStore, OutboxEntry,
-    OutboxFilter, PollCommit, PollFailure, PollKey, PollReport, PollSpec, PollState,
+    OutboxFilter, PollCommit, PollFailure, PollKey, PollProgress, PollReport, PollSpec, PollState,
     RequestTemplate, Result, Rfc3339Dates, Scheduler, SchedulerConfig, StableId, Store,
 };
 
@@ -149,8 +149,9 @@ pub(crate) fn counts(events: &[Emitted]) -> HashMap<String, usize> {
     counts
 }
 
-/// A store whose process "dies" at commit: while `crash` is set, `commit_poll` fails and
-/// `record_failure` is lost, exactly as when the process is killed between fetch and commit.
+/// A store whose process "dies" at commit: while `crash` is set, `commit_poll` and
+/// `commit_progress` fail and `record_failure` is lost, exactly as when the process is killed
+/// between fetch and commit.
 #[derive(Debug)]
 pub(crate) struct CrashingStore {
     pub(crate) inner: Arc<MemoryStore>,
@@ -199,6 +200,12 @@ impl Store for CrashingStore {
             return Box::pin(async { Err(Error::store("simulated crash before commit")) });
         }
         self.inner.commit_poll(commit)
+    }
+    fn commit_progress(&self, progress: PollProgress) -> BoxFuture<'_, Result<()>> {
+        if self.crash.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(Error::store("simulated crash before commit")) });
+        }
+        self.inner.commit_progress(progress)
     }
     fn record_failure(&self, failure: PollFailure) -> BoxFuture<'_, Result<()>> {
         if self.crash.load(Ordering::SeqCst) {

@@ -339,3 +339,34 @@ async fn dedup_memory_stays_flat_over_a_simulated_month() {
     );
     let _ = Utc::now;
 }
+
+/// A long walk writes its events in chunks as it goes; when it fails part-way, the watermark
+/// stays, and the re-poll emits the rest without repeating what was written.
+#[tokio::test]
+async fn a_long_poll_writes_progress_and_a_failure_part_way_repeats_nothing() {
+    let h = Harness::new(|_| {}).await;
+    h.source.set_page_size(100);
+    h.clock.advance(TimeDelta::seconds(20));
+    for n in 0..2_500 {
+        h.source.upsert(&format!("r{n:04}"), json!({}));
+    }
+    // Page 15 of 25 fails: pages 1–14 hold 1,400 changes, of which one chunk of 1,000 is written.
+    h.source.before_page(15, |source| source.fail_next(1));
+    let failed = h.poll().await;
+    assert!(failed.result.is_err(), "{failed:?}");
+    let state = h.state().await;
+    assert_eq!(state.watermark, t0(), "the watermark moved before the end");
+    assert_eq!(state.consecutive_failures, 1);
+    let written = counts(&h.emitted().await);
+    assert_eq!(written.len(), 1_000, "one chunk written before the failure");
+    assert_eq!(h.store.seen_count(&key()).await.unwrap(), 1_000);
+
+    let report = h.poll().await;
+    let summary = report.result.as_ref().expect("the re-poll succeeds");
+    assert_eq!(summary.events, 1_500);
+    assert_eq!(summary.duplicates, 1_000);
+    assert!(h.state().await.watermark > t0());
+    let all = counts(&h.emitted().await);
+    assert_eq!(all.len(), 2_500);
+    assert!(all.values().all(|n| *n == 1), "an event was written twice");
+}
