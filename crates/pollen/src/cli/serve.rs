@@ -22,6 +22,9 @@ pub(crate) struct ServeArgs {
     /// Deliver to loopback and private network addresses (refused by default).
     #[arg(long)]
     allow_private_callbacks: bool,
+    /// Mark the console's cookies `Secure`: use it when a TLS proxy serves pollen over HTTPS.
+    #[arg(long)]
+    secure_cookies: bool,
 }
 
 fn secret(name: &str) -> Option<String> {
@@ -47,8 +50,12 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             .local_addr()
             .context("reading the listening address")?;
         println!("listening on http://{addr}");
+        println!(
+            "console at http://{addr}/console/ (sign in with the user and organization secrets)"
+        );
         let mut options = ServeOptions::new();
         options.engine.allow_private_callbacks = args.allow_private_callbacks;
+        options.secure_cookies = args.secure_cookies;
         serve(
             listener,
             store.clone(),

@@ -1,0 +1,603 @@
+//! The web console in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! its chromedriver. Signs in, creates an instance against the simulator by ticking resources,
+//! watches events arrive live while the simulator changes records, re-delivers a failed
+//! notification, sees a validation error next to its field, and has a form without its CSRF
+//! token refused. `UPDATE_SCREENSHOTS=1` saves each page under `docs/screenshots/`.
+//!
+//! chromedriver must be installed (`.ci/run` installs `chromium` and `chromium-driver`); the
+//! test fails, naming the package, when it is not.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use pollen::api::{serve, ApiSecrets, ServeOptions};
+use pollen::receiver::Receiver;
+use pollen_sage_sim::{ApiVersion, Resource, SimConfig, Simulator};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+const CODE: &str = "1c6ff4089d58d80e86482ab7d5b97f15dd7b041d";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Everything the browser waits for happens within this.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// chromedriver on a free port, and a headless Chromium session through it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
+        assert!(
+            Path::new(&driver_path).exists(),
+            "{driver_path} is missing: the console's browser tests need Debian's `chromium` and \
+             `chromium-driver` (`apt-get install -y chromium chromium-driver`; .ci/run does it)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let capabilities = match capabilities {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            // chromedriver is plain HTTP on 127.0.0.1: no TLS connector.
+            let attempt = ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            match attempt {
+                Ok(client) => break client,
+                Err(error) if tokio::time::Instant::now() > deadline => {
+                    panic!("chromedriver did not start a Chromium session within 20 s: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigating");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"));
+        field.clear().await.expect("clearing");
+        field.send_keys(value).await.expect("typing");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking `{css}`: {e}"));
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("running `{script}`: {e}"))
+    }
+
+    /// Waits until `script` returns true, polling; panics naming `what` after [`WAIT`].
+    async fn until(&self, what: &str, script: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if self.script(script).await == Value::Bool(true) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let body = self.script("return document.body.innerText").await;
+                panic!("waited {WAIT:?} for {what}; the page says:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A PNG of the page; saved as `docs/screenshots/NAME.png` with `UPDATE_SCREENSHOTS=1`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+        if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            let dir = screenshots_dir();
+            std::fs::create_dir_all(&dir).expect("docs/screenshots");
+            std::fs::write(dir.join(format!("{name}.png")), png).expect("writing the screenshot");
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+}
+
+/// `pollen serve` in-process over a temporary SQLite store.
+async fn start_service() -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<pollen::Result<()>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("pollen.db").display());
+    let store = pollen::db::open_store(&url).await.expect("store");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut options = ServeOptions::new();
+    options.engine.allow_private_callbacks = true;
+    options.engine.refresh_interval = Some(TimeDelta::seconds(1));
+    options.engine.first_poll_within = Some(TimeDelta::seconds(1));
+    options.engine.delivery_interval = Duration::from_millis(200);
+    options.engine.shutdown_grace = Duration::from_secs(5);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        listener,
+        store,
+        ApiSecrets::new("console-user", "console-org"),
+        options,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop, task, dir)
+}
+
+/// A JavaScript string literal.
+fn js(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 3,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    sim.add_authorization_code(CODE, ApiVersion::V31);
+    // The first callback answers 401 to everything (it expects another key): deliveries fail.
+    let (refusing, _refused) = Receiver::start(b"not-the-instance-key")
+        .await
+        .expect("receiver");
+    let (receiver, mut events) = Receiver::start(b"console-test-key")
+        .await
+        .expect("receiver");
+    let (addr, stop, task, _dir) = start_service().await;
+    let base = format!("http://{addr}/console");
+    let browser = Browser::start().await;
+
+    // Signed out, every page leads to the sign-in form; wrong secrets are refused.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .until(
+            "the sign-in page",
+            "return location.pathname === '/console/login'",
+        )
+        .await;
+    browser.screenshot("sign-in").await;
+    browser.fill("#user", "console-user").await;
+    browser.fill("#organization", "wrong").await;
+    browser.click("form.narrow button[type=submit]").await;
+    browser
+        .until(
+            "the wrong-secret message",
+            "return !!document.getElementById('login-error')",
+        )
+        .await;
+    // The skip link is the first stop of the keyboard.
+    browser
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .send_keys("\u{E004}")
+        .await
+        .expect("Tab");
+    assert_eq!(
+        browser
+            .script("return document.activeElement.className")
+            .await,
+        json!("skip")
+    );
+    browser.fill("#user", "console-user").await;
+    browser.fill("#organization", "console-org").await;
+    browser.click("form.narrow button[type=submit]").await;
+    browser.until("the instance list", "return location.pathname === '/console/' && document.querySelector('h1').textContent === 'Instances'").await;
+    let cookie = browser
+        .client
+        .get_named_cookie("pollen_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(
+        cookie.same_site().map(|s| s.to_string()).as_deref(),
+        Some("Strict")
+    );
+
+    // Create: the seed's flow, resources ticked; first with a bad callback URL.
+    browser.click("nav a[href='/console/new']").await;
+    browser
+        .until(
+            "the create form",
+            "return !!document.getElementById('new-instance')",
+        )
+        .await;
+    browser.fill("#field-name", "Browser test").await;
+    browser.fill("#field-tags", "e2e, console").await;
+    browser.fill("#field-api_key", "client-id").await;
+    browser.fill("#field-api_secret", "client-secret").await;
+    browser.fill("#field-code", CODE).await;
+    browser
+        .fill("#field-oauth_callback_url", "https://mycoolapp.com")
+        .await;
+    browser.fill("#field-callback_url", "not a url").await;
+    browser
+        .fill("#field-signature_key", "console-test-key")
+        .await;
+    browser.fill("#field-refresh_interval", "1").await;
+    browser.click("#resource-vendors").await;
+    browser.click("details.advanced summary").await;
+    browser
+        .fill("#field-base_url", &sim.handle().v31_base_url())
+        .await;
+    browser
+        .fill("#field-token_url", &sim.handle().token_url())
+        .await;
+    // The advanced editor shows the exact JSON, kept in step by the page's script.
+    browser
+        .until(
+            "the JSON preview with both resources",
+            "const j = JSON.parse(document.getElementById('field-instance_json').value); \
+             const r = j.configuration['event.poller.configuration']; \
+             return !!(r && r.customers && r.vendors && j.name === 'Browser test')",
+        )
+        .await;
+    let preview: Value = serde_json::from_str(
+        browser
+            .script("return document.getElementById('field-instance_json').value")
+            .await
+            .as_str()
+            .expect("text"),
+    )
+    .expect("the preview is JSON");
+    assert_eq!(
+        preview["configuration"]["event.poller.refresh_interval"],
+        "1"
+    );
+    assert_eq!(preview["tags"], json!(["e2e", "console"]));
+    assert!(
+        preview["configuration"]["event.poller.configuration"]["vendors"]["url"]
+            .as_str()
+            .expect("a url")
+            .starts_with("/hubs/finance/vendors?where=")
+    );
+    browser.screenshot("create-instance").await;
+    browser.click("button[name=mode][value=form]").await;
+    browser
+        .until(
+            "the refused form",
+            "return !!document.getElementById('error-summary')",
+        )
+        .await;
+    // The problem is next to the callback URL field, and only there among the fields.
+    let error = browser.text("#error-callback_url").await;
+    assert!(!error.is_empty(), "no message next to the callback URL");
+    assert_eq!(
+        browser
+            .script(
+                "return document.getElementById('field-callback_url').getAttribute('aria-invalid')"
+            )
+            .await,
+        json!("true")
+    );
+    assert_eq!(
+        browser
+            .script("return document.querySelectorAll('.field.invalid').length")
+            .await,
+        json!(1)
+    );
+    // Saved or not, secrets are not sent back.
+    let source = browser.client.source().await.expect("source");
+    assert!(
+        !source.contains("client-secret")
+            && !source.contains(CODE)
+            && !source.contains("console-test-key")
+    );
+    browser.screenshot("create-instance-error").await;
+
+    // Fixed (the callback refuses deliveries, for now), secrets typed again, created.
+    browser.fill("#field-callback_url", &refusing.url()).await;
+    browser.fill("#field-api_secret", "client-secret").await;
+    browser.fill("#field-code", CODE).await;
+    browser
+        .fill("#field-signature_key", "console-test-key")
+        .await;
+    browser.click("button[name=mode][value=form]").await;
+    browser
+        .until(
+            "the instance page",
+            "return location.pathname.startsWith('/console/instances/')",
+        )
+        .await;
+    let path = browser.script("return location.pathname").await;
+    let instance_id = path
+        .as_str()
+        .expect("a path")
+        .rsplit('/')
+        .next()
+        .expect("an id")
+        .to_owned();
+    assert!(browser.text(".flash").await.contains("created"));
+    let source = browser.client.source().await.expect("source");
+    assert!(
+        !source.contains("client-secret") && !source.contains("console-test-key"),
+        "a saved secret was shown"
+    );
+
+    // Changes in the simulator appear on the open page without a reload.
+    browser
+        .script("window.notReloaded = true; return true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut created = Vec::new();
+    for n in 0..3 {
+        let record = sim
+            .create(
+                Resource::Contacts,
+                &json!({"contact_types": [{"id": "CUSTOMER"}], "name": format!("Browser {n}")}),
+            )
+            .expect("a customer");
+        created.push(record.id().to_owned());
+    }
+    let vendor = sim
+        .create(
+            Resource::Contacts,
+            &json!({"contact_types": [{"id": "VENDOR"}], "name": "Browser vendor"}),
+        )
+        .expect("a vendor");
+    for id in created.iter().chain([&vendor.id().to_owned()]) {
+        browser
+            .until(
+                &format!("an event for {id}"),
+                &format!(
+                    "return document.getElementById('events').innerText.includes({})",
+                    js(id)
+                ),
+            )
+            .await;
+    }
+    assert_eq!(
+        browser.script("return window.notReloaded === true").await,
+        json!(true),
+        "the page reloaded"
+    );
+    let events_text = browser.text("#events").await;
+    assert!(
+        events_text.contains("CREATED") && events_text.contains("vendors"),
+        "{events_text}"
+    );
+    // Every delivery fails (401): after two attempts the next retry is at least 12 s away.
+    browser
+        .until(
+            "two refused attempts",
+            "return document.getElementById('events').innerText.includes('401, 401')",
+        )
+        .await;
+    browser
+        .until(
+            "failing deliveries in the status",
+            "return document.querySelector('#status .health dd.bad') !== null",
+        )
+        .await;
+    browser.screenshot("instance").await;
+
+    // Point the callback at the right receiver, then re-deliver one failed notification.
+    browser.fill("#callback_url", &receiver.url()).await;
+    browser.click("form.inline-form button[type=submit]").await;
+    browser.until("the saved callback", "return (document.querySelector('.flash') || {}).textContent === 'Callback URL saved; the next delivery uses it.'").await;
+    let target = browser
+        .script("return document.querySelector('#events form input[name=id]').value")
+        .await
+        .as_str()
+        .expect("a failing notification")
+        .to_owned();
+    browser
+        .click(&format!(
+            "#events form button[aria-label='Redeliver notification {target}']"
+        ))
+        .await;
+    browser.until("the requeue message", "return (document.querySelector('.flash') || {}).textContent.includes('1 notification requeued')").await;
+    let event = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let event = events.recv().await.expect("the receiver runs");
+            if event.notification_id == target {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the re-delivered notification within 15 s");
+    assert!(event.signature_valid);
+
+    // The notification's page: body, headers, attempts with their response codes.
+    browser
+        .goto(&format!("{base}/notifications/{target}"))
+        .await;
+    browser
+        .until("the delivered notification", "return document.body.innerText.includes('delivered') && document.body.innerText.includes('200')")
+        .await;
+    let page = browser.text("main").await;
+    assert!(
+        page.contains("401") && page.contains("elements-webhook-id"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("\"objectType\": \"")), "{page}");
+    browser.screenshot("notification").await;
+
+    // A form without its CSRF token is refused and changes nothing.
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    browser
+        .script("document.querySelector('form[action$=\"/pause\"] input[name=csrf]').remove(); return true")
+        .await;
+    browser.click("form[action$='/pause'] button").await;
+    browser
+        .until(
+            "the refusal",
+            "return document.querySelector('h1').textContent === 'Form refused'",
+        )
+        .await;
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("form[action$='/pause']"))
+            .await
+            .is_ok(),
+        "the instance was paused without a CSRF token"
+    );
+    // With it, pausing works.
+    browser.click("form[action$='/pause'] button").await;
+    browser
+        .until(
+            "the paused instance",
+            "return (document.querySelector('.flash') || {}).textContent === 'Polling paused.'",
+        )
+        .await;
+
+    // The list with the chart, then at phone width without sideways scrolling.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .until(
+            "the list",
+            "return document.body.innerText.includes('Browser test')",
+        )
+        .await;
+    assert!(browser.text("#chart").await.contains("Events per minute"));
+    browser.screenshot("instances").await;
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone width");
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    assert_eq!(
+        browser
+            .script("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        json!(true),
+        "the page scrolls sideways at phone width"
+    );
+    browser.screenshot("instance-phone").await;
+    browser
+        .client
+        .set_window_size(1280, 1000)
+        .await
+        .expect("desktop width");
+
+    // Delete, with its confirmation; then sign out.
+    browser
+        .goto(&format!("{base}/instances/{instance_id}/delete"))
+        .await;
+    browser.click("button.danger").await;
+    browser
+        .until(
+            "the deletion",
+            "return (document.querySelector('.flash') || {}).textContent.includes('deleted')",
+        )
+        .await;
+    browser.click("form.signout button").await;
+    browser
+        .until(
+            "the sign-in page",
+            "return location.pathname === '/console/login'",
+        )
+        .await;
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .until(
+            "signed out",
+            "return location.pathname === '/console/login'",
+        )
+        .await;
+
+    browser.close().await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("serve stops within 15 s (live streams end)")
+        .expect("the serve task")
+        .expect("serve ends cleanly");
+    receiver.shutdown().await;
+    refusing.shutdown().await;
+}
