@@ -106,7 +106,7 @@ pub(crate) fn render(hour: &Hour) -> String {
         out,
         "<figure class=\"chart\"><figcaption>Events per minute, last hour</figcaption>\
          <svg viewBox=\"0 0 {WIDTH} {}\" role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"none\">",
-        HEIGHT + 16,
+        HEIGHT,
         esc(&summary)
     );
     for (m, counts) in hour.events.iter().enumerate() {
@@ -129,8 +129,8 @@ pub(crate) fn render(hour: &Hour) -> String {
             );
         }
     }
-    axis(&mut out, hour.start, peak, "");
-    out.push_str("</svg><ul class=\"legend\">");
+    axis(&mut out, hour.start, Some(peak.to_string()));
+    out.push_str("<ul class=\"legend\">");
     for (i, (name, class)) in TYPES.iter().enumerate() {
         let _ = write!(
             out,
@@ -166,7 +166,7 @@ pub(crate) fn render(hour: &Hour) -> String {
         out,
         "<figure class=\"chart\"><figcaption>Delivery latency (creation to delivery), last hour</figcaption>\
          <svg viewBox=\"0 0 {WIDTH} {}\" role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"none\">",
-        HEIGHT + 16,
+        HEIGHT,
         esc(&summary)
     );
     for m in 0..MINUTES {
@@ -192,27 +192,25 @@ pub(crate) fn render(hour: &Hour) -> String {
             hour.latency[m].len()
         );
     }
-    axis(&mut out, hour.start, worst, " ms");
+    axis(&mut out, hour.start, (delivered > 0).then(|| millis(worst)));
     let _ = write!(
         out,
-        "</svg><ul class=\"legend\"><li><span class=\"swatch latency-avg\"></span>average</li>\
+        "<ul class=\"legend\"><li><span class=\"swatch latency-avg\"></span>average</li>\
          <li><span class=\"swatch latency-max\"></span>slowest</li><li>{}</li></ul></figure>",
         esc(&summary)
     );
     out
 }
 
-fn axis(out: &mut String, start: DateTime<Utc>, peak: u64, unit: &str) {
+/// The axis line (in the SVG, closed here) and its labels (HTML, so they do not stretch with
+/// the bars): the first minute, the top value when there is data, now.
+fn axis(out: &mut String, start: DateTime<Utc>, top: Option<String>) {
     let _ = write!(
         out,
-        "<line class=\"axis\" x1=\"0\" y1=\"{HEIGHT}\" x2=\"{WIDTH}\" y2=\"{HEIGHT}\"></line>\
-         <text class=\"tick\" x=\"2\" y=\"{}\">{}</text>\
-         <text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">now</text>\
-         <text class=\"tick\" x=\"2\" y=\"10\">{peak}{unit}</text>",
-        HEIGHT + 13,
+        "<line class=\"axis\" vector-effect=\"non-scaling-stroke\" x1=\"0\" y1=\"{HEIGHT}\" x2=\"{WIDTH}\" y2=\"{HEIGHT}\"></line></svg>\
+         <div class=\"axis-labels\" aria-hidden=\"true\"><span>{}</span><span>{}</span><span>now</span></div>",
         time(start),
-        WIDTH - 2,
-        HEIGHT + 13,
+        top.map(|top| format!("top {}", esc(&top))).unwrap_or_default(),
     );
 }
 

@@ -148,9 +148,25 @@ impl Browser {
         }
     }
 
-    /// A PNG of the page; saved as `docs/screenshots/NAME.png` with `UPDATE_SCREENSHOTS=1`.
+    /// A PNG of the whole page (the window grown to its height, at most 2400 px); saved as
+    /// `docs/screenshots/NAME.png` with `UPDATE_SCREENSHOTS=1`.
     async fn screenshot(&self, name: &str) {
+        let size = self
+            .script("return [window.outerWidth, window.outerHeight, window.innerHeight, document.documentElement.scrollHeight]")
+            .await;
+        let number = |i: usize| u32::try_from(size[i].as_u64().unwrap_or(0)).unwrap_or(0);
+        let (width, height) = (number(0), number(1));
+        let chrome = height.saturating_sub(number(2));
+        let full = (number(3) + chrome).clamp(height, 2400);
+        self.client
+            .set_window_size(width, full)
+            .await
+            .expect("resizing");
         let png = self.client.screenshot().await.expect("a screenshot");
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("resizing back");
         assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
         if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
             let dir = screenshots_dir();
@@ -431,6 +447,15 @@ async fn the_console_in_a_real_browser() {
             )
             .await;
     }
+    // A deletion arrives as DELETED.
+    sim.delete(Resource::Contacts, &created[0])
+        .expect("deleting a customer");
+    browser
+        .until(
+            "the DELETED event",
+            "return document.getElementById('events').innerText.includes('DELETED')",
+        )
+        .await;
     assert_eq!(
         browser.script("return window.notReloaded === true").await,
         json!(true),
@@ -499,6 +524,21 @@ async fn the_console_in_a_real_browser() {
     assert!(page.contains(&format!("\"objectType\": \"")), "{page}");
     browser.screenshot("notification").await;
 
+    // The list, with both charts, while deliveries go on.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .until(
+            "the list",
+            "return document.body.innerText.includes('Browser test')",
+        )
+        .await;
+    let chart = browser.text("#chart").await;
+    assert!(
+        chart.contains("Events per minute") && chart.contains("Delivery latency"),
+        "{chart}"
+    );
+    browser.screenshot("instances").await;
+
     // A form without its CSRF token is refused and changes nothing.
     browser
         .goto(&format!("{base}/instances/{instance_id}"))
@@ -533,16 +573,7 @@ async fn the_console_in_a_real_browser() {
         )
         .await;
 
-    // The list with the chart, then at phone width without sideways scrolling.
-    browser.goto(&format!("{base}/")).await;
-    browser
-        .until(
-            "the list",
-            "return document.body.innerText.includes('Browser test')",
-        )
-        .await;
-    assert!(browser.text("#chart").await.contains("Events per minute"));
-    browser.screenshot("instances").await;
+    // At phone width, without sideways scrolling.
     browser
         .client
         .set_window_size(390, 844)
