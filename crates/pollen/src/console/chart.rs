@@ -34,7 +34,7 @@ fn minute(start: DateTime<Utc>, at: DateTime<Utc>) -> Option<usize> {
     let offset = (at - start).num_seconds();
     (0..MINUTES as i64 * 60)
         .contains(&offset)
-        .then(|| (offset / 60) as usize)
+        .then_some((offset / 60) as usize)
 }
 
 /// Tallies `entries` (any order) into the hour ending with the minute of `now`.

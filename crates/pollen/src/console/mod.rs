@@ -184,11 +184,11 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// 403 unless the form carries the session's CSRF token.
-fn check_csrf(signed: &SignedIn, pairs: &[(String, String)]) -> Result<(), Response> {
+/// The 403 page unless the form carries the session's CSRF token.
+fn csrf_refused(signed: &SignedIn, pairs: &[(String, String)]) -> Option<Response> {
     match field(pairs, "csrf") {
-        Some(token) if same_token(token, &signed.csrf) => Ok(()),
-        _ => Err(refused()),
+        Some(token) if same_token(token, &signed.csrf) => None,
+        _ => Some(refused()),
     }
 }
 
@@ -232,7 +232,11 @@ struct LoginQuery {
     failed: Option<String>,
 }
 
-async fn login_form(state: Shared, Query(query): Query<LoginQuery>) -> Response {
+async fn login_form(
+    state: Shared,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let token = random_token();
     let failed = query.failed.is_some();
     let page = Page {
@@ -264,9 +268,20 @@ async fn login_form(state: Shared, Query(query): Query<LoginQuery>) -> Response 
     let mut response = Html(layout(&page, &body)).into_response();
     set_cookie_header(
         &mut response,
-        &set_cookie(LOGIN_COOKIE, Some(&token), state.console.secure_cookies),
+        &set_cookie(LOGIN_COOKIE, Some(&token), secure(&state, &headers)),
     );
     response
+}
+
+/// Whether cookies get `Secure`: always with `--secure-cookies`, and when a proxy says the
+/// browser reached it over HTTPS (`X-Forwarded-Proto: https`; the flag only makes a cookie
+/// stricter, so trusting the header costs nothing).
+fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+    state.console.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
 fn set_cookie_header(response: &mut Response, value: &str) {
@@ -293,7 +308,7 @@ async fn login(
         return Redirect::to("/console/login?failed=1").into_response();
     }
     let (id, _csrf) = state.console.sessions.create();
-    let secure = state.console.secure_cookies;
+    let secure = secure(&state, &headers);
     let mut response = Redirect::to("/console/").into_response();
     set_cookie_header(
         &mut response,
@@ -306,16 +321,17 @@ async fn login(
 async fn logout(
     state: Shared,
     signed: SignedIn,
+    headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&signed, &pairs) {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
         return refused;
     }
     state.console.sessions.remove(&signed.id);
     let mut response = Redirect::to("/console/login").into_response();
     set_cookie_header(
         &mut response,
-        &set_cookie(SESSION_COOKIE, None, state.console.secure_cookies),
+        &set_cookie(SESSION_COOKIE, None, secure(&state, &headers)),
     );
     response
 }
@@ -472,7 +488,7 @@ async fn redeliver(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&signed, &pairs) {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
         return refused;
     }
     let instance = match load(&state, &signed, &id).await {
@@ -537,7 +553,7 @@ async fn set_paused(
     pairs: &[(String, String)],
     paused: bool,
 ) -> Response {
-    if let Err(refused) = check_csrf(signed, pairs) {
+    if let Some(refused) = csrf_refused(signed, pairs) {
         return refused;
     }
     let instance = match load(state, signed, id).await {
@@ -584,7 +600,7 @@ async fn edit_callback(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&signed, &pairs) {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
         return refused;
     }
     let instance = match load(&state, &signed, &id).await {
@@ -651,7 +667,7 @@ async fn delete(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&signed, &pairs) {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
         return refused;
     }
     let instance = match load(&state, &signed, &id).await {
@@ -693,7 +709,7 @@ async fn new_form(state: Shared, signed: SignedIn, Query(query): Query<NewQuery>
 
 /// The instance JSON the submitted fields make (for the editor), as text.
 async fn preview(signed: SignedIn, Form(pairs): Form<Vec<(String, String)>>) -> Response {
-    if let Err(refused) = check_csrf(&signed, &pairs) {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
         return refused;
     }
     let form = NewForm::from_pairs(&pairs);
@@ -709,7 +725,7 @@ async fn create(
     signed: SignedIn,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&signed, &pairs) {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
         return refused;
     }
     let form = NewForm::from_pairs(&pairs);
