@@ -224,6 +224,14 @@ async fn start_service() -> (
     (addr, stop, task, dir)
 }
 
+/// JavaScript: the id of a notification in the events table refused exactly twice (its next
+/// retry is at least 12.8 s away, so it is still failing when the test clicks), or null.
+const TWICE_REFUSED: &str =
+    "(() => { for (const row of document.querySelectorAll('#events tr')) { \
+     const cells = [...row.cells].map(c => c.innerText.trim()); \
+     const input = row.querySelector('form input[name=id]'); \
+     if (input && cells.includes('2 (401, 401)')) return input.value; } return null; })()";
+
 /// A JavaScript string literal.
 fn js(text: &str) -> String {
     Value::String(text.to_owned()).to_string()
@@ -474,8 +482,8 @@ async fn the_console_in_a_real_browser() {
     // Every delivery fails (401): after two attempts the next retry is at least 12 s away.
     browser
         .until(
-            "two refused attempts",
-            "return document.getElementById('events').innerText.includes('401, 401')",
+            "a notification refused twice",
+            &format!("return {TWICE_REFUSED} !== null"),
         )
         .await;
     browser
@@ -491,7 +499,7 @@ async fn the_console_in_a_real_browser() {
     browser.click("form.inline-form button[type=submit]").await;
     browser.until("the saved callback", "return (document.querySelector('.flash') || {}).textContent === 'Callback URL saved; the next delivery uses it.'").await;
     let target = browser
-        .script("return document.querySelector('#events form input[name=id]').value")
+        .script(&format!("return {TWICE_REFUSED}"))
         .await
         .as_str()
         .expect("a failing notification")
