@@ -556,6 +556,27 @@ async fn the_console_in_a_real_browser() {
     );
     browser.screenshot("instances").await;
 
+    // A pasted instance JSON: its problems are listed at the editor with their pointers.
+    browser.goto(&format!("{base}/new?paste=1")).await;
+    let mut pasted: Value =
+        serde_json::from_str(pollen::demo::SEED_INSTANCE).expect("the seed instance");
+    pasted["configuration"]["event.poller.refresh_interval"] = json!("soon");
+    browser
+        .fill("#field-instance_json", &pasted.to_string())
+        .await;
+    browser.click("button[name=mode][value=json]").await;
+    browser
+        .until(
+            "the pasted JSON's problem",
+            "return !!document.getElementById('error-instance_json')",
+        )
+        .await;
+    let problem = browser.text("#error-instance_json").await;
+    assert!(
+        problem.contains("/configuration/event.poller.refresh_interval"),
+        "{problem}"
+    );
+
     // A form without its CSRF token is refused and changes nothing.
     browser
         .goto(&format!("{base}/instances/{instance_id}"))
@@ -640,6 +661,36 @@ async fn the_console_in_a_real_browser() {
         .await;
 
     browser.close().await;
+
+    // Every console response carries the CSP; a sign-in without its token is refused.
+    let client = reqwest::Client::new();
+    let login = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("the sign-in page");
+    let csp = login
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let forged = client
+        .post(format!("{base}/login"))
+        .form(&[("user", "console-user"), ("organization", "console-org")])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(
+        forged.headers().get("set-cookie").is_none(),
+        "a session without a token"
+    );
+
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(15), task)
         .await
