@@ -120,15 +120,16 @@ impl SqlStore {
         on_backend!(self, b => b.outbox_health(instance).await)
     }
 
-    /// At most `limit` notifications, newest first, of `instance` (all when `None`) created at
-    /// or after `since` (any time when `None`).
+    /// At most `limit` notifications, newest (highest `seq`) first, of `instance` (all when
+    /// `None`), below `before_seq` when given: page backwards by passing the last row's `seq`.
+    /// Each page is an index range scan, however large the outbox.
     pub async fn recent_outbox(
         &self,
         instance: Option<&str>,
-        since: Option<DateTime<Utc>>,
+        before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>> {
-        on_backend!(self, b => b.recent_outbox(instance, since, limit).await)
+        on_backend!(self, b => b.recent_outbox(instance, before_seq, limit).await)
     }
 
     // ----- instances -----

@@ -1,6 +1,5 @@
 //! The dashboard reads of [`crate::overview`] on PostgreSQL.
 
-use chrono::{DateTime, Utc};
 use pollen_core::OutboxEntry;
 use sqlx::{Postgres, QueryBuilder};
 
@@ -33,7 +32,7 @@ impl PgBackend {
     pub(crate) async fn recent_outbox(
         &self,
         instance: Option<&str>,
-        since: Option<DateTime<Utc>>,
+        before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>> {
         let mut q = QueryBuilder::<Postgres>::new(format!(
@@ -42,8 +41,8 @@ impl PgBackend {
         if let Some(instance) = instance {
             q.push(" AND instance = ").push_bind(instance);
         }
-        if let Some(since) = since {
-            q.push(" AND created_at >= ").push_bind(since);
+        if let Some(before) = before_seq {
+            q.push(" AND seq < ").push_bind(db_u64(before));
         }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(db_u64(limit as u64));

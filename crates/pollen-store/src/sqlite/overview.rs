@@ -1,10 +1,9 @@
 //! The dashboard reads of [`crate::overview`] on SQLite (reader pool, no transaction).
 
-use chrono::{DateTime, Utc};
 use pollen_core::OutboxEntry;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{db, get, micros, outbox_from, SqliteBackend};
+use super::{db, get, outbox_from, SqliteBackend};
 use crate::error::Result;
 use crate::overview::OutboxHealth;
 use crate::shared::{db_count, db_u64, OUTBOX_COLUMNS};
@@ -33,7 +32,7 @@ impl SqliteBackend {
     pub(crate) async fn recent_outbox(
         &self,
         instance: Option<&str>,
-        since: Option<DateTime<Utc>>,
+        before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>> {
         let mut q =
@@ -41,8 +40,8 @@ impl SqliteBackend {
         if let Some(instance) = instance {
             q.push(" AND instance = ").push_bind(instance);
         }
-        if let Some(since) = since {
-            q.push(" AND created_at >= ").push_bind(micros(since));
+        if let Some(before) = before_seq {
+            q.push(" AND seq < ").push_bind(db_u64(before));
         }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(db_u64(limit as u64));

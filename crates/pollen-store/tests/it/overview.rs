@@ -68,17 +68,18 @@ async fn health_counts_by_status_and_recent_is_newest_first(db: &Db) {
         rows.iter().map(|e| e.notification.id).collect()
     };
     let n = |n: u32| crate::support::id(1, n);
+    let n3_seq = store.recent_outbox(Some("7"), None, 2).await.unwrap()[1].seq;
     assert_eq!(
         ids(store.recent_outbox(Some("7"), None, 2).await.unwrap()),
         [n(4), n(3)]
     );
     assert_eq!(
         ids(store
-            .recent_outbox(Some("7"), Some(t0() + TimeDelta::minutes(3)), 10)
+            .recent_outbox(Some("7"), Some(n3_seq), 10)
             .await
             .unwrap()),
-        [n(4), n(3)],
-        "created at or after the bound only"
+        [n(2), n(1)],
+        "below the cursor only"
     );
     assert_eq!(
         ids(store.recent_outbox(None, None, 10).await.unwrap()),

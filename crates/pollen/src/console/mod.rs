@@ -50,6 +50,9 @@ const JS: &str = include_str!("assets/console.js");
 
 /// How often the live regions are re-rendered (and sent when they changed).
 const LIVE_EVERY: Duration = Duration::from_secs(1);
+/// The charts (an hour of notifications read and tallied) are re-rendered every this many
+/// turns only.
+const CHART_EVERY: u64 = 10;
 
 /// The console's own state beside the API's.
 #[derive(Debug)]
@@ -845,18 +848,21 @@ struct LiveQuery {
     instance: Option<String>,
 }
 
-/// The regions of the page `query` names, by element id.
+/// The regions of the page `query` names, by element id; the charts only `with_chart`.
 async fn regions(
     state: &AppState,
     csrf: &str,
     instance: Option<i64>,
+    with_chart: bool,
 ) -> Result<HashMap<&'static str, String>, String> {
     let store = state.engine.store();
     let mut out = HashMap::new();
     match instance {
         None => {
             out.insert("instances", pages::instances_region(store).await?);
-            out.insert("chart", pages::chart_region(store, None).await?);
+            if with_chart {
+                out.insert("chart", pages::chart_region(store, None).await?);
+            }
         }
         Some(id) => {
             let Some(instance) = store.instance(id).await.map_err(|e| e.to_string())? else {
@@ -866,7 +872,9 @@ async fn regions(
                 "events",
                 pages::events_region(store, &instance, csrf).await?,
             );
-            out.insert("chart", pages::chart_region(store, Some(&instance)).await?);
+            if with_chart {
+                out.insert("chart", pages::chart_region(store, Some(&instance)).await?);
+            }
             let view = pages::instance_view(store, instance).await?;
             out.insert("status", pages::status_region(&view));
         }
@@ -885,7 +893,7 @@ async fn live(
     let instance = query.instance.and_then(|s| s.parse::<i64>().ok());
     let state = state.0.clone();
     // What the page already shows: only later changes are sent.
-    let sent = regions(&state, &signed.csrf, instance)
+    let sent = regions(&state, &signed.csrf, instance, true)
         .await
         .unwrap_or_default();
     let start = Live {
@@ -893,6 +901,7 @@ async fn live(
         signed,
         sent,
         done: false,
+        turn: 0,
     };
     let events = stream::unfold(start, move |mut live| async move {
         let mut stop = live.state.console.stop.clone();
@@ -907,13 +916,19 @@ async fn live(
             if *stop.borrow() || !live.state.console.sessions.is_live(&live.signed.id) {
                 return None;
             }
-            let now = match regions(&live.state, &live.signed.csrf, instance).await {
+            live.turn += 1;
+            let with_chart = live.turn % CHART_EVERY == 0;
+            let mut now = match regions(&live.state, &live.signed.csrf, instance, with_chart).await
+            {
                 Ok(now) => now,
                 Err(message) => {
                     live.done = true;
                     return Some((Ok(Event::default().event("gone").data(message)), live));
                 }
             };
+            if let (false, Some(chart)) = (with_chart, live.sent.get("chart")) {
+                now.insert("chart", chart.clone());
+            }
             let changed: serde_json::Map<String, Value> = now
                 .iter()
                 .filter(|(id, html)| live.sent.get(*id) != Some(*html))
@@ -935,4 +950,5 @@ struct Live {
     signed: SignedIn,
     sent: HashMap<&'static str, String>,
     done: bool,
+    turn: u64,
 }

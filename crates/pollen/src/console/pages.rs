@@ -317,12 +317,25 @@ pub(crate) async fn chart_region(
 ) -> ViewResult<String> {
     /// At most this many notifications are charted (the newest).
     const LIMIT: usize = 20_000;
+    const PAGE: usize = 1_000;
     let now = Utc::now();
+    // Rows are read newest first, a page at a time, until one is older than the hour (less a
+    // margin: workers commit close to, not exactly in, creation order).
+    let oldest = now - TimeDelta::hours(1) - TimeDelta::minutes(5);
     let key = instance.map(Instance::key);
-    let rows = store
-        .recent_outbox(key.as_deref(), Some(now - TimeDelta::hours(1)), LIMIT)
-        .await
-        .map_err(failed("reading the last hour"))?;
+    let mut rows: Vec<OutboxEntry> = Vec::new();
+    loop {
+        let before = rows.last().map(|r| r.seq);
+        let page = store
+            .recent_outbox(key.as_deref(), before, PAGE)
+            .await
+            .map_err(failed("reading the last hour"))?;
+        let done = page.len() < PAGE || page.iter().any(|r| r.notification.created_at < oldest);
+        rows.extend(page);
+        if done || rows.len() >= LIMIT {
+            break;
+        }
+    }
     Ok(chart::render(&chart::tally(&rows, now)))
 }
 
