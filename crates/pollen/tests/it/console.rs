@@ -160,6 +160,10 @@ impl Browser {
             .set_window_size(width, full)
             .await
             .expect("resizing");
+        self.script(
+            "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); return true",
+        )
+        .await;
         let png = self.client.screenshot().await.expect("a screenshot");
         self.client
             .set_window_size(width, height)
