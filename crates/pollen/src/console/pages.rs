@@ -91,7 +91,7 @@ fn status_badge(status: InstanceStatus) -> String {
 /// The per-resource table.
 fn resources_table(view: &InstanceView) -> String {
     let mut out = String::from(
-        "<table class=\"resources\"><caption>Resources</caption><thead><tr><th scope=\"col\">Resource</th>\
+        "<div class=\"scroll\"><table class=\"resources\"><caption>Resources</caption><thead><tr><th scope=\"col\">Resource</th>\
          <th scope=\"col\">Last successful poll</th><th scope=\"col\">Watermark</th>\
          <th scope=\"col\">Next due</th><th scope=\"col\">Last error</th></tr></thead><tbody>",
     );
@@ -133,7 +133,7 @@ fn resources_table(view: &InstanceView) -> String {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     out
 }
 
@@ -219,7 +219,7 @@ pub(crate) async fn events_region(
         return Ok("<p>No event yet. Events appear here as the polls find changes.</p>".to_owned());
     }
     let mut out = format!(
-        "<table class=\"events\"><caption>The newest {SHOWN} notifications' events, newest first</caption><thead><tr>\
+        "<div class=\"scroll\"><table class=\"events\"><caption>The newest {SHOWN} notifications' events, newest first</caption><thead><tr>\
          <th scope=\"col\">Time</th><th scope=\"col\">Type</th><th scope=\"col\">Resource</th>\
          <th scope=\"col\">Object id</th><th scope=\"col\">Delivery</th><th scope=\"col\">Attempts (responses)</th>\
          <th scope=\"col\">Notification</th></tr></thead><tbody>"
@@ -274,7 +274,7 @@ pub(crate) async fn events_region(
             out.push_str("</tr>");
         }
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     Ok(out)
 }
 
@@ -392,7 +392,7 @@ pub(crate) async fn notification_page(
         out.push_str("<p>No attempt yet.</p>");
     } else {
         out.push_str(
-            "<table><thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Response</th>\
+            "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Response</th>\
              <th scope=\"col\">Latency</th><th scope=\"col\">Error</th><th scope=\"col\">Response body (excerpt)</th></tr></thead><tbody>",
         );
         for a in &attempts {
@@ -407,7 +407,7 @@ pub(crate) async fn notification_page(
                 esc(&a.response_excerpt)
             );
         }
-        out.push_str("</tbody></table>");
+        out.push_str("</tbody></table></div>");
     }
     out.push_str("<h2>Request headers</h2>");
     match instance.map(|i| Endpoint::from_config(&i.config)) {
@@ -416,7 +416,7 @@ pub(crate) async fn notification_page(
                 request_headers(&endpoint, &id, n.body.as_bytes(), Utc::now().timestamp());
             out.push_str(
                 "<p class=\"help\">As every attempt sends them; <code>webhook-timestamp</code> and its \
-                 signature change per attempt. Credentials are masked.</p><table class=\"headers\"><tbody>",
+                 signature change per attempt. Credentials are masked.</p><div class=\"scroll\"><table class=\"headers\"><tbody>",
             );
             for (name, value) in headers {
                 let lower = name.as_str();
@@ -436,7 +436,7 @@ pub(crate) async fn notification_page(
                     esc(&shown)
                 );
             }
-            out.push_str("</tbody></table>");
+            out.push_str("</tbody></table></div>");
         }
         _ => out.push_str("<p>The instance has no callback now, so no headers can be shown.</p>"),
     }

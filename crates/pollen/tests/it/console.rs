@@ -683,6 +683,30 @@ async fn the_console_in_a_real_browser() {
         csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
         "{csp}"
     );
+    let cookie = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        cookie(&login).contains("HttpOnly; SameSite=Strict") && !cookie(&login).contains("Secure"),
+        "{}",
+        cookie(&login)
+    );
+    let behind_tls = client
+        .get(format!("{base}/login"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("the sign-in page");
+    assert!(
+        cookie(&behind_tls).ends_with("; Secure"),
+        "{}",
+        cookie(&behind_tls)
+    );
     let forged = client
         .post(format!("{base}/login"))
         .form(&[("user", "console-user"), ("organization", "console-org")])
