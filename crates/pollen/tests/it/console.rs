@@ -719,7 +719,64 @@ async fn the_console_in_a_real_browser() {
         "a session without a token"
     );
 
+    // Signed in without a browser, a live stream stays open until the server stops.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let form = plain
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("the sign-in page");
+    let login_cookie = cookie(&form);
+    let login_cookie = login_cookie
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let html = form.text().await.expect("the form");
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_owned();
+    let signed_in = plain
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("user", "console-user"),
+            ("organization", "console-org"),
+        ])
+        .send()
+        .await
+        .expect("signing in");
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let session = cookie(&signed_in);
+    let session = session.split(';').next().unwrap_or_default().to_owned();
+    assert!(session.starts_with("pollen_session="), "{session}");
+    let live = plain
+        .get(format!("{base}/live"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("the live stream");
+    assert_eq!(live.status().as_u16(), 200);
+    assert_eq!(
+        live.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+
     let _ = stop.send(());
+    // The stream ends (the body completes) rather than holding the server open.
+    tokio::time::timeout(Duration::from_secs(15), live.bytes())
+        .await
+        .expect("the live stream ends within 15 s of the stop")
+        .expect("a clean end");
     tokio::time::timeout(Duration::from_secs(15), task)
         .await
         .expect("serve stops within 15 s (live streams end)")
