@@ -848,6 +848,18 @@ struct LiveQuery {
     instance: Option<String>,
 }
 
+/// The chart region of the list (`None`) or of an instance.
+async fn chart(state: &AppState, instance: Option<i64>) -> Result<String, String> {
+    let store = state.engine.store();
+    match instance {
+        None => pages::chart_region(store, None).await,
+        Some(id) => match store.instance(id).await.map_err(|e| e.to_string())? {
+            Some(instance) => pages::chart_region(store, Some(&instance)).await,
+            None => Err(format!("instance {id} was deleted")),
+        },
+    }
+}
+
 /// The regions of the page `query` names, by element id; the charts only `with_chart`.
 async fn regions(
     state: &AppState,
@@ -917,17 +929,29 @@ async fn live(
                 return None;
             }
             live.turn += 1;
-            let with_chart = live.turn % CHART_EVERY == 0;
-            let mut now = match regions(&live.state, &live.signed.csrf, instance, with_chart).await
-            {
+            let mut now = match regions(&live.state, &live.signed.csrf, instance, false).await {
                 Ok(now) => now,
                 Err(message) => {
                     live.done = true;
                     return Some((Ok(Event::default().event("gone").data(message)), live));
                 }
             };
-            if let (false, Some(chart)) = (with_chart, live.sent.get("chart")) {
-                now.insert("chart", chart.clone());
+            // The charts follow when something else changed, and every CHART_EVERY turns.
+            let moved = now
+                .iter()
+                .any(|(id, html)| live.sent.get(*id) != Some(html));
+            if moved || live.turn % CHART_EVERY == 0 {
+                match chart(&live.state, instance).await {
+                    Ok(html) => {
+                        now.insert("chart", html);
+                    }
+                    Err(message) => {
+                        live.done = true;
+                        return Some((Ok(Event::default().event("gone").data(message)), live));
+                    }
+                }
+            } else if let Some(previous) = live.sent.get("chart") {
+                now.insert("chart", previous.clone());
             }
             let changed: serde_json::Map<String, Value> = now
                 .iter()

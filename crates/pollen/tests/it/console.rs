@@ -496,6 +496,13 @@ async fn the_console_in_a_real_browser() {
             "return document.querySelector('#status .health dd.bad') !== null",
         )
         .await;
+    // The chart follows live too.
+    browser
+        .until(
+            "the live chart",
+            "return document.getElementById('chart').innerText.includes('DELETED 1')",
+        )
+        .await;
     browser.screenshot("instance").await;
 
     // Point the callback at the right receiver, then re-deliver one failed notification.
