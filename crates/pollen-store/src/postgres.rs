@@ -24,6 +24,8 @@ use crate::shared::{
     status_from, OUTBOX_COLUMNS, STATE_COLUMNS,
 };
 
+mod overview;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 pub(crate) struct PgBackend {

@@ -33,6 +33,8 @@ use crate::shared::{
 /// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
 const INSERT_CHUNK: usize = 1_000;
 
+mod overview;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub(crate) struct SqliteBackend {

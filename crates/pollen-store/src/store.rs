@@ -17,6 +17,7 @@ use crate::instance::{
 };
 use crate::key::SecretKey;
 use crate::options::{DatabaseUrl, PruneReport, Retention, StoreOptions};
+use crate::overview::OutboxHealth;
 use crate::postgres::PgBackend;
 use crate::sqlite::SqliteBackend;
 
@@ -109,6 +110,26 @@ impl SqlStore {
     /// older than `retention`, in batches of `retention.batch` rows per transaction.
     pub async fn prune(&self, now: DateTime<Utc>, retention: &Retention) -> Result<PruneReport> {
         on_backend!(self, b => b.prune(now, retention).await)
+    }
+
+    // ----- dashboard reads -----
+
+    /// How instance `instance`'s notifications stand: pending (and failing), queued,
+    /// delivered. One grouped count.
+    pub async fn outbox_health(&self, instance: &str) -> Result<OutboxHealth> {
+        on_backend!(self, b => b.outbox_health(instance).await)
+    }
+
+    /// At most `limit` notifications, newest (highest `seq`) first, of `instance` (all when
+    /// `None`), below `before_seq` when given: page backwards by passing the last row's `seq`.
+    /// Each page is an index range scan, however large the outbox.
+    pub async fn recent_outbox(
+        &self,
+        instance: Option<&str>,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        on_backend!(self, b => b.recent_outbox(instance, before_seq, limit).await)
     }
 
     // ----- instances -----

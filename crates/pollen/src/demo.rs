@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use pollen_sage_sim::{
 use pollen_store::{SecretKey, SqlStore, StoreOptions};
 use serde_json::{json, Value};
 
+use crate::api::{spawn_server, ApiSecrets, ServeOptions};
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::receiver::{ReceivedEvent, Receiver};
@@ -42,6 +44,10 @@ pub struct DemoOptions {
     pub refresh_interval: Duration,
     /// After the activity stops, wait at most this long for the last changes to arrive.
     pub drain: Duration,
+    /// Where the web console (and the management API) listens; port 0 picks a free one.
+    pub console_listen: SocketAddr,
+    /// The console's sign-in secrets (user, organization); random when `None`.
+    pub console_secrets: Option<(String, String)>,
 }
 
 impl DemoOptions {
@@ -54,6 +60,8 @@ impl DemoOptions {
             changes_per_sec: 0.5,
             refresh_interval: Duration::from_secs(3),
             drain: Duration::from_secs(15),
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            console_secrets: None,
         }
     }
 }
@@ -232,6 +240,34 @@ pub async fn run_demo(
         ),
     );
 
+    let (user, organization) = options.console_secrets.clone().unwrap_or_else(|| {
+        (
+            format!("demo-user-{:08x}", rand::random::<u32>()),
+            format!("demo-org-{:08x}", rand::random::<u32>()),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind(options.console_listen)
+        .await
+        .map_err(Error::wrap(
+            ErrorKind::Io,
+            format_args!("the console address {}", options.console_listen),
+        ))?;
+    let console_addr = listener
+        .local_addr()
+        .map_err(Error::wrap(ErrorKind::Io, "reading the console address"))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = spawn_server(
+        listener,
+        engine.clone(),
+        ApiSecrets::new(&user, &organization),
+        &ServeOptions::new(),
+        stop_rx.clone(),
+    );
+    line(
+        out,
+        &format!("console          http://{console_addr}/console/  (user secret {user}, organization secret {organization})"),
+    );
+
     let first_seq = sim.changes().last().map_or(0, |c| c.seq);
     sim.start_activity(ActivityConfig {
         rate_per_sec: options.changes_per_sec,
@@ -252,7 +288,6 @@ pub async fn run_demo(
         None => line(out, "running until Ctrl-C"),
     }
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let running = tokio::spawn({
         let engine = engine.clone();
         let mut stop_rx = stop_rx;
@@ -325,6 +360,7 @@ pub async fn run_demo(
             ))
         }
     }
+    server.await?;
     receiver.shutdown().await;
     sim.shutdown().await;
     store.close().await;

@@ -13,6 +13,8 @@
 //! - [`api::serve`] is `pollen serve`: the Open Connectors-shaped management API (instances,
 //!   their events and re-delivery, the hub read, health, Prometheus metrics, an OpenAPI
 //!   document) beside an engine polling every stored instance.
+//! - [`console`] is the web console at `/console` beside the API: sign in with the platform
+//!   secrets, watch instances poll and deliver live, create, pause, re-deliver, delete.
 //! - [`db::open_store`] opens `--db` with its secret key.
 //! - [`instances::load_instance_files`] reads and validates `--config FILE|DIR`.
 //!
@@ -27,6 +29,7 @@
 //! ```
 
 pub mod api;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod engine;

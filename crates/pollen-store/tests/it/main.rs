@@ -6,5 +6,6 @@ mod conformance;
 mod guarantees;
 mod harness;
 mod multi_worker;
+mod overview;
 mod sqlite_file;
 mod support;

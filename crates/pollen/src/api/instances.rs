@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{SecondsFormat, Utc};
 use pollen_config::{InstanceConfig, Secrets};
-use pollen_store::{Instance, InstanceStatus};
+use pollen_store::{Instance, InstanceStatus, InstanceToken};
 use serde_json::{json, Map, Value};
 
-use super::{json_body, parse_id, store_error, ApiError, ApiResult, Shared};
+use super::{json_body, parse_id, store_error, ApiError, ApiResult, AppState, Shared};
 use crate::error::ErrorKind;
 
 /// The vendor's instance record: configuration values as strings, secrets masked.
@@ -101,7 +101,7 @@ fn without_response_fields(body: &Value) -> Value {
     body
 }
 
-async fn load(state: &Shared, id: i64) -> ApiResult<Instance> {
+async fn load(state: &AppState, id: i64) -> ApiResult<Instance> {
     state
         .engine
         .store()
@@ -113,7 +113,7 @@ async fn load(state: &Shared, id: i64) -> ApiResult<Instance> {
 
 /// Registers `instance` with the engine; a failure that comes from the instance's settings
 /// (a refused grant code, a bad callback) is the client's 400.
-async fn register(state: &Shared, instance: &Instance) -> ApiResult<()> {
+async fn register(state: &AppState, instance: &Instance) -> ApiResult<()> {
     state
         .engine
         .add_instance(instance)
@@ -126,24 +126,33 @@ async fn register(state: &Shared, instance: &Instance) -> ApiResult<()> {
         })
 }
 
+/// Validates, stores and registers a new instance (the API's POST and the console's form).
+pub(crate) async fn create_instance(
+    state: &AppState,
+    body: &Value,
+) -> ApiResult<(Instance, InstanceToken)> {
+    let config = validate(&without_response_fields(body))?;
+    let store = state.engine.store();
+    let (instance, token) = store
+        .create_instance(&config, Utc::now())
+        .await
+        .map_err(store_error("storing the instance"))?;
+    if let Err(error) = register(state, &instance).await {
+        // Nothing half-created stays behind.
+        let _ = state.engine.remove_instance(&instance.key()).await;
+        let _ = store.delete_instance(instance.id).await;
+        return Err(error);
+    }
+    Ok((instance, token))
+}
+
 pub(crate) async fn create(
     state: Shared,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = json_body(&headers, body)?;
-    let config = validate(&without_response_fields(&body))?;
-    let store = state.engine.store();
-    let (instance, token) = store
-        .create_instance(&config, Utc::now())
-        .await
-        .map_err(store_error("storing the instance"))?;
-    if let Err(error) = register(&state, &instance).await {
-        // Nothing half-created stays behind.
-        let _ = state.engine.remove_instance(&instance.key()).await;
-        let _ = store.delete_instance(instance.id).await;
-        return Err(error);
-    }
+    let (instance, token) = create_instance(&state, &body).await?;
     let mut out = instance_json(&instance);
     out["token"] = Value::String(token.expose().to_owned());
     Ok((StatusCode::OK, Json(out)))
@@ -168,8 +177,8 @@ pub(crate) async fn get_one(state: Shared, Path(id): Path<String>) -> ApiResult<
 
 /// Stores `config` (and the `disabled` flag) for instance `id` and re-registers it, so a new
 /// callback URL is used from the next delivery on.
-async fn update(
-    state: &Shared,
+pub(crate) async fn update_instance(
+    state: &AppState,
     id: i64,
     config: &InstanceConfig,
     disabled: Option<bool>,
@@ -209,7 +218,7 @@ pub(crate) async fn replace(
     load(&state, id).await?;
     let disabled = disabled_flag(&body)?;
     let config = validate(&without_response_fields(&body))?;
-    let instance = update(&state, id, &config, disabled).await?;
+    let instance = update_instance(&state, id, &config, disabled).await?;
     Ok(Json(instance_json(&instance)))
 }
 
@@ -256,13 +265,19 @@ pub(crate) async fn patch(
         }
     }
     let config = validate(&merged)?;
-    let instance = update(&state, id, &config, disabled).await?;
+    let instance = update_instance(&state, id, &config, disabled).await?;
     Ok(Json(instance_json(&instance)))
 }
 
 pub(crate) async fn delete(state: Shared, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    load(&state, id).await?;
+    delete_instance(&state, id).await?;
+    Ok(Json(json!({"id": id, "deleted": true})))
+}
+
+/// Stops polling instance `id` and deletes it (404 when there is none).
+pub(crate) async fn delete_instance(state: &AppState, id: i64) -> ApiResult<()> {
+    load(state, id).await?;
     state
         .engine
         .remove_instance(&id.to_string())
@@ -274,5 +289,5 @@ pub(crate) async fn delete(state: Shared, Path(id): Path<String>) -> ApiResult<J
         .delete_instance(id)
         .await
         .map_err(|e| ApiError::internal("deleting the instance", e))?;
-    Ok(Json(json!({"id": id, "deleted": true})))
+    Ok(())
 }

@@ -26,7 +26,10 @@ use pollen_store::SqlStore;
 use serde_json::{json, Value};
 
 pub use auth::ApiSecrets;
+pub(crate) use events::find_entry;
+pub(crate) use instances::{create_instance, delete_instance, instance_json, update_instance};
 
+use crate::console::ConsoleState;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -44,6 +47,9 @@ pub struct ServeOptions {
     pub engine: EngineOptions,
     /// Request bodies larger than this are refused with 413.
     pub body_limit: usize,
+    /// Mark the console's cookies `Secure`: set it when the console is reached over TLS (a
+    /// TLS-terminating proxy in front of pollen).
+    pub secure_cookies: bool,
 }
 
 impl ServeOptions {
@@ -52,6 +58,7 @@ impl ServeOptions {
         ServeOptions {
             engine: EngineOptions::new(),
             body_limit: 1024 * 1024,
+            secure_cookies: false,
         }
     }
 }
@@ -62,17 +69,30 @@ impl Default for ServeOptions {
     }
 }
 
+/// What every API and console handler shares.
 #[derive(Debug)]
-struct AppState {
-    engine: Engine,
-    secrets: ApiSecrets,
+pub(crate) struct AppState {
+    pub(crate) engine: Engine,
+    pub(crate) secrets: ApiSecrets,
+    pub(crate) console: ConsoleState,
 }
 
 type Shared = State<Arc<AppState>>;
 
-/// The API's routes over `engine` (which the caller runs).
-pub fn router(engine: Engine, secrets: ApiSecrets, body_limit: usize) -> Router {
-    let state = Arc::new(AppState { engine, secrets });
+/// The API's and the console's routes over `engine` (which the caller runs); the console's
+/// live streams end when `stop` becomes true.
+fn router(
+    engine: Engine,
+    secrets: ApiSecrets,
+    options: &ServeOptions,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    let body_limit = options.body_limit;
+    let state = Arc::new(AppState {
+        engine,
+        secrets,
+        console: ConsoleState::new(options.secure_cookies, stop),
+    });
     let protected = Router::new()
         .route("/instances", post(instances::create).get(instances::list))
         .route(
@@ -96,13 +116,14 @@ pub fn router(engine: Engine, secrets: ApiSecrets, body_limit: usize) -> Router 
         .route("/openapi.json", get(ops::openapi));
     Router::new()
         .nest(BASE_PATH, protected.merge(open))
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
-/// Serves the API on `listener` and polls and delivers every stored instance until
-/// `shutdown` completes; then stops the engine (see [`Engine::run`]) and the server.
+/// Serves the API and the console on `listener` and polls and delivers every stored instance
+/// until `shutdown` completes; then stops the engine (see [`Engine::run`]) and the server.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<SqlStore>,
@@ -113,30 +134,49 @@ pub async fn serve(
     let engine = Engine::new(store, options.engine.clone())?;
     let added = engine.add_stored_instances().await?;
     tracing::info!(instances = added, "polling the stored instances");
-    let app = router(engine.clone(), secrets, options.body_limit);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
-    let server = tokio::spawn(async move { server.await });
+    let server = spawn_server(listener, engine.clone(), secrets, &options, stop_rx.clone());
     let engine_run = engine.run(stopped(stop_rx));
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
     let (ran, ()) = tokio::join!(engine_run, signal);
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => return Err(Error::new(ErrorKind::Io, format!("serving: {error}"))),
-        Err(error) => {
-            return Err(Error::new(
+    server.await?;
+    ran
+}
+
+/// Serves the API and the console over an engine the caller runs (`pollen demo`), until
+/// `stop` becomes true. The returned future resolves when the server has stopped.
+pub fn spawn_server(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    secrets: ApiSecrets,
+    options: &ServeOptions,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> impl Future<Output = Result<()>> {
+    let app = router(engine, secrets, options, stop.clone());
+    let stopped = {
+        let mut rx = stop;
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
+    let task = tokio::spawn(async move { server.await });
+    async move {
+        match task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Error::new(ErrorKind::Io, format!("serving: {error}"))),
+            Err(error) => Err(Error::new(
                 ErrorKind::Io,
                 format!("the server task failed: {error}"),
-            ))
+            )),
         }
     }
-    ran
 }
 
 /// Refuses (401) any call without the right user and organization secrets, without saying
@@ -185,6 +225,18 @@ impl ApiError {
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn problems(&self) -> Option<&Value> {
+        self.problems.as_ref()
     }
 
     pub(crate) fn with_problems(mut self, problems: Value) -> Self {

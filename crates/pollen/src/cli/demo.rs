@@ -18,6 +18,9 @@ pub(crate) struct DemoArgs {
     /// Seconds between two polls of the instance (the seed says 15 minutes).
     #[arg(long, default_value_t = 3)]
     refresh_secs: u64,
+    /// Where the web console listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    listen: std::net::SocketAddr,
 }
 
 /// Exit 0 when every change arrived with a valid signature, 1 otherwise.
@@ -26,6 +29,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     options.duration = args.duration;
     options.changes_per_sec = args.changes_per_sec;
     options.refresh_interval = Duration::from_secs(args.refresh_secs.max(1));
+    options.console_listen = args.listen;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let summary = runtime.block_on(async {
         let mut out = std::io::stdout();

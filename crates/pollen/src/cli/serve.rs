@@ -1,5 +1,6 @@
 //! `pollen serve`: the management API, polling and delivering every stored instance.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -22,6 +23,9 @@ pub(crate) struct ServeArgs {
     /// Deliver to loopback and private network addresses (refused by default).
     #[arg(long)]
     allow_private_callbacks: bool,
+    /// Mark the console's cookies `Secure`: use it when a TLS proxy serves pollen over HTTPS.
+    #[arg(long)]
+    secure_cookies: bool,
 }
 
 fn secret(name: &str) -> Option<String> {
@@ -46,9 +50,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         let addr = listener
             .local_addr()
             .context("reading the listening address")?;
-        println!("listening on http://{addr}");
+        // One write, errors ignored: a reader that stops after the first line (a closed pipe)
+        // is no reason to stop serving.
+        let _ = write!(
+            std::io::stdout(),
+            "listening on http://{addr}\nconsole at http://{addr}/console/ (sign in with the user and organization secrets)\n"
+        );
+        let _ = std::io::stdout().flush();
         let mut options = ServeOptions::new();
         options.engine.allow_private_callbacks = args.allow_private_callbacks;
+        options.secure_cookies = args.secure_cookies;
         serve(
             listener,
             store.clone(),

@@ -1,0 +1,56 @@
+//! The dashboard reads of [`crate::overview`] on PostgreSQL.
+
+use pollen_core::OutboxEntry;
+use sqlx::{Postgres, QueryBuilder};
+
+use super::{db, get, outbox_from, PgBackend};
+use crate::error::Result;
+use crate::overview::OutboxHealth;
+use crate::shared::{db_count, db_u64, OUTBOX_COLUMNS};
+
+impl PgBackend {
+    pub(crate) async fn outbox_health(&self, instance: &str) -> Result<OutboxHealth> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, COUNT(*) FILTER (WHERE attempts > 0) AS failing \
+             FROM outbox WHERE instance = $1 GROUP BY status",
+        )
+        .bind(instance)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("counting the outbox"))?;
+        let mut health = OutboxHealth::default();
+        for row in &rows {
+            health.add(
+                &get::<String>(row, "status")?,
+                db_count(get::<i64>(row, "n")?),
+                db_count(get::<i64>(row, "failing")?),
+            );
+        }
+        Ok(health)
+    }
+
+    pub(crate) async fn recent_outbox(
+        &self,
+        instance: Option<&str>,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE TRUE"
+        ));
+        if let Some(instance) = instance {
+            q.push(" AND instance = ").push_bind(instance);
+        }
+        if let Some(before) = before_seq {
+            q.push(" AND seq < ").push_bind(db_u64(before));
+        }
+        q.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(db_u64(limit as u64));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing the newest notifications"))?;
+        rows.iter().map(outbox_from).collect()
+    }
+}
