@@ -255,8 +255,9 @@ impl Scheduler {
                 () = shared.clock.sleep_until(wake_at) => {}
             }
         }
-        // Abandon the polls in flight: nothing they fetched is committed (the commit is their
-        // last step and is atomic), their leases expire, and the work is polled again.
+        // Abandon the polls in flight: their watermarks do not move (that is the final commit's
+        // job), what they wrote as progress stays and is suppressed as seen when the work is
+        // polled again after their leases expire.
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         Ok(())
