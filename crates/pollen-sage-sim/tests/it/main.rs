@@ -11,6 +11,7 @@ mod counters;
 mod faults;
 mod lists;
 mod oauth;
+mod requests;
 mod v3;
 
 use std::path::PathBuf;
