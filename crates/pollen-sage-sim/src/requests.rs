@@ -15,7 +15,7 @@ use crate::store::lock;
 ///
 /// Times are real wall-clock instants with microseconds (not the simulator's clock, which has
 /// whole seconds and may be manual): `started` when the request head arrived, `finished` when
-/// the response head was ready (an injected delay included).
+/// the response head was ready (an injected delay included) or the client went away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoggedRequest {
@@ -42,7 +42,8 @@ pub struct LoggedRequest {
     pub started: DateTime<Utc>,
     /// When its response was ready.
     pub finished: DateTime<Utc>,
-    /// The response status; 0 for a connection dropped by a fault.
+    /// The response status; 0 for a connection dropped by a fault, 499 when the client
+    /// closed the connection before the answer was ready (then `finished` is that moment).
     pub status: u16,
 }
 

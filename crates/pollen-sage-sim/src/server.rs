@@ -250,10 +250,36 @@ async fn dispatch(
         user_agent: header(http::header::USER_AGENT),
         started: Utc::now(),
     };
+    // Logged when answered, or with 499 if the client goes away first and hyper drops this.
+    let mut entry = LogOnDrop {
+        state: Arc::clone(&state),
+        seq,
+        pending: Some(pending),
+        status: CLIENT_CLOSED,
+    };
     let answered = answer(&state, router, request, endpoint).await;
-    let status = answered.as_ref().map_or(0, |r| r.status().as_u16());
-    state.requests.record(seq, pending, status);
+    entry.status = answered.as_ref().map_or(0, |r| r.status().as_u16());
     answered
+}
+
+/// The request log's status of a request whose client closed the connection before the
+/// answer was ready (nginx's convention).
+pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// Records a request in the log when dropped: after its answer, or when hyper abandons it.
+struct LogOnDrop {
+    state: Arc<State>,
+    seq: u64,
+    pending: Option<Pending>,
+    status: u16,
+}
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.state.requests.record(self.seq, pending, self.status);
+        }
+    }
 }
 
 /// Answers an API request: the first fault that fires, or the route; counts it.

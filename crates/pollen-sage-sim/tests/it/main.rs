@@ -192,3 +192,14 @@ impl Api {
         pages
     }
 }
+
+/// Waits up to 5 s for `done`, checking every 20 ms.
+pub(crate) async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    done()
+}

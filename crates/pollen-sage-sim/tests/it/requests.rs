@@ -145,3 +145,24 @@ async fn the_log_keeps_the_newest_requests_up_to_its_capacity() {
     assert_eq!(off.request_counts().total(), 1, "counters still count");
     off.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_whose_client_gives_up_is_logged_as_499() {
+    let sim = start(config(1)).await;
+    let api = Api::v31(&sim);
+    sim.inject(Fault::next(
+        FaultKind::Slow {
+            delay: Duration::from_secs(5),
+        },
+        1,
+    ))
+    .expect("inject");
+    let impatient = api.request("/contacts").timeout(Duration::from_millis(200));
+    assert!(impatient.send().await.is_err(), "the client gave up");
+    let logged = crate::eventually(|| !sim.request_log().is_empty()).await;
+    assert!(logged, "the abandoned request was not logged");
+    let entry = &sim.request_log()[0];
+    assert_eq!(entry.status, 499);
+    assert!(entry.finished - entry.started < chrono::TimeDelta::seconds(4));
+    sim.shutdown().await;
+}
