@@ -1,7 +1,9 @@
 //! The `pollen` binary's integration tests: real processes, fixtures as data.
 
 mod cli;
+mod crash;
 mod demo;
 mod run;
 mod sage_sim;
 mod serve;
+mod support;
