@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod demo;
+mod faults;
 mod run;
 mod sage_sim;
 mod serve;
