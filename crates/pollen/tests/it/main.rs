@@ -8,3 +8,4 @@ mod run;
 mod sage_sim;
 mod serve;
 mod support;
+mod workers;
