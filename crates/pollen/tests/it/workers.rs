@@ -103,6 +103,13 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
             seed: SEED,
             records: 10,
             request_log_capacity: 1_000_000,
+            // Tokens live 80 s (Sage: five minutes) and are refreshed 30 s before expiry:
+            // every instance's pair is rotated during the run, after the kill, by one of the
+            // surviving workers, and the other must take it from the database rather than
+            // spend the used refresh token (which Sage refuses). The kill comes before any
+            // refresh: a worker killed between Sage rotating a pair and the database saving it
+            // loses the grant, which no client of a rotating refresh token can avoid.
+            token_lifetime: Duration::from_secs(80),
             ..SimConfig::default()
         },
     )
@@ -185,25 +192,13 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
     .await;
     assert!(polled, "not every instance was polled:\n{}", logs());
 
-    sim.start_activity(ActivityConfig {
+    let activity = |max_changes: u64, seed: u64| ActivityConfig {
         rate_per_sec: 3.0,
-        seed: SEED,
+        seed,
         resources: vec![Resource::Contacts],
-        max_changes: Some(30),
+        max_changes: Some(max_changes),
         ..ActivityConfig::default()
-    })
-    .expect("activity");
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    for (worker, pollen) in &mut workers {
-        assert!(pollen.running(), "{worker} exited by itself:\n{}", logs());
-    }
-    let victim = workers.remove(VICTIM).expect("the victim");
-    victim.kill();
-    let killed_at = chrono::Utc::now();
-    let quiet = wait_until(Duration::from_secs(30), || !sim.activity_running()).await;
-    assert!(quiet, "the activity did not finish");
-
-    let changes = customer_changes(&sim);
+    };
     let by_instance = || {
         let mut map: HashMap<String, Vec<ReceivedEvent>> = HashMap::new();
         for delivery in receiver.deliveries() {
@@ -215,20 +210,58 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
         }
         map
     };
-    let complete = |map: &HashMap<String, Vec<ReceivedEvent>>| {
+    let complete = |changes: &[pollen_sage_sim::Change]| {
+        let map = by_instance();
         names.iter().all(|name| {
             map.get(name)
-                .is_some_and(|events| summary(&changes, events).missing == 0)
+                .is_some_and(|events| summary(changes, events).missing == 0)
         })
     };
+
+    // Phase 1: changes, and the victim killed four seconds in.
+    sim.start_activity(activity(30, SEED)).expect("activity");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (worker, pollen) in &mut workers {
+        assert!(pollen.running(), "{worker} exited by itself:\n{}", logs());
+    }
+    let victim = workers.remove(VICTIM).expect("the victim");
+    victim.kill();
+    let killed_at = chrono::Utc::now();
+    assert_eq!(
+        sim.request_counts().get("POST /token", 200),
+        INSTANCES as u64,
+        "a token was refreshed before the kill: this machine is too slow for the suite's timing"
+    );
+    let quiet = wait_until(Duration::from_secs(30), || !sim.activity_running()).await;
+    assert!(quiet, "the activity did not finish");
     // The victim's leases expire after 5 s + 5 s; then the others take its work over.
-    wait_until(Duration::from_secs(60), || complete(&by_instance())).await;
+    let first = customer_changes(&sim);
+    wait_until(Duration::from_secs(60), || complete(&first)).await;
+
+    // Phase 2: every pair rotated by one of the two survivors, then more changes, which only
+    // arrive if both kept working with the other's tokens.
+    let rotated = wait_until(Duration::from_secs(60), || {
+        sim.request_counts().get("POST /token", 200) >= 2 * INSTANCES as u64
+    })
+    .await;
+    assert!(rotated, "the tokens were not refreshed:\n{}", logs());
+    sim.start_activity(activity(15, SEED + 1))
+        .expect("activity");
+    let quiet = wait_until(Duration::from_secs(30), || !sim.activity_running()).await;
+    assert!(quiet, "the activity did not finish");
+    let changes = customer_changes(&sim);
+    wait_until(Duration::from_secs(60), || complete(&changes)).await;
     for worker in WORKERS.iter().filter(|w| **w != VICTIM) {
         let pollen = workers.remove(worker).expect("a live worker");
         assert_eq!(pollen.terminate().await, Some(0), "{worker}:\n{}", logs());
     }
 
-    assert!(changes.len() >= 8, "too few changes: {}", changes.len());
+    assert!(
+        first.len() >= 8 && changes.len() >= first.len() + 4,
+        "too few changes: {} then {}",
+        first.len(),
+        changes.len()
+    );
     let delivered = by_instance();
     let empty = Vec::new();
     let incomplete: Vec<String> = names
@@ -251,15 +284,18 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
         assert!(problems.is_empty(), "{name}: {problems:?}");
     }
 
-    // Each grant code was exchanged once, by one worker.
+    // Each grant code was exchanged once, by one worker, and no worker sent a spent refresh
+    // token: either would have been refused (400 invalid_grant).
     let counts = sim.request_counts();
     assert_eq!(
-        (
-            counts.get("POST /token", 200),
-            counts.get("POST /token", 400)
-        ),
-        (INSTANCES as u64, 0),
-        "token requests: {counts:?}"
+        counts.get("POST /token", 400),
+        0,
+        "refused grants: {counts:?}"
+    );
+    let refreshes = counts.get("POST /token", 200) - INSTANCES as u64;
+    assert!(
+        refreshes >= INSTANCES as u64,
+        "too few refreshes: {counts:?}"
     );
 
     // No (instance, resource) walked by two workers at once.
@@ -307,7 +343,8 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
         "only {shared} instances changed hands"
     );
     eprintln!(
-        "multi-worker suite: instances={INSTANCES} changes={} api_requests={} shared_keys={shared}",
+        "multi-worker suite: instances={INSTANCES} changes={} api_requests={} \
+         shared_keys={shared} refreshes={refreshes}",
         changes.len(),
         requests.len()
     );
