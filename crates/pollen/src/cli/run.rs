@@ -10,6 +10,7 @@ use clap::Args;
 use pollen::db::{open_store, DEFAULT_DB_URL};
 use pollen::engine::{Engine, EngineOptions};
 use pollen::instances::{load_instance_files, store_instance_files};
+use pollen::ErrorKind;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -115,14 +116,22 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         let instances = store_instance_files(&store, &files).await?;
         let options = args.engine_options()?;
         let engine = Engine::new(store.clone(), options)?;
+        let mut polling = 0;
         for instance in &instances {
-            engine.add_instance(instance).await?;
-            tracing::info!(id = instance.id, name = %instance.name, "polling instance");
+            match engine.add_instance(instance).await {
+                Ok(()) => {
+                    polling += 1;
+                    tracing::info!(id = instance.id, name = %instance.name, "polling instance");
+                }
+                // One instance whose grant Sage refused must not stop the others: it is
+                // marked for re-authorization in the store and skipped.
+                Err(error) if error.kind() == ErrorKind::Source => {
+                    eprintln!("error: {error}; not polling it");
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
-        eprintln!(
-            "pollen: polling {} instance(s); stop with Ctrl-C or SIGTERM",
-            instances.len()
-        );
+        eprintln!("pollen: polling {polling} instance(s); stop with Ctrl-C or SIGTERM");
         engine.run(super::shutdown_signal()).await?;
         store.close().await;
         eprintln!("pollen: stopped");
