@@ -2,7 +2,7 @@
 //! rotating refresh tokens, all timed by the simulator's clock.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use rand::{Rng, RngCore};
@@ -89,13 +89,23 @@ pub(crate) enum TokenProblem {
 struct Grant {
     version: ApiVersion,
     expires_at: i64,
+    /// The token family: the code first exchanged, kept across refreshes.
+    family: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Access {
+    expires_at: i64,
+    family: Arc<str>,
 }
 
 #[derive(Debug, Default)]
 struct AuthState {
     codes: HashMap<String, Grant>,
-    access: HashMap<String, i64>,
+    access: HashMap<String, Access>,
     refresh: HashMap<String, Grant>,
+    /// Families started by `issue` (no code): `issued-1`, `issued-2` …
+    issued: u64,
 }
 
 #[derive(Debug)]
@@ -140,24 +150,42 @@ impl Auth {
             Grant {
                 version,
                 expires_at: now + CODE_LIFETIME_SECS,
+                family: Arc::from(code),
             },
         );
     }
 
+    /// Tokens of a new family, as if a code had been exchanged.
     pub(crate) fn issue(&self, version: ApiVersion, now: i64) -> TokenSet {
+        let family = {
+            let mut state = self.write();
+            state.issued += 1;
+            Arc::from(format!("issued-{}", state.issued))
+        };
+        self.issue_in(version, now, family)
+    }
+
+    fn issue_in(&self, version: ApiVersion, now: i64, family: Arc<str>) -> TokenSet {
         // Sage's tokens are about 1300 characters; clients must store them whole.
         let access_token = random_token(960);
         let refresh_token = random_token(48);
         let mut state = self.write();
-        state.access.retain(|_, expires| *expires > now - 86_400);
         state
             .access
-            .insert(access_token.clone(), now + self.token_lifetime_secs);
+            .retain(|_, access| access.expires_at > now - 86_400);
+        state.access.insert(
+            access_token.clone(),
+            Access {
+                expires_at: now + self.token_lifetime_secs,
+                family: Arc::clone(&family),
+            },
+        );
         state.refresh.insert(
             refresh_token.clone(),
             Grant {
                 version,
                 expires_at: now + REFRESH_LIFETIME_SECS,
+                family,
             },
         );
         drop(state);
@@ -174,13 +202,13 @@ impl Auth {
     /// Redeems a code once; `None` (→ `invalid_grant`) when unknown, used or expired.
     pub(crate) fn redeem_code(&self, code: &str, now: i64) -> Option<TokenSet> {
         let grant = self.write().codes.remove(code)?;
-        (grant.expires_at > now).then(|| self.issue(grant.version, now))
+        (grant.expires_at > now).then(|| self.issue_in(grant.version, now, grant.family))
     }
 
     /// Rotates a refresh token: the old one stops working, a new pair is issued.
     pub(crate) fn refresh(&self, refresh_token: &str, now: i64) -> Option<TokenSet> {
         let grant = self.write().refresh.remove(refresh_token)?;
-        (grant.expires_at > now).then(|| self.issue(grant.version, now))
+        (grant.expires_at > now).then(|| self.issue_in(grant.version, now, grant.family))
     }
 
     pub(crate) fn check(&self, token: Option<&str>, now: i64) -> Result<(), TokenProblem> {
@@ -191,9 +219,21 @@ impl Auth {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match state.access.get(token) {
             None => Err(TokenProblem::Unknown),
-            Some(expires) if *expires <= now => Err(TokenProblem::Expired),
+            Some(access) if access.expires_at <= now => Err(TokenProblem::Expired),
             Some(_) => Ok(()),
         }
+    }
+
+    /// The family of a known access token (expired or not), for the request log.
+    pub(crate) fn family_of(&self, token: &str) -> Option<String> {
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state
+            .access
+            .get(token)
+            .map(|access| access.family.to_string())
     }
 
     /// Revokes one token, access or refresh (the `/revoke` endpoint and the revocation fault).
@@ -249,6 +289,14 @@ mod tests {
         assert_ne!(next.refresh_token, tokens.refresh_token);
         assert!(auth.refresh(&tokens.refresh_token, 11).is_none());
         assert_eq!(next.version, ApiVersion::V3);
+        assert_eq!(
+            auth.family_of(&next.access_token).as_deref(),
+            Some("issued-1")
+        );
+        let code = auth.new_code(ApiVersion::V31, 10);
+        let exchanged = auth.redeem_code(&code, 11).unwrap();
+        let refreshed = auth.refresh(&exchanged.refresh_token, 12).unwrap();
+        assert_eq!(auth.family_of(&refreshed.access_token), Some(code));
         assert!(!format!("{next:?}").contains(&next.access_token));
     }
 

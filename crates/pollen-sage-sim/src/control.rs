@@ -53,6 +53,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
                 .delete(stop_activity),
         )
         .route("/counters", get(counters).delete(reset_counters))
+        .route("/requests", get(requests).delete(clear_requests))
         .route("/auth/code", post(new_code))
         .route("/auth/tokens", post(new_tokens))
         .route("/auth/revoke-all", post(revoke_all))
@@ -448,6 +449,19 @@ async fn counters(Extract(state): Shared) -> Reply {
 async fn reset_counters(Extract(state): Shared) -> Reply {
     state.counters.reset();
     ok(&json!([]))
+}
+
+async fn requests(Extract(state): Shared, Query(query): Query<ChangesQuery>) -> Reply {
+    let requests = state.requests.since(query.since.unwrap_or(0));
+    ok(&json!({
+        "dropped": state.requests.dropped(),
+        "requests": serde_json::to_value(requests).unwrap_or(Value::Null),
+    }))
+}
+
+async fn clear_requests(Extract(state): Shared) -> Reply {
+    state.requests.clear();
+    ok(&json!({"dropped": 0, "requests": []}))
 }
 
 async fn new_code(Extract(state): Shared, body: Bytes) -> Reply {

@@ -40,8 +40,10 @@
 //! (with or without `Retry-After`), 500 or 503, answer slowly, answer with malformed JSON, drop
 //! the connection or revoke the token. An activity generator ([`ActivityConfig`]) changes
 //! records at a steady rate; request counters ([`RequestCounts`]) count every request per
-//! endpoint and status. All of this is available from Rust on [`SimHandle`] and over HTTP under
-//! `/_sim/...` (see `docs/sage-sim.md`).
+//! endpoint and status, and a request log ([`LoggedRequest`]) records each API request with its
+//! token family, `User-Agent`, start and end instants, so a test can tell which client polled
+//! what, and whether two polled the same thing at once. All of this is available from Rust on
+//! [`SimHandle`] and over HTTP under `/_sim/...` (see `docs/sage-sim.md`).
 //!
 //! # Determinism
 //!
@@ -98,6 +100,7 @@ mod counters;
 mod error;
 mod faults;
 mod generate;
+mod requests;
 mod resource;
 mod server;
 mod signing;
@@ -109,6 +112,7 @@ pub use clock::ClockMode;
 pub use counters::RequestCounts;
 pub use error::{SimError, SimErrorKind};
 pub use faults::{Fault, FaultKind, FaultTrigger};
+pub use requests::LoggedRequest;
 pub use resource::Resource;
 pub use server::{RunningSim, SimConfig, SimHandle, Simulator};
 pub use signing::v3_signature;

@@ -25,6 +25,7 @@ use crate::clock::{Clock, ClockMode};
 use crate::counters::{endpoint_key, Counters, RequestCounts};
 use crate::error::{SimError, SimErrorKind};
 use crate::faults::{Fault, FaultKind, Faults};
+use crate::requests::{LoggedRequest, Pending, RequestLog};
 use crate::resource::Resource;
 use crate::store::{Change, Record, RecordOrder, Store};
 
@@ -59,6 +60,8 @@ pub struct SimConfig {
     pub client_secret: Option<String>,
     /// Where an update leaves a record in list order (default [`RecordOrder::Insertion`]).
     pub order: RecordOrder,
+    /// API requests the request log keeps, the newest (default 10,000; 0 turns it off).
+    pub request_log_capacity: usize,
 }
 
 impl Default for SimConfig {
@@ -75,6 +78,7 @@ impl Default for SimConfig {
             client_id: None,
             client_secret: None,
             order: RecordOrder::Insertion,
+            request_log_capacity: 10_000,
         }
     }
 }
@@ -97,6 +101,7 @@ impl std::fmt::Debug for SimConfig {
             .field("client_id", &self.client_id)
             .field("client_secret", &redacted(self.client_secret.is_some()))
             .field("order", &self.order)
+            .field("request_log_capacity", &self.request_log_capacity)
             .finish()
     }
 }
@@ -110,6 +115,7 @@ pub(crate) struct State {
     pub(crate) auth: Auth,
     pub(crate) faults: Faults,
     pub(crate) counters: Counters,
+    pub(crate) requests: RequestLog,
     pub(crate) activity: Mutex<Option<ActivityTask>>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
@@ -149,6 +155,7 @@ impl Simulator {
             auth: Auth::new(owner, user, lifetime),
             faults: Faults::default(),
             counters: Counters::default(),
+            requests: RequestLog::new(config.request_log_capacity),
             activity: Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
             config,
@@ -210,7 +217,7 @@ async fn accept_loop(
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
-/// Applies faults, counts the request, routes it and stamps the `Date` header.
+/// Applies faults, counts and logs the request, routes it and stamps the `Date` header.
 async fn dispatch(
     state: Arc<State>,
     router: Router,
@@ -221,8 +228,70 @@ async fn dispatch(
         return Ok(route(&state, router, request).await);
     }
     let endpoint = endpoint_key(request.method().as_str(), path);
+    if !state.requests.enabled() {
+        return answer(&state, router, request, endpoint).await;
+    }
+    let seq = state.requests.arrive();
+    let header = |name: http::HeaderName| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let grant = crate::auth::bearer(header(http::header::AUTHORIZATION).as_deref())
+        .and_then(|token| state.auth.family_of(token));
+    let pending = Pending {
+        method: request.method().as_str().to_owned(),
+        path: path.to_owned(),
+        query: request.uri().query().unwrap_or_default().to_owned(),
+        endpoint: endpoint.clone(),
+        grant,
+        user_agent: header(http::header::USER_AGENT),
+        started: Utc::now(),
+    };
+    // Logged when answered, or with 499 if the client goes away first and hyper drops this.
+    let mut entry = LogOnDrop {
+        state: Arc::clone(&state),
+        seq,
+        pending: Some(pending),
+        status: CLIENT_CLOSED,
+    };
+    let answered = answer(&state, router, request, endpoint).await;
+    entry.status = answered.as_ref().map_or(0, |r| r.status().as_u16());
+    answered
+}
+
+/// The request log's status of a request whose client closed the connection before the
+/// answer was ready (nginx's convention).
+pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// Records a request in the log when dropped: after its answer, or when hyper abandons it.
+struct LogOnDrop {
+    state: Arc<State>,
+    seq: u64,
+    pending: Option<Pending>,
+    status: u16,
+}
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.state.requests.record(self.seq, pending, self.status);
+        }
+    }
+}
+
+/// Answers an API request: the first fault that fires, or the route; counts it.
+async fn answer(
+    state: &Arc<State>,
+    router: Router,
+    request: Request<Incoming>,
+    endpoint: String,
+) -> Result<Response<Body>, Dropped> {
+    let path = request.uri().path();
     let response = match state.faults.pick(path) {
-        None => route(&state, router, request).await,
+        None => route(state, router, request).await,
         Some(FaultKind::DropConnection) => {
             state.counters.record(endpoint, 0);
             return Err(Dropped);
@@ -268,9 +337,9 @@ async fn dispatch(
         }
         Some(FaultKind::Slow { delay }) => {
             tokio::time::sleep(delay).await;
-            route(&state, router, request).await
+            route(state, router, request).await
         }
-        Some(FaultKind::MalformedJson) => malformed(route(&state, router, request).await).await,
+        Some(FaultKind::MalformedJson) => malformed(route(state, router, request).await).await,
     };
     state.counters.record(endpoint, response.status().as_u16());
     Ok(response)
@@ -453,6 +522,27 @@ impl SimHandle {
     /// Sets every request counter back to zero.
     pub fn reset_request_counts(&self) {
         self.state.counters.reset();
+    }
+
+    /// The request log: every answered API request (control requests excluded) in arrival
+    /// order, at most [`SimConfig::request_log_capacity`] of the newest.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.state.requests.since(0)
+    }
+
+    /// The logged requests with `seq` greater than `after_seq`.
+    pub fn request_log_since(&self, after_seq: u64) -> Vec<LoggedRequest> {
+        self.state.requests.since(after_seq)
+    }
+
+    /// How many logged requests were discarded because the log was full.
+    pub fn request_log_dropped(&self) -> u64 {
+        self.state.requests.dropped()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.state.requests.clear();
     }
 
     /// A fresh single-use authorization code (valid 60 s on the simulator's clock).

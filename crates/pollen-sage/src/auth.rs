@@ -188,6 +188,11 @@ pub struct AuthStats {
     pub refreshes: u64,
 }
 
+/// After a refused refresh, how often and how long apart the token store is checked for a
+/// pair another worker rotated in the meantime, before the instance is given up.
+const REFUSED_REFRESH_CHECKS: u32 = 4;
+const REFUSED_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What a request needs from the current tokens.
 #[derive(Debug, Clone)]
 pub(crate) struct Credentials {
@@ -292,10 +297,50 @@ impl Auth {
             .and_then(|t| t.expires_at)
             .is_some_and(|at| self.clock.now() >= at - margin);
         if expiring {
-            tracing::debug!("access token about to expire: refreshing");
-            self.refresh(&mut state).await?;
+            // Another worker sharing the token store may have refreshed already: its pair is
+            // the live one (ours is spent), and may be fresh enough.
+            let adopted = self.adopt_stored(&mut state).await?;
+            let still_expiring = state
+                .tokens
+                .as_ref()
+                .and_then(|t| t.expires_at)
+                .is_some_and(|at| self.clock.now() >= at - margin);
+            if !adopted || still_expiring {
+                tracing::debug!("access token about to expire: refreshing");
+                self.refresh(&mut state).await?;
+            }
         }
         Self::credentials(&state)
+    }
+
+    /// Takes the pair in the [`TokenStore`] when another process sharing it (a worker on the
+    /// same database) rotated the tokens since we loaded ours: Sage spends a refresh token on
+    /// use, so refreshing with ours would be refused. Returns whether it did. Unsaved tokens
+    /// of ours are newer than anything stored and are kept.
+    async fn adopt_stored(&self, state: &mut State) -> Result<bool> {
+        if state.unsaved {
+            return Ok(false);
+        }
+        let Some(mut stored) = self.store.load().await? else {
+            return Ok(false);
+        };
+        let current = state.tokens.as_ref();
+        if current.is_some_and(|t| t.access_token == stored.access_token) {
+            return Ok(false);
+        }
+        if let Some(old) = current {
+            // A store may keep only the token pair and its expiry.
+            if stored.resource_owner_id.is_none() {
+                stored.resource_owner_id.clone_from(&old.resource_owner_id);
+            }
+            if stored.requested_by_id.is_none() {
+                stored.requested_by_id.clone_from(&old.requested_by_id);
+            }
+        }
+        tracing::debug!("the stored tokens were rotated elsewhere: taking them");
+        self.install(state, stored);
+        state.unsaved = false;
+        Ok(true)
     }
 
     fn credentials(state: &State) -> Result<Credentials> {
@@ -318,6 +363,9 @@ impl Auth {
             return Err(needs_reauthorization(reason));
         }
         if state.generation != generation {
+            return Ok(());
+        }
+        if self.adopt_stored(&mut state).await? {
             return Ok(());
         }
         tracing::debug!("access token refused: refreshing");
@@ -463,9 +511,19 @@ impl Auth {
                 self.install(state, tokens);
                 self.save(state).await
             }
-            Err(Failure::Refused(why)) => Err(self
-                .give_up(state, format!("the refresh token was refused ({why})"))
-                .await),
+            Err(Failure::Refused(why)) => {
+                // Another worker may have refreshed with the same token a moment before us
+                // and be saving the new pair: wait for it briefly before giving up.
+                for _ in 0..REFUSED_REFRESH_CHECKS {
+                    tokio::time::sleep(REFUSED_REFRESH_WAIT).await;
+                    if self.adopt_stored(state).await? {
+                        return Ok(());
+                    }
+                }
+                Err(self
+                    .give_up(state, format!("the refresh token was refused ({why})"))
+                    .await)
+            }
             Err(Failure::Transient(e)) => Err(e),
         }
     }

@@ -41,7 +41,8 @@
 //! tests). On first use the source loads the tokens, or saves `providerData`'s, or exchanges
 //! `providerData.code` once. Access tokens live five minutes: they are refreshed shortly before
 //! expiry and on a 401, at most one refresh in flight per instance, and every rotated pair is
-//! saved before it is used. A refused grant (`invalid_grant`, `invalid_client`) or Sage's "no
+//! saved before it is used; a pair another process rotated in the shared store is taken
+//! instead of refreshing with a spent token. A refused grant (`invalid_grant`, `invalid_client`) or Sage's "no
 //! active subscription" turns the source to [`AuthStatus::NeedsReauthorization`]: from then on
 //! it fails at once, without calling Sage, until [`SageSource::exchange_code`] or
 //! [`SageSource::set_tokens`]. Tokens and secrets never appear in logs, errors or `Debug`.

@@ -15,7 +15,13 @@ pub const SECRET_KEY_ENV: &str = "POLLEN_SECRET_KEY";
 /// Opens `url` (`sqlite://PATH` or `postgres://...`). The secret key is `POLLEN_SECRET_KEY`
 /// when set; otherwise, for SQLite only, the key file beside the database (created on first
 /// use). PostgreSQL without `POLLEN_SECRET_KEY` is an error: several workers must share one key.
+///
+/// A PostgreSQL URL may name the schema of pollen's tables with `?schema=NAME` (created if
+/// missing; default the server's search path), so several deployments — or test runs — can
+/// share one database.
 pub async fn open_store(url: &str) -> Result<Arc<SqlStore>> {
+    let (url, schema) = split_schema(url);
+    let url = url.as_str();
     let parsed = DatabaseUrl::parse(url).map_err(Error::wrap(
         ErrorKind::InvalidInput,
         format_args!("--db {url}"),
@@ -36,13 +42,46 @@ pub async fn open_store(url: &str) -> Result<Arc<SqlStore>> {
             }
         },
     };
-    let store = SqlStore::open(url, StoreOptions::new(key))
-        .await
-        .map_err(Error::wrap(
-            ErrorKind::Store,
-            format_args!("opening {}", redact_url(url)),
-        ))?;
+    let mut options = StoreOptions::new(key);
+    if let Some(schema) = schema {
+        options = options.schema(schema);
+    }
+    let store = SqlStore::open(url, options).await.map_err(Error::wrap(
+        ErrorKind::Store,
+        format_args!("opening {}", redact_url(url)),
+    ))?;
     Ok(Arc::new(store))
+}
+
+/// A PostgreSQL URL without its `schema` query parameter, and the schema.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return (url.to_owned(), None);
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return (url.to_owned(), None);
+    }
+    let mut schema = None;
+    let rest: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(name, value)| {
+            if name == "schema" {
+                schema = Some(value.into_owned());
+                None
+            } else {
+                Some((name.into_owned(), value.into_owned()))
+            }
+        })
+        .collect();
+    if schema.is_none() {
+        return (url.to_owned(), None);
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    (parsed.to_string(), schema)
 }
 
 /// `url` without a password, for messages.
@@ -53,5 +92,36 @@ pub(crate) fn redact_url(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_parameter_is_taken_out_of_postgres_urls_only() {
+        assert_eq!(
+            split_schema("postgres://u@h:5432/db?schema=run_1"),
+            (
+                "postgres://u@h:5432/db".to_owned(),
+                Some("run_1".to_owned())
+            )
+        );
+        assert_eq!(
+            split_schema("postgresql://h/db?sslmode=disable&schema=s"),
+            (
+                "postgresql://h/db?sslmode=disable".to_owned(),
+                Some("s".to_owned())
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://h/db"),
+            ("postgres://h/db".to_owned(), None)
+        );
+        assert_eq!(
+            split_schema("sqlite://x.db?schema=s"),
+            ("sqlite://x.db?schema=s".to_owned(), None)
+        );
     }
 }

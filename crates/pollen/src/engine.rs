@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use pollen_callback::{AddressPolicy, Endpoint, EndpointMap, Sender, SenderConfig, SenderStats};
+use pollen_callback::{
+    AddressPolicy, Endpoint, EndpointMap, RetryPolicy, Sender, SenderConfig, SenderStats,
+};
 use pollen_core::{
     Clock, MetricsSnapshot, PollKey, PollSpec, Scheduler, SchedulerConfig, Store, SystemClock,
 };
@@ -36,6 +38,12 @@ pub struct EngineOptions {
     pub delivery_timeout: Duration,
     /// At shutdown, wait at most this long for the poller and the sender to stop.
     pub shutdown_grace: Duration,
+    /// A poll running longer is abandoned (default 10 min). A poll lease lasts this plus a
+    /// margin of a minute, or of the timeout itself when shorter: that is how long the work of
+    /// a worker that died mid-poll waits before another worker takes it over.
+    pub poll_timeout: Option<TimeDelta>,
+    /// The delivery retry schedule (default the vendor's, see `pollen_callback::RetryPolicy`).
+    pub delivery_retry: Option<RetryPolicy>,
 }
 
 impl EngineOptions {
@@ -49,6 +57,8 @@ impl EngineOptions {
             delivery_interval: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            poll_timeout: None,
+            delivery_retry: None,
         }
     }
 }
@@ -100,6 +110,10 @@ impl Engine {
         let core_store: Arc<dyn Store> = store.clone();
         let mut scheduler_config = SchedulerConfig::new(options.owner.clone());
         scheduler_config.first_poll_within = options.first_poll_within;
+        if let Some(timeout) = options.poll_timeout {
+            scheduler_config.poll_timeout = timeout;
+            scheduler_config.lease_margin = scheduler_config.lease_margin.min(timeout);
+        }
         let scheduler = Scheduler::new(core_store.clone(), clock.clone(), scheduler_config);
         let endpoints = Arc::new(EndpointMap::new());
         let mut sender_config = SenderConfig::new(options.owner.clone());
@@ -109,6 +123,9 @@ impl Engine {
         sender_config.lease_for = options.delivery_timeout + Duration::from_secs(10);
         if options.allow_private_callbacks {
             sender_config.addresses = AddressPolicy::allow_private();
+        }
+        if let Some(retry) = &options.delivery_retry {
+            sender_config.retry = retry.clone();
         }
         let sender = Sender::new(core_store, endpoints.clone(), clock, sender_config)
             .map_err(Error::wrap(ErrorKind::Callback, "setting up delivery"))?;
@@ -292,8 +309,18 @@ impl Engine {
         };
         let mut config = instance.config.clone();
         config.provider_data.code = None;
+        // Which worker sent a request shows in Sage's (and the simulator's) request logs.
+        let user_agent = format!(
+            "pollen/{} (worker {})",
+            env!("CARGO_PKG_VERSION"),
+            self.inner.options.owner
+        );
         let source = SageSource::from_instance(&config, tokens)
-            .and_then(pollen_sage::SageSourceBuilder::build)
+            .and_then(|builder| {
+                builder
+                    .configure(|settings| settings.user_agent = user_agent)
+                    .build()
+            })
             .map_err(Error::wrap(
                 ErrorKind::Source,
                 format_args!("instance {key}"),
@@ -327,7 +354,12 @@ impl Engine {
     /// what is in flight (nothing half-done is committed: a poll commits atomically at its end,
     /// a delivery is recorded after its response), releases its poll leases so a restart
     /// picks the work up at once, and returns within [`EngineOptions::shutdown_grace`].
+    ///
+    /// It first releases the poll leases still held under its own owner name: a worker
+    /// restarted with the same `--worker-id` resumes a poll its predecessor died in at once,
+    /// instead of waiting for the lease to expire.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        self.release_leases().await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             // An error means the sender is gone, which also means stop.
@@ -359,7 +391,8 @@ impl Engine {
         result.map_err(Error::wrap(ErrorKind::Store, "polling"))
     }
 
-    /// Gives back the poll leases this worker still holds (polls abandoned at shutdown).
+    /// Gives back the poll leases held under this worker's owner name (polls abandoned at
+    /// shutdown, or left by a predecessor of the same name that died).
     async fn release_leases(&self) {
         let keys: Vec<PollKey> = self
             .lock()

@@ -159,8 +159,9 @@ async fn receive(
     }
 }
 
-/// The events of a notification body, each with the change time read from its raw record.
-pub(crate) fn parse_events(payload: &Value) -> Vec<ReceivedEvent> {
+/// The events of a notification body, each with the change time read from its raw record
+/// (`notification_id`, `received_at` and `signature_valid` are left for the caller to fill).
+pub fn parse_events(payload: &Value) -> Vec<ReceivedEvent> {
     let message = &payload["message"];
     let Some(events) = message["events"].as_array() else {
         return Vec::new();

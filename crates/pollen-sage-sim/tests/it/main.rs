@@ -11,6 +11,7 @@ mod counters;
 mod faults;
 mod lists;
 mod oauth;
+mod requests;
 mod v3;
 
 use std::path::PathBuf;
@@ -190,4 +191,15 @@ impl Api {
         }
         pages
     }
+}
+
+/// Waits up to 5 s for `done`, checking every 20 ms.
+pub(crate) async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    done()
 }

@@ -144,6 +144,102 @@ async fn concurrent_requests_share_one_refresh() {
     assert_eq!((stats.code_exchanges, stats.refreshes), (0, 1));
 }
 
+/// Two workers: two sources (processes) sharing one token store (database), on one clock.
+fn two_workers(
+    sim: &pollen_sage_sim::SimHandle,
+    clock: &ManualClock,
+) -> (
+    Arc<MemoryTokenStore>,
+    pollen_sage::SageSource,
+    pollen_sage::SageSource,
+) {
+    let set = sim.issue_tokens(ApiVersion::V31);
+    let tokens = Tokens::new(
+        Secret::new(set.access_token),
+        Some(Secret::new(set.refresh_token)),
+    )
+    .expiring_at(clock.now() + TimeDelta::seconds(300));
+    let store = Arc::new(MemoryTokenStore::with_tokens(tokens));
+    let source = || {
+        v31_source(sim, &[("contacts", CUSTOMERS)], store.clone())
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .expect("source")
+    };
+    let (a, b) = (source(), source());
+    (store, a, b)
+}
+
+#[tokio::test]
+async fn a_worker_takes_the_tokens_another_worker_rotated_instead_of_spending_a_used_refresh_token()
+{
+    let sim = start(sim_config(30)).await;
+    let clock = ManualClock::new(Utc::now());
+    let (store, a, b) = two_workers(&sim, &clock);
+    for source in [&a, &b] {
+        walk(source, "contacts", CUSTOMERS, None)
+            .await
+            .expect("walk");
+    }
+    // Both hold the same pair; 280 s later it is within the refresh margin. Worker A refreshes
+    // first and saves the new pair; worker B finds it in the store and uses it.
+    clock.advance(TimeDelta::seconds(280));
+    walk(&a, "contacts", CUSTOMERS, None).await.expect("walk a");
+    walk(&b, "contacts", CUSTOMERS, None).await.expect("walk b");
+    let counts = sim.request_counts();
+    assert_eq!(counts.get("POST /token", 200), 1, "one refresh");
+    assert_eq!(counts.get("POST /token", 400), 0, "no spent token sent");
+    assert_eq!(b.auth_status(), AuthStatus::Ready);
+    assert_eq!(store.saves(), 1);
+
+    // Sage refuses B's access token (revoked): B looks in the store before refreshing.
+    clock.advance(TimeDelta::seconds(280));
+    walk(&a, "contacts", CUSTOMERS, None).await.expect("walk a");
+    sim.revoke_all_tokens();
+    let rotated = store.tokens().expect("tokens");
+    let again = sim.issue_tokens(ApiVersion::V31);
+    store
+        .save(
+            &Tokens::new(
+                Secret::new(again.access_token),
+                Some(Secret::new(again.refresh_token)),
+            )
+            .expiring_at(clock.now() + TimeDelta::seconds(300)),
+        )
+        .await
+        .expect("save");
+    assert_ne!(store.tokens(), Some(rotated));
+    walk(&b, "contacts", CUSTOMERS, None).await.expect("walk b");
+    let counts = sim.request_counts();
+    assert_eq!(counts.get("POST /token", 200), 2, "no refresh for B");
+    assert_eq!(counts.get("POST /token", 400), 0);
+}
+
+#[tokio::test]
+async fn two_workers_refreshing_at_once_both_end_up_with_the_winners_tokens() {
+    let sim = start(sim_config(30)).await;
+    let clock = ManualClock::new(Utc::now());
+    let (store, a, b) = two_workers(&sim, &clock);
+    for source in [&a, &b] {
+        walk(source, "contacts", CUSTOMERS, None)
+            .await
+            .expect("walk");
+    }
+    clock.advance(TimeDelta::seconds(280));
+    let (walked_a, walked_b) = tokio::join!(
+        walk(&a, "contacts", CUSTOMERS, None),
+        walk(&b, "contacts", CUSTOMERS, None)
+    );
+    walked_a.expect("walk a");
+    walked_b.expect("walk b");
+    let counts = sim.request_counts();
+    assert_eq!(counts.get("POST /token", 200), 1, "one refresh won");
+    assert!(counts.get("POST /token", 400) <= 1, "{counts:?}");
+    assert_eq!(a.auth_status(), AuthStatus::Ready);
+    assert_eq!(b.auth_status(), AuthStatus::Ready);
+    assert_eq!(store.saves(), 1);
+}
+
 #[tokio::test]
 async fn the_authorization_code_is_exchanged_once_and_its_tokens_stored() {
     let sim = start(sim_config(10)).await;

@@ -2,7 +2,11 @@
 
 mod cli;
 mod console;
+mod crash;
 mod demo;
+mod faults;
 mod run;
 mod sage_sim;
 mod serve;
+mod support;
+mod workers;

@@ -88,3 +88,70 @@ async fn run_polls_delivers_stops_on_sigterm_and_keeps_its_tokens() {
     receiver.shutdown().await;
     sim.shutdown().await;
 }
+
+/// An instance whose grant code Sage refuses is skipped (and marked for re-authorization);
+/// the others are polled as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_skips_an_instance_whose_code_is_refused_and_polls_the_others() {
+    use crate::support::{instance_json, tail, wait_until, write_instances, Behaviour, Pollen};
+
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 5,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    let receiver = crate::support::TestReceiver::start(Behaviour::default()).await;
+    let good = "00000000000000000000000000000000000000a1";
+    sim.add_authorization_code(good, ApiVersion::V31);
+    let instances = [
+        instance_json(
+            &sim,
+            &receiver.url(),
+            "refused",
+            "0000000000000000000000000000000000000bad",
+            "0.02",
+        ),
+        instance_json(&sim, &receiver.url(), "fine", good, "0.02"),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_instances(dir.path(), &instances);
+    let log = dir.path().join("pollen.log");
+    let db = format!("sqlite://{}", dir.path().join("pollen.db").display());
+    let args: Vec<String> = ["run", "--allow-private-callbacks", "--db", &db, "--config"]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([config.display().to_string()])
+        .collect();
+    let pollen = Pollen::start(&args, &[], &log);
+    let started = wait_until(Duration::from_secs(20), || {
+        tail(&log).contains("pollen: polling 1 instance(s)")
+    })
+    .await;
+    assert!(started, "{}", tail(&log));
+    assert!(
+        tail(&log).contains("exchanging providerData.code")
+            && tail(&log).contains("; not polling it"),
+        "{}",
+        tail(&log)
+    );
+    let created = sim
+        .create(
+            Resource::Contacts,
+            &serde_json::json!({"contact_types": [{"id": "CUSTOMER"}], "name": "Ada"}),
+        )
+        .expect("creating a customer");
+    let arrived = wait_until(Duration::from_secs(20), || {
+        receiver
+            .delivered("fine")
+            .iter()
+            .any(|e| e.object_id == created.id())
+    })
+    .await;
+    assert!(arrived, "{}", tail(&log));
+    assert_eq!(pollen.terminate().await, Some(0), "{}", tail(&log));
+    sim.shutdown().await;
+}
