@@ -122,7 +122,9 @@ fn run_check(root: &Path) -> Result<()> {
     for set in GENERATED {
         match set.generator {
             Generator::Java if !java => {
-                println!("fixtures: `java` is not on the PATH; the Java golden files are not checked");
+                println!(
+                    "fixtures: `java` is not on the PATH; the Java golden files are not checked"
+                );
                 continue;
             }
             Generator::Java => java_golden(root, out.path())?,
@@ -189,9 +191,10 @@ pub(crate) fn compare(root: &Path, generated: &Path, sets: &[&Generated]) -> Vec
                 let fresh = std::fs::read(generated.join(&file)).ok();
                 let name = file.display();
                 match (committed, fresh) {
-                    (Some(committed), Some(fresh)) if committed != fresh => problems.push(
-                        format!("{name} is stale:\n{}", diff_excerpt(&committed, &fresh)),
-                    ),
+                    (Some(committed), Some(fresh)) if committed != fresh => problems.push(format!(
+                        "{name} is stale:\n{}",
+                        diff_excerpt(&committed, &fresh)
+                    )),
                     (Some(_), Some(_)) | (None, None) => {}
                     (None, Some(_)) => {
                         problems.push(format!("{name} is generated but not committed"));

@@ -19,8 +19,20 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(|f| json!(f)),
         "[ -~]{0,12}".prop_map(Value::String),
         prop::sample::select(vec![
-            "sageone", "v3", "v3.1", "gb", "true", "15", "0", "-1", "<minutes>", "https://x.example",
-            "/hubs/finance/customers?where=a='${date:yyyy}'", "yyyy-MM-dd", "GMT", "milliseconds",
+            "sageone",
+            "v3",
+            "v3.1",
+            "gb",
+            "true",
+            "15",
+            "0",
+            "-1",
+            "<minutes>",
+            "https://x.example",
+            "/hubs/finance/customers?where=a='${date:yyyy}'",
+            "yyyy-MM-dd",
+            "GMT",
+            "milliseconds",
         ])
         .prop_map(|s| Value::String(s.to_owned())),
     ];
@@ -36,10 +48,27 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "element", "key", "providerData", "code", "access_token", "configuration", "name",
-            "tags", "oauth.api.key", "oauth.api.secret", "sage.api.version", "country",
-            "event.poller.configuration", "event.poller.refresh_interval", "url",
-            "datesConfiguration", "updatedDateField", "updatedDateFormat", "idField", "a/b", "~",
+            "element",
+            "key",
+            "providerData",
+            "code",
+            "access_token",
+            "configuration",
+            "name",
+            "tags",
+            "oauth.api.key",
+            "oauth.api.secret",
+            "sage.api.version",
+            "country",
+            "event.poller.configuration",
+            "event.poller.refresh_interval",
+            "url",
+            "datesConfiguration",
+            "updatedDateField",
+            "updatedDateFormat",
+            "idField",
+            "a/b",
+            "~",
         ])
         .prop_map(str::to_owned),
         "[a-z~/.]{0,6}",
@@ -84,7 +113,11 @@ fn check_value(value: &Value) -> Result<(), TestCaseError> {
             let read = as_read(value.clone());
             for problem in errors.problems() {
                 let pointer = problem.pointer();
-                prop_assert!(pointer.is_empty() || pointer.starts_with('/'), "{}", pointer);
+                prop_assert!(
+                    pointer.is_empty() || pointer.starts_with('/'),
+                    "{}",
+                    pointer
+                );
                 if pointer.is_empty() {
                     continue;
                 }

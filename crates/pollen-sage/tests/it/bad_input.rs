@@ -34,7 +34,8 @@ use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use crate::{instance, t0};
 
-const URL: &str = "/hubs/finance/customers?where=lastModifiedDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'";
+const URL: &str =
+    "/hubs/finance/customers?where=lastModifiedDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'";
 
 /// The response cap the cases run with: `huge-page` is ten times larger.
 const CAP: usize = 1 << 20;
@@ -61,7 +62,11 @@ impl Respond for Script {
             None => format!("{} {}", request.method, request.url.path()),
         };
         self.log.lock().expect("log").push(target);
-        if request.url.query().is_some_and(|q| q.contains("deleted_since=")) {
+        if request
+            .url
+            .query()
+            .is_some_and(|q| q.contains("deleted_since="))
+        {
             return ResponseTemplate::new(200)
                 .set_body_json(json!({"$total": 0, "$page": 1, "$next": null, "$items": []}));
         }
@@ -113,8 +118,8 @@ fn body(spec: &Value, server: &str, case: &Path) -> Vec<u8> {
 
 fn script(case: &Path, server: &str, log: Arc<Mutex<Vec<String>>>) -> Script {
     let text = std::fs::read_to_string(case).expect("reading the case");
-    let spec: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.display()));
+    let spec: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.display()));
     let responses: Vec<ResponseTemplate> = spec["responses"]
         .as_array()
         .unwrap_or_else(|| panic!("{}: no responses", case.display()))
@@ -226,7 +231,11 @@ async fn run_case(case: &Path) -> String {
             ));
             out.push_str(&format!(
                 "store: watermark {}, {seen} changes seen, {} notifications queued\n",
-                if state.watermark == start { "kept" } else { "advanced" },
+                if state.watermark == start {
+                    "kept"
+                } else {
+                    "advanced"
+                },
                 outbox.len()
             ));
             for entry in &outbox {
@@ -245,7 +254,12 @@ async fn run_case(case: &Path) -> String {
         }
         Err(error) => {
             // A failed poll leaves no trace.
-            assert_eq!(state.watermark, start, "{}: watermark moved", case.display());
+            assert_eq!(
+                state.watermark,
+                start,
+                "{}: watermark moved",
+                case.display()
+            );
             assert_eq!(state.completed_polls, 0, "{}", case.display());
             assert!(outbox.is_empty(), "{}: {outbox:?}", case.display());
             assert_eq!(seen, 0, "{}: changes remembered", case.display());

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use pollen_core::{ManualClock, MemoryStore, OutboxFilter, PollSpec, Scheduler, SchedulerConfig, Store};
+use pollen_core::{
+    ManualClock, MemoryStore, OutboxFilter, PollSpec, Scheduler, SchedulerConfig, Store,
+};
 use pollen_sage::{MemoryTokenStore, SageSource};
 use pollen_sage_sim::{ApiVersion, Resource};
 use serde_json::{json, Value};
@@ -71,6 +73,11 @@ async fn golden_notifications_of_a_fixed_poll() {
         .configure(|s| s.retry = quick_retries())
         .build()
         .expect("source");
+    // The code is single-use and expires after 60 s on the simulator's clock: exchange it now.
+    source
+        .exchange_code(&pollen_config::Secret::new("instance-code"))
+        .await
+        .expect("the code exchange");
     let source = Arc::new(source);
     let store = Arc::new(MemoryStore::new());
     let scheduler = Scheduler::new(
@@ -94,7 +101,10 @@ async fn golden_notifications_of_a_fixed_poll() {
     let mut customers = Vec::new();
     for n in 0..12 {
         let record = sim
-            .create(Resource::Contacts, &contact("CUSTOMER", &format!("Customer {n:02}")))
+            .create(
+                Resource::Contacts,
+                &contact("CUSTOMER", &format!("Customer {n:02}")),
+            )
             .expect("a customer");
         customers.push(record.id().to_owned());
     }
@@ -108,10 +118,15 @@ async fn golden_notifications_of_a_fixed_poll() {
 
     advance(1);
     for id in &customers[..2] {
-        sim.update(Resource::Contacts, id, &json!({"name": format!("Renamed {id}")}))
-            .expect("an update");
+        sim.update(
+            Resource::Contacts,
+            id,
+            &json!({"name": format!("Renamed {id}")}),
+        )
+        .expect("an update");
     }
-    sim.delete(Resource::Contacts, &customers[2]).expect("a delete");
+    sim.delete(Resource::Contacts, &customers[2])
+        .expect("a delete");
     advance(14);
     let second = scheduler.run_due().await.expect("run");
     assert_eq!(second.len(), 1);

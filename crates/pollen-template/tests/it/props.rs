@@ -10,10 +10,38 @@ use proptest::prelude::*;
 fn template_piece() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "${", "}", "$${", "$", "date:", "gmtDate:", "dateTimeZone:", "epoch:", "epoch",
-            "yyyy", "MM", "dd", "'T'", "HH:mm:ss", "SSS", "XXX", "zzzz", "EEE", "'", "''",
-            "America/New_York:", "GMT+05:30:", "Mars/Olympus:", ":", "s}", "ms}", "us}", "/hubs",
-            "?where=", "é", "\u{1F600}", "\n",
+            "${",
+            "}",
+            "$${",
+            "$",
+            "date:",
+            "gmtDate:",
+            "dateTimeZone:",
+            "epoch:",
+            "epoch",
+            "yyyy",
+            "MM",
+            "dd",
+            "'T'",
+            "HH:mm:ss",
+            "SSS",
+            "XXX",
+            "zzzz",
+            "EEE",
+            "'",
+            "''",
+            "America/New_York:",
+            "GMT+05:30:",
+            "Mars/Olympus:",
+            ":",
+            "s}",
+            "ms}",
+            "us}",
+            "/hubs",
+            "?where=",
+            "é",
+            "\u{1F600}",
+            "\n",
         ])
         .prop_map(str::to_owned),
         "[ -~]{0,4}",
@@ -168,12 +196,20 @@ fn hostile_inputs_fail_cleanly() {
     let long_name = format!("${{{}}}", "d".repeat(1 << 20));
     for text in [&deep, &nots] {
         let error = Where::parse(text, Mode::Lenient).expect_err("too deep");
-        assert!(error.to_string().len() < 1000, "{}", error.to_string().len());
+        assert!(
+            error.to_string().len() < 1000,
+            "{}",
+            error.to_string().len()
+        );
     }
     for text in [&long_letters, &long_name] {
         match Template::compile(text) {
             Ok(template) => assert!(template.expand(chrono::Utc::now()).len() <= 2 * text.len()),
-            Err(error) => assert!(error.to_string().len() < 1000, "{}", error.to_string().len()),
+            Err(error) => assert!(
+                error.to_string().len() < 1000,
+                "{}",
+                error.to_string().len()
+            ),
         }
     }
 }

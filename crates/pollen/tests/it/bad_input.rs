@@ -59,13 +59,11 @@ fn generated() -> Vec<(&'static str, Vec<u8>)> {
     let mut huge_interval = seed();
     huge_interval["configuration"]["event.poller.refresh_interval"] = json!("9".repeat(TEN_MB));
     let mut deep_poller_string = seed();
-    deep_poller_string["configuration"]["event.poller.configuration"] = json!(format!(
-        "{}{}",
-        "[".repeat(DEEP),
-        "]".repeat(DEEP)
-    ));
+    deep_poller_string["configuration"]["event.poller.configuration"] =
+        json!(format!("{}{}", "[".repeat(DEEP), "]".repeat(DEEP)));
     let mut many_resources = seed();
-    let resource = many_resources["configuration"]["event.poller.configuration"]["customers"].clone();
+    let resource =
+        many_resources["configuration"]["event.poller.configuration"]["customers"].clone();
     let mut resources = serde_json::Map::new();
     for n in 0..20_000 {
         let mut bad = resource.clone();
@@ -74,8 +72,14 @@ fn generated() -> Vec<(&'static str, Vec<u8>)> {
     }
     many_resources["configuration"]["event.poller.configuration"] = Value::Object(resources);
     vec![
-        ("generated-huge-element-key", huge_key.to_string().into_bytes()),
-        ("generated-huge-secret", huge_secret.to_string().into_bytes()),
+        (
+            "generated-huge-element-key",
+            huge_key.to_string().into_bytes(),
+        ),
+        (
+            "generated-huge-secret",
+            huge_secret.to_string().into_bytes(),
+        ),
         (
             "generated-huge-refresh-interval",
             huge_interval.to_string().into_bytes(),
@@ -371,7 +375,11 @@ async fn bad_instances_through_the_api() {
             Some(1),
             "{name}: an instance was created: {listed}"
         );
-        assert_eq!(service.get(&path).await, before, "{name}: the PUT changed it");
+        assert_eq!(
+            service.get(&path).await,
+            before,
+            "{name}: the PUT changed it"
+        );
         let actual = format!(
             "{}{}",
             render("POST /instances", post_status, &post),
