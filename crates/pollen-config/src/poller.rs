@@ -265,7 +265,10 @@ fn seconds(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Duration> {
         ctx.error(
             ProblemKind::InvalidValue,
             at,
-            format!("expected between 0 and {MAX_SECONDS} seconds, found {seconds}"),
+            format!(
+                "expected between 0 and {MAX_SECONDS} seconds, found {}",
+                crate::walk::number(seconds)
+            ),
         );
         return None;
     }
@@ -278,7 +281,10 @@ fn page_size(ctx: &mut Ctx, value: &Value, at: &str) -> Option<u32> {
         ctx.error(
             ProblemKind::InvalidValue,
             at,
-            format!("expected a whole number of records, at least 1, found {number}"),
+            format!(
+                "expected a whole number of records, at least 1, found {}",
+                crate::walk::number(number)
+            ),
         );
         return None;
     }
@@ -286,7 +292,7 @@ fn page_size(ctx: &mut Ctx, value: &Value, at: &str) -> Option<u32> {
         ctx.warning(
             ProblemKind::InvalidValue,
             at,
-            format!("Sage returns at most {MAX_PAGE_SIZE} records per page, so {number} means {MAX_PAGE_SIZE}"),
+            format!("Sage returns at most {MAX_PAGE_SIZE} records per page, so {} means {MAX_PAGE_SIZE}", crate::walk::number(number)),
         );
         return Some(MAX_PAGE_SIZE as u32);
     }
