@@ -46,8 +46,8 @@ pub(crate) struct Generated {
 pub(crate) enum Generator {
     /// `java xtask/java/PatternGolden.java ROOT`.
     Java,
-    /// `cargo test -p PACKAGE --test it [FILTER]` with `UPDATE_FIXTURES=1` and
-    /// `POLLEN_FIXTURES_OUT=ROOT`.
+    /// The `it` test binary of PACKAGE (built as `cargo test --workspace` builds it), run with
+    /// an optional FILTER, `UPDATE_FIXTURES=1` and `POLLEN_FIXTURES_OUT=ROOT`.
     Test {
         package: &'static str,
         filter: Option<&'static str>,
@@ -119,6 +119,7 @@ fn run_check(root: &Path) -> Result<()> {
     let out = TempDir::new()?;
     let java = java_found();
     let mut checked = Vec::new();
+    let mut test_binaries: Option<Vec<(PathBuf, PathBuf)>> = None;
     for set in GENERATED {
         match set.generator {
             Generator::Java if !java => {
@@ -129,14 +130,22 @@ fn run_check(root: &Path) -> Result<()> {
             }
             Generator::Java => java_golden(root, out.path())?,
             Generator::Test { package, filter } => {
-                let mut command = Command::new(cargo());
+                let binaries = match &test_binaries {
+                    Some(binaries) => binaries,
+                    None => test_binaries.insert(build_test_binaries(root)?),
+                };
+                let (manifest_dir, binary) = binaries
+                    .iter()
+                    .find(|(dir, _)| dir.ends_with(Path::new("crates").join(package)))
+                    .with_context(|| format!("no `it` test binary of {package} was built"))?;
+                let mut command = Command::new(binary);
                 command
-                    .args(["test", "--quiet", "-p", package, "--test", "it"])
                     .env("UPDATE_FIXTURES", "1")
                     .env("POLLEN_FIXTURES_OUT", out.path())
-                    .current_dir(root);
+                    .current_dir(manifest_dir)
+                    .arg("--quiet");
                 if let Some(filter) = filter {
-                    command.args(["--", filter]);
+                    command.arg(filter);
                 }
                 let status = command
                     .status()
@@ -165,6 +174,44 @@ fn run_check(root: &Path) -> Result<()> {
         "{} generated fixture(s) are stale: run `cargo xtask fixtures` and commit the result",
         problems.len()
     )
+}
+
+/// Builds the workspace's test binaries as `cargo test --workspace` does (same features, so
+/// nothing is rebuilt after the test suite ran) and returns each package's `it` binary with
+/// its manifest directory.
+fn build_test_binaries(root: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let output = Command::new(cargo())
+        .args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(root)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("building the test binaries")?;
+    if !output.status.success() {
+        bail!("cargo test --no-run failed");
+    }
+    let mut binaries = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(executable), Some(manifest)) = (
+            message["executable"].as_str(),
+            message["manifest_path"].as_str(),
+        ) else {
+            continue;
+        };
+        if message["target"]["name"] == "it" {
+            let dir = Path::new(manifest).parent().unwrap_or(root).to_path_buf();
+            binaries.push((dir, PathBuf::from(executable)));
+        }
+    }
+    Ok(binaries)
 }
 
 /// Compares the committed files of `sets` under `root` with the freshly generated ones under
@@ -221,11 +268,16 @@ pub(crate) fn diff_excerpt(committed: &[u8], generated: &[u8]) -> String {
         .zip(&new)
         .position(|(a, b)| a != b)
         .unwrap_or(old.len().min(new.len()));
+    // The differing run from `first`: up to the next line the two agree on, at most SHOWN.
+    let run = (first..old.len().max(new.len()))
+        .take_while(|&i| old.get(i) != new.get(i))
+        .count()
+        .clamp(1, SHOWN);
     let mut text = format!("  first difference at line {}:", first + 1);
-    for line in old.iter().skip(first).take(SHOWN) {
+    for line in old.iter().skip(first).take(run) {
         text.push_str(&format!("\n  - {}", shorten(line)));
     }
-    for line in new.iter().skip(first).take(SHOWN) {
+    for line in new.iter().skip(first).take(run) {
         text.push_str(&format!("\n  + {}", shorten(line)));
     }
     if old.len() != new.len() {
@@ -398,7 +450,7 @@ mod tests {
         assert_eq!(
             problems,
             vec![
-                "fixtures/golden/a/changed.json is stale:\n  first difference at line 2:\n  -   \"a\": 1\n  - }\n  +   \"a\": 2\n  + }".to_owned(),
+                "fixtures/golden/a/changed.json is stale:\n  first difference at line 2:\n  -   \"a\": 1\n  +   \"a\": 2".to_owned(),
                 "fixtures/golden/new.json is generated but not committed".to_owned(),
                 "fixtures/golden/old.json is committed but no generator writes it any more"
                     .to_owned(),
