@@ -11,8 +11,8 @@ fuzz_target!(|data: (&str, i64)| {
     match Template::compile_in(text, Zone::parse("America/New_York").expect("a known zone")) {
         Ok(template) => {
             assert_eq!(template.source(), text);
-            let at = DateTime::from_timestamp_millis(millis % 253_402_300_800_000)
-                .unwrap_or_default();
+            let at =
+                DateTime::from_timestamp_millis(millis % 253_402_300_800_000).unwrap_or_default();
             let _ = template.expand(at);
         }
         Err(error) => {
