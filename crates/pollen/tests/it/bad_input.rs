@@ -7,9 +7,9 @@
 //!
 //! - `pollen validate NAME.json`: exit code, stdout and stderr, compared with
 //!   `NAME.validate.expected`;
-//! - `POST /instances`, and `PUT /instances/{id}` of an existing instance for inputs under
-//!   1 MB: status and JSON body of each, compared with `NAME.api.expected`; afterwards no
-//!   instance was created and the existing one is unchanged.
+//! - `POST /instances`, and `PUT` and `PATCH /instances/{id}` of an existing instance for
+//!   inputs under 1 MB: status and JSON body of each, compared with `NAME.api.expected`;
+//!   afterwards no instance was created and the existing one is unchanged.
 //!
 //! `UPDATE_FIXTURES=1` rewrites the expected files. Beyond the comparison, every case asserts
 //! what must hold for any bad input: exit code 1 (never a crash), a 4xx (never a 5xx), an
@@ -371,9 +371,20 @@ async fn bad_instances_through_the_api() {
         // The PUT of an existing instance goes through the same validation: sent for the
         // smaller inputs only, to keep the test fast in a debug build.
         let put = if bytes.len() < 1 << 20 {
-            let (status, body) = service.send(reqwest::Method::PUT, &path, bytes).await;
+            let (status, body) = service
+                .send(reqwest::Method::PUT, &path, bytes.clone())
+                .await;
             assert!((400..500).contains(&status), "{name}: PUT {status}");
-            Some(render("PUT /instances/{id}", status, &body))
+            let (patch_status, patch) = service.send(reqwest::Method::PATCH, &path, bytes).await;
+            assert!(
+                (400..500).contains(&patch_status),
+                "{name}: PATCH {patch_status}"
+            );
+            Some(format!(
+                "{}{}",
+                render("PUT /instances/{id}", status, &body),
+                render("PATCH /instances/{id}", patch_status, &patch)
+            ))
         } else {
             None
         };
