@@ -494,7 +494,7 @@ pub(crate) fn split_url(url: &str) -> UrlParts {
 }
 
 /// The line of `text` holding byte `offset`, with a caret under it (as `pollen-template` shows):
-/// a line longer than 240 characters is cut to 100 characters on each side of the caret, `...`
+/// a line longer than 240 bytes is cut to 100 characters on each side of the caret, `...`
 /// marking the cuts, so that a problem about a 10 MB value is not itself 10 MB.
 pub(crate) fn caret_excerpt(text: &str, offset: usize) -> String {
     const WHOLE_LINE: usize = 240;

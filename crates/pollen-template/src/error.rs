@@ -108,7 +108,7 @@ pub(crate) fn line_column(input: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Lines up to this many characters are shown whole in an excerpt; a longer line is cut to
+/// Lines up to this many bytes are shown whole in an excerpt; a longer line is cut to
 /// [`EXCERPT_CONTEXT`] characters on each side of the caret, so that an error about a 10 MB
 /// input is not itself 10 MB.
 const EXCERPT_WHOLE_LINE: usize = 240;
@@ -117,7 +117,7 @@ const EXCERPT_WHOLE_LINE: usize = 240;
 const EXCERPT_CONTEXT: usize = 100;
 
 /// The line of `input` holding byte `offset`, and under it a caret at that column. A line
-/// longer than [`EXCERPT_WHOLE_LINE`] characters is shown around the caret only, `...`
+/// longer than [`EXCERPT_WHOLE_LINE`] bytes is shown around the caret only, `...`
 /// marking what was cut.
 pub(crate) fn excerpt(input: &str, offset: usize) -> String {
     let at = floor_offset(input, offset);
