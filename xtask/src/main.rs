@@ -2,7 +2,8 @@
 //!
 //! - `tidy`: fails when a crate depends on a pollen crate that `design.md` forbids, or when a
 //!   crate's root source file has no crate-level `//!` documentation.
-//! - `fixtures`: regenerates the expected outputs under `fixtures/` (see `fixtures.rs`).
+//! - `fixtures`: regenerates the expected outputs under `fixtures/`; `fixtures --check` fails
+//!   when a generated fixture is stale (see `fixtures.rs`).
 //! - `codegen`: writes the files generated from code, such as `docs/configuration.md`
 //!   (see `codegen.rs`); `tidy` fails when one is stale.
 
@@ -19,9 +20,10 @@ fn main() -> Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["tidy"] => tidy::run(&workspace_root()),
-        ["fixtures"] => fixtures::run(&workspace_root()),
+        ["fixtures"] => fixtures::run(&workspace_root(), false),
+        ["fixtures", "--check"] => fixtures::run(&workspace_root(), true),
         ["codegen"] => codegen::run(&workspace_root()),
-        _ => bail!("usage: cargo xtask tidy|fixtures|codegen"),
+        _ => bail!("usage: cargo xtask tidy|fixtures [--check]|codegen"),
     }
 }
 

@@ -95,6 +95,6 @@ pub use model::{
     DatesConfiguration, ElementKey, Extra, FieldPath, InstanceConfig, Notification, OAuth, PollUrl,
     Poller, ProviderData, Resource, Sage, ZoneSetting,
 };
-pub use problem::{ConfigErrors, Problem, ProblemKind, Severity};
+pub use problem::{ConfigErrors, Problem, ProblemKind, Severity, MAX_SHOWN_PROBLEMS};
 pub use render::Secrets;
 pub use secret::{Secret, MASK};

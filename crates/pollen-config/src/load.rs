@@ -47,6 +47,9 @@ impl InstanceConfig {
     /// assert_eq!(problem.render("i.json"), "i.json:1:31: not valid JSON: EOF while parsing a value");
     /// ```
     pub fn from_json_str(text: &str) -> Result<Loaded, ConfigErrors> {
+        if let Some(problem) = starts_with_bom(text.as_bytes()) {
+            return Err(ConfigErrors::new(vec![problem]));
+        }
         match serde_json::from_str::<Value>(text) {
             Ok(value) => Self::from_json_value(&value),
             Err(err) => Err(ConfigErrors::new(vec![not_json(&err)])),
@@ -55,6 +58,9 @@ impl InstanceConfig {
 
     /// As [`InstanceConfig::from_json_str`], from bytes (input that is not UTF-8 is not JSON).
     pub fn from_json_slice(bytes: &[u8]) -> Result<Loaded, ConfigErrors> {
+        if let Some(problem) = starts_with_bom(bytes) {
+            return Err(ConfigErrors::new(vec![problem]));
+        }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(value) => Self::from_json_value(&value),
             Err(err) => Err(ConfigErrors::new(vec![not_json(&err)])),
@@ -85,13 +91,30 @@ pub(crate) fn json_error_message(err: &serde_json::Error) -> String {
 }
 
 fn not_json(err: &serde_json::Error) -> Problem {
+    // serde_json says column 0 for the start of a line (after a newline, at the end of input);
+    // columns here are 1-based.
     Problem::new(
         Severity::Error,
         ProblemKind::NotJson,
         "",
         format!("not valid JSON: {}", json_error_message(err)),
     )
-    .with_line_column(err.line(), err.column())
+    .with_line_column(err.line(), err.column().max(1))
+}
+
+/// The UTF-8 byte order mark some editors write first; JSON (RFC 8259) does not allow it.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn starts_with_bom(bytes: &[u8]) -> Option<Problem> {
+    bytes.starts_with(BOM).then(|| {
+        Problem::new(
+            Severity::Error,
+            ProblemKind::NotJson,
+            "",
+            "not valid JSON: the text starts with a byte order mark (U+FEFF); save it as UTF-8 without one",
+        )
+        .with_line_column(1, 1)
+    })
 }
 
 fn read_instance(ctx: &mut Ctx, value: &Value) -> Option<InstanceConfig> {
@@ -389,7 +412,10 @@ fn read_configuration(
                 ctx.error(
                     ProblemKind::InvalidValue,
                     at,
-                    format!("the refresh interval must be more than 0 minutes, found {minutes}"),
+                    format!(
+                        "the refresh interval must be more than 0 minutes, found {}",
+                        crate::walk::number(minutes)
+                    ),
                 );
                 return None;
             }
@@ -397,7 +423,7 @@ fn read_configuration(
                 ctx.error(
                     ProblemKind::InvalidValue,
                     at,
-                    format!("the refresh interval must be at most {MAX_REFRESH_MINUTES} minutes (a year), found {minutes}"),
+                    format!("the refresh interval must be at most {MAX_REFRESH_MINUTES} minutes (a year), found {}", crate::walk::number(minutes)),
                 );
                 return None;
             }

@@ -265,7 +265,10 @@ fn seconds(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Duration> {
         ctx.error(
             ProblemKind::InvalidValue,
             at,
-            format!("expected between 0 and {MAX_SECONDS} seconds, found {seconds}"),
+            format!(
+                "expected between 0 and {MAX_SECONDS} seconds, found {}",
+                crate::walk::number(seconds)
+            ),
         );
         return None;
     }
@@ -278,7 +281,10 @@ fn page_size(ctx: &mut Ctx, value: &Value, at: &str) -> Option<u32> {
         ctx.error(
             ProblemKind::InvalidValue,
             at,
-            format!("expected a whole number of records, at least 1, found {number}"),
+            format!(
+                "expected a whole number of records, at least 1, found {}",
+                crate::walk::number(number)
+            ),
         );
         return None;
     }
@@ -286,7 +292,7 @@ fn page_size(ctx: &mut Ctx, value: &Value, at: &str) -> Option<u32> {
         ctx.warning(
             ProblemKind::InvalidValue,
             at,
-            format!("Sage returns at most {MAX_PAGE_SIZE} records per page, so {number} means {MAX_PAGE_SIZE}"),
+            format!("Sage returns at most {MAX_PAGE_SIZE} records per page, so {} means {MAX_PAGE_SIZE}", crate::walk::number(number)),
         );
         return Some(MAX_PAGE_SIZE as u32);
     }
@@ -487,19 +493,40 @@ pub(crate) fn split_url(url: &str) -> UrlParts {
     parts
 }
 
-/// The line of `text` holding byte `offset`, with a caret under it (as `pollen-template` shows).
+/// The line of `text` holding byte `offset`, with a caret under it (as `pollen-template` shows):
+/// a line longer than 240 bytes is cut to 100 characters on each side of the caret, `...`
+/// marking the cuts, so that a problem about a 10 MB value is not itself 10 MB.
 pub(crate) fn caret_excerpt(text: &str, offset: usize) -> String {
+    const WHOLE_LINE: usize = 240;
+    const CONTEXT: usize = 100;
     let mut at = offset.min(text.len());
     while !text.is_char_boundary(at) {
         at -= 1;
     }
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    let pad: String = text[line_start..at]
+    let (from, to) = if line_end - line_start > WHOLE_LINE {
+        let from = text[line_start..at]
+            .char_indices()
+            .rev()
+            .nth(CONTEXT - 1)
+            .map_or(line_start, |(i, _)| line_start + i);
+        let to = text[at..line_end]
+            .char_indices()
+            .nth(CONTEXT)
+            .map_or(line_end, |(i, _)| at + i);
+        (from, to)
+    } else {
+        (line_start, line_end)
+    };
+    let head = if from > line_start { "..." } else { "" };
+    let tail = if to < line_end { "..." } else { "" };
+    let pad: String = head
         .chars()
+        .chain(text[from..at].chars())
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    format!("  {}\n  {pad}^", &text[line_start..line_end])
+    format!("  {head}{}{tail}\n  {pad}^", &text[from..to])
 }
 
 fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollUrl> {

@@ -236,21 +236,44 @@ impl ConfigErrors {
         self.problems.iter().filter(|p| !p.is_error())
     }
 
-    /// Every problem rendered as by [`Problem::render`], one after the other.
+    /// The first [`MAX_SHOWN_PROBLEMS`] problems rendered as by [`Problem::render`], one after
+    /// the other, then `FILE: ... and N more problems` when there were more.
     pub fn render(&self, source: &str) -> String {
-        let lines: Vec<String> = self.problems.iter().map(|p| p.render(source)).collect();
+        let mut lines: Vec<String> = self
+            .problems
+            .iter()
+            .take(MAX_SHOWN_PROBLEMS)
+            .map(|p| p.render(source))
+            .collect();
+        if let Some(more) = self.not_shown() {
+            lines.push(format!("{source}: {more}"));
+        }
         lines.join("\n")
+    }
+
+    /// `... and N more problems` when there are more than [`MAX_SHOWN_PROBLEMS`].
+    fn not_shown(&self) -> Option<String> {
+        let more = self.problems.len().checked_sub(MAX_SHOWN_PROBLEMS)?;
+        (more > 0).then(|| format!("... and {more} more problems"))
     }
 }
 
-/// A one-line summary followed by every problem, one per line.
+/// How many problems [`ConfigErrors::render`] and `Display` show: an input with thousands of
+/// bad values gets a report of bounded size (all of them stay in [`ConfigErrors::problems`]).
+pub const MAX_SHOWN_PROBLEMS: usize = 100;
+
+/// A one-line summary followed by the problems, one per line (at most
+/// [`MAX_SHOWN_PROBLEMS`], then how many more there were).
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let errors = self.errors().count();
         let plural = if errors == 1 { "" } else { "s" };
         write!(f, "invalid instance configuration: {errors} error{plural}")?;
-        for problem in &self.problems {
+        for problem in self.problems.iter().take(MAX_SHOWN_PROBLEMS) {
             write!(f, "\n{problem}")?;
+        }
+        if let Some(more) = self.not_shown() {
+            write!(f, "\n{more}")?;
         }
         Ok(())
     }

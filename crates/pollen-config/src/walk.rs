@@ -30,6 +30,16 @@ pub(crate) fn describe(value: &Value) -> String {
     }
 }
 
+/// A number for a message: as written when short, in scientific notation when huge (`1e300`
+/// rather than 301 digits; `inf` for a value too large for a float).
+pub(crate) fn number(n: f64) -> String {
+    if n.is_finite() && n.abs() >= 1e16 {
+        format!("{n:e}")
+    } else {
+        n.to_string()
+    }
+}
+
 /// A string in double quotes for a message, cut at 60 characters.
 pub(crate) fn quote(s: &str) -> String {
     let mut chars = s.chars();

@@ -199,18 +199,115 @@ fn fingerprint(items: &[Value]) -> u64 {
 }
 
 /// Sage's list envelope.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug)]
 struct Envelope {
-    #[serde(rename = "$items")]
-    items: Option<Vec<Value>>,
-    #[serde(rename = "$next", default)]
+    items: Vec<Value>,
     next: Option<String>,
-    #[serde(rename = "$total", default)]
     total: Option<u64>,
-    #[serde(rename = "$page", default)]
     page: Option<u64>,
-    #[serde(rename = "$itemsPerPage", alias = "$items_per_page", default)]
     items_per_page: Option<u64>,
+}
+
+/// What a JSON value is, for messages (never its content: a body may be large).
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The byte offset of serde_json's 1-based line and column (a column counts bytes).
+fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        body.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)
+            .map_or(body.len(), |(i, _)| i + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(body.len())
+}
+
+/// Up to 40 bytes of `body` on each side of `offset`, with a caret under the offset; control
+/// characters are shown as spaces and bytes that are not UTF-8 as U+FFFD.
+fn body_excerpt(body: &[u8], offset: usize) -> String {
+    const CONTEXT: usize = 40;
+    let from = offset.saturating_sub(CONTEXT);
+    let to = (offset + CONTEXT).min(body.len());
+    let clean = |bytes: &[u8]| -> String {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let before = clean(&body[from..offset]);
+    let after = clean(&body[offset..to]);
+    let head = if from > 0 { "..." } else { "" };
+    let tail = if to < body.len() { "..." } else { "" };
+    let pad = " ".repeat(head.len() + before.chars().count());
+    format!("  {head}{before}{after}{tail}\n  {pad}^")
+}
+
+/// Reads Sage's list envelope; what is wrong otherwise, with the byte offset and an excerpt for
+/// a body that is not JSON, or the JSON Pointer of the field that is not what Sage sends.
+fn read_envelope(body: &[u8]) -> std::result::Result<Envelope, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let offset = byte_offset(body, e.line(), e.column());
+        let text = e.to_string();
+        let message = text
+            .rfind(" at line ")
+            .map_or(text.as_str(), |at| &text[..at]);
+        format!(
+            "malformed JSON in a {}-byte response at byte {offset}: {message}\n{}",
+            body.len(),
+            body_excerpt(body, offset)
+        )
+    })?;
+    let shape = |pointer: &str, expected: &str, found: &Value| {
+        format!(
+            "unexpected response shape at {pointer}: expected {expected}, found {}",
+            json_type(found)
+        )
+    };
+    let Value::Object(mut map) = value else {
+        return Err(format!(
+            "unexpected response shape: expected Sage's list envelope (an object with $items), found {}",
+            json_type(&value)
+        ));
+    };
+    let items = match map.remove("$items") {
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => return Err("the response has no $items array".to_owned()),
+        Some(other) => return Err(shape("/$items", "an array of records", &other)),
+    };
+    let next = match map.get("$next") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(next)) => Some(next.clone()),
+        Some(other) => return Err(shape("/$next", "a string or null", other)),
+    };
+    let number = |key: &str| match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| shape(&format!("/{key}"), "a whole number or null", value)),
+    };
+    Ok(Envelope {
+        items,
+        next,
+        total: number("$total")?,
+        page: number("$page")?,
+        items_per_page: match number("$itemsPerPage")? {
+            Some(n) => Some(n),
+            None => number("$items_per_page")?,
+        },
+    })
 }
 
 /// A page as read, before filtering; `next` is the encoded cursor.
@@ -389,22 +486,13 @@ impl SageSource {
             }
         };
         let Fetched { body, date } = self.api.get(&url).await?;
-        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
+        let envelope = read_envelope(&body).map_err(|detail| {
             Error::new(
                 ErrorKind::MalformedResponse,
-                format!(
-                    "{}: malformed JSON in a {}-byte response: {e}",
-                    describe(&url),
-                    body.len()
-                ),
+                format!("{}: {detail}", describe(&url)),
             )
         })?;
-        let Some(items) = envelope.items else {
-            return Err(Error::new(
-                ErrorKind::MalformedResponse,
-                format!("{}: the response has no $items array", describe(&url)),
-            ));
-        };
+        let items = envelope.items;
         let print = fingerprint(&items);
         if let Some(previous) = previous {
             let went_back = matches!((envelope.page, previous.page), (Some(now), Some(before)) if now <= before);

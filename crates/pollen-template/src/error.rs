@@ -108,17 +108,54 @@ pub(crate) fn line_column(input: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The line of `input` holding byte `offset`, and under it a caret at that column.
+/// Lines up to this many bytes are shown whole in an excerpt; a longer line is cut to
+/// [`EXCERPT_CONTEXT`] characters on each side of the caret, so that an error about a 10 MB
+/// input is not itself 10 MB.
+const EXCERPT_WHOLE_LINE: usize = 240;
+
+/// How many characters of a long line an excerpt shows on each side of the caret.
+const EXCERPT_CONTEXT: usize = 100;
+
+/// The line of `input` holding byte `offset`, and under it a caret at that column. A line
+/// longer than [`EXCERPT_WHOLE_LINE`] bytes is shown around the caret only, `...`
+/// marking what was cut.
 pub(crate) fn excerpt(input: &str, offset: usize) -> String {
     let at = floor_offset(input, offset);
     let line_start = input[..at].rfind('\n').map_or(0, |i| i + 1);
     let line_end = input[at..].find('\n').map_or(input.len(), |i| at + i);
-    let line = &input[line_start..line_end];
-    let pad: String = input[line_start..at]
+    let (from, to) = if line_end - line_start > EXCERPT_WHOLE_LINE {
+        let from = input[line_start..at]
+            .char_indices()
+            .rev()
+            .nth(EXCERPT_CONTEXT - 1)
+            .map_or(line_start, |(i, _)| line_start + i);
+        let to = input[at..line_end]
+            .char_indices()
+            .nth(EXCERPT_CONTEXT)
+            .map_or(line_end, |(i, _)| at + i);
+        (from, to)
+    } else {
+        (line_start, line_end)
+    };
+    let (head, tail) = (
+        if from > line_start { "..." } else { "" },
+        if to < line_end { "..." } else { "" },
+    );
+    let pad: String = head
         .chars()
+        .chain(input[from..at].chars())
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    format!("  {line}\n  {pad}^")
+    format!("  {head}{}{tail}\n  {pad}^", &input[from..to])
+}
+
+/// At most `max` characters of `text`, with `...` when it was cut: for quoting input in
+/// messages, which must stay short whatever the input's size.
+pub(crate) fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &text[..end]).into(),
+        None => text.into(),
+    }
 }
 
 /// `message`, the position of byte `offset` in `input` and the excerpt with its caret: the

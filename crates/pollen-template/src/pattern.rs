@@ -528,8 +528,13 @@ impl std::str::FromStr for DatePattern {
 
 /// A record date that does not match its pattern (or its `milliseconds` / `seconds` keyword):
 /// the value, the pattern and the byte position in the value where matching stopped.
+/// `Display` quotes at most 60 characters of the value and of the pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("date `{value}` does not match `{pattern}` at byte {position}: {reason}")]
+#[error(
+    "date `{}` does not match `{}` at byte {position}: {reason}",
+    crate::error::shorten(.value, 60),
+    crate::error::shorten(.pattern, 60)
+)]
 pub struct DateParseError {
     value: String,
     pattern: String,

@@ -8,9 +8,12 @@ use nom::branch::alt;
 use nom::bytes::complete::{is_not, tag, take_till};
 use nom::IResult;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{shorten, Error, ErrorKind};
 use crate::pattern::{put_digits, write_number, DatePattern, DigitSlot};
 use crate::zone::Zone;
+
+/// How much of a placeholder name, zone or unit an error message quotes.
+const QUOTE_CHARS: usize = 60;
 
 /// The pattern of `${date}`, `${gmtDate}` and `${dateTimeZone:ZONE}` without a pattern.
 pub const DEFAULT_DATE_PATTERN: &str = "yyyy-MM-dd'T'HH:mm:ssXXX";
@@ -344,7 +347,7 @@ fn placeholder<'a>(
                 }
                 Error::new(
                     ErrorKind::UnknownZone,
-                    format!("unknown time zone `{shown}` (expected an IANA id such as America/New_York, a Java id such as PST, UTC, GMT+05:30 or an offset such as -8:00)"),
+                    format!("unknown time zone `{}` (expected an IANA id such as America/New_York, a Java id such as PST, UTC, GMT+05:30 or an offset such as -8:00)", shorten(shown, QUOTE_CHARS)),
                     source,
                     zone_at,
                 )
@@ -372,7 +375,7 @@ fn placeholder<'a>(
                 _ => {
                     return Err(Error::new(
                         ErrorKind::BadPattern,
-                        format!("unknown epoch unit `{unit}` (expected s, ms or us)"),
+                        format!("unknown epoch unit `{}` (expected s, ms or us)", shorten(unit, QUOTE_CHARS)),
                         source,
                         offset_of(after),
                     ))
@@ -388,7 +391,7 @@ fn placeholder<'a>(
         )),
         _ => Err(Error::new(
             ErrorKind::UnknownPlaceholder,
-            format!("unknown placeholder `{name}` (expected date, gmtDate, dateTimeZone or epoch)"),
+            format!("unknown placeholder `{}` (expected date, gmtDate, dateTimeZone or epoch)", shorten(name, QUOTE_CHARS)),
             source,
             offset_of(input),
         )),

@@ -112,7 +112,7 @@ impl Zone {
         Zone::lookup(id).ok_or_else(|| {
             Error::new(
                 ErrorKind::UnknownZone,
-                format!("unknown time zone `{id}` (expected an IANA id such as America/New_York, a Java id such as PST, UTC, GMT+05:30 or an offset such as -8:00)"),
+                format!("unknown time zone `{}` (expected an IANA id such as America/New_York, a Java id such as PST, UTC, GMT+05:30 or an offset such as -8:00)", crate::error::shorten(id, 60)),
                 id,
                 0,
             )

@@ -2,6 +2,7 @@
 //! typed values of the seed examples, secret redaction and the masked serialisation.
 
 mod fixtures;
+mod props;
 mod secrets;
 mod seed;
 mod support;

@@ -61,7 +61,8 @@ pub(crate) fn fixture_input(name: &str) -> Value {
 }
 
 /// Compares `actual` with the expected file `fixtures/sage-sim/{name}`, or writes it when
-/// `UPDATE_FIXTURES=1`.
+/// `UPDATE_FIXTURES=1` — under `$POLLEN_FIXTURES_OUT/fixtures/sage-sim/` when that is set
+/// (`cargo xtask fixtures --check` compares what lands there with the committed files).
 pub(crate) fn check(name: &str, actual: &Value) {
     let path = fixtures_dir().join(name);
     let text = format!(
@@ -69,6 +70,10 @@ pub(crate) fn check(name: &str, actual: &Value) {
         serde_json::to_string_pretty(actual).expect("serializable")
     );
     if std::env::var("UPDATE_FIXTURES").as_deref() == Ok("1") {
+        let path = match std::env::var_os("POLLEN_FIXTURES_OUT") {
+            Some(out) => PathBuf::from(out).join("fixtures/sage-sim").join(name),
+            None => path,
+        };
         std::fs::create_dir_all(path.parent().expect("parent")).expect("create fixture dir");
         std::fs::write(&path, text).expect("write fixture");
         return;

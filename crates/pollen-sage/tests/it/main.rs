@@ -5,8 +5,10 @@
 //! or rewrites it when `UPDATE_FIXTURES=1` is set.
 
 mod auth;
+mod bad_input;
 mod deletions;
 mod faults;
+mod golden;
 mod paging;
 mod poll;
 mod residual;

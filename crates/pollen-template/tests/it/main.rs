@@ -4,6 +4,7 @@
 
 mod ceql;
 mod pattern;
+mod props;
 mod template;
 mod zone;
 

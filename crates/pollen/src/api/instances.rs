@@ -6,7 +6,7 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{SecondsFormat, Utc};
-use pollen_config::{InstanceConfig, Secrets};
+use pollen_config::{InstanceConfig, Secrets, MAX_SHOWN_PROBLEMS};
 use pollen_store::{Instance, InstanceStatus, InstanceToken};
 use serde_json::{json, Map, Value};
 
@@ -54,6 +54,7 @@ fn validate(value: &Value) -> ApiResult<InstanceConfig> {
             let problems: Vec<Value> = errors
                 .problems()
                 .iter()
+                .take(MAX_SHOWN_PROBLEMS)
                 .map(|p| {
                     json!({
                         "pointer": p.pointer(),
@@ -67,6 +68,15 @@ fn validate(value: &Value) -> ApiResult<InstanceConfig> {
                 .next()
                 .map(|p| format!("{}: {}", p.pointer(), p.message()))
                 .unwrap_or_default();
+            let omitted = errors.problems().len().saturating_sub(MAX_SHOWN_PROBLEMS);
+            let first = if omitted > 0 {
+                format!(
+                    "{first} (and {} more problems; the first {MAX_SHOWN_PROBLEMS} are listed)",
+                    errors.problems().len() - 1
+                )
+            } else {
+                first
+            };
             ApiError::bad_request(format!("invalid instance: {first}"))
                 .with_problems(Value::Array(problems))
         })

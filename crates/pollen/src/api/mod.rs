@@ -314,10 +314,15 @@ pub(crate) fn json_body(
         ));
     }
     serde_json::from_slice(&body).map_err(|error| {
+        // serde_json's message ends with the position again; it says column 0 at a line start.
+        let text = error.to_string();
+        let message = text
+            .rfind(" at line ")
+            .map_or(text.as_str(), |at| &text[..at]);
         ApiError::bad_request(format!(
-            "the request body is not valid JSON at line {} column {}: {error}",
+            "the request body is not valid JSON at line {} column {}: {message}",
             error.line(),
-            error.column()
+            error.column().max(1)
         ))
     })
 }

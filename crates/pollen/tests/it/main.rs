@@ -1,5 +1,6 @@
 //! The `pollen` binary's integration tests: real processes, fixtures as data.
 
+mod bad_input;
 mod cli;
 mod console;
 mod crash;

@@ -418,16 +418,25 @@ async fn serve_delivers_one_signed_event_per_change() {
     );
     assert!(event.signature_valid);
     assert!(events.try_recv().is_err(), "nothing more at the old URL");
-    let (status, rows) = service
-        .call(
-            reqwest::Method::GET,
-            &format!("/instances/{id}/events?pageSize=1000"),
-            AUTH,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{rows}");
-    let rows = rows.as_array().expect("rows").clone();
+    // The receiver has the event; the sender marks it delivered just after (within 10 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let (status, rows) = service
+            .call(
+                reqwest::Method::GET,
+                &format!("/instances/{id}/events?pageSize=1000"),
+                AUTH,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{rows}");
+        let rows = rows.as_array().expect("rows").clone();
+        if rows.iter().all(|r| r["status"] == "delivered") || tokio::time::Instant::now() > deadline
+        {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
 
     service.stop().await;
     moved.shutdown().await;
