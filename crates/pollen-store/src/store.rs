@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pollen_config::InstanceConfig;
 use pollen_core::{
-    DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollState,
+    AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollState,
     StableId, Store,
 };
 
@@ -381,6 +381,13 @@ impl Store for SqlStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, pollen_core::Result<()>> {
         boxed!(self, b => b.mark_queued(id, token, attempt))
+    }
+
+    fn record_attempts<'a>(
+        &'a self,
+        records: &'a [AttemptRecord],
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<pollen_core::Result<()>>>> {
+        boxed!(self, b => b.record_attempts(records))
     }
 
     fn list_attempts<'a>(
