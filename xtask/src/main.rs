@@ -5,7 +5,10 @@
 //! - `fixtures`: regenerates the expected outputs under `fixtures/` (see `fixtures.rs`).
 //! - `codegen`: writes the files generated from code, such as `docs/configuration.md`
 //!   (see `codegen.rs`); `tidy` fails when one is stale.
+//! - `bench e2e`: the end-to-end benchmark — simulator, `pollen run` in release, SQLite,
+//!   signed delivery to a local receiver (see `bench.rs`).
 
+mod bench;
 mod codegen;
 mod fixtures;
 mod tidy;
@@ -21,7 +24,8 @@ fn main() -> Result<()> {
         ["tidy"] => tidy::run(&workspace_root()),
         ["fixtures"] => fixtures::run(&workspace_root()),
         ["codegen"] => codegen::run(&workspace_root()),
-        _ => bail!("usage: cargo xtask tidy|fixtures|codegen"),
+        ["bench", rest @ ..] => bench::run(&workspace_root(), rest),
+        _ => bail!("usage: cargo xtask tidy|fixtures|codegen|bench e2e [--records N[,N...]]"),
     }
 }
 
