@@ -37,7 +37,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// The grant code in the instance; the simulator is told to accept it.
 const CODE: &str = "e2e-bench-grant-code";
 
-pub fn run(root: &Path, args: &[&str]) -> Result<()> {
+pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     let counts = match args {
         ["e2e"] => vec![10_000, 100_000],
         ["e2e", "--records", list] => list

@@ -212,6 +212,11 @@ struct Dispatch {
     /// Writes the tasks' outcomes to the store, many per transaction (started with the first
     /// task).
     recorder: Option<Recorder>,
+    /// The last claim came back with fewer entries than it asked for: everything due then
+    /// (outside the skipped instances) is claimed.
+    starved: bool,
+    /// Some instance left the skip list since the last claim.
+    opened: bool,
 }
 
 /// One finished attempt on its way to the store, and where its result goes.
@@ -380,9 +385,15 @@ impl Sender {
                     while let Some(done) = dispatch.tasks.try_join_next_with_id() {
                         self.finish(&mut dispatch, done);
                     }
-                    // Claim again once a good part of a batch fits, not per finished request.
+                    // Claim again once a good part of a batch fits, not per finished request,
+                    // and only if the claim can find something new: after a claim that got
+                    // everything due, a finished request adds work only if its instance left
+                    // the skip list (new commits wake the sender; retries and expired leases
+                    // fall due by the poll interval). On SQLite an empty claim still walks the
+                    // skipped instances' rows.
                     let room = self.inner.config.global_limit.saturating_sub(dispatch.in_flight);
                     room >= self.inner.config.batch_size.min(self.inner.config.global_limit) / 2
+                        && (!dispatch.starved || dispatch.opened)
                 }
                 () = self.inner.clock.sleep_until(deadline) => true,
             };
@@ -431,6 +442,8 @@ impl Sender {
             .claim_outbox_skipping(&config.owner, now, to_delta(config.lease_for), limit, &skip)
             .await?;
         let full = claimed.len() == limit;
+        d.starved = !full;
+        d.opened = false;
         for entry in claimed {
             let instance = entry.notification.key.instance.clone();
             d.lanes
@@ -515,6 +528,9 @@ impl Sender {
         d.in_flight -= 1;
         if let Some(lane) = d.lanes.get_mut(&done.instance) {
             lane.in_flight -= 1;
+            if lane.in_flight + lane.waiting.len() < self.inner.config.per_endpoint_limit {
+                d.opened = true;
+            }
             if done.deactivated {
                 // Deactivation queued them and dropped their leases: do not send them.
                 d.waiting -= lane.waiting.len();
