@@ -8,6 +8,9 @@
 //! hour ago. The run ends when every record has arrived as an event (or fails loudly after a
 //! timeout, naming what is missing).
 //!
+//! The harness itself (simulator, receiver) is built in release too: `cargo xtask` builds in
+//! debug, so it re-runs the command from `target/release/xtask`.
+//!
 //! Reported per count: wall time from spawning `pollen` to the last event, and from the
 //! simulator's first request to the last event (the first excludes process start and the
 //! scheduler's first-poll phase, up to 5 s spread per key); events/s for both; the child's
@@ -42,7 +45,11 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         ["e2e"] => vec![10_000, 100_000],
         ["e2e", "--records", list] => list
             .split(',')
-            .map(|n| n.trim().parse::<usize>().context("--records takes N[,N...]"))
+            .map(|n| {
+                n.trim()
+                    .parse::<usize>()
+                    .context("--records takes N[,N...]")
+            })
             .collect::<Result<Vec<_>>>()?,
         _ => bail!("usage: cargo xtask bench e2e [--records N[,N...]]"),
     };
@@ -50,7 +57,17 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         counts.iter().all(|n| *n > 0),
         "--records: each count must be at least 1"
     );
-    let pollen = build_pollen(root)?;
+    let release = build_release(root)?;
+    if cfg!(debug_assertions) {
+        // The simulator and the receiver run in this process: unoptimized, they would be the
+        // bottleneck. Run the same command from the optimized build.
+        let mut command = Command::new(release.join("xtask"));
+        command.arg("bench").args(args);
+        let status = command.status().context("running the optimized xtask")?;
+        ensure!(status.success(), "the benchmark failed ({status})");
+        return Ok(());
+    }
+    let pollen = release.join("pollen");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,20 +109,24 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo build --release -p pollen`; returns the binary.
-fn build_pollen(root: &Path) -> Result<PathBuf> {
+/// `cargo build --release -p pollen -p xtask`; returns the directory of the binaries.
+fn build_release(root: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "pollen", "--bin", "pollen"])
+        .args(["build", "--release", "-p", "pollen", "-p", "xtask"])
         .current_dir(root)
         .status()
-        .context("running cargo build --release -p pollen")?;
+        .context("running cargo build --release -p pollen -p xtask")?;
     ensure!(status.success(), "building pollen in release failed");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = target.join("release").join("pollen");
-    ensure!(binary.exists(), "no binary at {}", binary.display());
-    Ok(binary)
+    let release = target.join("release");
+    ensure!(
+        release.join("pollen").exists(),
+        "no pollen binary in {}",
+        release.display()
+    );
+    Ok(release)
 }
 
 struct RunResult {
@@ -113,6 +134,9 @@ struct RunResult {
     events: u64,
     wall: Duration,
     from_first_request: Duration,
+    /// From the first Sage request to the first event: the poll (walk, de-duplication,
+    /// commit) before anything can be delivered.
+    to_first_event: Duration,
     peak_rss_mb: f64,
 }
 
@@ -127,13 +151,15 @@ impl std::fmt::Display for RunResult {
         write!(
             f,
             "e2e {} records: {} events in {:.2} s from spawn ({:.0}/s), {:.2} s from the first \
-             Sage request ({:.0}/s); peak RSS {:.1} MB",
+             Sage request ({:.0}/s), the first event {:.2} s after the first request; peak RSS \
+             {:.1} MB",
             self.records,
             self.events,
             self.wall.as_secs_f64(),
             self.rate(self.wall),
             self.from_first_request.as_secs_f64(),
             self.rate(self.from_first_request),
+            self.to_first_event.as_secs_f64(),
             self.peak_rss_mb
         )
     }
@@ -147,6 +173,7 @@ struct Tally {
     bad_signatures: u64,
     unparseable: u64,
     object_ids: HashSet<String>,
+    first_event: Option<Instant>,
     last_event: Option<Instant>,
 }
 
@@ -183,7 +210,9 @@ async fn receive(
         Some(ids) => {
             tally.events += ids.len() as u64;
             tally.object_ids.extend(ids);
-            tally.last_event = Some(Instant::now());
+            let now = Instant::now();
+            tally.first_event.get_or_insert(now);
+            tally.last_event = Some(now);
         }
         None => tally.unparseable += 1,
     }
@@ -199,6 +228,7 @@ fn instance(sim: &SimHandle, callback: &str, signature_key: &str) -> Value {
         "configuration": {
             "oauth.api.key": "e2e-client",
             "oauth.api.secret": "e2e-secret",
+            "oauth.callback.url": "https://example.com/oauth",
             "base.url": sim.v31_base_url(),
             "oauth.token.url": sim.token_url(),
             "event.notification.enabled": true,
@@ -234,7 +264,13 @@ fn rss_kb(pid: u32) -> Option<(u64, u64)> {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
@@ -314,7 +350,12 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
         if let Some((hwm, _)) = rss_kb(pid) {
             peak_seen_kb = peak_seen_kb.max(hwm);
         }
-        let unique = state.tally.lock().unwrap_or_else(|p| p.into_inner()).object_ids.len();
+        let unique = state
+            .tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .object_ids
+            .len();
         if unique >= records {
             break Ok(());
         }
@@ -358,6 +399,7 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
         events: tally.events,
         wall: last - spawned,
         from_first_request: last - first,
+        to_first_event: tally.first_event.map_or(Duration::ZERO, |at| at - first),
         peak_rss_mb: peak_seen_kb as f64 / 1024.0,
     })
 }

@@ -632,9 +632,7 @@ impl Inner {
                 }
                 // Queue this one first: deactivating drops the leases of pending notifications.
                 let error = row.error.clone();
-                recorder
-                    .record(record(AttemptOutcome::Queued, row))
-                    .await?;
+                recorder.record(record(AttemptOutcome::Queued, row)).await?;
                 self.store.set_subscription_active(instance, false).await?;
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 self.counters.deactivations.fetch_add(1, Ordering::Relaxed);

@@ -11,8 +11,8 @@ use crate::change::StableId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::spec::PollKey;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
-    PollState, SeenChange, Store,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
+    PollCommit, PollFailure, PollState, SeenChange, Store,
 };
 
 /// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of

@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxStatus, Lease, Notification, OutboxEntry, OutboxFilter, PollCommit, PollFailure,
-    PollKey, PollState, StableId,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollState, StableId,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};

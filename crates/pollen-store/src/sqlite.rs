@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit,
-    PollFailure, PollKey, PollState, StableId,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollState, StableId,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -717,10 +717,7 @@ impl SqliteBackend {
             // A chunk names each notification once, so that each update sees the one before.
             let mut ids = HashSet::new();
             let mut end = start;
-            while end < records.len()
-                && end - start < RECORD_CHUNK
-                && ids.insert(records[end].id)
-            {
+            while end < records.len() && end - start < RECORD_CHUNK && ids.insert(records[end].id) {
                 end += 1;
             }
             let chunk = &records[start..end];

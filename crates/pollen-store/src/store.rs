@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pollen_config::InstanceConfig;
 use pollen_core::{
-    AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollState,
-    StableId, Store,
+    AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey,
+    PollState, StableId, Store,
 };
 
 use crate::error::{Error, Result};

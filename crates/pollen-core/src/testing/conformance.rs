@@ -13,7 +13,8 @@ use crate::error::ErrorKind;
 use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit, PollFailure, SeenChange, Store,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit,
+    PollFailure, SeenChange, Store,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -613,7 +614,11 @@ pub async fn record_attempts_in_one_batch(store: &dyn Store) {
     let mut distinct = tokens.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    assert_eq!(distinct.len(), 5, "claimed notifications share a fencing token");
+    assert_eq!(
+        distinct.len(),
+        5,
+        "claimed notifications share a fencing token"
+    );
     // Notification 5's lease expires and another worker takes it over.
     let later = t0() + TimeDelta::seconds(31);
     let retaken = store
@@ -635,14 +640,13 @@ pub async fn record_attempts_in_one_batch(store: &dyn Store) {
     let failed = attempt(later, Some(503), Some("503 from receiver"));
     let gone = attempt(later, Some(410), Some("410 from receiver"));
     let retry_at = later + TimeDelta::seconds(16);
-    let record = |n: u8, token: u64, outcome: AttemptOutcome, attempt: &DeliveryAttempt| {
-        AttemptRecord {
+    let record =
+        |n: u8, token: u64, outcome: AttemptOutcome, attempt: &DeliveryAttempt| AttemptRecord {
             id: id(n),
             token,
             outcome,
             attempt: attempt.clone(),
-        }
-    };
+        };
     let records = [
         record(1, new_token(1), AttemptOutcome::Delivered, &delivered),
         record(
@@ -685,7 +689,10 @@ pub async fn record_attempts_in_one_batch(store: &dyn Store) {
     assert_eq!(by_id(1).status, OutboxStatus::Delivered);
     assert_eq!(by_id(1).delivered_at, Some(later));
     assert_eq!(by_id(1).attempts, 1);
-    assert!(by_id(1).lease.is_none(), "a recorded attempt kept its lease");
+    assert!(
+        by_id(1).lease.is_none(),
+        "a recorded attempt kept its lease"
+    );
     assert_eq!(by_id(2).status, OutboxStatus::Pending);
     assert_eq!(by_id(2).next_attempt, retry_at);
     assert_eq!(by_id(2).last_error.as_deref(), Some("503 from receiver"));
@@ -693,14 +700,21 @@ pub async fn record_attempts_in_one_batch(store: &dyn Store) {
     assert_eq!(by_id(3).status, OutboxStatus::Queued);
     assert_eq!(by_id(3).last_error.as_deref(), Some("410 from receiver"));
     assert_eq!(by_id(4).status, OutboxStatus::Pending);
-    assert_eq!(by_id(4).attempts, 0, "a refused record changed its notification");
+    assert_eq!(
+        by_id(4).attempts,
+        0,
+        "a refused record changed its notification"
+    );
     assert_eq!(
         by_id(4).lease.as_ref().map(|l| l.token),
         Some(new_token(4)),
         "a refused record touched the current lease"
     );
     assert_eq!(by_id(5).status, OutboxStatus::Delivered);
-    assert_eq!(store.list_attempts(&id(1)).await.unwrap(), [delivered.clone()]);
+    assert_eq!(
+        store.list_attempts(&id(1)).await.unwrap(),
+        [delivered.clone()]
+    );
     assert_eq!(store.list_attempts(&id(2)).await.unwrap(), [failed]);
     assert_eq!(store.list_attempts(&id(3)).await.unwrap(), [gone]);
     assert!(store.list_attempts(&id(4)).await.unwrap().is_empty());
