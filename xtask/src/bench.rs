@@ -57,39 +57,54 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         counts.iter().all(|n| *n > 0),
         "--records: each count must be at least 1"
     );
-    let release = build_release(root)?;
-    if cfg!(debug_assertions) {
-        // The simulator and the receiver run in this process: unoptimized, they would be the
-        // bottleneck. Run the same command from the optimized build.
-        let mut command = Command::new(release.join("xtask"));
-        command.arg("bench").args(args);
-        let status = command.status().context("running the optimized xtask")?;
-        ensure!(status.success(), "the benchmark failed ({status})");
-        return Ok(());
+    if !cfg!(debug_assertions) {
+        // Started by the debug build below, which built everything: the binaries are beside
+        // this one.
+        let exe = std::env::current_exe().context("finding the xtask binary")?;
+        let release = exe.parent().context("the xtask binary's directory")?;
+        return measure(&release.join("pollen"), counts);
     }
-    let pollen = release.join("pollen");
+    // The simulator and the receiver run in this process: unoptimized, they would be the
+    // bottleneck. Run the same command from the optimized build.
+    let release = build_release(root)?;
+    let status = Command::new(release.join("xtask"))
+        .arg("bench")
+        .args(args)
+        .status()
+        .context("running the optimized xtask")?;
+    ensure!(status.success(), "the benchmark failed ({status})");
+    Ok(())
+}
+
+/// Runs the benchmark for each count with the `pollen` binary and prints the figures.
+fn measure(pollen: &Path, counts: Vec<usize>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let mut results = Vec::new();
     for records in counts {
-        let result = runtime.block_on(e2e(&pollen, records))?;
+        let result = runtime.block_on(e2e(pollen, records))?;
         println!("{result}");
         results.push(result);
     }
     println!();
-    println!("| records | events | wall (spawn→last event) | events/s | from first Sage request | events/s | peak RSS |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| records | events | spawn → last event | events/s | first Sage request → first event \
+         | → last event | events/s | pollen CPU | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         println!(
-            "| {} | {} | {:.2} s | {:.0} | {:.2} s | {:.0} | {:.1} MB |",
+            "| {} | {} | {:.2} s | {:.0} | {:.2} s | {:.2} s | {:.0} | {:.2} s | {:.1} MB |",
             r.records,
             r.events,
             r.wall.as_secs_f64(),
             r.rate(r.wall),
+            r.to_first_event.as_secs_f64(),
             r.from_first_request.as_secs_f64(),
             r.rate(r.from_first_request),
+            r.pollen_cpu.as_secs_f64(),
             r.peak_rss_mb
         );
     }
@@ -118,8 +133,8 @@ fn build_release(root: &Path) -> Result<PathBuf> {
         .status()
         .context("running cargo build --release -p pollen -p xtask")?;
     ensure!(status.success(), "building pollen in release failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let release = target.join("release");
     ensure!(
         release.join("pollen").exists(),
@@ -138,6 +153,8 @@ struct RunResult {
     /// commit) before anything can be delivered.
     to_first_event: Duration,
     peak_rss_mb: f64,
+    /// CPU time (user + system) the pollen process used until the last event.
+    pollen_cpu: Duration,
 }
 
 impl RunResult {
@@ -151,8 +168,8 @@ impl std::fmt::Display for RunResult {
         write!(
             f,
             "e2e {} records: {} events in {:.2} s from spawn ({:.0}/s), {:.2} s from the first \
-             Sage request ({:.0}/s), the first event {:.2} s after the first request; peak RSS \
-             {:.1} MB",
+             Sage request ({:.0}/s), the first event {:.2} s after the first request; pollen used \
+             {:.2} s of CPU ({:.0} events per CPU-second); peak RSS {:.1} MB",
             self.records,
             self.events,
             self.wall.as_secs_f64(),
@@ -160,6 +177,8 @@ impl std::fmt::Display for RunResult {
             self.from_first_request.as_secs_f64(),
             self.rate(self.from_first_request),
             self.to_first_event.as_secs_f64(),
+            self.pollen_cpu.as_secs_f64(),
+            self.events as f64 / self.pollen_cpu.as_secs_f64().max(0.001),
             self.peak_rss_mb
         )
     }
@@ -275,6 +294,17 @@ fn rss_kb(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
+/// User + system CPU time of `pid` so far.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Stops the child with SIGTERM (SIGKILL after 10 s).
 fn stop(child: &mut Child) {
     let _ = Command::new("kill")
@@ -369,6 +399,7 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
     if let Some((hwm, _)) = rss_kb(pid) {
         peak_seen_kb = peak_seen_kb.max(hwm);
     }
+    let pollen_cpu = cpu_time(pid).unwrap_or_default();
     stop(&mut child);
     server.abort();
     let tally = state.tally.lock().unwrap_or_else(|p| p.into_inner());
@@ -400,6 +431,7 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
         wall: last - spawned,
         from_first_request: last - first,
         to_first_event: tally.first_event.map_or(Duration::ZERO, |at| at - first),
+        pollen_cpu,
         peak_rss_mb: peak_seen_kb as f64 / 1024.0,
     })
 }
