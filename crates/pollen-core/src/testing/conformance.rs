@@ -713,7 +713,7 @@ pub async fn record_attempts_in_one_batch(store: &dyn Store) {
     assert_eq!(by_id(5).status, OutboxStatus::Delivered);
     assert_eq!(
         store.list_attempts(&id(1)).await.unwrap(),
-        [delivered.clone()]
+        std::slice::from_ref(&delivered)
     );
     assert_eq!(store.list_attempts(&id(2)).await.unwrap(), [failed]);
     assert_eq!(store.list_attempts(&id(3)).await.unwrap(), [gone]);
