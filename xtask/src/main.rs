@@ -6,7 +6,10 @@
 //!   when a generated fixture is stale (see `fixtures.rs`).
 //! - `codegen`: writes the files generated from code, such as `docs/configuration.md`
 //!   (see `codegen.rs`); `tidy` fails when one is stale.
+//! - `bench e2e`: the end-to-end benchmark — simulator, `pollen run` in release, SQLite,
+//!   signed delivery to a local receiver (see `bench.rs`).
 
+mod bench;
 mod codegen;
 mod fixtures;
 mod tidy;
@@ -23,7 +26,10 @@ fn main() -> Result<()> {
         ["fixtures"] => fixtures::run(&workspace_root(), false),
         ["fixtures", "--check"] => fixtures::run(&workspace_root(), true),
         ["codegen"] => codegen::run(&workspace_root()),
-        _ => bail!("usage: cargo xtask tidy|fixtures [--check]|codegen"),
+        ["bench", rest @ ..] => bench::run(&workspace_root(), rest),
+        _ => bail!(
+            "usage: cargo xtask tidy|fixtures [--check]|codegen|bench e2e [--records N[,N...]]"
+        ),
     }
 }
 

@@ -6,6 +6,7 @@
 //! `cargo bench -p pollen-callback --bench delivery` (figures in `docs/performance.md`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,29 +62,34 @@ fn notification(key: &PollKey, n: u64) -> Notification {
     }
 }
 
-/// Commits `notifications` of one key as the poller does; returns the insert instant.
+/// Commits `notifications` (of `key`'s instance) as the poller does, in one poll commit;
+/// returns the insert instant.
+///
+/// Each call polls a poll state of its own, due a day ago, and leaves it due in a day: the
+/// claim finds exactly that state, so the producer costs three small writes per commit (on
+/// SQLite they queue for the one writer connection with the sender's), as a real poller does.
 async fn insert(store: &dyn Store, key: &PollKey, notifications: Vec<Notification>) -> Instant {
+    static POLLS: AtomicU64 = AtomicU64::new(0);
     let now = Utc::now();
-    store.register(key, now, now).await.unwrap();
+    let poll = PollKey::new(
+        key.instance.clone(),
+        format!("{}-{}", key.resource, POLLS.fetch_add(1, Ordering::Relaxed)),
+    );
+    let long_ago = now - TimeDelta::days(1);
+    store.register(&poll, long_ago, long_ago).await.unwrap();
     let claimed = store
-        .claim_due("bench-poller", now, TimeDelta::minutes(1), usize::MAX)
+        .claim_due("bench-poller", now, TimeDelta::minutes(1), 1)
         .await
         .unwrap();
-    let mut token = None;
-    for state in claimed {
-        let lease = state.lease.as_ref().unwrap().token;
-        if &state.key == key {
-            token = Some(lease);
-        } else {
-            store.release(&state.key, lease).await.unwrap();
-        }
-    }
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].key, poll, "the bench claimed another poll state");
+    let token = claimed[0].lease.as_ref().unwrap().token;
     store
         .commit_poll(PollCommit {
-            key: key.clone(),
-            lease_token: token.unwrap(),
+            key: poll,
+            lease_token: token,
             watermark: now,
-            next_due: now,
+            next_due: now + TimeDelta::days(1),
             seen: vec![],
             notifications,
             prune_before: None,

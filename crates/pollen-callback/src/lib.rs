@@ -6,7 +6,10 @@
 //! notifications with a lease (a fencing token makes a worker that lost its lease unable to
 //! record anything), POSTs each to its instance's [`Endpoint`], and records the outcome and the
 //! attempt — time, status, latency, the first 4 KiB of the response — in the store's delivery
-//! log.
+//! log. Outcomes are written in batches ([`pollen_core::Store::record_attempts`]): one writer
+//! records whatever outcomes gathered while it wrote the previous batch, so a backlog costs
+//! one store transaction per batch rather than one per notification; a delivery's slot is
+//! freed only once its outcome is committed.
 //!
 //! # The request
 //!

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use pollen_core::{Clock, OutboxEntry, OutboxFilter, OutboxStatus, StableId, Store};
-use tokio::sync::Notify;
+use pollen_core::{
+    AttemptOutcome, AttemptRecord, Clock, OutboxEntry, OutboxFilter, OutboxStatus, StableId, Store,
+};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinSet;
 
 use crate::attempt::{attempt, AttemptContext, Outcome};
@@ -207,6 +209,80 @@ struct Dispatch {
     tasks: JoinSet<Done>,
     /// The instance of each running task, to free its slot even if the task panics.
     task_instances: HashMap<tokio::task::Id, String>,
+    /// Writes the tasks' outcomes to the store, many per transaction (started with the first
+    /// task).
+    recorder: Option<Recorder>,
+    /// The last claim came back with fewer entries than it asked for: everything due then
+    /// (outside the skipped instances) is claimed.
+    starved: bool,
+    /// Some instance left the skip list since the last claim.
+    opened: bool,
+}
+
+/// One finished attempt on its way to the store, and where its result goes.
+type Recording = (AttemptRecord, oneshot::Sender<pollen_core::Result<()>>);
+
+/// The writer of outcomes: delivery tasks send their attempt records; one task writes
+/// whatever has arrived with one [`Store::record_attempts`] call while the next batch
+/// gathers (group commit), then answers each task. With a store that commits per
+/// transaction, this turns one commit per delivery into one per batch.
+#[derive(Debug, Clone)]
+struct Recorder {
+    records: mpsc::UnboundedSender<Recording>,
+}
+
+/// Records written per store call at most.
+const RECORD_BATCH: usize = 512;
+
+impl Recorder {
+    /// Starts the writing task; it ends once every clone of the returned recorder is gone
+    /// and the records sent before are written.
+    fn start(store: Arc<dyn Store>) -> Recorder {
+        let (records, mut incoming) = mpsc::unbounded_channel::<Recording>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(RECORD_BATCH);
+            while incoming.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                let (rows, replies): (Vec<AttemptRecord>, Vec<_>) = batch.drain(..).unzip();
+                match store.record_attempts(&rows).await {
+                    Ok(results) if results.len() == replies.len() => {
+                        for (reply, result) in replies.into_iter().zip(results) {
+                            // The task may be gone (shutdown): nothing to tell it.
+                            let _ = reply.send(result);
+                        }
+                    }
+                    Ok(results) => {
+                        let e = pollen_core::Error::store(format!(
+                            "the store answered {} of {} delivery records",
+                            results.len(),
+                            replies.len()
+                        ));
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Recorder { records }
+    }
+
+    /// Writes `record` (with others that arrive meanwhile) and returns its own result.
+    async fn record(&self, record: AttemptRecord) -> Result<()> {
+        let (reply, result) = oneshot::channel();
+        let lost = || {
+            Error::new(
+                ErrorKind::Store,
+                "store: the delivery recorder stopped before writing the outcome",
+            )
+        };
+        self.records.send((record, reply)).map_err(|_| lost())?;
+        Ok(result.await.map_err(|_| lost())??)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -309,9 +385,15 @@ impl Sender {
                     while let Some(done) = dispatch.tasks.try_join_next_with_id() {
                         self.finish(&mut dispatch, done);
                     }
-                    // Claim again once a good part of a batch fits, not per finished request.
+                    // Claim again once a good part of a batch fits, not per finished request,
+                    // and only if the claim can find something new: after a claim that got
+                    // everything due, a finished request adds work only if its instance left
+                    // the skip list (new commits wake the sender; retries and expired leases
+                    // fall due by the poll interval). On SQLite an empty claim still walks the
+                    // skipped instances' rows.
                     let room = self.inner.config.global_limit.saturating_sub(dispatch.in_flight);
                     room >= self.inner.config.batch_size.min(self.inner.config.global_limit) / 2
+                        && (!dispatch.starved || dispatch.opened)
                 }
                 () = self.inner.clock.sleep_until(deadline) => true,
             };
@@ -360,6 +442,8 @@ impl Sender {
             .claim_outbox_skipping(&config.owner, now, to_delta(config.lease_for), limit, &skip)
             .await?;
         let full = claimed.len() == limit;
+        d.starved = !full;
+        d.opened = false;
         for entry in claimed {
             let instance = entry.notification.key.instance.clone();
             d.lanes
@@ -402,7 +486,13 @@ impl Sender {
                 lane.in_flight += 1;
                 d.in_flight += 1;
                 let inner = self.inner.clone();
-                let task = d.tasks.spawn(async move { inner.process(entry).await });
+                let recorder = d
+                    .recorder
+                    .get_or_insert_with(|| Recorder::start(self.inner.store.clone()))
+                    .clone();
+                let task = d
+                    .tasks
+                    .spawn(async move { inner.process(entry, &recorder).await });
                 d.task_instances.insert(task.id(), instance.clone());
             }
             if !lane.waiting.is_empty() {
@@ -438,6 +528,9 @@ impl Sender {
         d.in_flight -= 1;
         if let Some(lane) = d.lanes.get_mut(&done.instance) {
             lane.in_flight -= 1;
+            if lane.in_flight + lane.waiting.len() < self.inner.config.per_endpoint_limit {
+                d.opened = true;
+            }
             if done.deactivated {
                 // Deactivation queued them and dropped their leases: do not send them.
                 d.waiting -= lane.waiting.len();
@@ -454,9 +547,9 @@ impl Sender {
 
 impl Inner {
     /// One attempt of one claimed entry, recorded.
-    async fn process(&self, entry: OutboxEntry) -> Done {
+    async fn process(&self, entry: OutboxEntry, recorder: &Recorder) -> Done {
         let instance = entry.notification.key.instance.clone();
-        let deactivated = match self.attempt_and_record(&entry).await {
+        let deactivated = match self.attempt_and_record(&entry, recorder).await {
             Ok(deactivated) => deactivated,
             Err(e) if e.kind() == ErrorKind::Store => {
                 // LeaseLost included: someone else owns the notification now; the log of this
@@ -476,7 +569,7 @@ impl Inner {
     }
 
     /// Returns whether the subscription was deactivated.
-    async fn attempt_and_record(&self, entry: &OutboxEntry) -> Result<bool> {
+    async fn attempt_and_record(&self, entry: &OutboxEntry, recorder: &Recorder) -> Result<bool> {
         let notification = &entry.notification;
         let instance = notification.key.instance.as_str();
         let token = entry.lease.as_ref().map_or(0, |l| l.token);
@@ -502,9 +595,15 @@ impl Inner {
         };
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
         let mut row = outcome.attempt;
+        let record = |outcome, attempt| AttemptRecord {
+            id: notification.id,
+            token,
+            outcome,
+            attempt,
+        };
         let Some(failure) = outcome.failure else {
-            self.store
-                .mark_delivered(&notification.id, token, &row)
+            recorder
+                .record(record(AttemptOutcome::Delivered, row))
                 .await?;
             self.counters.delivered.fetch_add(1, Ordering::Relaxed);
             return Ok(false);
@@ -518,8 +617,8 @@ impl Inner {
         };
         match next {
             Next::RetryAt(when) => {
-                self.store
-                    .mark_failed(&notification.id, token, when, &row)
+                recorder
+                    .record(record(AttemptOutcome::Failed { next_attempt: when }, row))
                     .await?;
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
                 Ok(false)
@@ -532,15 +631,14 @@ impl Inner {
                     ));
                 }
                 // Queue this one first: deactivating drops the leases of pending notifications.
-                self.store
-                    .mark_queued(&notification.id, token, &row)
-                    .await?;
+                let error = row.error.clone();
+                recorder.record(record(AttemptOutcome::Queued, row)).await?;
                 self.store.set_subscription_active(instance, false).await?;
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 self.counters.deactivations.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     instance,
-                    error = row.error.as_deref().unwrap_or(""),
+                    error = error.as_deref().unwrap_or(""),
                     "subscription deactivated; its notifications are queued until redelivered"
                 );
                 Ok(true)

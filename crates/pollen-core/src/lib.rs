@@ -106,6 +106,6 @@ pub use spec::{
     RequestTemplate, Rfc3339Dates, TemplateDates,
 };
 pub use store::{
-    DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
-    PollProgress, PollState, SeenChange, Store, RESPONSE_EXCERPT_LIMIT,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
+    PollCommit, PollFailure, PollProgress, PollState, SeenChange, Store, RESPONSE_EXCERPT_LIMIT,
 };

@@ -12,8 +12,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
-    DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure,
-    PollProgress, PollState, SeenChange, Store,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
+    PollCommit, PollFailure, PollProgress, PollState, SeenChange, Store,
 };
 
 /// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of
@@ -158,6 +158,39 @@ impl Inner {
     ) -> Result<()> {
         let seq = self.outbox_entry(id, token)?.seq;
         self.update_outbox(seq, change);
+        Ok(())
+    }
+
+    /// The fenced end of one attempt: the outcome's changes, the lease released, the attempt
+    /// logged.
+    fn finish_attempt(
+        &mut self,
+        id: &StableId,
+        token: u64,
+        outcome: AttemptOutcome,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.update_leased(id, token, |entry| {
+            entry.attempts += 1;
+            entry.lease = None;
+            match outcome {
+                AttemptOutcome::Delivered => {
+                    entry.status = OutboxStatus::Delivered;
+                    entry.delivered_at = Some(attempt.at);
+                    entry.last_error = None;
+                }
+                AttemptOutcome::Failed { next_attempt } => {
+                    entry.status = OutboxStatus::Pending;
+                    entry.next_attempt = next_attempt;
+                    entry.last_error.clone_from(&attempt.error);
+                }
+                AttemptOutcome::Queued => {
+                    entry.status = OutboxStatus::Queued;
+                    entry.last_error.clone_from(&attempt.error);
+                }
+            }
+        })?;
+        self.log_attempt(id, attempt);
         Ok(())
     }
 
@@ -490,15 +523,10 @@ impl Store for MemoryStore {
         token: u64,
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
-        let mut inner = self.lock();
-        let result = inner.update_leased(id, token, |entry| {
-            entry.status = OutboxStatus::Delivered;
-            entry.attempts += 1;
-            entry.delivered_at = Some(attempt.at);
-            entry.last_error = None;
-            entry.lease = None;
-        });
-        Self::ready(result.map(|()| inner.log_attempt(id, attempt)))
+        let result = self
+            .lock()
+            .finish_attempt(id, token, AttemptOutcome::Delivered, attempt);
+        Self::ready(result)
     }
 
     fn mark_failed<'a>(
@@ -508,15 +536,10 @@ impl Store for MemoryStore {
         next_attempt: DateTime<Utc>,
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
-        let mut inner = self.lock();
-        let result = inner.update_leased(id, token, |entry| {
-            entry.status = OutboxStatus::Pending;
-            entry.attempts += 1;
-            entry.next_attempt = next_attempt;
-            entry.last_error = attempt.error.clone();
-            entry.lease = None;
-        });
-        Self::ready(result.map(|()| inner.log_attempt(id, attempt)))
+        let result =
+            self.lock()
+                .finish_attempt(id, token, AttemptOutcome::Failed { next_attempt }, attempt);
+        Self::ready(result)
     }
 
     fn mark_queued<'a>(
@@ -525,14 +548,22 @@ impl Store for MemoryStore {
         token: u64,
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>> {
+        let result = self
+            .lock()
+            .finish_attempt(id, token, AttemptOutcome::Queued, attempt);
+        Self::ready(result)
+    }
+
+    fn record_attempts<'a>(
+        &'a self,
+        records: &'a [AttemptRecord],
+    ) -> BoxFuture<'a, Result<Vec<Result<()>>>> {
         let mut inner = self.lock();
-        let result = inner.update_leased(id, token, |entry| {
-            entry.status = OutboxStatus::Queued;
-            entry.attempts += 1;
-            entry.last_error = attempt.error.clone();
-            entry.lease = None;
-        });
-        Self::ready(result.map(|()| inner.log_attempt(id, attempt)))
+        let results = records
+            .iter()
+            .map(|r| inner.finish_attempt(&r.id, r.token, r.outcome, &r.attempt))
+            .collect();
+        Self::ready(Ok(results))
     }
 
     fn list_attempts<'a>(

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::change::StableId;
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::notification::Notification;
 use crate::spec::PollKey;
 
@@ -166,6 +166,34 @@ pub struct DeliveryAttempt {
     pub response_excerpt: String,
 }
 
+/// What an attempt leaves a notification in, for [`Store::record_attempts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Accepted: as [`Store::mark_delivered`].
+    Delivered,
+    /// Failed, to be retried at `next_attempt`: as [`Store::mark_failed`].
+    Failed {
+        /// When the next attempt is due.
+        next_attempt: DateTime<Utc>,
+    },
+    /// Failed, waiting for re-delivery: as [`Store::mark_queued`].
+    Queued,
+}
+
+/// One finished attempt of a claimed notification, for [`Store::record_attempts`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The notification.
+    pub id: StableId,
+    /// The fencing token of the lease the attempt ran under.
+    pub token: u64,
+    /// What the attempt leaves the notification in.
+    pub outcome: AttemptOutcome,
+    /// The attempt, for the delivery log.
+    pub attempt: DeliveryAttempt,
+}
+
 /// How much of a receiver's response body the delivery log keeps.
 pub const RESPONSE_EXCERPT_LIMIT: usize = 4096;
 
@@ -322,6 +350,46 @@ pub trait Store: Send + Sync + fmt::Debug {
         token: u64,
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Records several finished attempts at once, in one transaction where the store has them:
+    /// the same changes as calling [`Store::mark_delivered`], [`Store::mark_failed`] or
+    /// [`Store::mark_queued`] for each record in order, each fenced by its own token.
+    ///
+    /// Returns one result per record, in order: a record whose lease is no longer held
+    /// (`LeaseLost`) or whose notification does not exist (`NotFound`) changes nothing, and
+    /// does not stop the others. An outer `Err` is a store failure; the stores of this
+    /// workspace write all the records in one transaction, so then none was recorded. A sender
+    /// uses this to write many outcomes with one commit instead of one commit each.
+    ///
+    /// The default calls the per-record methods one after the other (not atomic: after an
+    /// outer `Err`, the records before the failing one are written).
+    fn record_attempts<'a>(
+        &'a self,
+        records: &'a [AttemptRecord],
+    ) -> BoxFuture<'a, Result<Vec<Result<()>>>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(records.len());
+            for r in records {
+                let result = match r.outcome {
+                    AttemptOutcome::Delivered => {
+                        self.mark_delivered(&r.id, r.token, &r.attempt).await
+                    }
+                    AttemptOutcome::Failed { next_attempt } => {
+                        self.mark_failed(&r.id, r.token, next_attempt, &r.attempt)
+                            .await
+                    }
+                    AttemptOutcome::Queued => self.mark_queued(&r.id, r.token, &r.attempt).await,
+                };
+                match result {
+                    Err(e) if !matches!(e.kind(), ErrorKind::LeaseLost | ErrorKind::NotFound) => {
+                        return Err(e)
+                    }
+                    other => results.push(other),
+                }
+            }
+            Ok(results)
+        })
+    }
 
     /// The delivery log of one notification, oldest attempt first (empty for unknown ids).
     fn list_attempts<'a>(&'a self, id: &'a StableId)

@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
-    DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, PollCommit, PollFailure,
-    PollKey, PollProgress, PollState, SeenChange, StableId,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};
@@ -700,6 +700,118 @@ impl PgBackend {
             attempt,
         )
         .await
+    }
+
+    /// [`Store::record_attempts`](pollen_core::Store::record_attempts): one statement per chunk
+    /// of records (the fenced updates, the delivery log and the refusals' reasons), all chunks
+    /// in one transaction.
+    pub(crate) async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+    ) -> Result<Vec<pollen_core::Result<()>>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut results = Vec::with_capacity(records.len());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let mut start = 0;
+        while start < records.len() {
+            // A chunk names each notification once, so that each update sees the one before.
+            let mut ids = std::collections::HashSet::new();
+            let mut end = start;
+            while end < records.len() && ids.insert(records[end].id) {
+                end += 1;
+            }
+            let chunk = &records[start..end];
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut tokens = Vec::with_capacity(chunk.len());
+            let mut statuses = Vec::with_capacity(chunk.len());
+            let mut next_attempts = Vec::with_capacity(chunk.len());
+            let mut ats = Vec::with_capacity(chunk.len());
+            let mut http = Vec::with_capacity(chunk.len());
+            let mut latencies = Vec::with_capacity(chunk.len());
+            let mut errors = Vec::with_capacity(chunk.len());
+            let mut excerpts = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let (status, next) = match r.outcome {
+                    AttemptOutcome::Delivered => (OutboxStatus::Delivered, None),
+                    AttemptOutcome::Failed { next_attempt } => {
+                        (OutboxStatus::Pending, Some(next_attempt))
+                    }
+                    AttemptOutcome::Queued => (OutboxStatus::Queued, None),
+                };
+                ids.push(r.id.0.to_vec());
+                tokens.push(db_u64(r.token));
+                statuses.push(status.as_str());
+                next_attempts.push(next);
+                ats.push(r.attempt.at);
+                http.push(r.attempt.status.map(i32::from));
+                latencies.push(db_u64(r.attempt.latency_ms));
+                errors.push(r.attempt.error.as_deref());
+                excerpts.push(excerpt(&r.attempt.response_excerpt));
+            }
+            let rows: Vec<(bool, bool)> = sqlx::query_as(
+                "WITH r AS (\
+                   SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::text[], \
+                     $4::timestamptz[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[], \
+                     $9::text[]) WITH ORDINALITY \
+                     AS r (id, token, status, next_attempt, at, http_status, latency_ms, error, \
+                       excerpt, ord)), \
+                 u AS (\
+                   UPDATE outbox o SET status = r.status, attempts = o.attempts + 1, \
+                     delivered_at = CASE WHEN r.status = 'delivered' THEN r.at \
+                       ELSE o.delivered_at END, \
+                     next_attempt = COALESCE(r.next_attempt, o.next_attempt), \
+                     last_error = CASE WHEN r.status = 'delivered' THEN NULL ELSE r.error END, \
+                     lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
+                   FROM r WHERE o.id = r.id AND o.lease_token = r.token \
+                   RETURNING o.seq, r.ord), \
+                 logged AS (\
+                   INSERT INTO delivery_attempt (outbox_seq, at, status, latency_ms, error, \
+                     response_excerpt) \
+                   SELECT u.seq, r.at, r.http_status, r.latency_ms, r.error, r.excerpt \
+                   FROM u JOIN r ON r.ord = u.ord ORDER BY r.ord) \
+                 SELECT u.seq IS NOT NULL, EXISTS (SELECT 1 FROM outbox x WHERE x.id = r.id) \
+                 FROM r LEFT JOIN u ON u.ord = r.ord ORDER BY r.ord",
+            )
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(&statuses)
+            .bind(&next_attempts)
+            .bind(&ats)
+            .bind(&http)
+            .bind(&latencies)
+            .bind(&errors)
+            .bind(&excerpts)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("recording delivery attempts"))?;
+            if rows.len() != chunk.len() {
+                return Err(Error::corrupt(format!(
+                    "recording {} delivery attempts returned {} rows",
+                    chunk.len(),
+                    rows.len()
+                )));
+            }
+            for ((done, known), r) in rows.into_iter().zip(chunk) {
+                results.push(if done {
+                    Ok(())
+                } else if known {
+                    Err(Error::lease_lost(format_args!("notification {}", r.id)).into())
+                } else {
+                    Err(Error::not_found(format_args!("notification {}", r.id)).into())
+                });
+            }
+            start = end;
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing delivery attempts"))?;
+        Ok(results)
     }
 
     pub(crate) async fn list_attempts(&self, id: &StableId) -> Result<Vec<DeliveryAttempt>> {

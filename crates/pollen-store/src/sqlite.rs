@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
-    DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter, OutboxStatus, PollCommit,
-    PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -32,6 +32,9 @@ use crate::shared::{
 
 /// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
 const INSERT_CHUNK: usize = 1_000;
+
+/// Attempt records per statement in `record_attempts` (6 parameters each).
+const RECORD_CHUNK: usize = 1_000;
 
 mod overview;
 
@@ -192,7 +195,14 @@ impl SqliteBackend {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(wait)
-            .connect_with(base.clone().journal_mode(SqliteJournalMode::Wal))
+            // The writer walks the outbox and its indexes on every claim and record: a page
+            // cache of 8 MiB (the default is 2) keeps them in memory instead of re-reading
+            // them from the file.
+            .connect_with(
+                base.clone()
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("cache_size", "-8192"),
+            )
             .await
             .map_err(connect_error)?;
         MIGRATOR.run(&writer).await.map_err(|e| {
@@ -590,13 +600,21 @@ impl SqliteBackend {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
+        // Unleased rows come from their own index (covering the instance), rows whose lease
+        // expired from the lease index: a claim never walks the rows leased ahead.
         let seqs: Vec<i64> = sqlx::query_scalar(
-            "SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt <= ? \
-             AND (lease_expires IS NULL OR lease_expires <= ?) \
-             AND instance NOT IN (SELECT value FROM json_each(?)) \
-             ORDER BY next_attempt, seq LIMIT ?",
+            "SELECT seq FROM (\
+               SELECT * FROM (SELECT seq, next_attempt FROM outbox \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
+                 AND instance NOT IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY next_attempt, seq LIMIT ?3) \
+               UNION ALL \
+               SELECT * FROM (SELECT seq, next_attempt FROM outbox \
+                 WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+                 AND next_attempt <= ?1 AND instance NOT IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY next_attempt, seq LIMIT ?3)) \
+             ORDER BY next_attempt, seq LIMIT ?3",
         )
-        .bind(micros(now))
         .bind(micros(now))
         // SQLite has no array parameters: the instances to skip travel as one JSON array.
         .bind(serde_json::to_string(skip).map_err(|err| {
@@ -613,25 +631,146 @@ impl SqliteBackend {
             return Ok(Vec::new());
         }
         let first = Self::reserve_tokens(&mut tx, seqs.len()).await?;
-        let sql = format!(
-            "UPDATE outbox SET lease_owner = ?, lease_token = ?, lease_expires = ? \
-             WHERE seq = ? RETURNING {OUTBOX_COLUMNS}"
-        );
-        let expires = micros(now + lease_for);
-        let mut claimed = Vec::with_capacity(seqs.len());
-        for (token, seq) in (first..).zip(seqs) {
-            let row = sqlx::query(&sql)
-                .bind(owner)
-                .bind(token)
-                .bind(expires)
-                .bind(seq)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db("claiming a notification"))?;
-            claimed.push(outbox_from(&row)?);
-        }
+        // One statement leases them all, each with its own token.
+        let mut q = QueryBuilder::<Sqlite>::new("WITH picked (seq, token) AS (");
+        q.push_values(seqs.iter().zip(first..), |mut row, (seq, token)| {
+            row.push_bind(*seq).push_bind(token);
+        });
+        q.push(") UPDATE outbox SET lease_owner = ")
+            .push_bind(owner)
+            .push(", lease_token = picked.token, lease_expires = ")
+            .push_bind(micros(now + lease_for))
+            .push(format!(
+                " FROM picked WHERE outbox.seq = picked.seq RETURNING {OUTBOX_COLUMNS}"
+            ));
+        let rows = q
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("claiming notifications"))?;
         tx.commit().await.map_err(db("committing a claim"))?;
+        let mut claimed = rows.iter().map(outbox_from).collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|e| (e.next_attempt, e.seq));
         Ok(claimed)
+    }
+
+    /// [`Store::record_attempts`](pollen_core::Store::record_attempts): every record in one
+    /// transaction, a few statements per chunk of records whatever its size.
+    pub(crate) async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+    ) -> Result<Vec<pollen_core::Result<()>>> {
+        let mut results: Vec<Option<pollen_core::Result<()>>> = vec![None; records.len()];
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let mut start = 0;
+        while start < records.len() {
+            // A chunk names each notification once, so that each update sees the one before.
+            let mut ids = HashSet::new();
+            let mut end = start;
+            while end < records.len() && end - start < RECORD_CHUNK && ids.insert(records[end].id) {
+                end += 1;
+            }
+            let chunk = &records[start..end];
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "WITH r (id, token, status, next_attempt, at, error) AS (",
+            );
+            q.push_values(chunk, |mut row, r| {
+                let (status, next_attempt, error) = match r.outcome {
+                    AttemptOutcome::Delivered => (OutboxStatus::Delivered, None, None),
+                    AttemptOutcome::Failed { next_attempt } => (
+                        OutboxStatus::Pending,
+                        Some(micros(next_attempt)),
+                        r.attempt.error.as_deref(),
+                    ),
+                    AttemptOutcome::Queued => {
+                        (OutboxStatus::Queued, None, r.attempt.error.as_deref())
+                    }
+                };
+                row.push_bind(r.id.0.as_slice())
+                    .push_bind(db_u64(r.token))
+                    .push_bind(status.as_str())
+                    .push_bind(next_attempt)
+                    .push_bind(micros(r.attempt.at))
+                    .push_bind(error);
+            });
+            q.push(
+                ") UPDATE outbox SET status = r.status, attempts = outbox.attempts + 1, \
+                 delivered_at = CASE WHEN r.status = 'delivered' THEN r.at ELSE outbox.delivered_at END, \
+                 next_attempt = coalesce(r.next_attempt, outbox.next_attempt), \
+                 last_error = r.error, lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
+                 FROM r WHERE outbox.id = r.id AND outbox.lease_token = r.token \
+                 RETURNING outbox.seq, outbox.id",
+            );
+            let updated: Vec<(i64, Vec<u8>)> = q
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("recording delivery attempts"))?;
+            let mut seq_of = std::collections::HashMap::with_capacity(updated.len());
+            for (seq, id) in updated {
+                seq_of.insert(stable_id(&id)?, seq);
+            }
+            let logged: Vec<(i64, &AttemptRecord)> = chunk
+                .iter()
+                .filter_map(|r| seq_of.get(&r.id).map(|seq| (*seq, r)))
+                .collect();
+            if !logged.is_empty() {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO delivery_attempt \
+                     (outbox_seq, at, status, latency_ms, error, response_excerpt) ",
+                );
+                q.push_values(&logged, |mut row, (seq, r)| {
+                    row.push_bind(*seq)
+                        .push_bind(micros(r.attempt.at))
+                        .push_bind(r.attempt.status.map(i64::from))
+                        .push_bind(db_u64(r.attempt.latency_ms))
+                        .push_bind(r.attempt.error.as_deref())
+                        .push_bind(excerpt(&r.attempt.response_excerpt));
+                });
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("logging delivery attempts"))?;
+            }
+            let refused: Vec<&AttemptRecord> = chunk
+                .iter()
+                .filter(|r| !seq_of.contains_key(&r.id))
+                .collect();
+            let mut known = HashSet::new();
+            if !refused.is_empty() {
+                let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM outbox WHERE id IN (");
+                let mut list = q.separated(", ");
+                for r in &refused {
+                    list.push_bind(r.id.0.as_slice());
+                }
+                q.push(")");
+                let found: Vec<Vec<u8>> = q
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("reading notifications"))?;
+                for id in found {
+                    known.insert(stable_id(&id)?);
+                }
+            }
+            for (slot, r) in results[start..end].iter_mut().zip(chunk) {
+                *slot = Some(if seq_of.contains_key(&r.id) {
+                    Ok(())
+                } else if known.contains(&r.id) {
+                    Err(Error::lease_lost(format_args!("notification {}", r.id)).into())
+                } else {
+                    Err(Error::not_found(format_args!("notification {}", r.id)).into())
+                });
+            }
+            start = end;
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing delivery attempts"))?;
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// Applies a fenced outbox update (`set` is the SET clause, whose `?`s come first) and logs

@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pollen_config::InstanceConfig;
 use pollen_core::{
-    DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollProgress,
-    PollState, StableId, Store,
+    AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey,
+    PollProgress, PollState, StableId, Store,
 };
 
 use crate::error::{Error, Result};
@@ -406,6 +406,13 @@ impl Store for SqlStore {
         attempt: &'a DeliveryAttempt,
     ) -> BoxFuture<'a, pollen_core::Result<()>> {
         boxed!(self, b => b.mark_queued(id, token, attempt))
+    }
+
+    fn record_attempts<'a>(
+        &'a self,
+        records: &'a [AttemptRecord],
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<pollen_core::Result<()>>>> {
+        boxed!(self, b => b.record_attempts(records))
     }
 
     fn list_attempts<'a>(

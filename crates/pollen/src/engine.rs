@@ -69,6 +69,9 @@ impl Default for EngineOptions {
     }
 }
 
+/// How often the engine checks whether the poller enqueued notifications, to wake the sender.
+const WAKE_CHECK: Duration = Duration::from_millis(20);
+
 /// `pollen-<pid>-<random>`: unique per process, so two workers never share a lease.
 fn default_owner() -> String {
     format!(
@@ -366,9 +369,26 @@ impl Engine {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let polling = self.inner.scheduler.run(stopped(stop_rx.clone()));
-        let sending = self.inner.sender.run(stopped(stop_rx));
+        let sending = self.inner.sender.run(stopped(stop_rx.clone()));
+        // New notifications are delivered at once, not at the sender's next poll interval:
+        // the poller's enqueue counter is watched and the sender woken when it moves.
+        let waking = async {
+            let mut enqueued = self.inner.scheduler.metrics().notifications_enqueued;
+            let mut stop = stop_rx;
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|stop| *stop) => break,
+                    () = tokio::time::sleep(WAKE_CHECK) => {}
+                }
+                let now = self.inner.scheduler.metrics().notifications_enqueued;
+                if now != enqueued {
+                    enqueued = now;
+                    self.inner.sender.wake();
+                }
+            }
+        };
         let both = async {
-            let (polled, ()) = tokio::join!(polling, sending);
+            let (polled, (), ()) = tokio::join!(polling, sending, waking);
             polled
         };
         tokio::pin!(both);

@@ -13,8 +13,8 @@ use crate::error::ErrorKind;
 use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
-    DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollProgress, SeenChange,
-    Store,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit,
+    PollFailure, PollProgress, SeenChange, Store,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -69,6 +69,7 @@ where
     outbox_lifecycle(&fresh().await).await;
     deactivated_subscription_queues(&fresh().await).await;
     claim_outbox_skipping_instances(&fresh().await).await;
+    record_attempts_in_one_batch(&fresh().await).await;
 }
 
 /// `register` creates once and never resets a watermark.
@@ -667,6 +668,149 @@ pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
         [id(1), id(2)],
         "skipping nothing claims in order, up to the limit"
     );
+}
+
+/// `record_attempts` writes each record as its per-call method would, fenced one by one: a
+/// lost lease or an unknown id fails alone, in its place in the results.
+pub async fn record_attempts_in_one_batch(store: &dyn Store) {
+    assert!(store.record_attempts(&[]).await.unwrap().is_empty());
+    let k = key("batch");
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(&k, token, t0());
+    c.notifications = (1..=5).map(|n| notification(&k, n, t0())).collect();
+    store.commit_poll(c).await.unwrap();
+    let claimed = store
+        .claim_outbox("s", t0(), TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5);
+    let token_of = |n: usize| claimed[n - 1].lease.as_ref().unwrap().token;
+    let tokens: Vec<u64> = (1..=5).map(token_of).collect();
+    let mut distinct = tokens.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        5,
+        "claimed notifications share a fencing token"
+    );
+    // Notification 5's lease expires and another worker takes it over.
+    let later = t0() + TimeDelta::seconds(31);
+    let retaken = store
+        .claim_outbox("s2", later, TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    let retaken: Vec<(StableId, u64)> = retaken
+        .iter()
+        .map(|e| (e.notification.id, e.lease.as_ref().unwrap().token))
+        .collect();
+    assert_eq!(retaken.len(), 5, "expired leases were not claimable again");
+    assert!(
+        retaken.iter().all(|(_, t)| !tokens.contains(t)),
+        "a new claim reused a fencing token"
+    );
+    let new_token = |n: u8| retaken.iter().find(|(i, _)| *i == id(n)).unwrap().1;
+
+    let delivered = attempt(later, Some(200), None);
+    let failed = attempt(later, Some(503), Some("503 from receiver"));
+    let gone = attempt(later, Some(410), Some("410 from receiver"));
+    let retry_at = later + TimeDelta::seconds(16);
+    let record =
+        |n: u8, token: u64, outcome: AttemptOutcome, attempt: &DeliveryAttempt| AttemptRecord {
+            id: id(n),
+            token,
+            outcome,
+            attempt: attempt.clone(),
+        };
+    let records = [
+        record(1, new_token(1), AttemptOutcome::Delivered, &delivered),
+        record(
+            2,
+            new_token(2),
+            AttemptOutcome::Failed {
+                next_attempt: retry_at,
+            },
+            &failed,
+        ),
+        record(3, new_token(3), AttemptOutcome::Queued, &gone),
+        // The first worker's stale lease on 4: refused, 4 stays leased to the second.
+        record(4, token_of(4), AttemptOutcome::Delivered, &delivered),
+        record(99, 1, AttemptOutcome::Delivered, &delivered),
+        // A second mark of 1 under the lease the first record released.
+        record(1, new_token(1), AttemptOutcome::Delivered, &delivered),
+        record(5, new_token(5), AttemptOutcome::Delivered, &delivered),
+    ];
+    let results = store.record_attempts(&records).await.unwrap();
+    let kinds: Vec<Option<ErrorKind>> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(crate::Error::kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            None,
+            None,
+            Some(ErrorKind::LeaseLost),
+            Some(ErrorKind::NotFound),
+            Some(ErrorKind::LeaseLost),
+            None
+        ],
+        "per-record results of a batch"
+    );
+
+    let all = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    let by_id = |n: u8| all.iter().find(|e| e.notification.id == id(n)).unwrap();
+    assert_eq!(by_id(1).status, OutboxStatus::Delivered);
+    assert_eq!(by_id(1).delivered_at, Some(later));
+    assert_eq!(by_id(1).attempts, 1);
+    assert!(
+        by_id(1).lease.is_none(),
+        "a recorded attempt kept its lease"
+    );
+    assert_eq!(by_id(2).status, OutboxStatus::Pending);
+    assert_eq!(by_id(2).next_attempt, retry_at);
+    assert_eq!(by_id(2).last_error.as_deref(), Some("503 from receiver"));
+    assert!(by_id(2).lease.is_none());
+    assert_eq!(by_id(3).status, OutboxStatus::Queued);
+    assert_eq!(by_id(3).last_error.as_deref(), Some("410 from receiver"));
+    assert_eq!(by_id(4).status, OutboxStatus::Pending);
+    assert_eq!(
+        by_id(4).attempts,
+        0,
+        "a refused record changed its notification"
+    );
+    assert_eq!(
+        by_id(4).lease.as_ref().map(|l| l.token),
+        Some(new_token(4)),
+        "a refused record touched the current lease"
+    );
+    assert_eq!(by_id(5).status, OutboxStatus::Delivered);
+    assert_eq!(
+        store.list_attempts(&id(1)).await.unwrap(),
+        std::slice::from_ref(&delivered)
+    );
+    assert_eq!(store.list_attempts(&id(2)).await.unwrap(), [failed]);
+    assert_eq!(store.list_attempts(&id(3)).await.unwrap(), [gone]);
+    assert!(store.list_attempts(&id(4)).await.unwrap().is_empty());
+    assert!(store.list_attempts(&id(99)).await.unwrap().is_empty());
+
+    // The current lease on 4 still works, through the per-call method.
+    store
+        .mark_delivered(&id(4), new_token(4), &delivered)
+        .await
+        .unwrap();
+    let due = store
+        .claim_outbox("s", retry_at, TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    let ids: Vec<StableId> = due.iter().map(|e| e.notification.id).collect();
+    assert_eq!(ids, [id(2)], "only the failed notification is due again");
 }
 
 /// A delivery attempt as a sender would log it.
