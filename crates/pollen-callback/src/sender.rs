@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
@@ -13,11 +13,11 @@ use pollen_core::{
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinSet;
 
-use crate::attempt::{attempt, AttemptContext, Outcome};
+use crate::attempt::{attempt, AttemptContext};
 use crate::endpoint::Endpoints;
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{AddressPolicy, GuardedResolver};
-use crate::retry::{Failure, Next, RetryPolicy};
+use crate::retry::{Next, RetryPolicy};
 
 /// How a [`Sender`] works. Build with [`SenderConfig::new`], then set fields.
 #[derive(Debug, Clone)]
@@ -196,7 +196,13 @@ struct Inner {
     config: SenderConfig,
     wake: Notify,
     counters: Counters,
+    /// Instances this process has no endpoint for, and until when their notifications are left
+    /// alone: another worker (or a later configuration) may know them.
+    unknown: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
 }
+
+/// How long an instance without an endpoint here is skipped before it is looked up again.
+const UNKNOWN_INSTANCE_RECHECK: TimeDelta = TimeDelta::seconds(30);
 
 /// The claimed work of one `run` or `deliver_due`: per-instance lanes and the running tasks.
 #[derive(Debug, Default)]
@@ -326,6 +332,7 @@ impl Sender {
                 config,
                 wake: Notify::new(),
                 counters: Counters::default(),
+                unknown: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -429,13 +436,14 @@ impl Sender {
         if limit == 0 {
             return Ok(false);
         }
-        let skip: Vec<String> = d
+        let now = self.inner.clock.now();
+        let mut skip: Vec<String> = d
             .lanes
             .iter()
             .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= config.per_endpoint_limit)
             .map(|(instance, _)| instance.clone())
             .collect();
-        let now = self.inner.clock.now();
+        skip.extend(self.inner.unknown_instances(now));
         let claimed = self
             .inner
             .store
@@ -546,6 +554,16 @@ impl Sender {
 }
 
 impl Inner {
+    /// Instances without an endpoint here whose recheck time has not come; forgets the others.
+    fn unknown_instances(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        unknown.retain(|_, until| *until > now);
+        unknown.keys().cloned().collect()
+    }
+
     /// One attempt of one claimed entry, recorded.
     async fn process(&self, entry: OutboxEntry, recorder: &Recorder) -> Done {
         let instance = entry.notification.key.instance.clone();
@@ -573,26 +591,34 @@ impl Inner {
         let notification = &entry.notification;
         let instance = notification.key.instance.as_str();
         let token = entry.lease.as_ref().map_or(0, |l| l.token);
-        let endpoint = self.endpoints.endpoint(instance).await?;
-        let at = self.clock.now();
-        let outcome = match endpoint {
-            Some(endpoint) => {
-                let cx = AttemptContext {
-                    client: &self.client,
-                    policy: &self.config.addresses,
-                    timeout: self.config.timeout,
-                };
-                let body = bytes::Bytes::copy_from_slice(notification.body.as_bytes());
-                attempt(&cx, &endpoint, &notification.id.to_string(), &body, at).await
-            }
-            None => Outcome::failed(
-                at,
-                Instant::now(),
-                None,
-                format!("instance {instance} has no callback endpoint (notifications disabled or no callback url)"),
-                Failure::default(),
-            ),
+        let Some(endpoint) = self.endpoints.endpoint(instance).await? else {
+            // Not an attempt: this process does not know where the instance's notifications go
+            // (another worker added it, or its notifications were turned off after they were
+            // written). Hand the row back untouched and leave the instance alone for a while,
+            // so a worker that knows it delivers it and no retry or deactivation is counted.
+            let now = self.clock.now();
+            self.unknown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(instance.to_owned(), now + UNKNOWN_INSTANCE_RECHECK);
+            self.store
+                .requeue(&[notification.id], entry.next_attempt.max(now))
+                .await?;
+            tracing::warn!(
+                instance,
+                "no callback endpoint for this instance in this process; its notifications stay \
+                 pending for a worker that has one"
+            );
+            return Ok(false);
         };
+        let at = self.clock.now();
+        let cx = AttemptContext {
+            client: &self.client,
+            policy: &self.config.addresses,
+            timeout: self.config.timeout,
+        };
+        let body = bytes::Bytes::copy_from_slice(notification.body.as_bytes());
+        let outcome = attempt(&cx, &endpoint, &notification.id.to_string(), &body, at).await;
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
         let mut row = outcome.attempt;
         let record = |outcome, attempt| AttemptRecord {

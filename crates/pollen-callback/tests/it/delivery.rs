@@ -3,6 +3,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use chrono::TimeDelta;
 use pollen_callback::{Endpoint, StandardWebhooksSecret, STANDARD_WEBHOOKS_SECRET_KEY};
 use pollen_config::{InstanceConfig, Secret};
 use pollen_core::{OutboxStatus, Store};
@@ -262,19 +263,39 @@ async fn the_log_keeps_status_latency_and_4_kib_of_the_response() {
     assert_eq!(entry.delivered_at, Some(t0()));
 }
 
+/// A process that does not know an instance's endpoint leaves its notifications to one that
+/// does: no attempt, no retry counted, no deactivation; it looks again after 30 s.
 #[tokio::test]
-async fn an_instance_without_endpoint_fails_with_that_reason() {
+async fn an_instance_without_endpoint_here_is_left_pending_and_not_counted() {
     let h = Harness::new(|_| {}).await;
-    let ids = h.enqueue("orphan", 1).await;
-    h.sender.deliver_due().await.unwrap();
-    let log = h.store.list_attempts(&ids[0]).await.unwrap();
+    let ids = h.enqueue("orphan", 2).await;
     assert_eq!(
-        log[0].error.as_deref(),
-        Some(
-            "instance orphan has no callback endpoint (notifications disabled or no callback url)"
-        )
+        h.sender.deliver_due().await.unwrap(),
+        0,
+        "no attempt counted"
     );
-    assert_eq!(h.entry(ids[0]).await.status, OutboxStatus::Pending);
+    for id in &ids {
+        assert!(h.store.list_attempts(id).await.unwrap().is_empty());
+        let entry = h.entry(*id).await;
+        assert_eq!(
+            (entry.status, entry.attempts, entry.lease.is_none()),
+            (OutboxStatus::Pending, 0, true),
+            "{entry:?}"
+        );
+    }
+    assert!(h.store.subscription_active("orphan").await.unwrap());
+    // Skipped, not re-claimed at once, while the instance is unknown here.
+    h.clock.advance(TimeDelta::seconds(10));
+    assert_eq!(h.sender.deliver_due().await.unwrap(), 0);
+
+    // Once it is known, the next look delivers both.
+    h.endpoints
+        .insert("orphan", Endpoint::new(&h.receiver.url("/events")).unwrap());
+    h.clock.advance(TimeDelta::seconds(21));
+    assert_eq!(h.sender.deliver_due().await.unwrap(), 2);
+    for id in &ids {
+        assert_eq!(h.entry(*id).await.status, OutboxStatus::Delivered);
+    }
 }
 
 #[tokio::test]
