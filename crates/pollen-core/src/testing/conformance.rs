@@ -51,6 +51,22 @@ fn commit(key: &PollKey, token: u64, watermark: DateTime<Utc>) -> PollCommit {
     }
 }
 
+/// Registers `k`, claims its poll and commits notifications `numbers` (created at `t0`).
+async fn fill_outbox(store: &dyn Store, k: &PollKey, numbers: impl IntoIterator<Item = u8>) {
+    store.register(k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let mut c = commit(k, token, t0());
+    c.notifications = numbers
+        .into_iter()
+        .map(|n| notification(k, n, t0()))
+        .collect();
+    store.commit_poll(c).await.unwrap();
+}
+
 /// Runs every check, each on a store from `fresh`.
 pub async fn run_all<S, F, Fut>(fresh: F)
 where
@@ -456,15 +472,7 @@ pub async fn seen_and_prune(store: &dyn Store) {
 /// Claim, fail, deliver, queue, list and re-queue notifications.
 pub async fn outbox_lifecycle(store: &dyn Store) {
     let k = key("outbox");
-    store.register(&k, t0(), t0()).await.unwrap();
-    let claimed = store
-        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
-        .await
-        .unwrap();
-    let token = claimed[0].lease.as_ref().unwrap().token;
-    let mut c = commit(&k, token, t0());
-    c.notifications = (1..=3).map(|n| notification(&k, n, t0())).collect();
-    store.commit_poll(c).await.unwrap();
+    fill_outbox(store, &k, 1..=3).await;
 
     let first = store
         .claim_outbox("s1", t0(), TimeDelta::seconds(30), 2)
@@ -581,15 +589,7 @@ pub async fn outbox_lifecycle(store: &dyn Store) {
 pub async fn deactivated_subscription_queues(store: &dyn Store) {
     let k = key("subscription");
     assert!(store.subscription_active("conformance").await.unwrap());
-    store.register(&k, t0(), t0()).await.unwrap();
-    let claimed = store
-        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
-        .await
-        .unwrap();
-    let token = claimed[0].lease.as_ref().unwrap().token;
-    let mut c = commit(&k, token, t0());
-    c.notifications = vec![notification(&k, 1, t0())];
-    store.commit_poll(c).await.unwrap();
+    fill_outbox(store, &k, [1]).await;
     store
         .set_subscription_active("conformance", false)
         .await
@@ -634,15 +634,7 @@ pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
     let slow = PollKey::new("slow", "r");
     let fast = PollKey::new("fast", "r");
     for (k, numbers) in [(&slow, 1..=3), (&fast, 4..=5)] {
-        store.register(k, t0(), t0()).await.unwrap();
-        let claimed = store
-            .claim_due("p", t0(), TimeDelta::minutes(1), 1)
-            .await
-            .unwrap();
-        let token = claimed[0].lease.as_ref().unwrap().token;
-        let mut c = commit(k, token, t0());
-        c.notifications = numbers.map(|n| notification(k, n, t0())).collect();
-        store.commit_poll(c).await.unwrap();
+        fill_outbox(store, k, numbers).await;
     }
     let skip = ["slow".to_owned()];
     let claimed = store
@@ -675,15 +667,7 @@ pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
 pub async fn record_attempts_in_one_batch(store: &dyn Store) {
     assert!(store.record_attempts(&[]).await.unwrap().is_empty());
     let k = key("batch");
-    store.register(&k, t0(), t0()).await.unwrap();
-    let claimed = store
-        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
-        .await
-        .unwrap();
-    let token = claimed[0].lease.as_ref().unwrap().token;
-    let mut c = commit(&k, token, t0());
-    c.notifications = (1..=5).map(|n| notification(&k, n, t0())).collect();
-    store.commit_poll(c).await.unwrap();
+    fill_outbox(store, &k, 1..=5).await;
     let claimed = store
         .claim_outbox("s", t0(), TimeDelta::seconds(30), 10)
         .await
