@@ -250,15 +250,26 @@ impl PgBackend {
              SELECT {STATE_COLUMNS} FROM ins UNION ALL \
              SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2"
         );
-        let row = sqlx::query(&sql)
-            .bind(&key.instance)
-            .bind(&key.resource)
-            .bind(watermark)
-            .bind(next_due)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("registering a poll state"))?;
-        state_from(&row)
+        // When another worker inserts the same key concurrently, the insert waits for its
+        // commit and does nothing, but the statement's snapshot predates that commit and the
+        // SELECT sees no row either: a second statement (a new snapshot) reads it.
+        for _ in 0..3 {
+            let row = sqlx::query(&sql)
+                .bind(&key.instance)
+                .bind(&key.resource)
+                .bind(watermark)
+                .bind(next_due)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("registering a poll state"))?;
+            if let Some(row) = row {
+                return state_from(&row);
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Database,
+            format!("registering a poll state: {key} neither inserted nor found"),
+        ))
     }
 
     pub(crate) async fn unregister(&self, key: &PollKey) -> Result<bool> {
@@ -932,6 +943,81 @@ impl PgBackend {
             .await
             .map_err(db("finding an instance by token"))?;
         row.as_ref().map(instance_from).transpose()
+    }
+
+    /// [`SqlStore::put_instance_by_name`](crate::SqlStore::put_instance_by_name): a
+    /// transaction-scoped advisory lock on the name serializes the lookup and the write
+    /// against every other process (names are not unique in the table: the API may create two
+    /// instances of one name, as Open Connectors does).
+    pub(crate) async fn put_instance_by_name(
+        &self,
+        fields: &InstanceFields,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<(i64, bool)> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('pollen instance name ' || $1, 0))",
+        )
+        .bind(&fields.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("locking an instance name"))?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM instance WHERE name = $1 ORDER BY id LIMIT 1")
+                .bind(&fields.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("finding an instance by name"))?;
+        let (id, created) = match existing {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE instance SET element_key = $2, tags = $3, config_masked = $4, \
+                     config_sealed = $5, updated_at = $6 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&fields.element_key)
+                .bind(&fields.tags)
+                .bind(&fields.config_masked)
+                .bind(seal(id))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("updating an instance"))?;
+                (id, false)
+            }
+            None => {
+                let id: i64 =
+                    sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('instance', 'id'))")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db("allocating an instance id"))?;
+                sqlx::query(
+                    "INSERT INTO instance (id, name, element_key, status, tags, config_masked, \
+                     config_sealed, token_hash, created_at, updated_at) OVERRIDING SYSTEM VALUE \
+                     VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(id)
+                .bind(&fields.name)
+                .bind(&fields.element_key)
+                .bind(&fields.tags)
+                .bind(&fields.config_masked)
+                .bind(seal(id))
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("creating an instance"))?;
+                (id, true)
+            }
+        };
+        tx.commit().await.map_err(db("committing an instance"))?;
+        Ok((id, created))
     }
 
     pub(crate) async fn update_instance_config(

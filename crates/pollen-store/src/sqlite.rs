@@ -991,6 +991,69 @@ impl SqliteBackend {
         Ok(id)
     }
 
+    /// [`SqlStore::put_instance_by_name`](crate::SqlStore::put_instance_by_name): the write
+    /// transaction (`BEGIN IMMEDIATE`, one writer per database file) serializes the lookup and
+    /// the write against every other process.
+    pub(crate) async fn put_instance_by_name(
+        &self,
+        fields: &InstanceFields,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<(i64, bool)> {
+        let mut tx = self.write().await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM instance WHERE name = ? ORDER BY id LIMIT 1")
+                .bind(&fields.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("finding an instance by name"))?;
+        let (id, created) = match existing {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE instance SET element_key = ?, tags = ?, config_masked = ?, \
+                     config_sealed = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(&fields.element_key)
+                .bind(&fields.tags)
+                .bind(&fields.config_masked)
+                .bind(seal(id))
+                .bind(micros(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("updating an instance"))?;
+                (id, false)
+            }
+            None => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO instance (name, element_key, status, tags, config_masked, \
+                     config_sealed, token_hash, created_at, updated_at) \
+                     VALUES (?, ?, 'active', ?, ?, X'', ?, ?, ?) RETURNING id",
+                )
+                .bind(&fields.name)
+                .bind(&fields.element_key)
+                .bind(&fields.tags)
+                .bind(&fields.config_masked)
+                .bind(token_hash)
+                .bind(micros(now))
+                .bind(micros(now))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("creating an instance"))?;
+                sqlx::query("UPDATE instance SET config_sealed = ? WHERE id = ?")
+                    .bind(seal(id))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("storing an instance configuration"))?;
+                (id, true)
+            }
+        };
+        tx.commit().await.map_err(db("committing an instance"))?;
+        Ok((id, created))
+    }
+
     pub(crate) async fn instance_rows(&self, id: Option<i64>) -> Result<Vec<InstanceRow>> {
         let sql = match id {
             Some(_) => format!("SELECT {INSTANCE_COLUMNS} FROM instance WHERE id = ?"),

@@ -156,6 +156,35 @@ impl SqlStore {
         Ok((instance, token))
     }
 
+    /// Stores `config` under its `name`: the oldest instance of that name gets it (id, creation
+    /// date, status, watermarks and tokens stay), or a new active instance is created. Returns
+    /// the instance and whether it was created.
+    ///
+    /// Race-free across processes: workers started at the same instant with the same instance
+    /// files end up with one instance per name, not one each (the lookup and the write are one
+    /// transaction, serialized per name).
+    pub async fn put_instance_by_name(
+        &self,
+        config: &InstanceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<(Instance, bool)> {
+        check_round_trip(config)?;
+        let fields = InstanceFields::of(config);
+        // Only used when the instance is new; its token is never shown (files have no reader
+        // for it: the management API can rotate one).
+        let hash = InstanceToken::digest(InstanceToken::generate().expose());
+        let plain = config_plaintext(config);
+        let key = &self.key;
+        let seal = |id: i64| key.seal(&config_context(id), &plain);
+        let (id, created) =
+            on_backend!(self, b => b.put_instance_by_name(&fields, &hash, now, seal).await)?;
+        let instance = self
+            .instance(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format_args!("instance {id}")))?;
+        Ok((instance, created))
+    }
+
     /// The instance `id`, if it exists.
     pub async fn instance(&self, id: i64) -> Result<Option<Instance>> {
         let rows = on_backend!(self, b => b.instance_rows(Some(id)).await)?;

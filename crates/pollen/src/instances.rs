@@ -89,32 +89,21 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Stores `files`' instances: one already stored under the same `name` gets the file's
 /// configuration (its id, creation date, watermarks and tokens stay), a new one is created.
+/// Workers started together with the same files agree on one instance per name.
 /// Returns the stored instances in file order.
 pub async fn store_instance_files(
     store: &SqlStore,
     files: &[InstanceFile],
 ) -> Result<Vec<Instance>> {
-    let existing = store.list_instances().await.map_err(Error::wrap(
-        ErrorKind::Store,
-        "listing the stored instances",
-    ))?;
     let mut stored = Vec::new();
     for file in files {
-        let context = format_args!("storing {}", file.path.display()).to_string();
-        let now = Utc::now();
-        let instance = match existing.iter().find(|i| i.name == file.config.name) {
-            Some(found) => store
-                .update_instance_config(found.id, &file.config, now)
-                .await
-                .map_err(Error::wrap(ErrorKind::Store, &context))?,
-            None => {
-                store
-                    .create_instance(&file.config, now)
-                    .await
-                    .map_err(Error::wrap(ErrorKind::Store, &context))?
-                    .0
-            }
-        };
+        let (instance, _created) = store
+            .put_instance_by_name(&file.config, Utc::now())
+            .await
+            .map_err(Error::wrap(
+                ErrorKind::Store,
+                format_args!("storing {}", file.path.display()),
+            ))?;
         stored.push(instance);
     }
     Ok(stored)

@@ -24,6 +24,8 @@ crate::on_both!(
     secrets_are_unreadable_without_the_key,
     instances_and_credentials,
     code_exchange_is_claimed_once,
+    instances_put_by_name_race_to_one,
+    concurrent_registers_of_one_key_agree,
     response_excerpts_are_capped,
     newer_schema_is_refused,
 );
@@ -667,6 +669,73 @@ async fn code_exchange_is_claimed_once(db: &Db) {
         "saving tokens reset the exchanged flag"
     );
     assert_eq!(back.access_token, creds.access_token);
+}
+
+/// Twelve callers over three pools store the same instance file at once (workers started
+/// together): one instance of that name results, created once, and a later put updates it in
+/// place, keeping its id, creation date and status.
+async fn instances_put_by_name_race_to_one(db: &Db) {
+    let handles = [db.open().await, db.open().await, db.open().await].map(Arc::new);
+    let (config, _) = secrets_fixture();
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let store = Arc::clone(&handles[n % 3]);
+        let config = config.clone();
+        tasks.push(tokio::spawn(async move {
+            store.put_instance_by_name(&config, t0()).await.unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let (instance, was_created) = task.await.unwrap();
+        ids.insert(instance.id);
+        created += usize::from(was_created);
+    }
+    assert_eq!(ids.len(), 1, "one name became instances {ids:?}");
+    assert_eq!(created, 1, "the instance was created {created} times");
+    let id = *ids.iter().next().unwrap();
+    assert_eq!(handles[0].list_instances().await.unwrap().len(), 1);
+
+    handles[1]
+        .set_instance_status(id, InstanceStatus::NeedsReauthorization, t0())
+        .await
+        .unwrap();
+    let mut edited = config.clone();
+    edited.tags = vec!["edited".to_owned()];
+    let later = t0() + TimeDelta::minutes(5);
+    let (back, was_created) = handles[2]
+        .put_instance_by_name(&edited, later)
+        .await
+        .unwrap();
+    assert!(!was_created);
+    assert_eq!(back.id, id);
+    assert_eq!(back.created_at, t0());
+    assert_eq!(back.updated_at, later);
+    assert_eq!(back.tags, ["edited"]);
+    assert_eq!(back.status, InstanceStatus::NeedsReauthorization);
+}
+
+/// Workers registering the same poll key at once (started together) all get its one state,
+/// the first insert's, whatever watermark each proposed.
+async fn concurrent_registers_of_one_key_agree(db: &Db) {
+    let handles = [db.open().await, db.open().await, db.open().await].map(Arc::new);
+    let k = key("41", "customers");
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let store = Arc::clone(&handles[n % 3]);
+        let k = k.clone();
+        let start = t0() + TimeDelta::seconds(n as i64);
+        tasks.push(tokio::spawn(async move {
+            store.register(&k, start, start).await
+        }));
+    }
+    let mut watermarks = HashSet::new();
+    for task in tasks {
+        let state = task.await.unwrap().expect("a concurrent register failed");
+        watermarks.insert(state.watermark);
+    }
+    assert_eq!(watermarks.len(), 1, "registers disagree: {watermarks:?}");
 }
 
 /// The delivery log keeps at most 4 KiB of a response, cut at a character boundary.

@@ -159,18 +159,10 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
             .join("\n")
     };
 
-    // The first worker stores the instances; the others start once it has.
+    // All three start at once with the same instance files: they must agree on one stored
+    // instance per name (and one grant-code exchange per instance).
     let mut workers: HashMap<&str, Pollen> = HashMap::new();
-    workers.insert(
-        WORKERS[0],
-        Pollen::start(&args(WORKERS[0]), &env, &log(WORKERS[0])),
-    );
-    let stored = wait_until(Duration::from_secs(60), || {
-        tail(&log(WORKERS[0])).contains(&format!("polling {INSTANCES} instance(s)"))
-    })
-    .await;
-    assert!(stored, "the first worker did not start:\n{}", logs());
-    for worker in &WORKERS[1..] {
+    for worker in WORKERS {
         workers.insert(worker, Pollen::start(&args(worker), &env, &log(worker)));
     }
     let all_up = wait_until(Duration::from_secs(60), || {
@@ -180,6 +172,22 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
     })
     .await;
     assert!(all_up, "not every worker started:\n{}", logs());
+    let stored: i64 = {
+        let mut conn = sqlx::PgConnection::connect(&base_url)
+            .await
+            .expect("connect to the test database");
+        sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM \"{}\".instance",
+            schema.name
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count the stored instances")
+    };
+    assert_eq!(
+        stored, INSTANCES as i64,
+        "workers started together stored {stored} instances for {INSTANCES} files"
+    );
     let polled = wait_until(Duration::from_secs(60), || {
         sim.request_log()
             .iter()
