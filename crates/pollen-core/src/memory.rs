@@ -26,8 +26,10 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     states: HashMap<PollKey, PollState>,
-    /// (instant the state becomes claimable, key), for every state.
+    /// (instant the state becomes claimable, key), for every state not paused.
     claimable: BTreeSet<(DateTime<Utc>, PollKey)>,
+    /// Paused states (see [`Store::pause_instance`]).
+    paused: HashSet<PollKey>,
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
@@ -63,7 +65,7 @@ impl Inner {
         let before = claimable_at(state);
         let result = change(state)?;
         let after = claimable_at(state);
-        if before != after {
+        if before != after && !self.paused.contains(key) {
             self.claimable.remove(&(before, key.clone()));
             self.claimable.insert((after, key.clone()));
         }
@@ -244,8 +246,11 @@ impl Store for MemoryStore {
         next_due: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<PollState>> {
         let mut inner = self.lock();
-        if let Some(state) = inner.states.get(key) {
-            return Self::ready(Ok(state.clone()));
+        if let Some(state) = inner.states.get(key).cloned() {
+            if inner.paused.remove(key) {
+                inner.claimable.insert((claimable_at(&state), key.clone()));
+            }
+            return Self::ready(Ok(state));
         }
         let state = PollState {
             key: key.clone(),
@@ -272,7 +277,23 @@ impl Store for MemoryStore {
             None => false,
         };
         inner.seen.remove(key);
+        inner.paused.remove(key);
         Self::ready(Ok(existed))
+    }
+
+    fn pause_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<u64>> {
+        let mut inner = self.lock();
+        let keys: Vec<(DateTime<Utc>, PollKey)> = inner
+            .states
+            .values()
+            .filter(|state| state.key.instance == instance)
+            .map(|state| (claimable_at(state), state.key.clone()))
+            .collect();
+        for (at, key) in &keys {
+            inner.claimable.remove(&(*at, key.clone()));
+            inner.paused.insert(key.clone());
+        }
+        Self::ready(Ok(keys.len() as u64))
     }
 
     fn load<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Option<PollState>>> {

@@ -153,6 +153,15 @@ impl Scheduler {
         self.shared.store.unregister(key).await
     }
 
+    /// Stops polling every key of `instance`, here and (through the store) in every process
+    /// sharing it, keeping their stored states: registering a key again resumes it from its
+    /// watermark. Returns how many stored states were paused.
+    pub async fn pause_instance(&self, instance: &str) -> Result<u64> {
+        self.write_registry()
+            .retain(|key, _| key.instance != instance);
+        self.shared.store.pause_instance(instance).await
+    }
+
     /// How many keys are registered here.
     pub fn registered(&self) -> usize {
         self.read_registry().len()

@@ -220,7 +220,9 @@ pub struct OutboxFilter {
 /// Methods return boxed futures so that `dyn Store` works.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Creates the state of `key` with `watermark` and `next_due` unless it exists; returns
-    /// the stored state either way. An existing watermark is never reset.
+    /// the stored state either way. An existing watermark is never reset; an existing state
+    /// paused by [`Store::pause_instance`] is resumed as it was (watermark, seen changes, due
+    /// time).
     fn register<'a>(
         &'a self,
         key: &'a PollKey,
@@ -231,6 +233,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes the state and the seen changes of `key` (its outbox rows stay).
     /// Returns whether it existed.
     fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<bool>>;
+
+    /// Pauses every poll state of `instance`: none is claimed, nor counted by
+    /// [`Store::next_due`], until [`Store::register`] is called for it again. Nothing else
+    /// changes, so a resume continues from the watermark instead of polling the instance's
+    /// history again. A poll in flight may still commit (fenced as usual); its state stays
+    /// paused. Returns how many states were paused (already paused ones included).
+    fn pause_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<u64>>;
 
     /// The state of `key`.
     fn load<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Option<PollState>>>;

@@ -241,14 +241,17 @@ impl PgBackend {
         next_due: DateTime<Utc>,
     ) -> Result<PollState> {
         // Insert-or-read in one statement: the CTE's insert is invisible to the outer SELECT,
-        // so the existing row is read by a UNION.
+        // so the existing row is read by a UNION. A paused existing row is resumed by the
+        // conflict's update (and then returned by it, not by the UNION's read).
         let sql = format!(
             "WITH ins AS (\
                INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at) \
-               VALUES ($1, $2, $3, $4, $4) ON CONFLICT (instance, resource) DO NOTHING \
+               VALUES ($1, $2, $3, $4, $4) ON CONFLICT (instance, resource) \
+               DO UPDATE SET paused = false WHERE poll_state.paused \
                RETURNING {STATE_COLUMNS}) \
              SELECT {STATE_COLUMNS} FROM ins UNION ALL \
-             SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2"
+             SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2 \
+               AND NOT EXISTS (SELECT 1 FROM ins)"
         );
         // When another worker inserts the same key concurrently, the insert waits for its
         // commit and does nothing, but the statement's snapshot predates that commit and the
@@ -282,6 +285,15 @@ impl PgBackend {
         Ok(done.rows_affected() > 0)
     }
 
+    pub(crate) async fn pause_instance(&self, instance: &str) -> Result<u64> {
+        let done = sqlx::query("UPDATE poll_state SET paused = true WHERE instance = $1")
+            .bind(instance)
+            .execute(&self.pool)
+            .await
+            .map_err(db("pausing an instance's polls"))?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn load(&self, key: &PollKey) -> Result<Option<PollState>> {
         let sql =
             format!("SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2");
@@ -295,7 +307,7 @@ impl PgBackend {
     }
 
     pub(crate) async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        sqlx::query_scalar("SELECT MIN(claimable_at) FROM poll_state")
+        sqlx::query_scalar("SELECT MIN(claimable_at) FROM poll_state WHERE NOT paused")
             .fetch_one(&self.pool)
             .await
             .map_err(db("finding the next due poll"))
@@ -313,8 +325,8 @@ impl PgBackend {
         }
         let sql = format!(
             "WITH due AS (\
-               SELECT id, claimable_at AS was FROM poll_state WHERE claimable_at <= $1 \
-               ORDER BY claimable_at, instance, resource LIMIT $2 FOR UPDATE SKIP LOCKED), \
+               SELECT id, claimable_at AS was FROM poll_state \
+               WHERE claimable_at <= $1 AND NOT paused ORDER BY claimable_at, instance, resource LIMIT $2 FOR UPDATE SKIP LOCKED), \
              claimed AS (\
                UPDATE poll_state p SET lease_owner = $3, lease_expires = $4, \
                  fencing_token = nextval('fencing_token'), \

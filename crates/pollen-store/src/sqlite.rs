@@ -279,9 +279,11 @@ impl SqliteBackend {
         watermark: DateTime<Utc>,
         next_due: DateTime<Utc>,
     ) -> Result<PollState> {
+        // An existing state is kept as it is, and resumed if it was paused.
         sqlx::query(
             "INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, resource) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, resource) DO UPDATE SET paused = 0 \
+             WHERE poll_state.paused <> 0",
         )
         .bind(&key.instance)
         .bind(&key.resource)
@@ -312,15 +314,25 @@ impl SqliteBackend {
         Ok(done.rows_affected() > 0)
     }
 
+    pub(crate) async fn pause_instance(&self, instance: &str) -> Result<u64> {
+        let done = sqlx::query("UPDATE poll_state SET paused = 1 WHERE instance = ?")
+            .bind(instance)
+            .execute(&self.writer)
+            .await
+            .map_err(db("pausing an instance's polls"))?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn load(&self, key: &PollKey) -> Result<Option<PollState>> {
         self.load_state(key).await
     }
 
     pub(crate) async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let min: Option<i64> = sqlx::query_scalar("SELECT MIN(claimable_at) FROM poll_state")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db("finding the next due poll"))?;
+        let min: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(claimable_at) FROM poll_state WHERE paused = 0")
+                .fetch_one(&self.reader)
+                .await
+                .map_err(db("finding the next due poll"))?;
         opt_instant(min)
     }
 
@@ -348,7 +360,7 @@ impl SqliteBackend {
         }
         let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM poll_state WHERE claimable_at <= ? \
+            "SELECT id FROM poll_state WHERE claimable_at <= ? AND paused = 0 \
              ORDER BY claimable_at, instance, resource LIMIT ?",
         )
         .bind(micros(now))

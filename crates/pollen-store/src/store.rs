@@ -312,6 +312,10 @@ impl Store for SqlStore {
         boxed!(self, b => b.unregister(key))
     }
 
+    fn pause_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, pollen_core::Result<u64>> {
+        boxed!(self, b => b.pause_instance(instance))
+    }
+
     fn load<'a>(
         &'a self,
         key: &'a PollKey,

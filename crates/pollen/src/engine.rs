@@ -202,12 +202,23 @@ impl Engine {
     /// Starts polling `instance` (or replaces its settings): builds its Sage source with tokens
     /// kept in the store, exchanges `providerData.code` if no worker did before (a grant code
     /// works once: a restart does not exchange again), registers one poll per resource and its
-    /// callback endpoint. A disabled instance, or one that needs re-authorization, is removed
-    /// instead.
+    /// callback endpoint. A disabled instance, or one that needs re-authorization, is paused
+    /// instead: its poll states stay in the store, untouched, and adding it again once it is
+    /// active resumes each from its watermark.
     pub async fn add_instance(&self, instance: &Instance) -> Result<()> {
         let key = instance.key();
+        // The endpoint first: a paused instance's notifications already written still go out.
+        match Endpoint::from_config(&instance.config).map_err(Error::wrap(
+            ErrorKind::Callback,
+            format_args!("instance {key}"),
+        ))? {
+            Some(endpoint) => self.inner.endpoints.insert(key.clone(), endpoint),
+            None => {
+                self.inner.endpoints.remove(&key);
+            }
+        }
         if instance.status != InstanceStatus::Active {
-            self.remove_instance(&key).await?;
+            self.pause_instance(&key).await?;
             return Ok(());
         }
         let source = self.build_source(instance).await?;
@@ -218,15 +229,6 @@ impl Engine {
         if let Some(every) = self.inner.options.refresh_interval {
             for spec in &mut specs {
                 spec.refresh_interval = every;
-            }
-        }
-        match Endpoint::from_config(&instance.config).map_err(Error::wrap(
-            ErrorKind::Callback,
-            format_args!("instance {key}"),
-        ))? {
-            Some(endpoint) => self.inner.endpoints.insert(key.clone(), endpoint),
-            None => {
-                self.inner.endpoints.remove(&key);
             }
         }
         let previous = self.lock().remove(&key);
@@ -265,6 +267,24 @@ impl Engine {
         if let Some(old) = replaced {
             self.retire(&old.source);
         }
+        Ok(())
+    }
+
+    /// Stops polling instance `key` in every process sharing the store, keeping its stored poll
+    /// states (see [`Engine::add_instance`]). Its pending notifications are still delivered.
+    async fn pause_instance(&self, key: &str) -> Result<()> {
+        let removed = self.lock().remove(key);
+        if let Some(removed) = removed {
+            self.retire(&removed.source);
+        }
+        self.inner
+            .scheduler
+            .pause_instance(key)
+            .await
+            .map_err(Error::wrap(
+                ErrorKind::Store,
+                format_args!("pausing instance {key}"),
+            ))?;
         Ok(())
     }
 

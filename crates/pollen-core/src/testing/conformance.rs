@@ -86,6 +86,7 @@ where
     deactivated_subscription_queues(&fresh().await).await;
     claim_outbox_skipping_instances(&fresh().await).await;
     record_attempts_in_one_batch(&fresh().await).await;
+    paused_instances_keep_their_state(&fresh().await).await;
 }
 
 /// `register` creates once and never resets a watermark.
@@ -795,6 +796,72 @@ pub async fn record_attempts_in_one_batch(store: &dyn Store) {
         .unwrap();
     let ids: Vec<StableId> = due.iter().map(|e| e.notification.id).collect();
     assert_eq!(ids, [id(2)], "only the failed notification is due again");
+}
+
+/// `pause_instance` stops an instance's states from being claimed (and from `next_due`)
+/// without changing them; a poll in flight still commits and stays paused; `register`
+/// resumes each state where it was. Other instances are not touched.
+pub async fn paused_instances_keep_their_state(store: &dyn Store) {
+    let mine = [
+        PollKey::new("paused", "contacts"),
+        PollKey::new("paused", "invoices"),
+    ];
+    let other = PollKey::new("running", "contacts");
+    for k in mine.iter().chain([&other]) {
+        store.register(k, t0(), t0()).await.unwrap();
+    }
+    // One of the paused instance's polls is in flight when the pause comes.
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].key, mine[0]);
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    assert_eq!(store.pause_instance("paused").await.unwrap(), 2);
+    let later = t0() + TimeDelta::hours(1);
+    let mut c = commit(&mine[0], token, later);
+    c.seen = vec![SeenChange {
+        id: id(7),
+        at: t0(),
+    }];
+    c.next_due = t0();
+    store.commit_poll(c).await.unwrap();
+
+    let far = t0() + TimeDelta::days(1);
+    let claimed = store
+        .claim_due("b", far, TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let keys: Vec<_> = claimed.iter().map(|s| s.key.clone()).collect();
+    assert_eq!(keys, std::slice::from_ref(&other), "a paused state was claimed");
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    store.release(&other, token).await.unwrap();
+    store.unregister(&other).await.unwrap();
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        None,
+        "next_due counts paused states"
+    );
+
+    // Resuming keeps the watermark and the seen changes, whatever register proposes.
+    let resumed = store
+        .register(&mine[0], t0() - TimeDelta::days(9), far)
+        .await
+        .unwrap();
+    assert_eq!(resumed.watermark, later, "resuming reset the watermark");
+    assert_eq!(resumed.completed_polls, 1);
+    assert_eq!(store.seen(&mine[0], &[id(7)]).await.unwrap(), [true]);
+    assert_eq!(store.next_due().await.unwrap(), Some(t0()));
+    let claimed = store
+        .claim_due("c", far, TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let keys: Vec<_> = claimed.iter().map(|s| s.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [mine[0].clone()],
+        "only the resumed state is claimable"
+    );
 }
 
 /// A delivery attempt as a sender would log it.

@@ -170,6 +170,9 @@ impl Store for CrashingStore {
     fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<bool>> {
         self.inner.unregister(key)
     }
+    fn pause_instance<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<u64>> {
+        self.inner.pause_instance(instance)
+    }
     fn load<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Option<PollState>>> {
         self.inner.load(key)
     }

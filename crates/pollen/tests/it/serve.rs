@@ -382,6 +382,68 @@ async fn serve_delivers_one_signed_event_per_change() {
         "15"
     );
 
+    // Pausing (`disabled`) stops the polls and keeps their state; resuming continues from
+    // the watermark: the change made while paused arrives, nothing from before it again.
+    let pause = |disabled: bool| json!({ "disabled": disabled });
+    let (status, paused) = service
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/instances/{id}"),
+            AUTH,
+            Some(&pause(true)),
+        )
+        .await;
+    assert_eq!(
+        (status, &paused["disabled"]),
+        (200, &json!(true)),
+        "{paused}"
+    );
+    // A poll already running when the pause came may finish: let it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sage_requests = || sim.request_counts().total();
+    let before = sage_requests();
+    let while_paused = sim
+        .create(
+            Resource::Contacts,
+            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "While paused"}),
+        )
+        .expect("creating a customer");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sage_requests(), before, "a paused instance was polled");
+    assert!(events.try_recv().is_err(), "an event while paused");
+    let (status, resumed) = service
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/instances/{id}"),
+            AUTH,
+            Some(&pause(false)),
+        )
+        .await;
+    assert_eq!(
+        (status, &resumed["disabled"]),
+        (200, &json!(false)),
+        "{resumed}"
+    );
+    let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
+        .await
+        .expect("the change made while paused within 15 s of the resume")
+        .expect("the receiver runs");
+    assert_eq!(
+        (event.object_id.as_str(), event.event_type.as_str()),
+        (while_paused.id(), "CREATED"),
+        "the first event after the resume"
+    );
+    // Three more polls: the 200 changes from before the pause do not come again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut repeated = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        repeated.push((event.object_id, event.event_type));
+    }
+    assert!(
+        repeated.is_empty(),
+        "events repeated after the resume: {repeated:?}"
+    );
+
     // A PATCH of the callback URL takes effect on the next delivery.
     let (moved, mut moved_events) = Receiver::start(b"serve-test-key").await.expect("receiver");
     let patch = json!({"configuration": {"event.notification.callback.url": moved.url()}});
