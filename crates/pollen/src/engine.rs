@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use pollen_callback::{
     AddressPolicy, Endpoint, EndpointMap, RetryPolicy, Sender, SenderConfig, SenderStats,
 };
@@ -44,6 +44,10 @@ pub struct EngineOptions {
     pub poll_timeout: Option<TimeDelta>,
     /// The delivery retry schedule (default the vendor's, see `pollen_callback::RetryPolicy`).
     pub delivery_retry: Option<RetryPolicy>,
+    /// How often [`Engine::run`] reads the stored instances to follow what other processes
+    /// sharing the database changed: instances created, edited, paused, resumed or deleted
+    /// there (default 10 s).
+    pub instance_sync: Duration,
 }
 
 impl EngineOptions {
@@ -59,6 +63,7 @@ impl EngineOptions {
             shutdown_grace: Duration::from_secs(10),
             poll_timeout: None,
             delivery_retry: None,
+            instance_sync: Duration::from_secs(10),
         }
     }
 }
@@ -98,6 +103,9 @@ struct Inner {
     instances: Mutex<HashMap<String, Added>>,
     /// Token grants of sources since replaced or removed, so the totals never go down.
     retired_auth: Mutex<AuthStats>,
+    /// The `updated_at` of the stored row each instance was last added (or paused) from,
+    /// by instance key: a sync re-adds an instance whose row has changed since.
+    applied: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +149,7 @@ impl Engine {
                 options,
                 instances: Mutex::new(HashMap::new()),
                 retired_auth: Mutex::new(AuthStats::default()),
+                applied: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -206,6 +215,14 @@ impl Engine {
     /// instead: its poll states stay in the store, untouched, and adding it again once it is
     /// active resumes each from its watermark.
     pub async fn add_instance(&self, instance: &Instance) -> Result<()> {
+        let result = self.apply_instance(instance).await;
+        // Recorded even when it failed: a refused grant marks the instance in the store
+        // (a new row version), anything else is not retried by every sync.
+        self.applied().insert(instance.key(), instance.updated_at);
+        result
+    }
+
+    async fn apply_instance(&self, instance: &Instance) -> Result<()> {
         let key = instance.key();
         // The endpoint first: a paused instance's notifications already written still go out.
         match Endpoint::from_config(&instance.config).map_err(Error::wrap(
@@ -290,6 +307,7 @@ impl Engine {
 
     /// Stops polling instance `key` (its stored poll states go; outbox rows stay).
     pub async fn remove_instance(&self, key: &str) -> Result<()> {
+        self.applied().remove(key);
         self.inner.endpoints.remove(key);
         let removed = self.lock().remove(key);
         if let Some(removed) = removed {
@@ -357,6 +375,59 @@ impl Engine {
         Ok(Arc::new(source))
     }
 
+    /// Follows the stored instances: adds those this process has not seen, re-adds those whose
+    /// row changed since (a new configuration, a pause, a resume, a re-authorization) and
+    /// removes those deleted. Returns how many instances it added, re-added or removed. One
+    /// instance that fails (its grant refused, say) is logged and does not stop the others.
+    pub async fn sync_instances(&self) -> Result<usize> {
+        let stored = self
+            .inner
+            .store
+            .list_instances()
+            .await
+            .map_err(Error::wrap(ErrorKind::Store, "listing the instances"))?;
+        let mut changed = 0;
+        let keys: std::collections::HashSet<String> = stored.iter().map(Instance::key).collect();
+        let gone: Vec<String> = self
+            .applied()
+            .keys()
+            .filter(|key| !keys.contains(*key))
+            .cloned()
+            .collect();
+        for key in gone {
+            changed += 1;
+            tracing::info!(instance = %key, "instance deleted elsewhere: no longer polled here");
+            if let Err(error) = self.remove_instance(&key).await {
+                tracing::warn!(instance = %key, %error, "removing a deleted instance failed");
+            }
+        }
+        for instance in &stored {
+            let seen = self.applied().get(&instance.key()).copied();
+            if seen == Some(instance.updated_at) {
+                continue;
+            }
+            changed += 1;
+            tracing::info!(
+                id = instance.id,
+                name = %instance.name,
+                status = instance.status.as_str(),
+                "instance changed in the store: applying it here"
+            );
+            if let Err(error) = self.add_instance(instance).await {
+                tracing::warn!(id = instance.id, name = %instance.name, %error, "applying an instance failed");
+            }
+        }
+        Ok(changed)
+    }
+
+    fn applied(&self) -> std::sync::MutexGuard<'_, HashMap<String, DateTime<Utc>>> {
+        // Plain data: consistent after a panic elsewhere.
+        self.inner
+            .applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Adds every stored instance.
     pub async fn add_stored_instances(&self) -> Result<usize> {
         let instances = self
@@ -394,7 +465,7 @@ impl Engine {
         // the poller's enqueue counter is watched and the sender woken when it moves.
         let waking = async {
             let mut enqueued = self.inner.scheduler.metrics().notifications_enqueued;
-            let mut stop = stop_rx;
+            let mut stop = stop_rx.clone();
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|stop| *stop) => break,
@@ -407,8 +478,21 @@ impl Engine {
                 }
             }
         };
+        // Instances created, edited, paused or deleted by other processes sharing the store.
+        let syncing = async {
+            let mut stop = stop_rx.clone();
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|stop| *stop) => break,
+                    () = tokio::time::sleep(self.inner.options.instance_sync) => {}
+                }
+                if let Err(error) = self.sync_instances().await {
+                    tracing::warn!(%error, "following the stored instances failed");
+                }
+            }
+        };
         let both = async {
-            let (polled, (), ()) = tokio::join!(polling, sending, waking);
+            let (polled, (), (), ()) = tokio::join!(polling, sending, waking, syncing);
             polled
         };
         tokio::pin!(both);

@@ -833,7 +833,11 @@ pub async fn paused_instances_keep_their_state(store: &dyn Store) {
         .await
         .unwrap();
     let keys: Vec<_> = claimed.iter().map(|s| s.key.clone()).collect();
-    assert_eq!(keys, std::slice::from_ref(&other), "a paused state was claimed");
+    assert_eq!(
+        keys,
+        std::slice::from_ref(&other),
+        "a paused state was claimed"
+    );
     let token = claimed[0].lease.as_ref().unwrap().token;
     store.release(&other, token).await.unwrap();
     store.unregister(&other).await.unwrap();

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -21,13 +22,22 @@ struct Service {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<pollen::Result<()>>,
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
     client: reqwest::Client,
 }
 
 impl Service {
     async fn start(body_limit: usize) -> Service {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Service::start_in(dir, body_limit).await
+    }
+
+    /// Another `serve` process on the database of `other`.
+    async fn beside(other: &Service) -> Service {
+        Service::start_in(other.dir.clone(), 1024 * 1024).await
+    }
+
+    async fn start_in(dir: Arc<tempfile::TempDir>, body_limit: usize) -> Service {
         let url = format!("sqlite://{}", dir.path().join("pollen.db").display());
         // As `pollen serve --db` opens it (key file beside), so the CLI can open it too.
         let store = pollen::db::open_store(&url).await.expect("store");
@@ -42,6 +52,7 @@ impl Service {
         options.engine.first_poll_within = Some(TimeDelta::seconds(1));
         options.engine.delivery_interval = Duration::from_millis(200);
         options.engine.shutdown_grace = Duration::from_secs(5);
+        options.engine.instance_sync = Duration::from_millis(300);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             listener,
@@ -528,6 +539,83 @@ async fn serve_delivers_one_signed_event_per_change() {
         "events", "list", "--db", &db, "--status", "pending", "--json",
     ]);
     assert_eq!(pending.lines().count(), 1, "{pending}");
+    receiver.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// `serve` processes on one database: an instance created through one is polled by another
+/// within its sync interval (the first stops right after creating it, so only the second can
+/// poll it), and a pause made through a third stops the second's polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_processes_on_one_database_follow_each_others_instances() {
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 3,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    sim.add_authorization_code(CODE, ApiVersion::V31);
+    let (receiver, mut events) = Receiver::start(b"serve-test-key").await.expect("receiver");
+    let mut first = Service::start(1024 * 1024).await;
+    let mut second = Service::beside(&first).await;
+
+    let instance = demo_instance(&sim.handle(), &receiver.url(), "serve-test-key").expect("json");
+    let (status, created) = first
+        .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+    first.stop().await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let record = sim
+        .create(
+            Resource::Contacts,
+            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "Seen by the second"}),
+        )
+        .expect("creating a customer");
+    let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
+        .await
+        .expect("the second process polls the instance created by the first")
+        .expect("the receiver runs");
+    assert_eq!(
+        (event.object_id.as_str(), event.event_type.as_str()),
+        (record.id(), "CREATED")
+    );
+    assert!(event.signature_valid);
+
+    // Paused through a third process: the pause is in the store, so the second stops
+    // polling at once (and its next sync takes the instance out of its registry).
+    let mut third = Service::beside(&second).await;
+    let (status, paused) = third
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/instances/{id}"),
+            AUTH,
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    third.stop().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = sim.request_counts().total();
+    sim.create(
+        Resource::Contacts,
+        &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "While paused"}),
+    )
+    .expect("creating a customer");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sim.request_counts().total(),
+        before,
+        "a paused instance was polled"
+    );
+    assert!(events.try_recv().is_err(), "an event while paused");
+
+    second.stop().await;
     receiver.shutdown().await;
     sim.shutdown().await;
 }
