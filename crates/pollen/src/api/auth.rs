@@ -1,6 +1,10 @@
 //! `Authorization: User <secret>, Organization <secret>[, Element <instance token>]`.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -72,9 +76,88 @@ pub(crate) fn parse(header: &str) -> Credentials<'_> {
     found
 }
 
+/// Wrong secrets (API calls and console sign-ins) one client address may present per window
+/// before it is refused until the window ends.
+pub(crate) const MAX_FAILURES: u32 = 10;
+/// The window of [`MAX_FAILURES`].
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Client addresses remembered at most; the oldest windows go first beyond it.
+const MAX_TRACKED: usize = 10_000;
+
+/// Counts wrong secrets per client address and refuses an address that presented too many
+/// in one window: guessing the secrets costs a minute per ten tries. Addresses are the TCP
+/// peer's (behind a proxy, the proxy's: all clients then share one budget).
+#[derive(Debug, Default)]
+pub(crate) struct FailedAuth {
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailedAuth {
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
+        // Plain counters: consistent after a panic elsewhere.
+        self.windows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long `client` must wait, if it used up its failures in the current window.
+    pub(crate) fn refused_for(&self, client: IpAddr, now: Instant) -> Option<Duration> {
+        let windows = self.windows();
+        let (started, failures) = windows.get(&client)?;
+        let ends = *started + FAILURE_WINDOW;
+        (*failures >= MAX_FAILURES && now < ends).then(|| ends - now)
+    }
+
+    /// Counts one wrong secret from `client`.
+    pub(crate) fn failed(&self, client: IpAddr, now: Instant) {
+        let mut windows = self.windows();
+        if windows.len() >= MAX_TRACKED && !windows.contains_key(&client) {
+            windows.retain(|_, (started, _)| now < *started + FAILURE_WINDOW);
+            if windows.len() >= MAX_TRACKED {
+                if let Some(oldest) = windows
+                    .iter()
+                    .min_by_key(|(_, (started, _))| *started)
+                    .map(|(ip, _)| *ip)
+                {
+                    windows.remove(&oldest);
+                }
+            }
+        }
+        let window = windows.entry(client).or_insert((now, 0));
+        if now >= window.0 + FAILURE_WINDOW {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ten_failures_refuse_an_address_until_its_window_ends() {
+        let limiter = FailedAuth::default();
+        let t0 = Instant::now();
+        let client: IpAddr = [127, 0, 0, 1].into();
+        let other: IpAddr = [127, 0, 0, 2].into();
+        for n in 0..MAX_FAILURES {
+            assert_eq!(limiter.refused_for(client, t0), None, "refused after {n}");
+            limiter.failed(client, t0 + Duration::from_secs(u64::from(n)));
+        }
+        let later = t0 + Duration::from_secs(20);
+        assert_eq!(
+            limiter.refused_for(client, later),
+            Some(FAILURE_WINDOW - Duration::from_secs(20))
+        );
+        assert_eq!(limiter.refused_for(other, later), None, "another address");
+        let next_window = t0 + FAILURE_WINDOW;
+        assert_eq!(limiter.refused_for(client, next_window), None);
+        limiter.failed(client, next_window);
+        assert_eq!(
+            limiter.refused_for(client, next_window),
+            None,
+            "a new window"
+        );
+    }
 
     #[test]
     fn both_secrets_must_match() {

@@ -75,6 +75,41 @@ pub(crate) struct AppState {
     pub(crate) engine: Engine,
     pub(crate) secrets: ApiSecrets,
     pub(crate) console: ConsoleState,
+    /// Wrong secrets per client address, API and console together.
+    pub(crate) failed_auth: auth::FailedAuth,
+}
+
+impl AppState {
+    /// Checks the platform secrets presented by `client`: `Err(retry after)` when the address
+    /// used up its failures ([`auth::MAX_FAILURES`] per [`auth::FAILURE_WINDOW`]), whatever it
+    /// presents now; otherwise whether both secrets are right (a wrong pair is counted).
+    pub(crate) fn check_secrets(
+        &self,
+        client: std::net::IpAddr,
+        user: Option<&str>,
+        organization: Option<&str>,
+    ) -> std::result::Result<bool, std::time::Duration> {
+        let now = std::time::Instant::now();
+        if let Some(wait) = self.failed_auth.refused_for(client, now) {
+            return Err(wait);
+        }
+        let ok = self
+            .secrets
+            .check(user.unwrap_or_default(), organization.unwrap_or_default());
+        let ok = ok && user.is_some() && organization.is_some();
+        if !ok {
+            self.failed_auth.failed(client, now);
+        }
+        Ok(ok)
+    }
+}
+
+/// The TCP peer's address of `request` (unspecified when the server was not started with
+/// connection info, as in-process tests may do).
+pub(crate) fn client_address(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |info| info.0.ip())
 }
 
 type Shared = State<Arc<AppState>>;
@@ -92,6 +127,7 @@ fn router(
         engine,
         secrets,
         console: ConsoleState::new(options.secure_cookies, stop),
+        failed_auth: auth::FailedAuth::default(),
     });
     let protected = Router::new()
         .route("/instances", post(instances::create).get(instances::list))
@@ -165,7 +201,12 @@ pub fn spawn_server(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
+    // The peer's address counts wrong secrets per client (see `auth::FailedAuth`).
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped);
     let task = tokio::spawn(async move { server.await });
     async move {
         match task.await {
@@ -188,11 +229,12 @@ async fn require_platform_secrets(state: Shared, request: Request, next: Next) -
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let given = auth::parse(header);
-    let ok = state.secrets.check(
-        given.user.unwrap_or_default(),
-        given.organization.unwrap_or_default(),
-    );
-    if given.user.is_none() || given.organization.is_none() || !ok {
+    let client = client_address(request.extensions());
+    let ok = match state.check_secrets(client, given.user, given.organization) {
+        Ok(ok) => ok,
+        Err(wait) => return too_many_failures(wait),
+    };
+    if !ok {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Authorization must be `User <secret>, Organization <secret>` with valid secrets",
@@ -200,6 +242,20 @@ async fn require_platform_secrets(state: Shared, request: Request, next: Next) -
         .into_response();
     }
     next.run(request).await
+}
+
+/// 429 with `Retry-After` for a client that presented wrong secrets too often.
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs().max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many calls with wrong secrets from this address; retry in {seconds} s"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }
 
 /// An error response: `{"status": N, "message": "...", "problems": [...]}`.

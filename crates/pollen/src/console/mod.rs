@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -296,6 +296,7 @@ fn set_cookie_header(response: &mut Response, value: &str) {
 async fn login(
     state: Shared,
     headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     // Double submit: the form's token must be the one in this browser's cookie.
@@ -304,11 +305,33 @@ async fn login(
         Some(token) if !expected.is_empty() && same_token(token, &expected) => {}
         _ => return refused(),
     }
-    let user = field(&pairs, "user").unwrap_or_default();
-    let organization = field(&pairs, "organization").unwrap_or_default();
-    if !state.secrets.check(user, organization) {
-        tracing::warn!("console: a sign-in with wrong secrets");
-        return Redirect::to("/console/login?failed=1").into_response();
+    let user = field(&pairs, "user");
+    let organization = field(&pairs, "organization");
+    match state.check_secrets(peer.ip(), user, organization) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(client = %peer.ip(), "console: a sign-in with wrong secrets");
+            return Redirect::to("/console/login?failed=1").into_response();
+        }
+        Err(wait) => {
+            tracing::warn!(client = %peer.ip(), "console: sign-in refused after too many wrong secrets");
+            let seconds = wait.as_secs().max(1);
+            let page = Page {
+                title: "Sign in",
+                ..Page::default()
+            };
+            let body = format!(
+                "<h1>Sign in</h1><p class=\"error\" role=\"alert\">Too many wrong secrets from \
+                 this address. Try again in {seconds} seconds.</p>\
+                 <p><a href=\"/console/login\">Back to sign in</a></p>"
+            );
+            let mut response =
+                (StatusCode::TOO_MANY_REQUESTS, Html(layout(&page, &body))).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
     }
     let (id, _csrf) = state.console.sessions.create();
     let secure = secure(&state, &headers);

@@ -731,6 +731,57 @@ async fn serve_answers_bad_requests_with_the_right_status() {
         .expect("JSON");
     assert_eq!(openapi["openapi"], "3.0.3");
     assert!(openapi["paths"]["/instances/{id}/events/redeliver"]["post"].is_object());
+
+    // Guessing the secrets: at most ten wrong pairs a minute per address, then 429 with
+    // Retry-After for that address, even with the right pair; unauthenticated routes stay open.
+    let wrong = "User test-user, Organization guess";
+    let mut refused_after = None;
+    for n in 1..=11 {
+        let response = service
+            .client
+            .get(service.url("/instances"))
+            .header("authorization", wrong)
+            .send()
+            .await
+            .expect("answer");
+        match response.status().as_u16() {
+            401 => {}
+            429 => {
+                refused_after = Some(n);
+                break;
+            }
+            other => panic!("wrong secrets answered {other}"),
+        }
+    }
+    let refused_after = refused_after.expect("429 within eleven wrong pairs");
+    assert!(refused_after > 1, "refused at once");
+    let response = service
+        .client
+        .get(service.url("/instances"))
+        .header("authorization", AUTH)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        response.status().as_u16(),
+        429,
+        "the right pair, while refused"
+    );
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    let body: Value = response.json().await.expect("JSON");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("wrong secrets")),
+        "{body}"
+    );
+    let health = reqwest::get(service.url("/health")).await.expect("health");
+    assert_eq!(health.status().as_u16(), 200);
     service.stop().await;
 }
 
