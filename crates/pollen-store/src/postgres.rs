@@ -909,11 +909,26 @@ impl PgBackend {
         now: DateTime<Utc>,
         seal: impl FnOnce(i64) -> Vec<u8>,
     ) -> Result<i64> {
-        // The id is drawn first so that the sealed configuration, bound to it, is written in
-        // the same single INSERT.
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("connecting for a new instance"))?;
+        Self::insert_instance(&mut conn, fields, token_hash, now, seal).await
+    }
+
+    /// Inserts an active instance. The id is drawn first so that the sealed configuration,
+    /// bound to it, is written in the same single INSERT.
+    async fn insert_instance(
+        conn: &mut sqlx::PgConnection,
+        fields: &InstanceFields,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<i64> {
         let id: i64 =
             sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('instance', 'id'))")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(db("allocating an instance id"))?;
         sqlx::query(
@@ -929,7 +944,7 @@ impl PgBackend {
         .bind(seal(id))
         .bind(token_hash)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(db("creating an instance"))?;
         Ok(id)
@@ -988,45 +1003,13 @@ impl PgBackend {
                 .map_err(db("finding an instance by name"))?;
         let (id, created) = match existing {
             Some(id) => {
-                sqlx::query(
-                    "UPDATE instance SET element_key = $2, tags = $3, config_masked = $4, \
-                     config_sealed = $5, updated_at = $6 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&fields.element_key)
-                .bind(&fields.tags)
-                .bind(&fields.config_masked)
-                .bind(seal(id))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("updating an instance"))?;
+                Self::update_instance_row(&mut *tx, id, fields, seal(id), now).await?;
                 (id, false)
             }
-            None => {
-                let id: i64 =
-                    sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('instance', 'id'))")
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db("allocating an instance id"))?;
-                sqlx::query(
-                    "INSERT INTO instance (id, name, element_key, status, tags, config_masked, \
-                     config_sealed, token_hash, created_at, updated_at) OVERRIDING SYSTEM VALUE \
-                     VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $8)",
-                )
-                .bind(id)
-                .bind(&fields.name)
-                .bind(&fields.element_key)
-                .bind(&fields.tags)
-                .bind(&fields.config_masked)
-                .bind(seal(id))
-                .bind(token_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("creating an instance"))?;
-                (id, true)
-            }
+            None => (
+                Self::insert_instance(&mut tx, fields, token_hash, now, seal).await?,
+                true,
+            ),
         };
         tx.commit().await.map_err(db("committing an instance"))?;
         Ok((id, created))
@@ -1034,6 +1017,17 @@ impl PgBackend {
 
     pub(crate) async fn update_instance_config(
         &self,
+        id: i64,
+        fields: &InstanceFields,
+        sealed: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        Self::update_instance_row(&self.pool, id, fields, sealed, now).await
+    }
+
+    /// Replaces the configuration of row `id`; whether it exists.
+    async fn update_instance_row<'e>(
+        executor: impl Executor<'e, Database = Postgres>,
         id: i64,
         fields: &InstanceFields,
         sealed: Vec<u8>,
@@ -1050,7 +1044,7 @@ impl PgBackend {
         .bind(&fields.config_masked)
         .bind(sealed)
         .bind(now)
-        .execute(&self.pool)
+        .execute(executor)
         .await
         .map_err(db("updating an instance"))?;
         Ok(done.rows_affected() > 0)

@@ -979,6 +979,20 @@ impl SqliteBackend {
         seal: impl FnOnce(i64) -> Vec<u8>,
     ) -> Result<i64> {
         let mut tx = self.write().await?;
+        let id = Self::insert_instance(&mut tx, fields, token_hash, now, seal).await?;
+        tx.commit().await.map_err(db("committing a new instance"))?;
+        Ok(id)
+    }
+
+    /// Inserts an active instance; its sealed configuration is bound to the new id, so it is
+    /// written by a second statement of the same transaction.
+    async fn insert_instance(
+        tx: &mut Transaction<'static, Sqlite>,
+        fields: &InstanceFields,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO instance (name, element_key, status, tags, config_masked, config_sealed, \
              token_hash, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, X'', ?, ?, ?) RETURNING id",
@@ -990,16 +1004,15 @@ impl SqliteBackend {
         .bind(token_hash)
         .bind(micros(now))
         .bind(micros(now))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(db("creating an instance"))?;
         sqlx::query("UPDATE instance SET config_sealed = ? WHERE id = ?")
             .bind(seal(id))
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db("storing an instance configuration"))?;
-        tx.commit().await.map_err(db("committing a new instance"))?;
         Ok(id)
     }
 
@@ -1022,45 +1035,13 @@ impl SqliteBackend {
                 .map_err(db("finding an instance by name"))?;
         let (id, created) = match existing {
             Some(id) => {
-                sqlx::query(
-                    "UPDATE instance SET element_key = ?, tags = ?, config_masked = ?, \
-                     config_sealed = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(&fields.element_key)
-                .bind(&fields.tags)
-                .bind(&fields.config_masked)
-                .bind(seal(id))
-                .bind(micros(now))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("updating an instance"))?;
+                Self::update_instance_row(&mut *tx, id, fields, seal(id), now).await?;
                 (id, false)
             }
-            None => {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO instance (name, element_key, status, tags, config_masked, \
-                     config_sealed, token_hash, created_at, updated_at) \
-                     VALUES (?, ?, 'active', ?, ?, X'', ?, ?, ?) RETURNING id",
-                )
-                .bind(&fields.name)
-                .bind(&fields.element_key)
-                .bind(&fields.tags)
-                .bind(&fields.config_masked)
-                .bind(token_hash)
-                .bind(micros(now))
-                .bind(micros(now))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db("creating an instance"))?;
-                sqlx::query("UPDATE instance SET config_sealed = ? WHERE id = ?")
-                    .bind(seal(id))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("storing an instance configuration"))?;
-                (id, true)
-            }
+            None => (
+                Self::insert_instance(&mut tx, fields, token_hash, now, seal).await?,
+                true,
+            ),
         };
         tx.commit().await.map_err(db("committing an instance"))?;
         Ok((id, created))
@@ -1099,6 +1080,17 @@ impl SqliteBackend {
         sealed: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        Self::update_instance_row(&self.writer, id, fields, sealed, now).await
+    }
+
+    /// Replaces the configuration of row `id`; whether it exists.
+    async fn update_instance_row<'e>(
+        executor: impl sqlx::Executor<'e, Database = Sqlite>,
+        id: i64,
+        fields: &InstanceFields,
+        sealed: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE instance SET name = ?, element_key = ?, tags = ?, config_masked = ?, \
              config_sealed = ?, updated_at = ? WHERE id = ?",
@@ -1110,7 +1102,7 @@ impl SqliteBackend {
         .bind(sealed)
         .bind(micros(now))
         .bind(id)
-        .execute(&self.writer)
+        .execute(executor)
         .await
         .map_err(db("updating an instance"))?;
         Ok(done.rows_affected() > 0)
