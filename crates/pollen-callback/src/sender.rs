@@ -447,7 +447,14 @@ impl Sender {
         let claimed = self
             .inner
             .store
-            .claim_outbox_skipping(&config.owner, now, to_delta(config.lease_for), limit, &skip)
+            .claim_outbox_skipping(
+                &config.owner,
+                now,
+                to_delta(config.lease_for),
+                limit,
+                config.per_endpoint_limit,
+                &skip,
+            )
             .await?;
         let full = claimed.len() == limit;
         d.starved = !full;

@@ -33,6 +33,10 @@ use crate::shared::{
 /// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
 const INSERT_CHUNK: usize = 1_000;
 
+/// A claim of `limit` first reads this many times `limit` due rows in global order (see
+/// `SqliteBackend::claimable`).
+const CLAIM_WINDOW: usize = 4;
+
 /// Attempt records per statement in `record_attempts` (6 parameters each).
 const RECORD_CHUNK: usize = 1_000;
 
@@ -588,32 +592,94 @@ impl SqliteBackend {
         Ok(!off)
     }
 
-    pub(crate) async fn claim_outbox(
-        &self,
-        owner: &str,
+    /// The seqs a claim takes (see [`Store::claim_outbox_skipping`](pollen_core::Store)):
+    /// the first `limit`, in `(next_attempt, seq)` order, of each non-skipped instance's first
+    /// `per_instance` claimable rows.
+    ///
+    /// Rows whose lease expired come from the lease index (rare: a worker died or stalled).
+    /// Unleased rows are found in two steps. First the head of the global order: the first
+    /// `CLAIM_WINDOW` × `limit` due rows of `outbox_ready`, index-only. If the skip list and
+    /// the cap leave `limit` of them, or the window held every due row, that is the answer.
+    /// Otherwise (the head belongs to skipped or capped instances: a backlog behind endpoints
+    /// at their limit) a loose index scan over `outbox_ready_instance` visits each instance
+    /// with pending rows once and reads at most `per_instance` due rows of each: one seek per
+    /// such instance, whatever the backlog.
+    async fn claimable(
+        tx: &mut Transaction<'static, Sqlite>,
         now: DateTime<Utc>,
-        lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &[String],
-    ) -> Result<Vec<OutboxEntry>> {
-        if limit == 0 {
-            return Ok(Vec::new());
+    ) -> Result<Vec<i64>> {
+        let skipped: HashSet<&str> = skip.iter().map(String::as_str).collect();
+        // (next_attempt, seq, instance)
+        type Row = (i64, i64, String);
+        let expired: Vec<Row> = sqlx::query_as(
+            "SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+             WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+             AND next_attempt <= ?1",
+        )
+        .bind(micros(now))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("finding notifications with expired leases"))?;
+        let window = limit.saturating_mul(CLAIM_WINDOW);
+        let head: Vec<Row> = sqlx::query_as(
+            "SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
+             WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ? \
+             ORDER BY next_attempt, seq LIMIT ?",
+        )
+        .bind(micros(now))
+        .bind(db_u64(window as u64))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("finding due notifications"))?;
+        // Rows up to the window's last one are all known; past it, only when it held them all.
+        let bound = match head.last() {
+            Some(last) if head.len() == window => Some((last.0, last.1)),
+            _ => None,
+        };
+        let pick = |rows: Vec<Row>| -> Vec<Row> {
+            let mut rows: Vec<Row> = rows
+                .into_iter()
+                .filter(|r| !skipped.contains(r.2.as_str()))
+                .collect();
+            rows.sort_unstable_by_key(|r| (r.0, r.1));
+            let mut taken: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            let mut picked = Vec::new();
+            for r in &rows {
+                let n = taken.entry(r.2.as_str()).or_default();
+                if *n < per_instance {
+                    *n += 1;
+                    picked.push(r.clone());
+                }
+            }
+            picked
+        };
+        let mut first = pick(expired.iter().cloned().chain(head).collect());
+        if let Some(bound) = bound {
+            first.retain(|r| (r.0, r.1) <= bound);
         }
-        let mut tx = self.write().await?;
-        // Unleased rows come from their own index (covering the instance), rows whose lease
-        // expired from the lease index: a claim never walks the rows leased ahead.
-        let seqs: Vec<i64> = sqlx::query_scalar(
-            "SELECT seq FROM (\
-               SELECT * FROM (SELECT seq, next_attempt FROM outbox \
-                 WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
-                 AND instance NOT IN (SELECT value FROM json_each(?2)) \
-                 ORDER BY next_attempt, seq LIMIT ?3) \
+        if first.len() >= limit || bound.is_none() {
+            return Ok(first.into_iter().take(limit).map(|r| r.1).collect());
+        }
+        let ready: Vec<Row> = sqlx::query_as(
+            "WITH RECURSIVE inst (name) AS (\
+               SELECT (SELECT min(instance) FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL) \
                UNION ALL \
-               SELECT * FROM (SELECT seq, next_attempt FROM outbox \
-                 WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
-                 AND next_attempt <= ?1 AND instance NOT IN (SELECT value FROM json_each(?2)) \
-                 ORDER BY next_attempt, seq LIMIT ?3)) \
-             ORDER BY next_attempt, seq LIMIT ?3",
+               SELECT (SELECT instance FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND instance > inst.name \
+                 ORDER BY instance LIMIT 1) \
+               FROM inst WHERE inst.name IS NOT NULL) \
+             SELECT o.next_attempt, o.seq, o.instance FROM inst JOIN outbox o ON o.seq IN (\
+               SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
+               WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
+                 AND next_attempt <= ?1 \
+               ORDER BY next_attempt, seq LIMIT ?3) \
+             WHERE inst.name IS NOT NULL \
+               AND inst.name NOT IN (SELECT value FROM json_each(?2))",
         )
         .bind(micros(now))
         // SQLite has no array parameters: the instances to skip travel as one JSON array.
@@ -623,10 +689,31 @@ impl SqliteBackend {
                 format!("encoding instances to skip: {err}"),
             )
         })?)
-        .bind(db_u64(limit as u64))
-        .fetch_all(&mut *tx)
+        .bind(db_u64(per_instance as u64))
+        .fetch_all(&mut **tx)
         .await
-        .map_err(db("finding due notifications"))?;
+        .map_err(db("finding due notifications per instance"))?;
+        Ok(pick(expired.into_iter().chain(ready).collect())
+            .into_iter()
+            .take(limit)
+            .map(|r| r.1)
+            .collect())
+    }
+
+    pub(crate) async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+        per_instance: usize,
+        skip: &[String],
+    ) -> Result<Vec<OutboxEntry>> {
+        if limit == 0 || per_instance == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let seqs = Self::claimable(&mut tx, now, limit, per_instance.min(limit), skip).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
