@@ -597,13 +597,14 @@ impl SqliteBackend {
     /// `per_instance` claimable rows.
     ///
     /// Rows whose lease expired come from the lease index (rare: a worker died or stalled).
-    /// Unleased rows are found in two steps. First the head of the global order: the first
-    /// `CLAIM_WINDOW` × `limit` due rows of `outbox_ready`, index-only. If the skip list and
-    /// the cap leave `limit` of them, or the window held every due row, that is the answer.
-    /// Otherwise (the head belongs to skipped or capped instances: a backlog behind endpoints
-    /// at their limit) a loose index scan over `outbox_ready_instance` visits each instance
-    /// with pending rows once and reads at most `per_instance` due rows of each: one seek per
-    /// such instance, whatever the backlog.
+    /// Unleased rows are found in one or two statements, each returning only the chosen seqs.
+    /// First the head of the global order: the first `CLAIM_WINDOW` × `limit` due rows of
+    /// `outbox_ready`, index-only. If the skip list and the cap leave `limit` of them, or the
+    /// window held every due row, that is the answer. Otherwise (the head belongs to skipped
+    /// or capped instances: a backlog behind endpoints at their limit) a loose index scan over
+    /// `outbox_ready_instance` visits each instance with unleased pending rows once and reads
+    /// at most `per_instance` due rows of each: one seek per such instance, whatever the
+    /// backlog.
     async fn claimable(
         tx: &mut Transaction<'static, Sqlite>,
         now: DateTime<Utc>,
@@ -611,60 +612,54 @@ impl SqliteBackend {
         per_instance: usize,
         skip: &[String],
     ) -> Result<Vec<i64>> {
-        let skipped: HashSet<&str> = skip.iter().map(String::as_str).collect();
-        // (next_attempt, seq, instance)
-        type Row = (i64, i64, String);
-        let expired: Vec<Row> = sqlx::query_as(
-            "SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
-             WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
-             AND next_attempt <= ?1",
+        // SQLite has no array parameters: the instances to skip travel as one JSON array.
+        let skip = serde_json::to_string(skip).map_err(|err| {
+            Error::new(
+                ErrorKind::Database,
+                format!("encoding instances to skip: {err}"),
+            )
+        })?;
+        // The head's picks, then a NULL row if they are not the answer: the window was full
+        // (due rows lie beyond it) and left fewer than `limit`.
+        let head: Vec<Option<i64>> = sqlx::query_scalar(
+            "WITH skip (name) AS (SELECT value FROM json_each(?2)), \
+             expired (next_attempt, seq, instance) AS (\
+               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+                 AND next_attempt <= ?1 AND instance NOT IN skip), \
+             head (next_attempt, seq, instance) AS (\
+               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
+               WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
+               ORDER BY next_attempt, seq LIMIT ?4), \
+             head_end (next_attempt, seq) AS (\
+               SELECT next_attempt, seq FROM head ORDER BY next_attempt, seq \
+               LIMIT 1 OFFSET ?4 - 1), \
+             picked (next_attempt, seq) AS (\
+               SELECT r.next_attempt, r.seq FROM (\
+                 SELECT next_attempt, seq, \
+                   row_number() OVER (PARTITION BY instance ORDER BY next_attempt, seq) AS n \
+                 FROM (SELECT * FROM expired \
+                   UNION ALL SELECT * FROM head WHERE instance NOT IN skip)) AS r \
+               WHERE r.n <= ?3 AND NOT EXISTS (SELECT 1 FROM head_end AS e \
+                 WHERE (e.next_attempt, e.seq) < (r.next_attempt, r.seq)) \
+               ORDER BY r.next_attempt, r.seq LIMIT ?5) \
+             SELECT seq FROM picked \
+             UNION ALL \
+             SELECT NULL WHERE EXISTS (SELECT 1 FROM head_end) \
+               AND (SELECT count(*) FROM picked) < ?5",
         )
         .bind(micros(now))
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db("finding notifications with expired leases"))?;
-        let window = limit.saturating_mul(CLAIM_WINDOW);
-        let head: Vec<Row> = sqlx::query_as(
-            "SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
-             WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ? \
-             ORDER BY next_attempt, seq LIMIT ?",
-        )
-        .bind(micros(now))
-        .bind(db_u64(window as u64))
+        .bind(&skip)
+        .bind(db_u64(per_instance as u64))
+        .bind(db_u64(limit.saturating_mul(CLAIM_WINDOW) as u64))
+        .bind(db_u64(limit as u64))
         .fetch_all(&mut **tx)
         .await
         .map_err(db("finding due notifications"))?;
-        // Rows up to the window's last one are all known; past it, only when it held them all.
-        let bound = match head.last() {
-            Some(last) if head.len() == window => Some((last.0, last.1)),
-            _ => None,
-        };
-        let pick = |rows: Vec<Row>| -> Vec<Row> {
-            let mut rows: Vec<Row> = rows
-                .into_iter()
-                .filter(|r| !skipped.contains(r.2.as_str()))
-                .collect();
-            rows.sort_unstable_by_key(|r| (r.0, r.1));
-            let mut taken: std::collections::HashMap<&str, usize> =
-                std::collections::HashMap::new();
-            let mut picked = Vec::new();
-            for r in &rows {
-                let n = taken.entry(r.2.as_str()).or_default();
-                if *n < per_instance {
-                    *n += 1;
-                    picked.push(r.clone());
-                }
-            }
-            picked
-        };
-        let mut first = pick(expired.iter().cloned().chain(head).collect());
-        if let Some(bound) = bound {
-            first.retain(|r| (r.0, r.1) <= bound);
+        if head.last().is_none_or(Option::is_some) {
+            return Ok(head.into_iter().flatten().collect());
         }
-        if first.len() >= limit || bound.is_none() {
-            return Ok(first.into_iter().take(limit).map(|r| r.1).collect());
-        }
-        let ready: Vec<Row> = sqlx::query_as(
+        sqlx::query_scalar(
             "WITH RECURSIVE inst (name) AS (\
                SELECT (SELECT min(instance) FROM outbox INDEXED BY outbox_ready_instance \
                  WHERE status = 'pending' AND lease_owner IS NULL) \
@@ -672,32 +667,32 @@ impl SqliteBackend {
                SELECT (SELECT instance FROM outbox INDEXED BY outbox_ready_instance \
                  WHERE status = 'pending' AND lease_owner IS NULL AND instance > inst.name \
                  ORDER BY instance LIMIT 1) \
-               FROM inst WHERE inst.name IS NOT NULL) \
-             SELECT o.next_attempt, o.seq, o.instance FROM inst JOIN outbox o ON o.seq IN (\
-               SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
-               WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
-                 AND next_attempt <= ?1 \
-               ORDER BY next_attempt, seq LIMIT ?3) \
-             WHERE inst.name IS NOT NULL \
-               AND inst.name NOT IN (SELECT value FROM json_each(?2))",
+               FROM inst WHERE inst.name IS NOT NULL), \
+             skip (name) AS (SELECT value FROM json_each(?2)), \
+             candidates (next_attempt, seq, instance) AS (\
+               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+                 AND next_attempt <= ?1 AND instance NOT IN skip \
+               UNION ALL \
+               SELECT o.next_attempt, o.seq, o.instance FROM inst JOIN outbox o ON o.seq IN (\
+                 SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
+                   AND next_attempt <= ?1 \
+                 ORDER BY next_attempt, seq LIMIT ?3) \
+               WHERE inst.name IS NOT NULL AND inst.name NOT IN skip) \
+             SELECT seq FROM (\
+               SELECT next_attempt, seq, \
+                 row_number() OVER (PARTITION BY instance ORDER BY next_attempt, seq) AS n \
+               FROM candidates) \
+             WHERE n <= ?3 ORDER BY next_attempt, seq LIMIT ?4",
         )
         .bind(micros(now))
-        // SQLite has no array parameters: the instances to skip travel as one JSON array.
-        .bind(serde_json::to_string(skip).map_err(|err| {
-            Error::new(
-                ErrorKind::Database,
-                format!("encoding instances to skip: {err}"),
-            )
-        })?)
+        .bind(&skip)
         .bind(db_u64(per_instance as u64))
+        .bind(db_u64(limit as u64))
         .fetch_all(&mut **tx)
         .await
-        .map_err(db("finding due notifications per instance"))?;
-        Ok(pick(expired.into_iter().chain(ready).collect())
-            .into_iter()
-            .take(limit)
-            .map(|r| r.1)
-            .collect())
+        .map_err(db("finding due notifications per instance"))
     }
 
     pub(crate) async fn claim_outbox(
