@@ -37,8 +37,9 @@
 //!
 //! Each instance's endpoint has at most [`SenderConfig::per_endpoint_limit`] requests in flight
 //! (default 4), all of them at most [`SenderConfig::global_limit`]. Claims skip the instances
-//! at their limit ([`pollen_core::Store::claim_outbox_skipping`]), so a slow or dead endpoint's
-//! backlog never delays the others. Delivery order is not promised; receivers de-duplicate on
+//! at their limit and take at most that limit of any one instance
+//! ([`pollen_core::Store::claim_outbox_skipping`]), so a slow or dead endpoint's backlog never
+//! delays the others and claimed notifications do not wait long under lease for their turn. Delivery order is not promised; receivers de-duplicate on
 //! the notification id, which is the same on every attempt.
 //!
 //! # SSRF guard

@@ -396,8 +396,8 @@ impl Sender {
                     // and only if the claim can find something new: after a claim that got
                     // everything due, a finished request adds work only if its instance left
                     // the skip list (new commits wake the sender; retries and expired leases
-                    // fall due by the poll interval). On SQLite an empty claim still walks the
-                    // skipped instances' rows.
+                    // fall due by the poll interval). An empty claim still costs a store
+                    // transaction (on SQLite a seek per instance with pending rows).
                     let room = self.inner.config.global_limit.saturating_sub(dispatch.in_flight);
                     room >= self.inner.config.batch_size.min(self.inner.config.global_limit) / 2
                         && (!dispatch.starved || dispatch.opened)
@@ -447,7 +447,14 @@ impl Sender {
         let claimed = self
             .inner
             .store
-            .claim_outbox_skipping(&config.owner, now, to_delta(config.lease_for), limit, &skip)
+            .claim_outbox_skipping(
+                &config.owner,
+                now,
+                to_delta(config.lease_for),
+                limit,
+                config.per_endpoint_limit,
+                &skip,
+            )
             .await?;
         let full = claimed.len() == limit;
         d.starved = !full;

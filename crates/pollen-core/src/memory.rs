@@ -481,7 +481,7 @@ impl Store for MemoryStore {
         lease_for: TimeDelta,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
-        self.claim_outbox_skipping(owner, now, lease_for, limit, &[])
+        self.claim_outbox_skipping(owner, now, lease_for, limit, usize::MAX, &[])
     }
 
     fn claim_outbox_skipping<'a>(
@@ -490,18 +490,23 @@ impl Store for MemoryStore {
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
+        if per_instance == 0 {
+            return Self::ready(Ok(Vec::new()));
+        }
         let mut inner = self.lock();
-        // A k-way merge of the instances' pending sets, in (next attempt, seq) order.
+        // A k-way merge of the instances' pending sets, in (next attempt, seq) order; an
+        // instance leaves the merge once `per_instance` of its notifications are taken.
         let mut heads = Vec::new();
         for (instance, set) in &inner.pending {
             if !skip.contains(instance) {
-                heads.push(set.iter());
+                heads.push((set.iter(), 0usize));
             }
         }
         let mut heap = BinaryHeap::with_capacity(heads.len());
-        for (i, head) in heads.iter_mut().enumerate() {
+        for (i, (head, _)) in heads.iter_mut().enumerate() {
             if let Some(first) = head.next() {
                 heap.push(Reverse((*first, i)));
             }
@@ -511,14 +516,19 @@ impl Store for MemoryStore {
             if next_attempt > now || due.len() >= limit {
                 break;
             }
+            let (head, taken) = &mut heads[i];
             if inner.outbox[&seq]
                 .lease
                 .as_ref()
                 .is_none_or(|l| l.expires_at <= now)
             {
                 due.push(seq);
+                *taken += 1;
+                if *taken >= per_instance {
+                    continue;
+                }
             }
-            if let Some(following) = heads[i].next() {
+            if let Some(following) = head.next() {
                 heap.push(Reverse((*following, i)));
             }
         }

@@ -319,16 +319,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
 
-    /// [`Store::claim_outbox`], skipping the notifications of the instances named in `skip`.
+    /// [`Store::claim_outbox`], skipping the notifications of the instances named in `skip`
+    /// and taking at most `per_instance` of any one instance.
     ///
-    /// The sender passes the instances whose endpoint is at its concurrency limit, so that the
-    /// backlog of one slow endpoint never fills the claims and delays the others.
+    /// The claim is the first `limit` notifications, in `(next_attempt, seq)` order, of the set
+    /// made of each instance's first `per_instance` claimable notifications (instances in
+    /// `skip` contribute none). The sender passes the instances whose endpoint is at its
+    /// concurrency limit as `skip` and that limit as `per_instance`, so that the backlog of one
+    /// slow endpoint never fills the claims and delays the others, and no claimed notification
+    /// waits long for its endpoint while holding its lease.
     fn claim_outbox_skipping<'a>(
         &'a self,
         owner: &'a str,
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
 

@@ -593,23 +593,41 @@ impl PgBackend {
         Ok(!off)
     }
 
+    /// See [`Store::claim_outbox_skipping`](pollen_core::Store): a loose index scan over the
+    /// instances with pending rows (one seek each, on `outbox_pending_instance`), then per
+    /// instance not skipped at most `per_instance` claimable rows in `(next_attempt, seq)`
+    /// order, locked with `SKIP LOCKED`; the first `limit` of those in that order are leased.
+    /// The cost is O(instances with pending rows) seeks, whatever their backlogs. (The walk
+    /// orders by the index's whole key so that the planner takes that index, not
+    /// `outbox_instance`, which also holds every delivered row.)
     pub(crate) async fn claim_outbox(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &[String],
     ) -> Result<Vec<OutboxEntry>> {
-        if limit == 0 {
+        if limit == 0 || per_instance == 0 {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "WITH due AS (\
-               SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt <= $1 \
-                 AND (lease_expires IS NULL OR lease_expires <= $1) \
-                 AND NOT (instance = ANY($5)) \
-               ORDER BY next_attempt, seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
+            "WITH RECURSIVE inst (name) AS (\
+               (SELECT instance FROM outbox WHERE status = 'pending' \
+                 ORDER BY instance, next_attempt, seq LIMIT 1) \
+               UNION ALL \
+               SELECT (SELECT instance FROM outbox WHERE status = 'pending' \
+                 AND instance > inst.name ORDER BY instance, next_attempt, seq LIMIT 1) \
+               FROM inst WHERE inst.name IS NOT NULL), \
+             due AS (\
+               SELECT d.seq FROM inst CROSS JOIN LATERAL (\
+                 SELECT seq, next_attempt FROM outbox \
+                 WHERE instance = inst.name AND status = 'pending' AND next_attempt <= $1 \
+                   AND (lease_expires IS NULL OR lease_expires <= $1) \
+                 ORDER BY next_attempt, seq LIMIT $6 FOR UPDATE SKIP LOCKED) d \
+               WHERE inst.name IS NOT NULL AND NOT (inst.name = ANY($5)) \
+               ORDER BY d.next_attempt, d.seq LIMIT $2), \
              claimed AS (\
                UPDATE outbox o SET lease_owner = $3, lease_token = nextval('fencing_token'), \
                  lease_expires = $4 \
@@ -622,6 +640,7 @@ impl PgBackend {
             .bind(owner)
             .bind(now + lease_for)
             .bind(skip)
+            .bind(db_u64(per_instance.min(limit) as u64))
             .fetch_all(&self.pool)
             .await
             .map_err(db("claiming notifications"))?;

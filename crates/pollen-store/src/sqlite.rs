@@ -33,6 +33,10 @@ use crate::shared::{
 /// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
 const INSERT_CHUNK: usize = 1_000;
 
+/// A claim of `limit` first reads this many times `limit` due rows in global order (see
+/// `SqliteBackend::claimable`).
+const CLAIM_WINDOW: usize = 4;
+
 /// Attempt records per statement in `record_attempts` (6 parameters each).
 const RECORD_CHUNK: usize = 1_000;
 
@@ -600,45 +604,123 @@ impl SqliteBackend {
         Ok(!off)
     }
 
+    /// The seqs a claim takes (see [`Store::claim_outbox_skipping`](pollen_core::Store)):
+    /// the first `limit`, in `(next_attempt, seq)` order, of each non-skipped instance's first
+    /// `per_instance` claimable rows.
+    ///
+    /// Rows whose lease expired come from the lease index (rare: a worker died or stalled).
+    /// Unleased rows are found in one or two statements, each returning only the chosen seqs.
+    /// First the head of the global order: the first `CLAIM_WINDOW` × `limit` due rows of
+    /// `outbox_ready`, index-only. If the skip list and the cap leave `limit` of them, or the
+    /// window held every due row, that is the answer. Otherwise (the head belongs to skipped
+    /// or capped instances: a backlog behind endpoints at their limit) a loose index scan over
+    /// `outbox_ready_instance` visits each instance with unleased pending rows once and reads
+    /// at most `per_instance` due rows of each: one seek per such instance, whatever the
+    /// backlog.
+    async fn claimable(
+        tx: &mut Transaction<'static, Sqlite>,
+        now: DateTime<Utc>,
+        limit: usize,
+        per_instance: usize,
+        skip: &[String],
+    ) -> Result<Vec<i64>> {
+        // SQLite has no array parameters: the instances to skip travel as one JSON array.
+        let skip = serde_json::to_string(skip).map_err(|err| {
+            Error::new(
+                ErrorKind::Database,
+                format!("encoding instances to skip: {err}"),
+            )
+        })?;
+        // The head's picks, then a NULL row if they are not the answer: the window was full
+        // (due rows lie beyond it) and left fewer than `limit`.
+        let head: Vec<Option<i64>> = sqlx::query_scalar(
+            "WITH skip (name) AS (SELECT value FROM json_each(?2)), \
+             expired (next_attempt, seq, instance) AS (\
+               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+                 AND next_attempt <= ?1 AND instance NOT IN skip), \
+             head (next_attempt, seq, instance) AS (\
+               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
+               WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
+               ORDER BY next_attempt, seq LIMIT ?4), \
+             head_end (next_attempt, seq) AS (\
+               SELECT next_attempt, seq FROM head ORDER BY next_attempt, seq \
+               LIMIT 1 OFFSET ?4 - 1), \
+             picked (next_attempt, seq) AS (\
+               SELECT r.next_attempt, r.seq FROM (\
+                 SELECT next_attempt, seq, \
+                   row_number() OVER (PARTITION BY instance ORDER BY next_attempt, seq) AS n \
+                 FROM (SELECT * FROM expired \
+                   UNION ALL SELECT * FROM head WHERE instance NOT IN skip)) AS r \
+               WHERE r.n <= ?3 AND NOT EXISTS (SELECT 1 FROM head_end AS e \
+                 WHERE (e.next_attempt, e.seq) < (r.next_attempt, r.seq)) \
+               ORDER BY r.next_attempt, r.seq LIMIT ?5) \
+             SELECT seq FROM picked \
+             UNION ALL \
+             SELECT NULL WHERE EXISTS (SELECT 1 FROM head_end) \
+               AND (SELECT count(*) FROM picked) < ?5",
+        )
+        .bind(micros(now))
+        .bind(&skip)
+        .bind(db_u64(per_instance as u64))
+        .bind(db_u64(limit.saturating_mul(CLAIM_WINDOW) as u64))
+        .bind(db_u64(limit as u64))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("finding due notifications"))?;
+        if head.last().is_none_or(Option::is_some) {
+            return Ok(head.into_iter().flatten().collect());
+        }
+        sqlx::query_scalar(
+            "WITH RECURSIVE inst (name) AS (\
+               SELECT (SELECT min(instance) FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL) \
+               UNION ALL \
+               SELECT (SELECT instance FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND instance > inst.name \
+                 ORDER BY instance LIMIT 1) \
+               FROM inst WHERE inst.name IS NOT NULL), \
+             skip (name) AS (SELECT value FROM json_each(?2)), \
+             candidates (next_attempt, seq, instance) AS (\
+               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+                 AND next_attempt <= ?1 AND instance NOT IN skip \
+               UNION ALL \
+               SELECT o.next_attempt, o.seq, o.instance FROM inst JOIN outbox o ON o.seq IN (\
+                 SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
+                   AND next_attempt <= ?1 \
+                 ORDER BY next_attempt, seq LIMIT ?3) \
+               WHERE inst.name IS NOT NULL AND inst.name NOT IN skip) \
+             SELECT seq FROM (\
+               SELECT next_attempt, seq, \
+                 row_number() OVER (PARTITION BY instance ORDER BY next_attempt, seq) AS n \
+               FROM candidates) \
+             WHERE n <= ?3 ORDER BY next_attempt, seq LIMIT ?4",
+        )
+        .bind(micros(now))
+        .bind(&skip)
+        .bind(db_u64(per_instance as u64))
+        .bind(db_u64(limit as u64))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("finding due notifications per instance"))
+    }
+
     pub(crate) async fn claim_outbox(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &[String],
     ) -> Result<Vec<OutboxEntry>> {
-        if limit == 0 {
+        if limit == 0 || per_instance == 0 {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
-        // Unleased rows come from their own index (covering the instance), rows whose lease
-        // expired from the lease index: a claim never walks the rows leased ahead.
-        let seqs: Vec<i64> = sqlx::query_scalar(
-            "SELECT seq FROM (\
-               SELECT * FROM (SELECT seq, next_attempt FROM outbox \
-                 WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
-                 AND instance NOT IN (SELECT value FROM json_each(?2)) \
-                 ORDER BY next_attempt, seq LIMIT ?3) \
-               UNION ALL \
-               SELECT * FROM (SELECT seq, next_attempt FROM outbox \
-                 WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
-                 AND next_attempt <= ?1 AND instance NOT IN (SELECT value FROM json_each(?2)) \
-                 ORDER BY next_attempt, seq LIMIT ?3)) \
-             ORDER BY next_attempt, seq LIMIT ?3",
-        )
-        .bind(micros(now))
-        // SQLite has no array parameters: the instances to skip travel as one JSON array.
-        .bind(serde_json::to_string(skip).map_err(|err| {
-            Error::new(
-                ErrorKind::Database,
-                format!("encoding instances to skip: {err}"),
-            )
-        })?)
-        .bind(db_u64(limit as u64))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("finding due notifications"))?;
+        let seqs = Self::claimable(&mut tx, now, limit, per_instance.min(limit), skip).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }

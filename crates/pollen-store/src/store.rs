@@ -399,7 +399,7 @@ impl Store for SqlStore {
         lease_for: TimeDelta,
         limit: usize,
     ) -> BoxFuture<'a, pollen_core::Result<Vec<OutboxEntry>>> {
-        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit, &[]))
+        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit, usize::MAX, &[]))
     }
 
     fn claim_outbox_skipping<'a>(
@@ -408,9 +408,10 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &'a [String],
     ) -> BoxFuture<'a, pollen_core::Result<Vec<OutboxEntry>>> {
-        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit, skip))
+        boxed!(self, b => b.claim_outbox(owner, now, lease_for, limit, per_instance, skip))
     }
 
     fn mark_delivered<'a>(

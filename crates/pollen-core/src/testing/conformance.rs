@@ -85,6 +85,7 @@ where
     outbox_lifecycle(&fresh().await).await;
     deactivated_subscription_queues(&fresh().await).await;
     claim_outbox_skipping_instances(&fresh().await).await;
+    claim_outbox_per_instance(&fresh().await).await;
     record_attempts_in_one_batch(&fresh().await).await;
     paused_instances_keep_their_state(&fresh().await).await;
 }
@@ -639,7 +640,7 @@ pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
     }
     let skip = ["slow".to_owned()];
     let claimed = store
-        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 10, &skip)
+        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 10, usize::MAX, &skip)
         .await
         .unwrap();
     let ids: Vec<StableId> = claimed.iter().map(|e| e.notification.id).collect();
@@ -652,7 +653,7 @@ pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
         .iter()
         .all(|e| e.lease.as_ref().is_some_and(|l| l.owner == "s")));
     let rest = store
-        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 2, &[])
+        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 2, usize::MAX, &[])
         .await
         .unwrap();
     let ids: Vec<StableId> = rest.iter().map(|e| e.notification.id).collect();
@@ -660,6 +661,87 @@ pub async fn claim_outbox_skipping_instances(store: &dyn Store) {
         ids,
         [id(1), id(2)],
         "skipping nothing claims in order, up to the limit"
+    );
+}
+
+/// `claim_outbox_skipping` takes at most `per_instance` claimable notifications of each
+/// instance (unleased or with an expired lease, leased ones not counted), then the first
+/// `limit` of those in `(next_attempt, seq)` order.
+pub async fn claim_outbox_per_instance(store: &dyn Store) {
+    let a = PollKey::new("a", "r");
+    let b = PollKey::new("b", "r");
+    let c = PollKey::new("c", "r");
+    for (k, numbers) in [(&a, 1..=4), (&b, 5..=6), (&c, 7..=9)] {
+        fill_outbox(store, k, numbers).await;
+    }
+    let lease = TimeDelta::seconds(30);
+    let ids = |claimed: &[crate::store::OutboxEntry]| -> Vec<StableId> {
+        claimed.iter().map(|e| e.notification.id).collect()
+    };
+    assert!(store
+        .claim_outbox_skipping("s", t0(), lease, 10, 0, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    // The head of the order is all `a`'s, skipped: the claim looks past it.
+    let claimed = store
+        .claim_outbox_skipping("s", t0(), lease, 1, 1, &["a".to_owned(), "b".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [id(7)], "skipping the head of the order");
+    let claimed = store
+        .claim_outbox_skipping("s", t0(), lease, 10, 2, &["c".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&claimed),
+        [id(1), id(2), id(5), id(6)],
+        "more than per_instance of one instance, or a skipped one"
+    );
+    // Leased notifications do not count: the next ones of each instance are claimable.
+    let claimed = store
+        .claim_outbox_skipping("s", t0(), lease, 10, 2, &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [id(3), id(4), id(8), id(9)]);
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    // 3 fails and is due later than the others of `a`, whose leases expire.
+    store
+        .mark_failed(
+            &id(3),
+            token,
+            t0() + TimeDelta::seconds(10),
+            &attempt(t0(), Some(503), Some("503")),
+        )
+        .await
+        .unwrap();
+    let later = t0() + TimeDelta::seconds(31);
+    let claimed = store
+        .claim_outbox_skipping("s", later, lease, 10, 1, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&claimed),
+        [id(1), id(5), id(7)],
+        "expired leases claimable again, one per instance"
+    );
+    let claimed = store
+        .claim_outbox_skipping("s", later, lease, 3, 2, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&claimed),
+        [id(2), id(4), id(6)],
+        "the first `limit` in order"
+    );
+    let claimed = store
+        .claim_outbox_skipping("s", later, lease, 10, 5, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&claimed),
+        [id(8), id(9), id(3)],
+        "claims in (next_attempt, seq) order across instances"
     );
 }
 

@@ -251,10 +251,11 @@ impl Store for CrashingStore {
         now: DateTime<Utc>,
         lease_for: TimeDelta,
         limit: usize,
+        per_instance: usize,
         skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>> {
         self.inner
-            .claim_outbox_skipping(owner, now, lease_for, limit, skip)
+            .claim_outbox_skipping(owner, now, lease_for, limit, per_instance, skip)
     }
     fn mark_delivered<'a>(
         &'a self,

@@ -28,6 +28,7 @@ crate::on_both!(
     concurrent_registers_of_one_key_agree,
     response_excerpts_are_capped,
     newer_schema_is_refused,
+    claims_match_the_memory_store,
 );
 
 /// A failure in the middle of a commit (the second notification's insert) leaves neither the
@@ -786,4 +787,105 @@ async fn newer_schema_is_refused(db: &Db) {
     let err = db.try_open(db.key.clone()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Migration);
     assert!(err.message().contains("99"), "{err}");
+}
+
+/// Claims with skip lists and per-instance caps take exactly what `MemoryStore` takes, in the
+/// same order, through a seeded random history of claims, deliveries, failures and expired
+/// leases: backlogs long enough that the head of the order is skipped or capped, so both of
+/// the SQLite claim's paths (the head of the global order, the per-instance scan) run.
+async fn claims_match_the_memory_store(db: &Db) {
+    use pollen_core::{AttemptOutcome, AttemptRecord, MemoryStore};
+    use rand::{Rng, SeedableRng};
+
+    let sql = db.open().await;
+    let memory = MemoryStore::new();
+    let stores: [&dyn Store; 2] = [&sql, &memory];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let instances: Vec<String> = (0..12).map(|i| format!("i{i:02}")).collect();
+    let mut n = 0;
+    for instance in &instances {
+        let k = key(instance, "r");
+        let count = rng.gen_range(0..40);
+        let batch: Vec<_> = (0..count)
+            .map(|_| {
+                n += 1;
+                notification(&k, n, t0(), "{}")
+            })
+            .collect();
+        for store in stores {
+            store.register(&k, t0(), t0()).await.unwrap();
+            let token = claim_one(store, "p", t0()).await;
+            let mut c = commit(&k, token, t0());
+            c.notifications.clone_from(&batch);
+            store.commit_poll(c).await.unwrap();
+        }
+    }
+    let mut now = t0();
+    for round in 0..80 {
+        now += TimeDelta::seconds(rng.gen_range(0..20));
+        let limit = rng.gen_range(1..=20);
+        let per_instance = if rng.gen_bool(0.2) {
+            usize::MAX
+        } else {
+            rng.gen_range(1..=6)
+        };
+        let skip: Vec<String> = instances
+            .iter()
+            .filter(|_| rng.gen_bool(0.3))
+            .cloned()
+            .collect();
+        let lease = TimeDelta::seconds(rng.gen_range(5..60));
+        let mut claims = Vec::new();
+        for store in stores {
+            let claimed = store
+                .claim_outbox_skipping("s", now, lease, limit, per_instance, &skip)
+                .await
+                .unwrap();
+            claims.push(claimed);
+        }
+        let ids = |i: usize| -> Vec<_> { claims[i].iter().map(|e| e.notification.id).collect() };
+        assert_eq!(
+            ids(0),
+            ids(1),
+            "round {round}: limit {limit}, per instance {per_instance}, skip {skip:?}"
+        );
+        // Deliver some, fail some (due again a little later), leave the rest to expire.
+        let outcomes: Vec<Option<AttemptOutcome>> = claims[0]
+            .iter()
+            .map(|_| match rng.gen_range(0..3) {
+                0 => Some(AttemptOutcome::Delivered),
+                1 => Some(AttemptOutcome::Failed {
+                    next_attempt: now + TimeDelta::seconds(rng.gen_range(0..30)),
+                }),
+                _ => None,
+            })
+            .collect();
+        for (store, claimed) in stores.iter().zip(&claims) {
+            let records: Vec<AttemptRecord> = claimed
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(e, outcome)| {
+                    Some(AttemptRecord {
+                        id: e.notification.id,
+                        token: e.lease.as_ref().unwrap().token,
+                        outcome: (*outcome)?,
+                        attempt: attempt(now, 200, None),
+                    })
+                })
+                .collect();
+            for result in store.record_attempts(&records).await.unwrap() {
+                result.unwrap();
+            }
+        }
+    }
+    let filter = OutboxFilter {
+        status: Some(OutboxStatus::Pending),
+        ..OutboxFilter::default()
+    };
+    let mut left = Vec::new();
+    for store in stores {
+        let page = store.list_outbox(&filter).await.unwrap();
+        left.push(page.iter().map(|e| e.notification.id).collect::<Vec<_>>());
+    }
+    assert_eq!(left[0], left[1], "the pending notifications differ");
 }
