@@ -1,4 +1,4 @@
--- pollen-store, PostgreSQL: paused poll states.
+-- pollen-store, PostgreSQL, version 2: paused poll states.
 --
 -- Pausing an instance (the API's `disabled`, the console's pause, an instance waiting for
 -- re-authorization) used to delete its poll states, so a resume polled its whole history again.

@@ -1,4 +1,4 @@
--- pollen-store, PostgreSQL, version 2: claims seek per instance instead of walking a backlog.
+-- pollen-store, PostgreSQL, version 3: claims seek per instance instead of walking a backlog.
 --
 -- A claim skips the instances whose endpoint is at its concurrency limit and takes at most a
 -- few notifications of any one instance. With only the global (next_attempt, seq) order, a
