@@ -205,7 +205,7 @@ struct Inner {
 const UNKNOWN_INSTANCE_RECHECK: TimeDelta = TimeDelta::seconds(30);
 
 /// The claimed work of one `run` or `deliver_due`: per-instance lanes and the running tasks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Dispatch {
     lanes: HashMap<String, Lane>,
     /// Instances with entries waiting.
@@ -223,6 +223,30 @@ struct Dispatch {
     starved: bool,
     /// Some instance left the skip list since the last claim.
     opened: bool,
+    /// Tasks whose endpoint answered with success send their instance here before their
+    /// outcome is written: the request is no longer in flight, so its slot is free at once
+    /// (the row stays leased until the outcome is written).
+    responded: (
+        mpsc::UnboundedSender<String>,
+        mpsc::UnboundedReceiver<String>,
+    ),
+}
+
+impl Dispatch {
+    fn new() -> Dispatch {
+        Dispatch {
+            lanes: HashMap::new(),
+            backed_up: HashSet::new(),
+            in_flight: 0,
+            waiting: 0,
+            tasks: JoinSet::new(),
+            task_instances: HashMap::new(),
+            recorder: None,
+            starved: false,
+            opened: false,
+            responded: mpsc::unbounded_channel(),
+        }
+    }
 }
 
 /// One finished attempt on its way to the store, and where its result goes.
@@ -301,6 +325,8 @@ struct Lane {
 struct Done {
     instance: String,
     deactivated: bool,
+    /// The request's slot was already freed through [`Dispatch::responded`].
+    freed: bool,
 }
 
 impl Sender {
@@ -368,7 +394,7 @@ impl Sender {
     /// their leases expire and they are attempted again later.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
-        let mut dispatch = Dispatch::default();
+        let mut dispatch = Dispatch::new();
         let mut claim = true;
         loop {
             if claim {
@@ -387,20 +413,20 @@ impl Sender {
             claim = tokio::select! {
                 () = &mut shutdown => break,
                 () = self.inner.wake.notified() => true,
+                Some(instance) = dispatch.responded.1.recv() => {
+                    self.free_slot(&mut dispatch, &instance);
+                    while let Ok(instance) = dispatch.responded.1.try_recv() {
+                        self.free_slot(&mut dispatch, &instance);
+                    }
+                    self.start_waiting(&mut dispatch);
+                    self.claim_after_finish(&dispatch)
+                }
                 Some(done) = dispatch.tasks.join_next_with_id(), if !dispatch.tasks.is_empty() => {
                     self.finish(&mut dispatch, done);
                     while let Some(done) = dispatch.tasks.try_join_next_with_id() {
                         self.finish(&mut dispatch, done);
                     }
-                    // Claim again once a good part of a batch fits, not per finished request,
-                    // and only if the claim can find something new: after a claim that got
-                    // everything due, a finished request adds work only if its instance left
-                    // the skip list (new commits wake the sender; retries and expired leases
-                    // fall due by the poll interval). An empty claim still costs a store
-                    // transaction (on SQLite a seek per instance with pending rows).
-                    let room = self.inner.config.global_limit.saturating_sub(dispatch.in_flight);
-                    room >= self.inner.config.batch_size.min(self.inner.config.global_limit) / 2
-                        && (!dispatch.starved || dispatch.opened)
+                    self.claim_after_finish(&dispatch)
                 }
                 () = self.inner.clock.sleep_until(deadline) => true,
             };
@@ -408,18 +434,46 @@ impl Sender {
         dispatch.tasks.abort_all();
     }
 
+    /// Whether to claim again after requests finished.
+    fn claim_after_finish(&self, dispatch: &Dispatch) -> bool {
+        // Claim again once a good part of a batch fits, not per finished request, and only if
+        // the claim can find something new: after a claim that got everything due, a finished
+        // request adds work only if its instance left the skip list (new commits wake the
+        // sender; retries and expired leases fall due by the poll interval). An empty claim
+        // still costs a store transaction (on SQLite a seek per instance with pending rows).
+        let room = self
+            .inner
+            .config
+            .global_limit
+            .saturating_sub(dispatch.in_flight);
+        room >= self
+            .inner
+            .config
+            .batch_size
+            .min(self.inner.config.global_limit)
+            / 2
+            && (!dispatch.starved || dispatch.opened)
+    }
+
     /// Delivers everything due now and waits for the outcomes; returns the number of attempts.
     /// Notifications whose retry falls later stay pending. For tests and one-shot runs.
     pub async fn deliver_due(&self) -> Result<u64> {
         let before = self.inner.counters.attempts.load(Ordering::Relaxed);
-        let mut dispatch = Dispatch::default();
+        let mut dispatch = Dispatch::new();
         loop {
             let full = self.pump(&mut dispatch).await?;
             if full {
                 continue;
             }
             match dispatch.tasks.join_next_with_id().await {
-                Some(done) => self.finish(&mut dispatch, done),
+                Some(done) => {
+                    // A task sends its instance before it ends: every early free is in the
+                    // channel by now.
+                    while let Ok(instance) = dispatch.responded.1.try_recv() {
+                        self.free_slot(&mut dispatch, &instance);
+                    }
+                    self.finish(&mut dispatch, done);
+                }
                 None => break,
             }
         }
@@ -505,9 +559,10 @@ impl Sender {
                     .recorder
                     .get_or_insert_with(|| Recorder::start(self.inner.store.clone()))
                     .clone();
+                let responded = d.responded.0.clone();
                 let task = d
                     .tasks
-                    .spawn(async move { inner.process(entry, &recorder).await });
+                    .spawn(async move { inner.process(entry, &recorder, &responded).await });
                 d.task_instances.insert(task.id(), instance.clone());
             }
             if !lane.waiting.is_empty() {
@@ -535,17 +590,16 @@ impl Sender {
                     Done {
                         instance,
                         deactivated: false,
+                        freed: false,
                     },
                 )
             }
         };
         d.task_instances.remove(&id);
-        d.in_flight -= 1;
+        if !done.freed {
+            self.free_slot(d, &done.instance);
+        }
         if let Some(lane) = d.lanes.get_mut(&done.instance) {
-            lane.in_flight -= 1;
-            if lane.in_flight + lane.waiting.len() < self.inner.config.per_endpoint_limit {
-                d.opened = true;
-            }
             if done.deactivated {
                 // Deactivation queued them and dropped their leases: do not send them.
                 d.waiting -= lane.waiting.len();
@@ -557,6 +611,21 @@ impl Sender {
             }
         }
         self.start_waiting(d);
+    }
+
+    /// One request to `instance`'s endpoint is no longer in flight.
+    fn free_slot(&self, d: &mut Dispatch, instance: &str) {
+        // Saturating: a task that panicked after freeing its slot early is freed twice.
+        d.in_flight = d.in_flight.saturating_sub(1);
+        if let Some(lane) = d.lanes.get_mut(instance) {
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+            if lane.in_flight + lane.waiting.len() < self.inner.config.per_endpoint_limit {
+                d.opened = true;
+            }
+            if lane.in_flight == 0 && lane.waiting.is_empty() {
+                d.lanes.remove(instance);
+            }
+        }
     }
 }
 
@@ -572,9 +641,21 @@ impl Inner {
     }
 
     /// One attempt of one claimed entry, recorded.
-    async fn process(&self, entry: OutboxEntry, recorder: &Recorder) -> Done {
+    async fn process(
+        &self,
+        entry: OutboxEntry,
+        recorder: &Recorder,
+        responded: &mpsc::UnboundedSender<String>,
+    ) -> Done {
         let instance = entry.notification.key.instance.clone();
-        let deactivated = match self.attempt_and_record(&entry, recorder).await {
+        let freed = std::sync::atomic::AtomicBool::new(false);
+        let free_early = || {
+            // The dispatcher outlives its tasks except at shutdown, when nothing is waiting.
+            if responded.send(instance.clone()).is_ok() {
+                freed.store(true, Ordering::Relaxed);
+            }
+        };
+        let deactivated = match self.attempt_and_record(&entry, recorder, free_early).await {
             Ok(deactivated) => deactivated,
             Err(e) if e.kind() == ErrorKind::Store => {
                 // LeaseLost included: someone else owns the notification now; the log of this
@@ -590,11 +671,18 @@ impl Inner {
         Done {
             instance,
             deactivated,
+            freed: freed.load(Ordering::Relaxed),
         }
     }
 
-    /// Returns whether the subscription was deactivated.
-    async fn attempt_and_record(&self, entry: &OutboxEntry, recorder: &Recorder) -> Result<bool> {
+    /// Returns whether the subscription was deactivated. Calls `free_early` once a successful
+    /// response is in, before its outcome is written.
+    async fn attempt_and_record(
+        &self,
+        entry: &OutboxEntry,
+        recorder: &Recorder,
+        free_early: impl FnOnce(),
+    ) -> Result<bool> {
         let notification = &entry.notification;
         let instance = notification.key.instance.as_str();
         let token = entry.lease.as_ref().map_or(0, |l| l.token);
@@ -635,6 +723,7 @@ impl Inner {
             attempt,
         };
         let Some(failure) = outcome.failure else {
+            free_early();
             recorder
                 .record(record(AttemptOutcome::Delivered, row))
                 .await?;

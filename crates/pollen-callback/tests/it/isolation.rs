@@ -88,3 +88,39 @@ async fn an_endpoint_that_hangs_does_not_block_another() {
     let stats = sender.stats();
     assert_eq!(stats.delivered, 25);
 }
+
+/// A successful request frees its endpoint's slot when the answer arrives, before its outcome
+/// is written, yet the endpoint never has more than its limit of requests in flight.
+#[tokio::test]
+async fn an_endpoint_never_has_more_than_its_limit_in_flight() {
+    let receiver = Receiver::start().await;
+    receiver.answer("/busy", Answer::after(Duration::from_millis(20)));
+    let store = Arc::new(MemoryStore::new());
+    let endpoints = Arc::new(EndpointMap::new());
+    endpoints.insert("busy", Endpoint::new(&receiver.url("/busy")).unwrap());
+    let mut config = SenderConfig::new("limit");
+    config.addresses = local_policy();
+    let limit = config.per_endpoint_limit;
+    let sender = Sender::new(store.clone(), endpoints, Arc::new(SystemClock), config).unwrap();
+    enqueue(&*store, "busy", 60, Utc::now()).await;
+    let attempts = tokio::time::timeout(Duration::from_secs(30), sender.deliver_due())
+        .await
+        .expect("60 deliveries within 30 s")
+        .unwrap();
+    assert_eq!(attempts, 60);
+    assert_eq!(receiver.received_on("/busy").len(), 60);
+    assert_eq!(
+        receiver.max_in_flight(),
+        limit,
+        "requests in flight at once to one endpoint"
+    );
+    let delivered = OutboxFilter {
+        status: Some(OutboxStatus::Delivered),
+        ..OutboxFilter::default()
+    };
+    assert_eq!(
+        store.list_outbox(&delivered).await.unwrap().len(),
+        60,
+        "deliver_due returns once every outcome is written"
+    );
+}

@@ -18,6 +18,8 @@ pub(crate) struct Answer {
     pub(crate) body: String,
     /// Never answer.
     pub(crate) hang: bool,
+    /// Answer after this long.
+    pub(crate) delay: Duration,
 }
 
 impl Answer {
@@ -27,6 +29,15 @@ impl Answer {
             headers: Vec::new(),
             body: String::new(),
             hang: false,
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// 200 after `delay`.
+    pub(crate) fn after(delay: Duration) -> Self {
+        Answer {
+            delay,
+            ..Answer::status(200)
         }
     }
 
@@ -67,6 +78,8 @@ struct State {
     answers: Mutex<HashMap<String, Answer>>,
     received: Mutex<Vec<Received>>,
     arrived: Notify,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +126,11 @@ impl Receiver {
             .into_iter()
             .filter(|r| r.path == path)
             .collect()
+    }
+
+    /// The most requests this receiver was answering at one time.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.state.in_flight.lock().unwrap().1
     }
 
     /// Waits until `count` requests arrived on `path`; panics after `within`.
@@ -164,6 +182,13 @@ async fn handle(
     if answer.hang {
         std::future::pending::<()>().await;
     }
+    {
+        let mut in_flight = state.in_flight.lock().unwrap();
+        in_flight.0 += 1;
+        in_flight.1 = in_flight.1.max(in_flight.0);
+    }
+    tokio::time::sleep(answer.delay).await;
+    state.in_flight.lock().unwrap().0 -= 1;
     let mut response = (
         StatusCode::from_u16(answer.status).unwrap(),
         answer.body.clone(),

@@ -63,7 +63,11 @@ async fn database_wal_and_key_files_are_private() {
     let versions = db
         .query_text("SELECT CAST(version AS TEXT) FROM _sqlx_migrations ORDER BY version")
         .await;
-    assert_eq!(versions, ["1", "2", "3", "4"], "migrations applied on start");
+    assert_eq!(
+        versions,
+        ["1", "2", "3", "4"],
+        "migrations applied on start"
+    );
 }
 
 fn key_of() -> pollen_core::PollKey {
