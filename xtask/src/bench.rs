@@ -14,7 +14,10 @@
 //! Reported per count: wall time from spawning `pollen` to the last event, and from the
 //! simulator's first request to the last event (the first excludes process start and the
 //! scheduler's first-poll phase, up to 5 s spread per key); events/s for both; the child's
-//! peak RSS (`VmHWM` of `/proc/PID/status`, read just before it is stopped).
+//! peak RSS (`VmHWM` of `/proc/PID/status`, read just before it is stopped); the time the
+//! first poll's walk took and the events delivered by then.
+//!
+//! `POLLEN_BENCH_LOG_DIR=DIR` keeps pollen's log of each run there (`RUST_LOG` sets its level).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -463,6 +466,12 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
     server.abort();
     let tally = state.tally.lock().unwrap_or_else(|p| p.into_inner());
     let log_path = dir.path().join("pollen.log");
+    if let Some(keep) = std::env::var_os("POLLEN_BENCH_LOG_DIR") {
+        // pollen's log (its level set by RUST_LOG), kept for a look at where the time went.
+        let kept = Path::new(&keep).join(format!("pollen-e2e-{records}.log"));
+        std::fs::copy(&log_path, &kept)
+            .with_context(|| format!("keeping pollen's log as {}", kept.display()))?;
+    }
     if let Err(e) = outcome {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
