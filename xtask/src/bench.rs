@@ -499,7 +499,9 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
         wall: last - spawned,
         from_first_request: last - first,
         to_first_event: tally.first_event.map_or(Duration::ZERO, |at| at - first),
-        walk: walk_end.map_or(Duration::ZERO, |(at, _)| at.saturating_duration_since(first)),
+        walk: walk_end.map_or(Duration::ZERO, |(at, _)| {
+            at.saturating_duration_since(first)
+        }),
         events_at_walk_end: walk_end.map_or(0, |(_, events)| events),
         pollen_cpu,
         peak_rss_mb: peak_seen_kb as f64 / 1024.0,

@@ -255,7 +255,9 @@ impl Serialize for RawRecord<'_> {
             ("objectId", change.object_id.as_str()),
         ];
         match &change.record {
-            Value::Object(map) => merged(serializer, map.iter().map(|(k, v)| (k.as_str(), v)), added),
+            Value::Object(map) => {
+                merged(serializer, map.iter().map(|(k, v)| (k.as_str(), v)), added)
+            }
             other => merged(serializer, std::iter::once(("value", other)), added),
         }
     }
