@@ -52,7 +52,7 @@ pub(crate) struct PollContext<'a> {
 /// records), while each write still carries many notifications. Each write also inserts its
 /// seen keys at random places of the key's seen-change index, dirtying most of its pages once
 /// the chunk outnumbers them: fewer, larger writes rewrite that index less often (4,000 against
-/// 1,000 cut the 100,000-record back-fill's walk from 9.7 s to the figure in
+/// 1,000 cut the 100,000-record back-fill's walk from 9.7 s to 6.1–6.4 s, see
 /// docs/performance.md).
 const PROGRESS_CHUNK: usize = 4_000;
 
