@@ -14,7 +14,10 @@
 //! Reported per count: wall time from spawning `pollen` to the last event, and from the
 //! simulator's first request to the last event (the first excludes process start and the
 //! scheduler's first-poll phase, up to 5 s spread per key); events/s for both; the child's
-//! peak RSS (`VmHWM` of `/proc/PID/status`, read just before it is stopped).
+//! peak RSS (`VmHWM` of `/proc/PID/status`, read just before it is stopped); the time the
+//! first poll's walk took and the events delivered by then.
+//!
+//! `POLLEN_BENCH_LOG_DIR=DIR` keeps pollen's log of each run there (`RUST_LOG` sets its level).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,9 @@ const TARGET_PEAK_RSS_MB: f64 = 100.0;
 
 /// A run that has not delivered every event by then has failed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A pause in Sage requests this long ends the first poll (the next is 15 s later).
+const WALK_GAP: Duration = Duration::from_secs(3);
 
 /// The grant code in the instance; the simulator is told to accept it.
 const CODE: &str = "e2e-bench-grant-code";
@@ -91,12 +97,14 @@ fn measure(pollen: &Path, counts: Vec<usize>) -> Result<()> {
     println!();
     println!(
         "| records | events | spawn → last event | events/s | first Sage request → first event \
-         | → last event | events/s | pollen CPU | peak RSS |"
+         | → last event | events/s | → walk done (events by then) | events/s after the walk \
+         | pollen CPU | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         println!(
-            "| {} | {} | {:.2} s | {:.0} | {:.2} s | {:.2} s | {:.0} | {:.2} s | {:.1} MB |",
+            "| {} | {} | {:.2} s | {:.0} | {:.2} s | {:.2} s | {:.0} | {:.2} s ({}) | {:.0} \
+             | {:.2} s | {:.1} MB |",
             r.records,
             r.events,
             r.wall.as_secs_f64(),
@@ -104,6 +112,9 @@ fn measure(pollen: &Path, counts: Vec<usize>) -> Result<()> {
             r.to_first_event.as_secs_f64(),
             r.from_first_request.as_secs_f64(),
             r.rate(r.from_first_request),
+            r.walk.as_secs_f64(),
+            r.events_at_walk_end,
+            r.delivery_rate_after_walk(),
             r.pollen_cpu.as_secs_f64(),
             r.peak_rss_mb
         );
@@ -155,11 +166,26 @@ struct RunResult {
     peak_rss_mb: f64,
     /// CPU time (user + system) the pollen process used until the last event.
     pollen_cpu: Duration,
+    /// From the first Sage request to the last one of the first poll (its walk is done), and
+    /// the events that had arrived by then: what is left after it is the sender's.
+    walk: Duration,
+    events_at_walk_end: u64,
 }
 
 impl RunResult {
     fn rate(&self, over: Duration) -> f64 {
         self.events as f64 / over.as_secs_f64()
+    }
+
+    /// Events per second delivered after the walk was done.
+    fn delivery_rate_after_walk(&self) -> f64 {
+        let left = self.events.saturating_sub(self.events_at_walk_end) as f64;
+        let after = self.from_first_request.saturating_sub(self.walk);
+        if after.is_zero() {
+            0.0
+        } else {
+            left / after.as_secs_f64()
+        }
     }
 }
 
@@ -169,7 +195,8 @@ impl std::fmt::Display for RunResult {
             f,
             "e2e {} records: {} events in {:.2} s from spawn ({:.0}/s), {:.2} s from the first \
              Sage request ({:.0}/s), the first event {:.2} s after the first request; pollen used \
-             {:.2} s of CPU ({:.0} events per CPU-second); peak RSS {:.1} MB",
+             {:.2} s of CPU ({:.0} events per CPU-second); peak RSS {:.1} MB; the walk took \
+             {:.2} s from the first request ({} events had arrived then, {:.0}/s after it)",
             self.records,
             self.events,
             self.wall.as_secs_f64(),
@@ -179,7 +206,10 @@ impl std::fmt::Display for RunResult {
             self.to_first_event.as_secs_f64(),
             self.pollen_cpu.as_secs_f64(),
             self.events as f64 / self.pollen_cpu.as_secs_f64().max(0.001),
-            self.peak_rss_mb
+            self.peak_rss_mb,
+            self.walk.as_secs_f64(),
+            self.events_at_walk_end,
+            self.delivery_rate_after_walk()
         )
     }
 }
@@ -201,6 +231,23 @@ struct ReceiverState {
     tally: Mutex<Tally>,
 }
 
+/// What the receiver reads of a notification.
+#[derive(serde::Deserialize)]
+struct Payload {
+    message: PayloadMessage,
+}
+
+#[derive(serde::Deserialize)]
+struct PayloadMessage {
+    events: Vec<PayloadEvent>,
+}
+
+#[derive(serde::Deserialize)]
+struct PayloadEvent {
+    #[serde(rename = "objectId")]
+    object_id: Option<String>,
+}
+
 async fn receive(
     State(state): State<Arc<ReceiverState>>,
     headers: HeaderMap,
@@ -210,15 +257,17 @@ async fn receive(
         .get("elements-webhook-signature")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == pollen_callback::elements_signature(&state.key, &body));
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let ids: Option<Vec<String>> = parsed.as_ref().and_then(|payload| {
-        payload["message"]["events"].as_array().map(|events| {
-            events
-                .iter()
-                .map(|e| e["objectId"].as_str().unwrap_or_default().to_owned())
+    // Only the events' object ids are read: the rest of the body is skipped, not built.
+    let ids: Option<Vec<String>> = serde_json::from_slice::<Payload>(&body)
+        .ok()
+        .map(|payload| {
+            payload
+                .message
+                .events
+                .into_iter()
+                .map(|e| e.object_id.unwrap_or_default())
                 .collect()
-        })
-    });
+        });
     let mut tally = state.tally.lock().unwrap_or_else(|p| p.into_inner());
     tally.notifications += 1;
     if !signed {
@@ -371,11 +420,24 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
     let pid = child.id();
 
     let mut first_request: Option<Instant> = None;
+    // The last change of the simulator's request count within the first poll (a gap of
+    // WALK_GAP ends it: the next poll is a refresh interval later), and the events by then.
+    let mut requests_seen = 0;
+    let mut walk_end: Option<(Instant, u64)> = None;
     let mut peak_seen_kb = 0;
     let outcome = loop {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        if first_request.is_none() && sim.request_counts().total() > 0 {
+        let requests = sim.request_counts().total();
+        if first_request.is_none() && requests > 0 {
             first_request = Some(Instant::now());
+        }
+        if requests != requests_seen {
+            requests_seen = requests;
+            let now = Instant::now();
+            if walk_end.is_none_or(|(at, _)| now - at < WALK_GAP) {
+                let events = state.tally.lock().unwrap_or_else(|p| p.into_inner()).events;
+                walk_end = Some((now, events));
+            }
         }
         if let Some((hwm, _)) = rss_kb(pid) {
             peak_seen_kb = peak_seen_kb.max(hwm);
@@ -404,6 +466,12 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
     server.abort();
     let tally = state.tally.lock().unwrap_or_else(|p| p.into_inner());
     let log_path = dir.path().join("pollen.log");
+    if let Some(keep) = std::env::var_os("POLLEN_BENCH_LOG_DIR") {
+        // pollen's log (its level set by RUST_LOG), kept for a look at where the time went.
+        let kept = Path::new(&keep).join(format!("pollen-e2e-{records}.log"));
+        std::fs::copy(&log_path, &kept)
+            .with_context(|| format!("keeping pollen's log as {}", kept.display()))?;
+    }
     if let Err(e) = outcome {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
@@ -431,6 +499,10 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
         wall: last - spawned,
         from_first_request: last - first,
         to_first_event: tally.first_event.map_or(Duration::ZERO, |at| at - first),
+        walk: walk_end.map_or(Duration::ZERO, |(at, _)| {
+            at.saturating_duration_since(first)
+        }),
+        events_at_walk_end: walk_end.map_or(0, |(_, events)| events),
         pollen_cpu,
         peak_rss_mb: peak_seen_kb as f64 / 1024.0,
     })

@@ -2,8 +2,10 @@
 //! build notifications, commit — and the timing rules around it (slots, back-off).
 
 use std::collections::HashSet;
+use std::future::Future;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::{self, BoxFuture, Either};
 use sha2::{Digest, Sha256};
 
 use crate::change::{Change, Classifier, EventType, StableId, Tally, Window};
@@ -11,7 +13,7 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::notification::{build_notifications, Notification};
-use crate::source::{FetchRequest, Source};
+use crate::source::{FetchRequest, Page, Source};
 use crate::spec::{PollKey, PollSpec};
 use crate::store::{PollCommit, PollProgress, PollState, SeenChange, Store};
 
@@ -47,8 +49,12 @@ pub(crate) struct PollContext<'a> {
 
 /// Changes a poll holds before it writes them as progress ([`Store::commit_progress`]): this
 /// bounds a poll's memory whatever its window holds (a first poll may back-fill millions of
-/// records), while each write still carries many notifications.
-const PROGRESS_CHUNK: usize = 1_000;
+/// records), while each write still carries many notifications. Each write also inserts its
+/// seen keys at random places of the key's seen-change index, dirtying most of its pages once
+/// the chunk outnumbers them: fewer, larger writes rewrite that index less often (4,000 against
+/// 1,000 cut the 100,000-record back-fill's walk from 9.7 s to 6.1–6.4 s, see
+/// docs/performance.md).
+const PROGRESS_CHUNK: usize = 4_000;
 
 /// Runs one poll of `spec` under the lease held in `state` and commits it.
 ///
@@ -82,7 +88,9 @@ pub(crate) async fn run_poll(
             since = corrected;
             // What the first walk wrote is suppressed as seen; what it still holds is walked
             // again.
+            emitter.settle().await?;
             emitter.pending.clear();
+            emitter.store_had_none = None;
             walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
         }
     }
@@ -102,14 +110,14 @@ pub(crate) async fn run_poll(
         let mut first_total: Option<Option<u64>> = None;
         let mut deletion_pages = 0u32;
         loop {
-            let page = source
-                .fetch_deleted_page(FetchRequest {
+            let page = emitter
+                .drive(source.fetch_deleted_page(FetchRequest {
                     key: &spec.key,
                     request: &request,
                     since,
                     page_size: spec.page_size,
                     cursor: cursor.as_deref(),
-                })
+                }))
                 .await?;
             pages += 1;
             deletion_pages += 1;
@@ -132,7 +140,8 @@ pub(crate) async fn run_poll(
         }
     }
 
-    let (seen, notifications) = emitter.take_fresh(&window).await?;
+    emitter.settle().await?;
+    let (seen, notifications, fresh) = emitter.take_fresh(&window).await?;
     let shifted = tally.newer_than_start || total_changed;
     let new_watermark = if shifted {
         watermark
@@ -142,7 +151,6 @@ pub(crate) async fn run_poll(
     let now = ctx.clock.now();
     let next_due = next_slot(&spec.key, spec.refresh_interval, now);
     let notification_count = notifications.len();
-    let fresh = std::mem::take(&mut emitter.fresh);
     let commit = PollCommit {
         key: spec.key.clone(),
         lease_token,
@@ -153,7 +161,7 @@ pub(crate) async fn run_poll(
         prune_before: Some(spec.window_start(new_watermark) - spec.dedup_margin),
     };
     ctx.store.commit_poll(commit).await?;
-    emitter.count_committed(&fresh, notification_count);
+    emitter.count_committed(fresh, notification_count);
 
     let metrics = ctx.metrics;
     metrics.add_pages_fetched(u64::from(pages));
@@ -186,14 +194,23 @@ pub(crate) async fn run_poll(
 }
 
 /// Collects a poll's changes, de-duplicates them against the store and writes them in chunks.
+///
+/// A chunk's write runs while the walk goes on: it is driven alongside the next page fetches
+/// ([`Emitter::drive`]) and awaited before the next chunk's write, before a re-walk and
+/// before the final commit, so the writes still happen one after the other and the watermark
+/// moves only after all of them.
 struct Emitter<'c, 'a> {
     ctx: &'c PollContext<'a>,
     spec: &'c PollSpec,
     lease_token: u64,
     /// Classified, not yet checked against the store.
     pending: Vec<Change>,
-    /// Fresh changes of the last [`Emitter::take_fresh`], kept for the counters.
-    fresh: Vec<Change>,
+    /// The progress write under way, with what it writes for the counters.
+    in_flight: Option<(BoxFuture<'c, Result<()>>, Fresh, usize)>,
+    /// Whether the store remembered no seen change of this key when the poll started writing
+    /// (asked once, at the first progress write): then no change of this walk can have been
+    /// emitted before, and the walk's own set of ids is the whole de-duplication.
+    store_had_none: Option<bool>,
     /// Events and notifications written so far (progress and final commit).
     events: u64,
     notifications: usize,
@@ -203,6 +220,32 @@ struct Emitter<'c, 'a> {
     next_progress_log: Option<DateTime<Utc>>,
 }
 
+/// The fresh changes of a chunk, counted by kind.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fresh {
+    created: u64,
+    updated: u64,
+    deleted: u64,
+}
+
+impl Fresh {
+    fn of(changes: &[Change]) -> Fresh {
+        let mut fresh = Fresh::default();
+        for change in changes {
+            match change.event_type {
+                EventType::Created => fresh.created += 1,
+                EventType::Updated => fresh.updated += 1,
+                EventType::Deleted => fresh.deleted += 1,
+            }
+        }
+        fresh
+    }
+
+    fn total(self) -> u64 {
+        self.created + self.updated + self.deleted
+    }
+}
+
 impl<'c, 'a> Emitter<'c, 'a> {
     fn new(ctx: &'c PollContext<'a>, spec: &'c PollSpec, lease_token: u64) -> Self {
         Emitter {
@@ -210,7 +253,8 @@ impl<'c, 'a> Emitter<'c, 'a> {
             spec,
             lease_token,
             pending: Vec::new(),
-            fresh: Vec::new(),
+            in_flight: None,
+            store_had_none: None,
             events: 0,
             notifications: 0,
             duplicates: 0,
@@ -226,32 +270,69 @@ impl<'c, 'a> Emitter<'c, 'a> {
         }
     }
 
-    /// The fresh part of the pending changes (not emitted by an earlier poll), as seen keys and
-    /// notifications; the fresh changes themselves are kept in `self.fresh`.
+    /// Runs `work` (a page fetch) while driving the progress write under way, if any; a failed
+    /// write fails the poll.
+    async fn drive<T>(&mut self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let Some((write, fresh, notifications)) = self.in_flight.take() else {
+            return work.await;
+        };
+        let work = std::pin::pin!(work);
+        match future::select(write, work).await {
+            Either::Left((written, work)) => {
+                written?;
+                self.count_committed(fresh, notifications);
+                work.await
+            }
+            Either::Right((Err(e), write)) => {
+                // The poll fails; what the write holds is kept all the same, as progress.
+                if write.await.is_ok() {
+                    self.count_committed(fresh, notifications);
+                }
+                Err(e)
+            }
+            Either::Right((value, write)) => {
+                self.in_flight = Some((write, fresh, notifications));
+                value
+            }
+        }
+    }
+
+    /// Waits for the progress write under way, if any.
+    async fn settle(&mut self) -> Result<()> {
+        if let Some((write, fresh, notifications)) = self.in_flight.take() {
+            write.await?;
+            self.count_committed(fresh, notifications);
+        }
+        Ok(())
+    }
+
+    /// The fresh part of the pending changes (not emitted by an earlier poll), as seen keys,
+    /// notifications and counts.
     async fn take_fresh(
         &mut self,
         window: &Window,
-    ) -> Result<(Vec<SeenChange>, Vec<Notification>)> {
+    ) -> Result<(Vec<SeenChange>, Vec<Notification>, Fresh)> {
         let changes = std::mem::take(&mut self.pending);
-        let ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
-        let seen = if ids.is_empty() {
-            Vec::new()
+        let total = changes.len();
+        let fresh: Vec<Change> = if changes.is_empty() || self.store_had_none == Some(true) {
+            changes
         } else {
-            self.ctx.store.seen(&self.spec.key, &ids).await?
+            let ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
+            let seen = self.ctx.store.seen(&self.spec.key, &ids).await?;
+            if seen.len() != ids.len() {
+                return Err(Error::store(format!(
+                    "store answered {} seen flags for {} change ids",
+                    seen.len(),
+                    ids.len()
+                )));
+            }
+            changes
+                .into_iter()
+                .zip(seen)
+                .filter_map(|(change, seen)| (!seen).then_some(change))
+                .collect()
         };
-        if seen.len() != ids.len() {
-            return Err(Error::store(format!(
-                "store answered {} seen flags for {} change ids",
-                seen.len(),
-                ids.len()
-            )));
-        }
-        let fresh: Vec<Change> = changes
-            .into_iter()
-            .zip(seen)
-            .filter_map(|(change, seen)| (!seen).then_some(change))
-            .collect();
-        self.duplicates += (ids.len() - fresh.len()) as u64;
+        self.duplicates += (total - fresh.len()) as u64;
         let notifications =
             build_notifications(self.spec, &fresh, window.poll_start, self.ctx.clock.now());
         let seen = fresh
@@ -261,43 +342,45 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 at: c.seen_at,
             })
             .collect();
-        self.fresh = fresh;
-        Ok((seen, notifications))
+        Ok((seen, notifications, Fresh::of(&fresh)))
     }
 
-    /// Writes the pending changes as progress once there are [`PROGRESS_CHUNK`] of them.
+    /// Starts writing the pending changes as progress once there are [`PROGRESS_CHUNK`] of
+    /// them, after the previous progress write has finished.
     async fn flush_if_full(&mut self, window: &Window) -> Result<()> {
         if self.pending.len() < PROGRESS_CHUNK {
             return Ok(());
         }
-        let (seen, notifications) = self.take_fresh(window).await?;
-        let fresh = std::mem::take(&mut self.fresh);
-        if !fresh.is_empty() {
+        self.settle().await?;
+        if self.store_had_none.is_none() {
+            // Asked before this poll writes anything (a re-walk asks again, after its first
+            // walk's writes).
+            let known = self.ctx.store.seen_count(&self.spec.key).await?;
+            self.store_had_none = Some(known == 0);
+        }
+        let (seen, notifications, fresh) = self.take_fresh(window).await?;
+        if fresh.total() > 0 {
             let count = notifications.len();
-            self.ctx
-                .store
-                .commit_progress(PollProgress {
-                    key: self.spec.key.clone(),
-                    lease_token: self.lease_token,
-                    seen,
-                    notifications,
-                })
-                .await?;
-            self.count_committed(&fresh, count);
+            let write = self.ctx.store.commit_progress(PollProgress {
+                key: self.spec.key.clone(),
+                lease_token: self.lease_token,
+                seen,
+                notifications,
+            });
+            self.in_flight = Some((write, fresh, count));
         }
         Ok(())
     }
 
     /// Counts written events in the totals and the metrics.
-    fn count_committed(&mut self, fresh: &[Change], notifications: usize) {
+    fn count_committed(&mut self, fresh: Fresh, notifications: usize) {
         let metrics = self.ctx.metrics;
-        let count = |kind: EventType| fresh.iter().filter(|c| c.event_type == kind).count() as u64;
-        metrics.add_events_emitted(fresh.len() as u64);
-        metrics.add_events_created(count(EventType::Created));
-        metrics.add_events_updated(count(EventType::Updated));
-        metrics.add_events_deleted(count(EventType::Deleted));
+        metrics.add_events_emitted(fresh.total());
+        metrics.add_events_created(fresh.created);
+        metrics.add_events_updated(fresh.updated);
+        metrics.add_events_deleted(fresh.deleted);
         metrics.add_notifications_enqueued(notifications as u64);
-        self.events += fresh.len() as u64;
+        self.events += fresh.total();
         self.notifications += notifications;
     }
 
@@ -347,19 +430,14 @@ async fn walk_changes(
     let mut pages = 0u32;
     let mut total_changed = false;
     let mut window: Option<Window> = None;
-    let mut cursor: Option<String> = None;
+    let mut previous: Option<String> = None;
     let mut first_total: Option<Option<u64>> = None;
+    // The next page is asked for before this one is classified and written, so the source
+    // works on it meanwhile.
+    let sent = ctx.clock.now();
+    let mut next = fetch(source, spec, &request, since, None);
     loop {
-        let sent = ctx.clock.now();
-        let page = source
-            .fetch_page(FetchRequest {
-                key: &spec.key,
-                request: &request,
-                since,
-                page_size: spec.page_size,
-                cursor: cursor.as_deref(),
-            })
-            .await?;
+        let page = emitter.drive(next).await?;
         pages += 1;
         let window = *window.get_or_insert_with(|| {
             let poll_start = poll_start(page.server_time, sent, ctx.clock.now(), local_start);
@@ -381,16 +459,28 @@ async fn walk_changes(
             Some(total) if total != page.total => total_changed = true,
             Some(_) => {}
         }
+        let cursor = next_cursor(spec, pages, previous.as_deref(), page.next)?;
+        next = match &cursor {
+            Some(cursor) => {
+                let mut request = fetch(source, spec, &request, since, Some(cursor.clone()));
+                // Polled once, so the request goes out now.
+                if let std::task::Poll::Ready(done) = futures::poll!(&mut request) {
+                    request = Box::pin(future::ready(done));
+                }
+                request
+            }
+            None => Box::pin(future::ready(Ok(Page::default()))),
+        };
         let classifier = Classifier::new(spec, window);
         classifier.classify(page.records, &mut tally, |change| {
             emitter.push(change, &mut in_walk);
         });
         emitter.flush_if_full(&window).await?;
         emitter.log_progress(pages);
-        cursor = next_cursor(spec, pages, cursor.as_deref(), page.next)?;
         if cursor.is_none() {
             break;
         }
+        previous = cursor;
     }
     Ok(Walk {
         window: window.expect("the walk fetched at least one page"),
@@ -398,6 +488,27 @@ async fn walk_changes(
         tally,
         in_walk,
         total_changed,
+    })
+}
+
+/// One page of the change feed, owning its cursor.
+fn fetch<'f>(
+    source: &'f dyn Source,
+    spec: &'f PollSpec,
+    request: &'f str,
+    since: DateTime<Utc>,
+    cursor: Option<String>,
+) -> BoxFuture<'f, Result<Page>> {
+    Box::pin(async move {
+        source
+            .fetch_page(FetchRequest {
+                key: &spec.key,
+                request,
+                since,
+                page_size: spec.page_size,
+                cursor: cursor.as_deref(),
+            })
+            .await
     })
 }
 

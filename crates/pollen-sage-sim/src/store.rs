@@ -265,6 +265,59 @@ fn serialize_timestamp<S: serde::Serializer>(
 struct Table {
     rows: Vec<Arc<Row>>,
     next_number: u64,
+    /// The matching positions of the last few list filters, valid for `rows` as they are:
+    /// every write goes through [`Store::table_mut`], which empties it. A walk asks for page
+    /// after page with one filter, so each page costs O(page) instead of O(table).
+    matches: Mutex<Vec<(Filter, Arc<Vec<u32>>)>>,
+}
+
+/// The part of a list query that decides which rows match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Filter {
+    since: Option<i64>,
+    deleted_since: Option<i64>,
+    contact_types: Option<u8>,
+}
+
+impl Filter {
+    fn matches(&self, row: &Row) -> bool {
+        let alive_ok = match self.deleted_since {
+            Some(since) => row.deleted_at.is_some_and(|at| at > since),
+            None => row.deleted_at.is_none(),
+        };
+        alive_ok
+            && self.since.is_none_or(|since| row.updated_at >= since)
+            && self
+                .contact_types
+                .is_none_or(|wanted| row.contact_types & wanted != 0)
+    }
+}
+
+/// Filters whose matching positions a table keeps.
+const CACHED_FILTERS: usize = 4;
+
+impl Table {
+    /// The positions of the rows matching `filter`, in list order.
+    fn matching(&self, filter: Filter) -> Arc<Vec<u32>> {
+        let mut cache = lock(&self.matches);
+        if let Some(at) = cache.iter().position(|(f, _)| *f == filter) {
+            let entry = cache.remove(at);
+            let positions = Arc::clone(&entry.1);
+            cache.insert(0, entry);
+            return positions;
+        }
+        let positions: Arc<Vec<u32>> = Arc::new(
+            self.rows
+                .iter()
+                .enumerate()
+                .filter(|(_, row)| filter.matches(row))
+                .map(|(position, _)| position as u32)
+                .collect(),
+        );
+        cache.truncate(CACHED_FILTERS - 1);
+        cache.insert(0, (filter, Arc::clone(&positions)));
+        positions
+    }
 }
 
 /// Which attributes a list returns.
@@ -369,7 +422,7 @@ impl Store {
         }
         let mut log = lock(&self.log);
         for (resource, table) in built {
-            *write(&self.tables[resource.index()]) = table;
+            *self.table_mut(resource) = table;
         }
         log.clear();
         *lock(&self.rng) = ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x5A6E_5157));
@@ -421,7 +474,7 @@ impl Store {
     ) -> Result<Record, SimError> {
         let overrides = override_fields(overrides)?;
         let refs = self.refs_for(resource);
-        let mut table = write(&self.tables[resource.index()]);
+        let mut table = self.table_mut(resource);
         table.next_number += 1;
         let number = table.next_number;
         let (id, mut fields) = {
@@ -444,7 +497,7 @@ impl Store {
         now: i64,
     ) -> Result<Record, SimError> {
         let changes = override_fields(changes)?;
-        let mut table = write(&self.tables[resource.index()]);
+        let mut table = self.table_mut(resource);
         let position = live_position(&table, resource, id)?;
         let old = &table.rows[position];
         let mut fields = old.fields.clone();
@@ -473,7 +526,7 @@ impl Store {
         id: &str,
         now: i64,
     ) -> Result<Record, SimError> {
-        let mut table = write(&self.tables[resource.index()]);
+        let mut table = self.table_mut(resource);
         let position = live_position(&table, resource, id)?;
         let old = &table.rows[position];
         let row = Arc::new(Row::build(
@@ -535,31 +588,23 @@ impl Store {
     /// The page a list query asks for; a page past the end is the last page.
     pub(crate) fn list(&self, resource: Resource, query: &ListQuery) -> Page {
         let table = read(&self.tables[resource.index()]);
-        let deleted_since = query
-            .deleted_since
-            .filter(|_| resource.supports_deleted_since());
-        let matches = |row: &Row| -> bool {
-            let alive_ok = match deleted_since {
-                Some(since) => row.deleted_at.is_some_and(|at| at > since),
-                None => row.deleted_at.is_none(),
-            };
-            alive_ok
-                && query.since.is_none_or(|since| row.updated_at >= since)
-                && query
-                    .contact_types
-                    .is_none_or(|wanted| row.contact_types & wanted != 0)
+        let filter = Filter {
+            since: query.since,
+            deleted_since: query
+                .deleted_since
+                .filter(|_| resource.supports_deleted_since()),
+            contact_types: query.contact_types,
         };
-        let total = table.rows.iter().filter(|row| matches(row)).count();
+        let positions = table.matching(filter);
+        let total = positions.len();
         let per_page = query.items_per_page.max(1);
         let last_page = total.div_ceil(per_page).max(1);
         let page = query.page.clamp(1, last_page);
-        let rows = table
-            .rows
+        let rows = positions
             .iter()
-            .filter(|row| matches(row))
             .skip((page - 1) * per_page)
             .take(per_page)
-            .cloned()
+            .map(|&position| Arc::clone(&table.rows[position as usize]))
             .collect();
         Page {
             total,
@@ -567,6 +612,17 @@ impl Store {
             last_page,
             rows,
         }
+    }
+
+    /// A table to change: its cached list positions are dropped first.
+    fn table_mut(&self, resource: Resource) -> std::sync::RwLockWriteGuard<'_, Table> {
+        let mut table = write(&self.tables[resource.index()]);
+        table
+            .matches
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        table
     }
 }
 
@@ -676,6 +732,88 @@ mod tests {
                 .unwrap();
             let page = store.list(Resource::Contacts, &query(1, 20));
             assert_eq!(page.rows.last().unwrap().id == first, expect_last);
+        }
+    }
+
+    /// Every page by a fresh scan of the table, as `list` computed it before it cached.
+    fn scanned(store: &Store, resource: Resource, query: &ListQuery) -> (usize, Vec<String>) {
+        let table = read(&store.tables[resource.index()]);
+        let filter = Filter {
+            since: query.since,
+            deleted_since: query
+                .deleted_since
+                .filter(|_| resource.supports_deleted_since()),
+            contact_types: query.contact_types,
+        };
+        let matching: Vec<&Arc<Row>> = table.rows.iter().filter(|r| filter.matches(r)).collect();
+        let per_page = query.items_per_page.max(1);
+        let last_page = matching.len().div_ceil(per_page).max(1);
+        let page = query.page.clamp(1, last_page);
+        let ids = matching
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(|r| r.id.clone())
+            .collect();
+        (matching.len(), ids)
+    }
+
+    fn listed(store: &Store, resource: Resource, query: &ListQuery) -> (usize, Vec<String>) {
+        let page = store.list(resource, query);
+        (page.total, page.rows.iter().map(|r| r.id.clone()).collect())
+    }
+
+    #[test]
+    fn cached_pages_match_a_scan_and_every_write_refreshes_them() {
+        for order in [RecordOrder::Insertion, RecordOrder::UpdateMovesToEnd] {
+            let store = Store::new(order);
+            store.seed(3, 60, EPOCH);
+            let since = store.all(Resource::Contacts)[30].row.updated_at;
+            let filters = [
+                (None, None, None),
+                (Some(since), None, None),
+                (None, Some(EPOCH - 1), None),
+                (Some(since), None, Some(1)),
+            ];
+            let check = |store: &Store| {
+                // Alternate filters, so the cache is hit, missed and reordered.
+                for page in 0..=8 {
+                    for (since, deleted_since, contact_types) in filters {
+                        let query = ListQuery {
+                            page,
+                            items_per_page: 7,
+                            since,
+                            deleted_since,
+                            contact_types,
+                        };
+                        assert_eq!(
+                            listed(store, Resource::Contacts, &query),
+                            scanned(store, Resource::Contacts, &query),
+                            "{order:?} page {page} {since:?} {deleted_since:?} {contact_types:?}"
+                        );
+                    }
+                }
+            };
+            check(&store);
+            let ids: Vec<String> = store
+                .all(Resource::Contacts)
+                .iter()
+                .map(|r| r.id().to_owned())
+                .collect();
+            store
+                .update(Resource::Contacts, &ids[2], &Value::Null, EPOCH + 5)
+                .unwrap();
+            check(&store);
+            store
+                .delete(Resource::Contacts, &ids[40], EPOCH + 6)
+                .unwrap();
+            check(&store);
+            store
+                .create(Resource::Contacts, &Value::Null, EPOCH + 7)
+                .unwrap();
+            check(&store);
+            store.seed(4, 30, EPOCH);
+            check(&store);
         }
     }
 

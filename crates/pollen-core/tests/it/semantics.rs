@@ -345,12 +345,12 @@ async fn dedup_memory_stays_flat_over_a_simulated_month() {
 #[tokio::test]
 async fn a_long_poll_writes_progress_and_a_failure_part_way_repeats_nothing() {
     let h = Harness::new(|_| {}).await;
-    h.source.set_page_size(100);
+    h.source.set_page_size(400);
     h.clock.advance(TimeDelta::seconds(20));
-    for n in 0..2_500 {
-        h.source.upsert(&format!("r{n:04}"), json!({}));
+    for n in 0..10_000 {
+        h.source.upsert(&format!("r{n:05}"), json!({}));
     }
-    // Page 15 of 25 fails: pages 1–14 hold 1,400 changes, of which one chunk of 1,000 is written.
+    // Page 15 of 25 fails: pages 1–14 hold 5,600 changes, of which one chunk of 4,000 is written.
     h.source.before_page(15, |source| source.fail_next(1));
     let failed = h.poll().await;
     assert!(failed.result.is_err(), "{failed:?}");
@@ -358,15 +358,15 @@ async fn a_long_poll_writes_progress_and_a_failure_part_way_repeats_nothing() {
     assert_eq!(state.watermark, t0(), "the watermark moved before the end");
     assert_eq!(state.consecutive_failures, 1);
     let written = counts(&h.emitted().await);
-    assert_eq!(written.len(), 1_000, "one chunk written before the failure");
-    assert_eq!(h.store.seen_count(&key()).await.unwrap(), 1_000);
+    assert_eq!(written.len(), 4_000, "one chunk written before the failure");
+    assert_eq!(h.store.seen_count(&key()).await.unwrap(), 4_000);
 
     let report = h.poll().await;
     let summary = report.result.as_ref().expect("the re-poll succeeds");
-    assert_eq!(summary.events, 1_500);
-    assert_eq!(summary.duplicates, 1_000);
+    assert_eq!(summary.events, 6_000);
+    assert_eq!(summary.duplicates, 4_000);
     assert!(h.state().await.watermark > t0());
     let all = counts(&h.emitted().await);
-    assert_eq!(all.len(), 2_500);
+    assert_eq!(all.len(), 10_000);
     assert!(all.values().all(|n| *n == 1), "an event was written twice");
 }
