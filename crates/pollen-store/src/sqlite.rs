@@ -207,7 +207,6 @@ impl SqliteBackend {
             // outcome update rewrites. (An existing file keeps its page size.)
             .connect_with(
                 base.clone()
-                    .page_size(8192)
                     .journal_mode(SqliteJournalMode::Wal)
                     .pragma("cache_size", "-8192"),
             )
