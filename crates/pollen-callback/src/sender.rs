@@ -201,6 +201,15 @@ struct Inner {
     unknown: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
+/// Notifications of one endpoint claimed at most (in flight and waiting), as a multiple of
+/// its in-flight limit: a busy endpoint keeps a short queue, so a claim serves many of its
+/// requests instead of refilling one slot at a time, while a slow one holds few leases.
+const LANE_DEPTH: usize = 8;
+
+fn lane_capacity(config: &SenderConfig) -> usize {
+    config.per_endpoint_limit.saturating_mul(LANE_DEPTH)
+}
+
 /// How long an instance without an endpoint here is skipped before it is looked up again.
 const UNKNOWN_INSTANCE_RECHECK: TimeDelta = TimeDelta::seconds(30);
 
@@ -494,7 +503,7 @@ impl Sender {
         let mut skip: Vec<String> = d
             .lanes
             .iter()
-            .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= config.per_endpoint_limit)
+            .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= lane_capacity(config))
             .map(|(instance, _)| instance.clone())
             .collect();
         skip.extend(self.inner.unknown_instances(now));
@@ -506,7 +515,7 @@ impl Sender {
                 now,
                 to_delta(config.lease_for),
                 limit,
-                config.per_endpoint_limit,
+                lane_capacity(config),
                 &skip,
             )
             .await?;
@@ -619,7 +628,7 @@ impl Sender {
         d.in_flight = d.in_flight.saturating_sub(1);
         if let Some(lane) = d.lanes.get_mut(instance) {
             lane.in_flight = lane.in_flight.saturating_sub(1);
-            if lane.in_flight + lane.waiting.len() < self.inner.config.per_endpoint_limit {
+            if lane.in_flight + lane.waiting.len() < lane_capacity(&self.inner.config) {
                 d.opened = true;
             }
             if lane.in_flight == 0 && lane.waiting.is_empty() {
