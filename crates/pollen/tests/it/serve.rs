@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use pollen::api::{serve, ApiSecrets, ServeOptions, BASE_PATH};
 use pollen::demo::demo_instance;
 use pollen::receiver::{ReceivedEvent, Receiver};
-use pollen_sage_sim::{ApiVersion, Resource, SimConfig, Simulator};
+use pollen_sage_sim::{ApiVersion, Resource, RunningSim, SimConfig, Simulator};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -134,6 +134,32 @@ async fn receive(
         got.push(event);
     }
     got
+}
+
+/// Creates a customer named `name` in the simulator; returns its id.
+fn create_customer(sim: &RunningSim, name: &str) -> String {
+    sim.create(
+        Resource::Contacts,
+        &json!({"contact_types": [{"id": "CUSTOMER"}], "name": name}),
+    )
+    .expect("creating a customer")
+    .id()
+    .to_owned()
+}
+
+/// The next event on `events` (within 15 s, else fails saying `what` was expected): the
+/// signed `CREATED` of record `id`.
+async fn expect_created(events: &mut mpsc::UnboundedReceiver<ReceivedEvent>, id: &str, what: &str) {
+    let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
+        .await
+        .unwrap_or_else(|_| panic!("{what} within 15 s"))
+        .expect("the receiver runs");
+    assert_eq!(
+        (event.object_id.as_str(), event.event_type.as_str()),
+        (id, "CREATED"),
+        "{what}"
+    );
+    assert!(event.signature_valid, "{what}: signature");
 }
 
 /// `(record id, event type)` counts.
@@ -413,12 +439,7 @@ async fn serve_delivers_one_signed_event_per_change() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let sage_requests = || sim.request_counts().total();
     let before = sage_requests();
-    let while_paused = sim
-        .create(
-            Resource::Contacts,
-            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "While paused"}),
-        )
-        .expect("creating a customer");
+    let while_paused = create_customer(&sim, "While paused");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sage_requests(), before, "a paused instance was polled");
     assert!(events.try_recv().is_err(), "an event while paused");
@@ -435,15 +456,12 @@ async fn serve_delivers_one_signed_event_per_change() {
         (200, &json!(false)),
         "{resumed}"
     );
-    let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
-        .await
-        .expect("the change made while paused within 15 s of the resume")
-        .expect("the receiver runs");
-    assert_eq!(
-        (event.object_id.as_str(), event.event_type.as_str()),
-        (while_paused.id(), "CREATED"),
-        "the first event after the resume"
-    );
+    expect_created(
+        &mut events,
+        &while_paused,
+        "the change made while paused, first after the resume",
+    )
+    .await;
     // Three more polls: the 200 changes from before the pause do not come again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut repeated = Vec::new();
@@ -475,21 +493,8 @@ async fn serve_delivers_one_signed_event_per_change() {
         patched["name"], "API_Polling",
         "the rest of the instance stays"
     );
-    let record = sim
-        .create(
-            Resource::Contacts,
-            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "After the PATCH"}),
-        )
-        .expect("creating a customer");
-    let event = tokio::time::timeout(Duration::from_secs(15), moved_events.recv())
-        .await
-        .expect("an event at the new URL within 15 s")
-        .expect("the receiver runs");
-    assert_eq!(
-        (event.object_id.as_str(), event.event_type.as_str()),
-        (record.id(), "CREATED")
-    );
-    assert!(event.signature_valid);
+    let record = create_customer(&sim, "After the PATCH");
+    expect_created(&mut moved_events, &record, "an event at the new URL").await;
     assert!(events.try_recv().is_err(), "nothing more at the old URL");
     // The receiver has the event; the sender marks it delivered just after (within 10 s).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -571,21 +576,13 @@ async fn serve_processes_on_one_database_follow_each_others_instances() {
     first.stop().await;
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let record = sim
-        .create(
-            Resource::Contacts,
-            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "Seen by the second"}),
-        )
-        .expect("creating a customer");
-    let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
-        .await
-        .expect("the second process polls the instance created by the first")
-        .expect("the receiver runs");
-    assert_eq!(
-        (event.object_id.as_str(), event.event_type.as_str()),
-        (record.id(), "CREATED")
-    );
-    assert!(event.signature_valid);
+    let record = create_customer(&sim, "Seen by the second");
+    expect_created(
+        &mut events,
+        &record,
+        "the second process polls the instance created by the first",
+    )
+    .await;
 
     // Paused through a third process: the pause is in the store, so the second stops
     // polling at once (and its next sync takes the instance out of its registry).
@@ -602,11 +599,7 @@ async fn serve_processes_on_one_database_follow_each_others_instances() {
     third.stop().await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let before = sim.request_counts().total();
-    sim.create(
-        Resource::Contacts,
-        &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "While paused"}),
-    )
-    .expect("creating a customer");
+    create_customer(&sim, "While paused");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         sim.request_counts().total(),
