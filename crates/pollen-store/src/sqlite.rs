@@ -6,7 +6,7 @@
 //! read lock. Claims therefore need no row locks: a claim transaction is the only writer.
 //! Instants are INTEGER microseconds since the Unix epoch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,17 +17,18 @@ use pollen_core::{
     OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, Transaction};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::options::{PruneReport, Retention, StoreOptions};
 use crate::shared::{
     db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
-    status_from, OUTBOX_COLUMNS, STATE_COLUMNS,
+    status_from, STATE_COLUMNS,
 };
 
 /// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
@@ -35,7 +36,40 @@ const INSERT_CHUNK: usize = 1_000;
 
 /// A claim of `limit` first reads this many times `limit` due rows in global order (see
 /// `SqliteBackend::claimable`).
-const CLAIM_WINDOW: usize = 4;
+const CLAIM_WINDOW: usize = 2;
+
+/// The outbox columns `outbox_from` reads, for a query over `outbox AS o` joined with
+/// `outbox_body AS b` (migration 5 keeps bodies apart).
+pub(crate) const OUTBOX_JOINED: &str = "o.seq, o.id, o.instance, o.resource, o.created_at, \
+    o.event_ids, b.body, o.status, o.attempts, o.next_attempt, o.last_error, o.lease_owner, \
+    o.lease_token, o.lease_expires, o.delivered_at \
+    FROM outbox AS o JOIN outbox_body AS b ON b.seq = o.seq";
+
+/// Instances read per statement at most when a claim reads due rows instance by instance (3
+/// parameters each).
+const MAX_INSTANCES_PER_READ: usize = 64;
+
+/// A claimable row: `(next_attempt, seq, instance)`.
+type Candidate = (i64, i64, String);
+
+/// The seqs of the first `limit` of `candidates` in `(next_attempt, seq)` order, taking at most
+/// `per_instance` of any one instance (sorts `candidates`).
+fn pick(candidates: &mut [Candidate], limit: usize, per_instance: usize) -> Vec<i64> {
+    candidates.sort_unstable_by_key(|c| (c.0, c.1));
+    let mut taken: HashMap<&str, usize> = HashMap::new();
+    let mut picks = Vec::with_capacity(limit.min(candidates.len()));
+    for c in candidates.iter() {
+        if picks.len() == limit {
+            break;
+        }
+        let n = taken.entry(c.2.as_str()).or_default();
+        if *n < per_instance {
+            *n += 1;
+            picks.push(c.1);
+        }
+    }
+    picks
+}
 
 /// Attempt records per statement in `record_attempts` (6 parameters each).
 const RECORD_CHUNK: usize = 1_000;
@@ -45,7 +79,15 @@ mod overview;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub(crate) struct SqliteBackend {
-    writer: SqlitePool,
+    /// The one writer connection (`None` once closed). A connection of its own rather than a
+    /// pool of one: sqlx's pool pings a connection on its way back after every use (one more
+    /// round trip to the connection's thread per transaction, in a background task the next
+    /// writer waits for).
+    writer: Mutex<Option<SqliteConnection>>,
+    /// How long a writer waits for the connection before it gives up.
+    writer_wait: Duration,
+    /// Dropped with the backend, which ends its checkpoint task.
+    _checkpoints: tokio::sync::watch::Sender<()>,
     reader: SqlitePool,
     path: PathBuf,
 }
@@ -56,6 +98,62 @@ impl std::fmt::Debug for SqliteBackend {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// How often the checkpoint task copies the WAL into the database while there is work.
+const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+/// How often it looks when the last look found nothing to copy.
+const CHECKPOINT_IDLE: Duration = Duration::from_secs(1);
+
+/// Copies committed WAL frames into the database file from a reader connection, until `stop`'s
+/// sender is dropped or the pool is closed.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, on the
+/// writer: copying a few MB and an fsync held up the one writer for 20–30 ms every 1,000 pages.
+/// A passive checkpoint here does the same work on another thread and never waits for (or
+/// blocks) the writer or the readers.
+async fn checkpoint(reader: SqlitePool, mut stop: tokio::sync::watch::Receiver<()>) {
+    let mut wait = CHECKPOINT_IDLE;
+    let mut last = None;
+    loop {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(wait) => {}
+        }
+        let done: std::result::Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&reader)
+                .await;
+        wait = match done {
+            // (busy, frames in the WAL, frames in the database): unchanged since the last
+            // look means nothing was written.
+            Ok((_, frames, copied)) => {
+                let now = Some((frames, copied));
+                let idle = now == last;
+                last = now;
+                if idle {
+                    CHECKPOINT_IDLE
+                } else {
+                    CHECKPOINT_BUSY
+                }
+            }
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "checkpointing the SQLite WAL failed");
+                CHECKPOINT_IDLE
+            }
+        };
+    }
+}
+
+/// Starts a write transaction on the writer connection: `BEGIN IMMEDIATE` takes the write lock
+/// at once (waiting up to the busy timeout for other processes), so no statement of the
+/// transaction fails later to upgrade a read lock.
+async fn begin(writer: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
+    writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db("starting a write transaction"))
 }
 
 fn db(doing: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
@@ -195,24 +293,20 @@ impl SqliteBackend {
         let wait = options.busy_timeout.max(Duration::from_secs(30));
         // Only the writer sets the journal mode: WAL is persistent, and switching needs an
         // exclusive lock that the busy timeout does not cover.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(wait)
+        let mut writer = base
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
             // The writer walks the outbox and its indexes on every claim and record: a page
             // cache of 8 MiB (the default is 2) keeps them in memory instead of re-reading
             // them from the file.
-            // A new database gets 8 KiB pages: a notification of ten events (~5 KB) then
-            // fits in its page, instead of spilling to overflow pages that every claim and
-            // outcome update rewrites. (An existing file keeps its page size.)
-            .connect_with(
-                base.clone()
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .pragma("cache_size", "-8192"),
-            )
+            .pragma("cache_size", "-8192")
+            // Checkpoints run beside the writer (`checkpoint`); this is the fallback should
+            // they fall behind (64 MiB of WAL).
+            .pragma("wal_autocheckpoint", "16384")
+            .connect()
             .await
             .map_err(connect_error)?;
-        MIGRATOR.run(&writer).await.map_err(|e| {
+        MIGRATOR.run(&mut writer).await.map_err(|e| {
             Error::new(
                 ErrorKind::Migration,
                 format!(
@@ -224,33 +318,53 @@ impl SqliteBackend {
         })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
+            .test_before_acquire(false)
             .acquire_timeout(wait)
             .connect_with(base)
             .await
             .map_err(connect_error)?;
+        let (checkpoints, stop) = tokio::sync::watch::channel(());
+        tokio::spawn(checkpoint(reader.clone(), stop));
         Ok(SqliteBackend {
-            writer,
+            writer: Mutex::new(Some(writer)),
+            writer_wait: wait,
             reader,
             path: path.to_owned(),
+            _checkpoints: checkpoints,
         })
     }
 
     pub(crate) async fn close(&self) {
         self.reader.close().await;
-        self.writer.close().await;
+        let writer = self.writer.lock().await.take();
+        if let Some(writer) = writer {
+            // Closing checkpoints the WAL; if that fails, the next open recovers it.
+            let _ = writer.close().await;
+        }
     }
 
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
+    /// The writer connection, once the writers before have finished with it.
+    async fn writer(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
+        let guard = tokio::time::timeout(self.writer_wait, self.writer.lock())
             .await
-            .map_err(db("starting a write transaction"))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Database,
+                    format!(
+                        "waited {:?} for the database's writer connection",
+                        self.writer_wait
+                    ),
+                )
+            })?;
+        MutexGuard::try_map(guard, Option::as_mut)
+            .map_err(|_| Error::new(ErrorKind::Database, "the database is closed"))
     }
 
     // ----- key check -----
 
     pub(crate) async fn key_check(&self, candidate: Vec<u8>) -> Result<Vec<u8>> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO meta (name, value) VALUES ('key_check', ?) ON CONFLICT DO NOTHING",
         )
@@ -297,7 +411,7 @@ impl SqliteBackend {
         .bind(micros(watermark))
         .bind(micros(next_due))
         .bind(micros(next_due))
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db("registering a poll state"))?;
         let sql =
@@ -305,7 +419,7 @@ impl SqliteBackend {
         let row = sqlx::query(&sql)
             .bind(&key.instance)
             .bind(&key.resource)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer().await?)
             .await
             .map_err(db("loading a poll state"))?;
         state_from(&row)
@@ -315,7 +429,7 @@ impl SqliteBackend {
         let done = sqlx::query("DELETE FROM poll_state WHERE instance = ? AND resource = ?")
             .bind(&key.instance)
             .bind(&key.resource)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db("unregistering a poll state"))?;
         Ok(done.rows_affected() > 0)
@@ -324,7 +438,7 @@ impl SqliteBackend {
     pub(crate) async fn pause_instance(&self, instance: &str) -> Result<u64> {
         let done = sqlx::query("UPDATE poll_state SET paused = 1 WHERE instance = ?")
             .bind(instance)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db("pausing an instance's polls"))?;
         Ok(done.rows_affected())
@@ -344,7 +458,7 @@ impl SqliteBackend {
     }
 
     /// Reserves `n` fresh fencing tokens; returns the first.
-    async fn reserve_tokens(tx: &mut Transaction<'static, Sqlite>, n: usize) -> Result<i64> {
+    async fn reserve_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<i64> {
         let last: i64 = sqlx::query_scalar(
             "UPDATE counter SET value = value + ? WHERE name = 'fencing_token' RETURNING value",
         )
@@ -365,7 +479,8 @@ impl SqliteBackend {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM poll_state WHERE claimable_at <= ? AND paused = 0 \
              ORDER BY claimable_at, instance, resource LIMIT ?",
@@ -418,7 +533,7 @@ impl SqliteBackend {
         .bind(&key.instance)
         .bind(&key.resource)
         .bind(db_u64(token))
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db("releasing a lease"))?;
         if done.rows_affected() == 0 {
@@ -456,7 +571,8 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn commit_poll(&self, commit: PollCommit) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let state_id: Option<i64> = sqlx::query_scalar(
             "UPDATE poll_state SET watermark = ?, next_due = ?, consecutive_failures = 0, \
              last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
@@ -489,7 +605,8 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn commit_progress(&self, progress: PollProgress) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let state_id: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM poll_state \
              WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ?",
@@ -528,7 +645,7 @@ impl SqliteBackend {
         .bind(&failure.key.instance)
         .bind(&failure.key.resource)
         .bind(db_u64(failure.lease_token))
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db("recording a failed poll"))?;
         if done.rows_affected() == 0 {
@@ -545,7 +662,7 @@ impl SqliteBackend {
         .bind(&key.instance)
         .bind(&key.resource)
         .bind(micros(before))
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db("pruning seen changes"))?;
         Ok(done.rows_affected())
@@ -567,7 +684,8 @@ impl SqliteBackend {
     // ----- subscriptions and the outbox -----
 
     pub(crate) async fn set_subscription_active(&self, instance: &str, active: bool) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         if active {
             sqlx::query("DELETE FROM subscription_inactive WHERE instance = ?")
                 .bind(instance)
@@ -611,70 +729,71 @@ impl SqliteBackend {
     /// the first `limit`, in `(next_attempt, seq)` order, of each non-skipped instance's first
     /// `per_instance` claimable rows.
     ///
-    /// Rows whose lease expired come from the lease index (rare: a worker died or stalled).
-    /// Unleased rows are found in one or two statements, each returning only the chosen seqs.
-    /// First the head of the global order: the first `CLAIM_WINDOW` × `limit` due rows of
-    /// `outbox_ready`, index-only. If the skip list and the cap leave `limit` of them, or the
-    /// window held every due row, that is the answer. Otherwise (the head belongs to skipped
-    /// or capped instances: a backlog behind endpoints at their limit) a loose index scan over
-    /// `outbox_ready_instance` visits each instance with unleased pending rows once and reads
-    /// at most `per_instance` due rows of each: one seek per such instance, whatever the
-    /// backlog.
+    /// Statements are plain, index-only range reads with fixed text (prepared once per
+    /// connection) that return few rows; the choosing happens here, because sqlx hands every
+    /// row across threads and SQLite's window functions are slow. First the head of the global
+    /// order (the first `CLAIM_WINDOW` × `limit` due rows of `outbox_ready`) and the rows whose
+    /// lease expired (rare: a worker died or stalled), in one statement. If the skip list and
+    /// the cap leave `limit` of them, or the window held every due row, that is the answer.
+    /// Otherwise (the head belongs to skipped or capped instances: a backlog behind endpoints
+    /// at their limit, or one busy instance) a loose index scan over `outbox_ready_instance`
+    /// lists each instance with due rows and its first one (a seek per instance), and the
+    /// instances the head did not cap are read in the order of their first due row, in
+    /// growing groups, until no instance left can come before the `limit`-th pick.
     async fn claimable(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'_, Sqlite>,
         now: DateTime<Utc>,
         limit: usize,
         per_instance: usize,
         skip: &[String],
     ) -> Result<Vec<i64>> {
-        // SQLite has no array parameters: the instances to skip travel as one JSON array.
-        let skip = serde_json::to_string(skip).map_err(|err| {
-            Error::new(
-                ErrorKind::Database,
-                format!("encoding instances to skip: {err}"),
-            )
-        })?;
-        // The head's picks, then a NULL row if they are not the answer: the window was full
-        // (due rows lie beyond it) and left fewer than `limit`.
-        let head: Vec<Option<i64>> = sqlx::query_scalar(
-            "WITH skip (name) AS (SELECT value FROM json_each(?2)), \
-             expired (next_attempt, seq, instance) AS (\
-               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
-               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
-                 AND next_attempt <= ?1 AND instance NOT IN skip), \
-             head (next_attempt, seq, instance) AS (\
-               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
+        let now = micros(now);
+        let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
+        let window = limit.saturating_mul(CLAIM_WINDOW);
+        let rows: Vec<(bool, i64, i64, String)> = sqlx::query_as(
+            "SELECT 0, * FROM (SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
                WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
-               ORDER BY next_attempt, seq LIMIT ?4), \
-             head_end (next_attempt, seq) AS (\
-               SELECT next_attempt, seq FROM head ORDER BY next_attempt, seq \
-               LIMIT 1 OFFSET ?4 - 1), \
-             picked (next_attempt, seq) AS (\
-               SELECT r.next_attempt, r.seq FROM (\
-                 SELECT next_attempt, seq, \
-                   row_number() OVER (PARTITION BY instance ORDER BY next_attempt, seq) AS n \
-                 FROM (SELECT * FROM expired \
-                   UNION ALL SELECT * FROM head WHERE instance NOT IN skip)) AS r \
-               WHERE r.n <= ?3 AND NOT EXISTS (SELECT 1 FROM head_end AS e \
-                 WHERE (e.next_attempt, e.seq) < (r.next_attempt, r.seq)) \
-               ORDER BY r.next_attempt, r.seq LIMIT ?5) \
-             SELECT seq FROM picked \
+               ORDER BY next_attempt, seq LIMIT ?2) \
              UNION ALL \
-             SELECT NULL WHERE EXISTS (SELECT 1 FROM head_end) \
-               AND (SELECT count(*) FROM picked) < ?5",
+             SELECT 1, next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
+                 AND next_attempt <= ?1",
         )
-        .bind(micros(now))
-        .bind(&skip)
-        .bind(db_u64(per_instance as u64))
-        .bind(db_u64(limit.saturating_mul(CLAIM_WINDOW) as u64))
-        .bind(db_u64(limit as u64))
+        .bind(now)
+        .bind(db_u64(window as u64))
         .fetch_all(&mut **tx)
         .await
         .map_err(db("finding due notifications"))?;
-        if head.last().is_none_or(Option::is_some) {
-            return Ok(head.into_iter().flatten().collect());
+        let (expired, head): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0);
+        // Rows past the window's last row are unknown when the window is full.
+        let head_end = (head.len() == window)
+            .then(|| head.last().map(|r| (r.1, r.2)))
+            .flatten();
+        let expired: Vec<Candidate> = expired
+            .into_iter()
+            .map(|r| (r.1, r.2, r.3))
+            .filter(|c| !skip.contains(c.2.as_str()))
+            .collect();
+        let mut known: Vec<Candidate> = expired
+            .iter()
+            .filter(|c| head_end.is_none_or(|end| (c.0, c.1) <= end))
+            .cloned()
+            .chain(
+                head.into_iter()
+                    .map(|r| (r.1, r.2, r.3))
+                    .filter(|c| !skip.contains(c.2.as_str())),
+            )
+            .collect();
+        let picks = pick(&mut known, limit, per_instance);
+        if head_end.is_none() || picks.len() == limit {
+            return Ok(picks);
         }
-        sqlx::query_scalar(
+        let mut taken: HashMap<&str, usize> = HashMap::new();
+        for c in &known {
+            *taken.entry(c.2.as_str()).or_default() += 1;
+        }
+        // Each instance with due unleased rows and its first one.
+        let firsts: Vec<(String, i64, i64)> = sqlx::query_as(
             "WITH RECURSIVE inst (name) AS (\
                SELECT (SELECT min(instance) FROM outbox INDEXED BY outbox_ready_instance \
                  WHERE status = 'pending' AND lease_owner IS NULL) \
@@ -682,32 +801,84 @@ impl SqliteBackend {
                SELECT (SELECT instance FROM outbox INDEXED BY outbox_ready_instance \
                  WHERE status = 'pending' AND lease_owner IS NULL AND instance > inst.name \
                  ORDER BY instance LIMIT 1) \
-               FROM inst WHERE inst.name IS NOT NULL), \
-             skip (name) AS (SELECT value FROM json_each(?2)), \
-             candidates (next_attempt, seq, instance) AS (\
-               SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
-               WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
-                 AND next_attempt <= ?1 AND instance NOT IN skip \
-               UNION ALL \
-               SELECT o.next_attempt, o.seq, o.instance FROM inst JOIN outbox o ON o.seq IN (\
-                 SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
+               FROM inst WHERE inst.name IS NOT NULL) \
+             SELECT * FROM (SELECT name, \
+               (SELECT next_attempt FROM outbox INDEXED BY outbox_ready_instance \
                  WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
-                   AND next_attempt <= ?1 \
-                 ORDER BY next_attempt, seq LIMIT ?3) \
-               WHERE inst.name IS NOT NULL AND inst.name NOT IN skip) \
-             SELECT seq FROM (\
-               SELECT next_attempt, seq, \
-                 row_number() OVER (PARTITION BY instance ORDER BY next_attempt, seq) AS n \
-               FROM candidates) \
-             WHERE n <= ?3 ORDER BY next_attempt, seq LIMIT ?4",
+                 ORDER BY next_attempt, seq LIMIT 1) AS next_attempt, \
+               (SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
+                 ORDER BY next_attempt, seq LIMIT 1) AS seq \
+               FROM inst WHERE name IS NOT NULL) WHERE next_attempt <= ?",
         )
-        .bind(micros(now))
-        .bind(&skip)
-        .bind(db_u64(per_instance as u64))
-        .bind(db_u64(limit as u64))
+        .bind(now)
         .fetch_all(&mut **tx)
         .await
-        .map_err(db("finding due notifications per instance"))
+        .map_err(db("listing instances with due notifications"))?;
+        let mut queue: Vec<(i64, i64, String)> = firsts
+            .into_iter()
+            .filter(|(i, ..)| {
+                !skip.contains(i.as_str())
+                    && taken.get(i.as_str()).copied().unwrap_or(0) < per_instance
+            })
+            .map(|(i, next_attempt, seq)| (next_attempt, seq, i))
+            .collect();
+        queue.sort_unstable_by_key(|q| std::cmp::Reverse((q.0, q.1)));
+        // Every expired lease counts now, and the head's rows: they are read again for the
+        // instances the head did not cap, and `seen` drops the copies.
+        let mut seen: HashSet<i64> = known.iter().map(|c| c.1).collect();
+        let mut all: Vec<Candidate> = known;
+        all.extend(expired.into_iter().filter(|c| seen.insert(c.1)));
+        let mut group = 1;
+        loop {
+            let picks = pick(&mut all, limit, per_instance);
+            let done = match queue.last() {
+                None => true,
+                // No instance left can place a row before the last pick.
+                Some(next) => {
+                    picks.len() == limit
+                        && all
+                            .iter()
+                            .find(|c| Some(&c.1) == picks.last())
+                            .is_some_and(|last| (last.0, last.1) < (next.0, next.1))
+                }
+            };
+            if done {
+                return Ok(picks);
+            }
+            let take = group.min(queue.len());
+            let instances: Vec<String> = queue
+                .drain(queue.len() - take..)
+                .rev()
+                .map(|q| q.2)
+                .collect();
+            // A power-of-two number of arms (the rest bound to NULL, which matches nothing)
+            // keeps the number of distinct statements, and so of preparations, small.
+            let mut q = QueryBuilder::<Sqlite>::new("");
+            for n in 0..take.next_power_of_two() {
+                if n > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push(
+                    "SELECT * FROM (SELECT next_attempt, seq, instance \
+                     FROM outbox INDEXED BY outbox_ready_instance \
+                     WHERE status = 'pending' AND lease_owner IS NULL AND instance = ",
+                )
+                .push_bind(instances.get(n).map(String::as_str))
+                .push(" AND next_attempt <= ")
+                .push_bind(now)
+                .push(" ORDER BY next_attempt, seq LIMIT ")
+                .push_bind(db_u64(per_instance as u64))
+                .push(")");
+            }
+            let rows: Vec<Candidate> = q
+                .build_query_as()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db("finding due notifications per instance"))?;
+            all.extend(rows.into_iter().filter(|c| seen.insert(c.1)));
+            group = (group * 2).min(MAX_INSTANCES_PER_READ);
+        }
     }
 
     pub(crate) async fn claim_outbox(
@@ -722,29 +893,36 @@ impl SqliteBackend {
         if limit == 0 || per_instance == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let seqs = Self::claimable(&mut tx, now, limit, per_instance.min(limit), skip).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
         let first = Self::reserve_tokens(&mut tx, seqs.len()).await?;
-        // One statement leases them all, each with its own token.
-        let mut q = QueryBuilder::<Sqlite>::new("WITH picked (seq, token) AS (");
-        q.push_values(seqs.iter().zip(first..), |mut row, (seq, token)| {
-            row.push_bind(*seq).push_bind(token);
-        });
-        q.push(") UPDATE outbox SET lease_owner = ")
-            .push_bind(owner)
-            .push(", lease_token = picked.token, lease_expires = ")
-            .push_bind(micros(now + lease_for))
-            .push(format!(
-                " FROM picked WHERE outbox.seq = picked.seq RETURNING {OUTBOX_COLUMNS}"
-            ));
-        let rows = q
-            .build()
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("claiming notifications"))?;
+        // One statement leases them all, each with its own token (the seqs travel as one JSON
+        // array, so the statement's text never changes and it is prepared once).
+        let seq_list = serde_json::to_string(&seqs)
+            .map_err(|err| Error::new(ErrorKind::Database, format!("encoding a claim: {err}")))?;
+        sqlx::query(
+            "WITH picked (seq, token) AS (SELECT value, ?1 + key FROM json_each(?2)) \
+             UPDATE outbox SET lease_owner = ?3, lease_token = picked.token, lease_expires = ?4 \
+             FROM picked WHERE outbox.seq = picked.seq",
+        )
+        .bind(first)
+        .bind(&seq_list)
+        .bind(owner)
+        .bind(micros(now + lease_for))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("claiming notifications"))?;
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_JOINED} WHERE o.seq IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(&seq_list)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading claimed notifications"))?;
         tx.commit().await.map_err(db("committing a claim"))?;
         let mut claimed = rows.iter().map(outbox_from).collect::<Result<Vec<_>>>()?;
         claimed.sort_by_key(|e| (e.next_attempt, e.seq));
@@ -761,7 +939,8 @@ impl SqliteBackend {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut start = 0;
         while start < records.len() {
             // A chunk names each notification once, so that each update sees the one before.
@@ -880,7 +1059,8 @@ impl SqliteBackend {
         binds: (Option<i64>, Option<String>),
         attempt: &DeliveryAttempt,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let sql = format!(
             "UPDATE outbox SET {set}, attempts = attempts + 1, lease_owner = NULL, \
              lease_token = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ? RETURNING seq"
@@ -1004,18 +1184,17 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxEntry>> {
-        let mut q =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"));
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {OUTBOX_JOINED} WHERE 1 = 1"));
         if let Some(instance) = &filter.instance {
-            q.push(" AND instance = ").push_bind(instance);
+            q.push(" AND o.instance = ").push_bind(instance);
         }
         if let Some(status) = filter.status {
-            q.push(" AND status = ").push_bind(status.as_str());
+            q.push(" AND o.status = ").push_bind(status.as_str());
         }
         if let Some(after) = filter.after_seq {
-            q.push(" AND seq > ").push_bind(db_u64(after));
+            q.push(" AND o.seq > ").push_bind(db_u64(after));
         }
-        q.push(" ORDER BY seq");
+        q.push(" ORDER BY o.seq");
         if let Some(limit) = filter.limit {
             q.push(" LIMIT ").push_bind(db_u64(limit as u64));
         }
@@ -1028,7 +1207,8 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn requeue(&self, ids: &[StableId], now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut changed = 0;
         for chunk in ids.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -1063,7 +1243,8 @@ impl SqliteBackend {
         now: DateTime<Utc>,
         seal: impl FnOnce(i64) -> Vec<u8>,
     ) -> Result<i64> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let id = Self::insert_instance(&mut tx, fields, token_hash, now, seal).await?;
         tx.commit().await.map_err(db("committing a new instance"))?;
         Ok(id)
@@ -1072,7 +1253,7 @@ impl SqliteBackend {
     /// Inserts an active instance; its sealed configuration is bound to the new id, so it is
     /// written by a second statement of the same transaction.
     async fn insert_instance(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'_, Sqlite>,
         fields: &InstanceFields,
         token_hash: &[u8],
         now: DateTime<Utc>,
@@ -1111,7 +1292,8 @@ impl SqliteBackend {
         now: DateTime<Utc>,
         seal: impl FnOnce(i64) -> Vec<u8>,
     ) -> Result<(i64, bool)> {
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM instance WHERE name = ? ORDER BY id LIMIT 1")
                 .bind(&fields.name)
@@ -1165,7 +1347,7 @@ impl SqliteBackend {
         sealed: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Self::update_instance_row(&self.writer, id, fields, sealed, now).await
+        Self::update_instance_row(&mut *self.writer().await?, id, fields, sealed, now).await
     }
 
     /// Replaces the configuration of row `id`; whether it exists.
@@ -1203,7 +1385,7 @@ impl SqliteBackend {
             .bind(status)
             .bind(micros(now))
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db("updating an instance status"))?;
         Ok(done.rows_affected() > 0)
@@ -1213,7 +1395,7 @@ impl SqliteBackend {
         let done = sqlx::query("UPDATE instance SET token_hash = ? WHERE id = ?")
             .bind(hash)
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db("rotating an instance token"))?;
         Ok(done.rows_affected() > 0)
@@ -1221,7 +1403,8 @@ impl SqliteBackend {
 
     pub(crate) async fn delete_instance(&self, id: i64) -> Result<bool> {
         let key = id.to_string();
-        let mut tx = self.write().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(&mut writer).await?;
         for sql in [
             "DELETE FROM poll_state WHERE instance = ?",
             "DELETE FROM outbox WHERE instance = ?",
@@ -1281,7 +1464,7 @@ impl SqliteBackend {
         .bind(row.refresh_token.as_deref())
         .bind(row.expires_at.map(micros))
         .bind(micros(now))
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(|e| foreign_key_or(&e, id, "saving credentials"))?;
         Ok(())
@@ -1295,7 +1478,7 @@ impl SqliteBackend {
         )
         .bind(id)
         .bind(micros(now))
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer().await?)
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
@@ -1319,7 +1502,7 @@ impl SqliteBackend {
             )
             .bind(micros(now - retention.seen))
             .bind(batch)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db("pruning seen changes"))?;
             report.seen += done.rows_affected();
@@ -1334,7 +1517,7 @@ impl SqliteBackend {
             )
             .bind(micros(now - retention.delivered))
             .bind(batch)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db("pruning delivered notifications"))?;
             report.delivered += done.rows_affected();
@@ -1417,7 +1600,7 @@ async fn append(
         let rows: Vec<(&Notification, &Vec<u8>)> = notifications.iter().zip(&event_ids).collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, \
+                "INSERT INTO outbox (id, instance, resource, created_at, event_ids, \
                  status, next_attempt) ",
             );
             q.push_values(chunk, |mut row, (n, events)| {
@@ -1431,7 +1614,6 @@ async fn append(
                     .push_bind(&n.key.resource)
                     .push_bind(micros(n.created_at))
                     .push_bind(events.as_slice())
-                    .push_bind(&n.body)
                     .push_bind(status.as_str())
                     .push_bind(micros(n.created_at));
             });
@@ -1440,6 +1622,20 @@ async fn append(
                 .execute(&mut **tx)
                 .await
                 .map_err(db("appending notifications to the outbox"))?;
+            // The bodies, by the seqs the rows got (a row that was there already keeps its
+            // body).
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO outbox_body (seq, body) \
+                 SELECT o.seq, v.column2 FROM (",
+            );
+            q.push_values(chunk, |mut row, (n, _)| {
+                row.push_bind(n.id.0.as_slice()).push_bind(&n.body);
+            });
+            q.push(") AS v JOIN outbox AS o ON o.id = v.column1");
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(db("storing notification bodies"))?;
         }
     }
     Ok(())
@@ -1460,21 +1656,23 @@ mod tests {
         let backend = SqliteBackend::open(&dir.path().join("p.db"), &options)
             .await
             .unwrap();
-        for pool in [&backend.writer, &backend.reader] {
+        let mut reader = backend.reader.acquire().await.unwrap();
+        let mut writer = backend.writer().await.unwrap();
+        for conn in [&mut *reader, &mut *writer] {
             let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await
                 .unwrap();
             let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await
                 .unwrap();
             let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await
                 .unwrap();
             let foreign: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await
                 .unwrap();
             assert_eq!(

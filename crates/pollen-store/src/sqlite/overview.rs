@@ -3,10 +3,10 @@
 use pollen_core::OutboxEntry;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{db, get, outbox_from, SqliteBackend};
+use super::{db, get, outbox_from, SqliteBackend, OUTBOX_JOINED};
 use crate::error::Result;
 use crate::overview::OutboxHealth;
-use crate::shared::{db_count, db_u64, OUTBOX_COLUMNS};
+use crate::shared::{db_count, db_u64};
 
 impl SqliteBackend {
     pub(crate) async fn outbox_health(&self, instance: &str) -> Result<OutboxHealth> {
@@ -35,15 +35,14 @@ impl SqliteBackend {
         before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>> {
-        let mut q =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"));
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {OUTBOX_JOINED} WHERE 1 = 1"));
         if let Some(instance) = instance {
-            q.push(" AND instance = ").push_bind(instance);
+            q.push(" AND o.instance = ").push_bind(instance);
         }
         if let Some(before) = before_seq {
-            q.push(" AND seq < ").push_bind(db_u64(before));
+            q.push(" AND o.seq < ").push_bind(db_u64(before));
         }
-        q.push(" ORDER BY seq DESC LIMIT ")
+        q.push(" ORDER BY o.seq DESC LIMIT ")
             .push_bind(db_u64(limit as u64));
         let rows = q
             .build()

@@ -188,7 +188,7 @@ impl Db {
         match self.backend {
             Backend::Sqlite => {
                 self.exec(&format!(
-                    "CREATE TRIGGER inject_failure BEFORE INSERT ON outbox \
+                    "CREATE TRIGGER inject_failure BEFORE INSERT ON outbox_body \
                      WHEN NEW.body = '{body}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
                 ))
                 .await;

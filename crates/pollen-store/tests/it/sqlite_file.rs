@@ -65,7 +65,7 @@ async fn database_wal_and_key_files_are_private() {
         .await;
     assert_eq!(
         versions,
-        ["1", "2", "3", "4"],
+        ["1", "2", "3", "4", "5"],
         "migrations applied on start"
     );
 }
@@ -175,4 +175,54 @@ async fn urls_that_are_not_files_are_refused() {
         assert_eq!(err.message(), message);
         assert!(!err.message().contains("hunter2"));
     }
+}
+
+/// A database written by the version before bodies moved to their own table (migration 5)
+/// keeps every notification, byte for byte, and the new version claims and records it.
+#[tokio::test]
+async fn notifications_survive_the_move_of_bodies_to_their_own_table() {
+    let db = Db::sqlite();
+    // Version 4: the migrations before 5, applied from copies of their files.
+    let old = tempfile::tempdir().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, old.path().join(&name)).unwrap();
+        }
+    }
+    std::fs::File::create(db.path()).unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let body = "{\"n\":1,\"text\":\"caf\u{e9} \\u00e9\"}";
+    conn.execute(
+        format!(
+            "INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, status, \
+             next_attempt) VALUES (zeroblob(15) || X'01', '7', 'invoices', 0, X'', '{body}', \
+             'pending', 0)"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqlStore::open(db.url(), StoreOptions::new(SecretKey::generate()))
+        .await
+        .unwrap();
+    let listed = store.list_outbox(&Default::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].notification.body, body);
+    let claimed = store
+        .claim_outbox("a", t0() + TimeDelta::days(1), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].notification.body, body);
 }
