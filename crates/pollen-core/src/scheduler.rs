@@ -36,9 +36,15 @@ pub struct SchedulerConfig {
     /// registered or released (default 5 s).
     pub idle_recheck: TimeDelta,
     /// When set, a newly registered key's first poll is due within this delay (spread by its
-    /// jitter) instead of at its first regular slot (up to one interval away).
+    /// jitter) instead of at its first regular slot (up to one interval away). The spread
+    /// grows by 10 ms per key registered: a single instance polls at once, while 500 keys
+    /// spread over 5 s.
     pub first_poll_within: Option<TimeDelta>,
 }
+
+/// How much of [`SchedulerConfig::first_poll_within`] each registered key adds to the spread of
+/// first polls: 500 keys spread over 5 s.
+const FIRST_POLL_SPACING: TimeDelta = TimeDelta::milliseconds(10);
 
 impl SchedulerConfig {
     /// Defaults for a worker named `owner`.
@@ -128,7 +134,11 @@ impl Scheduler {
         spec.validate()?;
         let now = self.shared.clock.now();
         let first_due = match self.shared.config.first_poll_within {
-            Some(within) if within > TimeDelta::zero() => now + phase(&spec.key, within),
+            Some(within) if within > TimeDelta::zero() => {
+                let keys = i32::try_from(self.read_registry().len() + 1).unwrap_or(i32::MAX);
+                let spread = within.min(FIRST_POLL_SPACING.checked_mul(keys).unwrap_or(within));
+                now + phase(&spec.key, spread)
+            }
             _ => next_slot(&spec.key, spec.refresh_interval, now),
         };
         let state = self

@@ -267,3 +267,33 @@ async fn a_failing_poll_backs_off_exponentially_capped_at_four_intervals() {
     assert_eq!(h.state().await.consecutive_failures, 0);
     assert_eq!(h.scheduler.metrics().polls_failed, 5);
 }
+
+/// With `first_poll_within`, the first polls spread by 10 ms per registered key up to the
+/// limit: the first key is due at once, a thousand keys spread over (nearly) the whole limit.
+#[tokio::test]
+async fn first_polls_spread_with_the_number_of_keys() {
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryStore::new());
+    let source = FakeSource::new(clock.clone());
+    let mut config = SchedulerConfig::new("a");
+    config.first_poll_within = Some(TimeDelta::seconds(5));
+    let scheduler = Scheduler::new(store, Arc::new(clock.clone()), config);
+    let mut due = Vec::new();
+    for i in 0..1000 {
+        let state = scheduler
+            .register(
+                plain_spec(&format!("i{i}"), TimeDelta::minutes(15)),
+                Arc::new(source.clone()),
+            )
+            .await
+            .unwrap();
+        due.push(state.next_due - t0());
+    }
+    assert!(due[0] < TimeDelta::milliseconds(10), "first key: {:?}", due[0]);
+    assert!(due[1] < TimeDelta::milliseconds(20), "second key: {:?}", due[1]);
+    let latest = due.iter().max().unwrap();
+    assert!(
+        *latest > TimeDelta::seconds(4) && *latest < TimeDelta::seconds(5),
+        "latest first poll: {latest:?}"
+    );
+}
