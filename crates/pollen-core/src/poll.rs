@@ -80,11 +80,14 @@ pub(crate) async fn run_poll(
     let mut since = spec.window_start(watermark);
     let mut walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
     // Before its first poll a key's watermark is on our clock; once the vendor has told us its
-    // time, a window that starts later on the vendor's clock than it should (vendor behind us)
-    // is walked again from the corrected start, so skew cannot hide the first records.
+    // time, a window that starts later on the vendor's clock than the first records that may
+    // fire (vendor behind us by more than the poll delay and the overlap) is walked again from
+    // the corrected start, so skew cannot hide them. A smaller skew needs no second walk: the
+    // records it shifts below `since` are older than the origin, pre-existing, never fired
+    // (and a vendor `Date` has whole seconds, so nearly every first poll sees some skew).
     if state.completed_polls == 0 {
         let corrected = spec.window_start(walk.window.origin);
-        if corrected < since {
+        if walk.window.origin < since {
             since = corrected;
             // What the first walk wrote is suppressed as seen; what it still holds is walked
             // again.

@@ -193,6 +193,33 @@ async fn source_clock_two_minutes_behind_loses_nothing() {
     assert!(distinct < created);
 }
 
+/// A vendor a second behind (its `Date` header has whole seconds, so nearly every first poll
+/// measures some skew) is within the overlap: the first poll walks its window once, not twice,
+/// and emits every record once.
+#[tokio::test]
+async fn a_first_poll_walks_once_when_the_skew_is_within_the_overlap() {
+    let h = Harness::new(|_| {}).await;
+    h.source.set_skew(TimeDelta::seconds(-1));
+    h.source.set_server_time(true);
+    for n in 0..5 {
+        h.clock.advance(TimeDelta::seconds(30));
+        h.source.upsert(&format!("r{n}"), json!({}));
+    }
+    let report = h.poll().await;
+    let summary = report.result.unwrap();
+    assert_eq!(summary.events, 5);
+    let walks = h
+        .source
+        .fetches()
+        .iter()
+        .filter(|f| !f.deletions && f.cursor.is_none())
+        .count();
+    assert_eq!(walks, 1, "the first poll walked its window {walks} times");
+    let counts = counts(&h.emitted().await);
+    assert_eq!(counts.len(), 5);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
 #[tokio::test]
 async fn created_check_tolerance_boundary_9s_is_created_11s_is_updated() {
     let h = Harness::new(|_| {}).await;
