@@ -21,7 +21,7 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, Transaction};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
@@ -143,6 +143,35 @@ async fn checkpoint(reader: SqlitePool, mut stop: tokio::sync::watch::Receiver<(
                 CHECKPOINT_IDLE
             }
         };
+    }
+}
+
+/// Lower-case hexadecimal, for ids inside JSON parameters (`unhex` in SQL).
+fn hex(id: &StableId) -> String {
+    use std::fmt::Write;
+    id.0.iter().fold(String::with_capacity(32), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// A JSON array parameter's text.
+fn json_text(rows: &[serde_json::Value]) -> Result<String> {
+    serde_json::to_string(rows)
+        .map_err(|err| Error::new(ErrorKind::Database, format!("encoding parameters: {err}")))
+}
+
+/// The writer connection, held for one transaction or statement.
+///
+/// (A `MappedMutexGuard` would deref to the connection directly, but its `Send` carries a
+/// lifetime bound that makes the futures holding it fail `Send` checks in callers.)
+struct Writer<'a>(MutexGuard<'a, Option<SqliteConnection>>);
+
+impl Writer<'_> {
+    fn conn(&mut self) -> Result<&mut SqliteConnection> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Database, "the database is closed"))
     }
 }
 
@@ -293,7 +322,7 @@ impl SqliteBackend {
         let wait = options.busy_timeout.max(Duration::from_secs(30));
         // Only the writer sets the journal mode: WAL is persistent, and switching needs an
         // exclusive lock that the busy timeout does not cover.
-        let mut writer = base
+        let writer_options = base
             .clone()
             .journal_mode(SqliteJournalMode::Wal)
             // The writer walks the outbox and its indexes on every claim and record: a page
@@ -302,11 +331,18 @@ impl SqliteBackend {
             .pragma("cache_size", "-8192")
             // Checkpoints run beside the writer (`checkpoint`); this is the fallback should
             // they fall behind (64 MiB of WAL).
-            .pragma("wal_autocheckpoint", "16384")
-            .connect()
+            .pragma("wal_autocheckpoint", "16384");
+        // Migrations run on a pool of their own: the migrator over a borrowed connection makes
+        // `open`'s future fail `Send` checks in callers (a compiler limitation).
+        let migrating = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(wait)
+            .connect_with(writer_options.clone())
             .await
             .map_err(connect_error)?;
-        MIGRATOR.run(&mut writer).await.map_err(|e| {
+        let migrated = MIGRATOR.run(&migrating).await;
+        migrating.close().await;
+        migrated.map_err(|e| {
             Error::new(
                 ErrorKind::Migration,
                 format!(
@@ -316,6 +352,7 @@ impl SqliteBackend {
                 ),
             )
         })?;
+        let writer = writer_options.connect().await.map_err(connect_error)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .test_before_acquire(false)
@@ -344,9 +381,10 @@ impl SqliteBackend {
     }
 
     /// The writer connection, once the writers before have finished with it.
-    async fn writer(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
-        let guard = tokio::time::timeout(self.writer_wait, self.writer.lock())
+    async fn writer(&self) -> Result<Writer<'_>> {
+        tokio::time::timeout(self.writer_wait, self.writer.lock())
             .await
+            .map(Writer)
             .map_err(|_| {
                 Error::new(
                     ErrorKind::Database,
@@ -355,16 +393,14 @@ impl SqliteBackend {
                         self.writer_wait
                     ),
                 )
-            })?;
-        MutexGuard::try_map(guard, Option::as_mut)
-            .map_err(|_| Error::new(ErrorKind::Database, "the database is closed"))
+            })
     }
 
     // ----- key check -----
 
     pub(crate) async fn key_check(&self, candidate: Vec<u8>) -> Result<Vec<u8>> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         sqlx::query(
             "INSERT INTO meta (name, value) VALUES ('key_check', ?) ON CONFLICT DO NOTHING",
         )
@@ -411,7 +447,7 @@ impl SqliteBackend {
         .bind(micros(watermark))
         .bind(micros(next_due))
         .bind(micros(next_due))
-        .execute(&mut *self.writer().await?)
+        .execute(self.writer().await?.conn()?)
         .await
         .map_err(db("registering a poll state"))?;
         let sql =
@@ -419,7 +455,7 @@ impl SqliteBackend {
         let row = sqlx::query(&sql)
             .bind(&key.instance)
             .bind(&key.resource)
-            .fetch_one(&mut *self.writer().await?)
+            .fetch_one(self.writer().await?.conn()?)
             .await
             .map_err(db("loading a poll state"))?;
         state_from(&row)
@@ -429,7 +465,7 @@ impl SqliteBackend {
         let done = sqlx::query("DELETE FROM poll_state WHERE instance = ? AND resource = ?")
             .bind(&key.instance)
             .bind(&key.resource)
-            .execute(&mut *self.writer().await?)
+            .execute(self.writer().await?.conn()?)
             .await
             .map_err(db("unregistering a poll state"))?;
         Ok(done.rows_affected() > 0)
@@ -438,7 +474,7 @@ impl SqliteBackend {
     pub(crate) async fn pause_instance(&self, instance: &str) -> Result<u64> {
         let done = sqlx::query("UPDATE poll_state SET paused = 1 WHERE instance = ?")
             .bind(instance)
-            .execute(&mut *self.writer().await?)
+            .execute(self.writer().await?.conn()?)
             .await
             .map_err(db("pausing an instance's polls"))?;
         Ok(done.rows_affected())
@@ -480,7 +516,7 @@ impl SqliteBackend {
             return Ok(Vec::new());
         }
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM poll_state WHERE claimable_at <= ? AND paused = 0 \
              ORDER BY claimable_at, instance, resource LIMIT ?",
@@ -533,7 +569,7 @@ impl SqliteBackend {
         .bind(&key.instance)
         .bind(&key.resource)
         .bind(db_u64(token))
-        .execute(&mut *self.writer().await?)
+        .execute(self.writer().await?.conn()?)
         .await
         .map_err(db("releasing a lease"))?;
         if done.rows_affected() == 0 {
@@ -572,7 +608,7 @@ impl SqliteBackend {
 
     pub(crate) async fn commit_poll(&self, commit: PollCommit) -> Result<()> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let state_id: Option<i64> = sqlx::query_scalar(
             "UPDATE poll_state SET watermark = ?, next_due = ?, consecutive_failures = 0, \
              last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
@@ -606,7 +642,7 @@ impl SqliteBackend {
 
     pub(crate) async fn commit_progress(&self, progress: PollProgress) -> Result<()> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let state_id: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM poll_state \
              WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ?",
@@ -645,7 +681,7 @@ impl SqliteBackend {
         .bind(&failure.key.instance)
         .bind(&failure.key.resource)
         .bind(db_u64(failure.lease_token))
-        .execute(&mut *self.writer().await?)
+        .execute(self.writer().await?.conn()?)
         .await
         .map_err(db("recording a failed poll"))?;
         if done.rows_affected() == 0 {
@@ -662,7 +698,7 @@ impl SqliteBackend {
         .bind(&key.instance)
         .bind(&key.resource)
         .bind(micros(before))
-        .execute(&mut *self.writer().await?)
+        .execute(self.writer().await?.conn()?)
         .await
         .map_err(db("pruning seen changes"))?;
         Ok(done.rows_affected())
@@ -685,7 +721,7 @@ impl SqliteBackend {
 
     pub(crate) async fn set_subscription_active(&self, instance: &str, active: bool) -> Result<()> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         if active {
             sqlx::query("DELETE FROM subscription_inactive WHERE instance = ?")
                 .bind(instance)
@@ -748,7 +784,9 @@ impl SqliteBackend {
         skip: &[String],
     ) -> Result<Vec<i64>> {
         let now = micros(now);
-        let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
+        // Owned: a set of borrowed names held across the awaits below makes the future fail
+        // callers' `Send` checks (a compiler limitation with higher-ranked lifetimes).
+        let skip: HashSet<String> = skip.iter().cloned().collect();
         let window = limit.saturating_mul(CLAIM_WINDOW);
         let rows: Vec<(bool, i64, i64, String)> = sqlx::query_as(
             "SELECT 0, * FROM (SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
@@ -772,7 +810,7 @@ impl SqliteBackend {
         let expired: Vec<Candidate> = expired
             .into_iter()
             .map(|r| (r.1, r.2, r.3))
-            .filter(|c| !skip.contains(c.2.as_str()))
+            .filter(|c| !skip.contains(&c.2))
             .collect();
         let mut known: Vec<Candidate> = expired
             .iter()
@@ -781,16 +819,16 @@ impl SqliteBackend {
             .chain(
                 head.into_iter()
                     .map(|r| (r.1, r.2, r.3))
-                    .filter(|c| !skip.contains(c.2.as_str())),
+                    .filter(|c| !skip.contains(&c.2)),
             )
             .collect();
         let picks = pick(&mut known, limit, per_instance);
         if head_end.is_none() || picks.len() == limit {
             return Ok(picks);
         }
-        let mut taken: HashMap<&str, usize> = HashMap::new();
+        let mut taken: HashMap<String, usize> = HashMap::new();
         for c in &known {
-            *taken.entry(c.2.as_str()).or_default() += 1;
+            *taken.entry(c.2.clone()).or_default() += 1;
         }
         // Each instance with due unleased rows and its first one.
         let firsts: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -818,8 +856,7 @@ impl SqliteBackend {
         let mut queue: Vec<(i64, i64, String)> = firsts
             .into_iter()
             .filter(|(i, ..)| {
-                !skip.contains(i.as_str())
-                    && taken.get(i.as_str()).copied().unwrap_or(0) < per_instance
+                !skip.contains(i) && taken.get(i).copied().unwrap_or(0) < per_instance
             })
             .map(|(i, next_attempt, seq)| (next_attempt, seq, i))
             .collect();
@@ -894,7 +931,7 @@ impl SqliteBackend {
             return Ok(Vec::new());
         }
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let seqs = Self::claimable(&mut tx, now, limit, per_instance.min(limit), skip).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
@@ -940,7 +977,7 @@ impl SqliteBackend {
             return Ok(Vec::new());
         }
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let mut start = 0;
         while start < records.len() {
             // A chunk names each notification once, so that each update sees the one before.
@@ -950,41 +987,47 @@ impl SqliteBackend {
                 end += 1;
             }
             let chunk = &records[start..end];
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "WITH r (id, token, status, next_attempt, at, error) AS (",
-            );
-            q.push_values(chunk, |mut row, r| {
-                let (status, next_attempt, error) = match r.outcome {
-                    AttemptOutcome::Delivered => (OutboxStatus::Delivered, None, None),
-                    AttemptOutcome::Failed { next_attempt } => (
-                        OutboxStatus::Pending,
-                        Some(micros(next_attempt)),
-                        r.attempt.error.as_deref(),
-                    ),
-                    AttemptOutcome::Queued => {
-                        (OutboxStatus::Queued, None, r.attempt.error.as_deref())
-                    }
-                };
-                row.push_bind(r.id.0.as_slice())
-                    .push_bind(db_u64(r.token))
-                    .push_bind(status.as_str())
-                    .push_bind(next_attempt)
-                    .push_bind(micros(r.attempt.at))
-                    .push_bind(error);
-            });
-            q.push(
-                ") UPDATE outbox SET status = r.status, attempts = outbox.attempts + 1, \
+            // The records travel as one JSON array, so the statement's text never changes
+            // and it is prepared once (a multi-row VALUES list has a text per batch size).
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|r| {
+                    let (status, next_attempt, error) = match r.outcome {
+                        AttemptOutcome::Delivered => (OutboxStatus::Delivered, None, None),
+                        AttemptOutcome::Failed { next_attempt } => (
+                            OutboxStatus::Pending,
+                            Some(micros(next_attempt)),
+                            r.attempt.error.as_deref(),
+                        ),
+                        AttemptOutcome::Queued => {
+                            (OutboxStatus::Queued, None, r.attempt.error.as_deref())
+                        }
+                    };
+                    serde_json::json!([
+                        hex(&r.id),
+                        db_u64(r.token),
+                        status.as_str(),
+                        next_attempt,
+                        micros(r.attempt.at),
+                        error
+                    ])
+                })
+                .collect();
+            let updated: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "WITH r AS (SELECT unhex(value ->> 0) AS id, value ->> 1 AS token, \
+                   value ->> 2 AS status, value ->> 3 AS next_attempt, value ->> 4 AS at, \
+                   value ->> 5 AS error FROM json_each(?)) \
+                 UPDATE outbox SET status = r.status, attempts = outbox.attempts + 1, \
                  delivered_at = CASE WHEN r.status = 'delivered' THEN r.at ELSE outbox.delivered_at END, \
                  next_attempt = coalesce(r.next_attempt, outbox.next_attempt), \
                  last_error = r.error, lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
                  FROM r WHERE outbox.id = r.id AND outbox.lease_token = r.token \
                  RETURNING outbox.seq, outbox.id",
-            );
-            let updated: Vec<(i64, Vec<u8>)> = q
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("recording delivery attempts"))?;
+            )
+            .bind(json_text(&rows)?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("recording delivery attempts"))?;
             let mut seq_of = std::collections::HashMap::with_capacity(updated.len());
             for (seq, id) in updated {
                 seq_of.insert(stable_id(&id)?, seq);
@@ -994,22 +1037,29 @@ impl SqliteBackend {
                 .filter_map(|r| seq_of.get(&r.id).map(|seq| (*seq, r)))
                 .collect();
             if !logged.is_empty() {
-                let mut q = QueryBuilder::<Sqlite>::new(
+                let rows: Vec<serde_json::Value> = logged
+                    .iter()
+                    .map(|(seq, r)| {
+                        serde_json::json!([
+                            seq,
+                            micros(r.attempt.at),
+                            r.attempt.status,
+                            db_u64(r.attempt.latency_ms),
+                            r.attempt.error,
+                            excerpt(&r.attempt.response_excerpt)
+                        ])
+                    })
+                    .collect();
+                sqlx::query(
                     "INSERT INTO delivery_attempt \
-                     (outbox_seq, at, status, latency_ms, error, response_excerpt) ",
-                );
-                q.push_values(&logged, |mut row, (seq, r)| {
-                    row.push_bind(*seq)
-                        .push_bind(micros(r.attempt.at))
-                        .push_bind(r.attempt.status.map(i64::from))
-                        .push_bind(db_u64(r.attempt.latency_ms))
-                        .push_bind(r.attempt.error.as_deref())
-                        .push_bind(excerpt(&r.attempt.response_excerpt));
-                });
-                q.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("logging delivery attempts"))?;
+                     (outbox_seq, at, status, latency_ms, error, response_excerpt) \
+                     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                       value ->> 5 FROM json_each(?)",
+                )
+                .bind(json_text(&rows)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("logging delivery attempts"))?;
             }
             let refused: Vec<&AttemptRecord> = chunk
                 .iter()
@@ -1060,7 +1110,7 @@ impl SqliteBackend {
         attempt: &DeliveryAttempt,
     ) -> Result<()> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let sql = format!(
             "UPDATE outbox SET {set}, attempts = attempts + 1, lease_owner = NULL, \
              lease_token = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ? RETURNING seq"
@@ -1208,7 +1258,7 @@ impl SqliteBackend {
 
     pub(crate) async fn requeue(&self, ids: &[StableId], now: DateTime<Utc>) -> Result<u64> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let mut changed = 0;
         for chunk in ids.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -1244,7 +1294,7 @@ impl SqliteBackend {
         seal: impl FnOnce(i64) -> Vec<u8>,
     ) -> Result<i64> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let id = Self::insert_instance(&mut tx, fields, token_hash, now, seal).await?;
         tx.commit().await.map_err(db("committing a new instance"))?;
         Ok(id)
@@ -1293,7 +1343,7 @@ impl SqliteBackend {
         seal: impl FnOnce(i64) -> Vec<u8>,
     ) -> Result<(i64, bool)> {
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM instance WHERE name = ? ORDER BY id LIMIT 1")
                 .bind(&fields.name)
@@ -1347,7 +1397,7 @@ impl SqliteBackend {
         sealed: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Self::update_instance_row(&mut *self.writer().await?, id, fields, sealed, now).await
+        Self::update_instance_row(self.writer().await?.conn()?, id, fields, sealed, now).await
     }
 
     /// Replaces the configuration of row `id`; whether it exists.
@@ -1385,7 +1435,7 @@ impl SqliteBackend {
             .bind(status)
             .bind(micros(now))
             .bind(id)
-            .execute(&mut *self.writer().await?)
+            .execute(self.writer().await?.conn()?)
             .await
             .map_err(db("updating an instance status"))?;
         Ok(done.rows_affected() > 0)
@@ -1395,7 +1445,7 @@ impl SqliteBackend {
         let done = sqlx::query("UPDATE instance SET token_hash = ? WHERE id = ?")
             .bind(hash)
             .bind(id)
-            .execute(&mut *self.writer().await?)
+            .execute(self.writer().await?.conn()?)
             .await
             .map_err(db("rotating an instance token"))?;
         Ok(done.rows_affected() > 0)
@@ -1404,7 +1454,7 @@ impl SqliteBackend {
     pub(crate) async fn delete_instance(&self, id: i64) -> Result<bool> {
         let key = id.to_string();
         let mut writer = self.writer().await?;
-        let mut tx = begin(&mut writer).await?;
+        let mut tx = begin(writer.conn()?).await?;
         for sql in [
             "DELETE FROM poll_state WHERE instance = ?",
             "DELETE FROM outbox WHERE instance = ?",
@@ -1464,7 +1514,7 @@ impl SqliteBackend {
         .bind(row.refresh_token.as_deref())
         .bind(row.expires_at.map(micros))
         .bind(micros(now))
-        .execute(&mut *self.writer().await?)
+        .execute(self.writer().await?.conn()?)
         .await
         .map_err(|e| foreign_key_or(&e, id, "saving credentials"))?;
         Ok(())
@@ -1478,7 +1528,7 @@ impl SqliteBackend {
         )
         .bind(id)
         .bind(micros(now))
-        .fetch_optional(&mut *self.writer().await?)
+        .fetch_optional(self.writer().await?.conn()?)
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
@@ -1502,7 +1552,7 @@ impl SqliteBackend {
             )
             .bind(micros(now - retention.seen))
             .bind(batch)
-            .execute(&mut *self.writer().await?)
+            .execute(self.writer().await?.conn()?)
             .await
             .map_err(db("pruning seen changes"))?;
             report.seen += done.rows_affected();
@@ -1517,7 +1567,7 @@ impl SqliteBackend {
             )
             .bind(micros(now - retention.delivered))
             .bind(batch)
-            .execute(&mut *self.writer().await?)
+            .execute(self.writer().await?.conn()?)
             .await
             .map_err(db("pruning delivered notifications"))?;
             report.delivered += done.rows_affected();
@@ -1662,7 +1712,7 @@ mod tests {
             .unwrap();
         let mut reader = backend.reader.acquire().await.unwrap();
         let mut writer = backend.writer().await.unwrap();
-        for conn in [&mut *reader, &mut *writer] {
+        for conn in [&mut *reader, writer.conn().unwrap()] {
             let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
                 .fetch_one(&mut *conn)
                 .await

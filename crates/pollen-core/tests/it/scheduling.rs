@@ -289,8 +289,16 @@ async fn first_polls_spread_with_the_number_of_keys() {
             .unwrap();
         due.push(state.next_due - t0());
     }
-    assert!(due[0] < TimeDelta::milliseconds(10), "first key: {:?}", due[0]);
-    assert!(due[1] < TimeDelta::milliseconds(20), "second key: {:?}", due[1]);
+    assert!(
+        due[0] < TimeDelta::milliseconds(10),
+        "first key: {:?}",
+        due[0]
+    );
+    assert!(
+        due[1] < TimeDelta::milliseconds(20),
+        "second key: {:?}",
+        due[1]
+    );
     let latest = due.iter().max().unwrap();
     assert!(
         *latest > TimeDelta::seconds(4) && *latest < TimeDelta::seconds(5),

@@ -50,7 +50,11 @@ async fn run_polls_delivers_stops_on_sigterm_and_keeps_its_tokens() {
     .expect("simulator");
     sim.add_authorization_code(CODE, ApiVersion::V31);
     let (receiver, mut events) = Receiver::start(b"run-test-key").await.expect("receiver");
-    let instance = demo_instance(&sim.handle(), &receiver.url(), "run-test-key").expect("instance");
+    let mut instance =
+        demo_instance(&sim.handle(), &receiver.url(), "run-test-key").expect("instance");
+    // Polled every 1.2 s: the first poll comes at once (a single instance), so the change made
+    // below is found by one of the next.
+    instance["configuration"]["event.poller.refresh_interval"] = serde_json::json!("0.02");
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("seed.json");
     std::fs::write(&config, instance.to_string()).expect("writing the instance");
