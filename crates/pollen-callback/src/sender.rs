@@ -31,7 +31,7 @@ pub struct SenderConfig {
     pub per_endpoint_limit: usize,
     /// Requests in flight in total at most (default 256).
     pub global_limit: usize,
-    /// Notifications claimed per store round trip at most (default 64).
+    /// Notifications claimed per store round trip at most (default 128).
     pub batch_size: usize,
     /// Claimed notifications waiting for their endpoint's turn, in total, at most
     /// (default 4096).
@@ -55,7 +55,7 @@ impl SenderConfig {
             timeout: Duration::from_secs(30),
             per_endpoint_limit: 4,
             global_limit: 256,
-            batch_size: 64,
+            batch_size: 128,
             max_waiting: 4096,
             lease_for: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
@@ -204,7 +204,7 @@ struct Inner {
 /// Notifications of one endpoint claimed at most (in flight and waiting), as a multiple of
 /// its in-flight limit: a busy endpoint keeps a short queue, so a claim serves many of its
 /// requests instead of refilling one slot at a time, while a slow one holds few leases.
-const LANE_DEPTH: usize = 8;
+const LANE_DEPTH: usize = 16;
 
 fn lane_capacity(config: &SenderConfig) -> usize {
     config.per_endpoint_limit.saturating_mul(LANE_DEPTH)
