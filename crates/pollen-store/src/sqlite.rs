@@ -125,7 +125,7 @@ async fn checkpoint(reader: SqlitePool, mut stop: tokio::sync::watch::Receiver<(
                 .fetch_one(&reader)
                 .await;
         wait = match done {
-            // (busy, frames in the WAL, frames in the database): unchanged since the last
+            // (busy, frames in the WAL, frames copied to the database): unchanged since the last
             // look means nothing was written.
             Ok((_, frames, copied)) => {
                 let now = Some((frames, copied));
@@ -161,10 +161,8 @@ fn json_text(rows: &[serde_json::Value]) -> Result<String> {
         .map_err(|err| Error::new(ErrorKind::Database, format!("encoding parameters: {err}")))
 }
 
-/// The writer connection, held for one transaction or statement.
-///
-/// (A `MappedMutexGuard` would deref to the connection directly, but its `Send` carries a
-/// lifetime bound that makes the futures holding it fail `Send` checks in callers.)
+/// The writer connection, held for one transaction or statement; using it after
+/// [`SqliteBackend::close`] is an error, not a panic.
 struct Writer<'a>(MutexGuard<'a, Option<SqliteConnection>>);
 
 impl Writer<'_> {
