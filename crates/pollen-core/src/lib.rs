@@ -99,7 +99,7 @@ pub use notification::{
     build_notifications, notification_id, Notification, MAX_EVENTS_PER_NOTIFICATION,
 };
 pub use poll::{backoff, next_slot, phase, PollSummary};
-pub use scheduler::{PollReport, Scheduler, SchedulerConfig};
+pub use scheduler::{PollReport, Renewal, Scheduler, SchedulerConfig};
 pub use source::{DeletedPage, DeletedRecord, FetchRequest, Page, Source};
 pub use spec::{
     DateField, DateParseError, DateParser, EpochMillis, FieldPath, InstanceInfo, PollKey, PollSpec,
@@ -107,5 +107,6 @@ pub use spec::{
 };
 pub use store::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
-    PollCommit, PollFailure, PollProgress, PollState, SeenChange, Store, RESPONSE_EXCERPT_LIMIT,
+    PollCommit, PollFailure, PollProgress, PollState, ReleasedWork, SeenChange, Store, Worker,
+    WorkerStatus, RESPONSE_EXCERPT_LIMIT,
 };

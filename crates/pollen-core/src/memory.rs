@@ -13,7 +13,8 @@ use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
-    PollCommit, PollFailure, PollProgress, PollState, SeenChange, Store,
+    PollCommit, PollFailure, PollProgress, PollState, ReleasedWork, SeenChange, Store, Worker,
+    WorkerStatus,
 };
 
 /// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of
@@ -39,6 +40,8 @@ struct Inner {
     /// The delivery log, per notification.
     attempts: HashMap<StableId, Vec<DeliveryAttempt>>,
     inactive: HashSet<String>,
+    /// The worker registry, by id.
+    workers: BTreeMap<String, Worker>,
     last_seq: u64,
     last_token: u64,
 }
@@ -125,6 +128,37 @@ impl Inner {
     fn next_token(&mut self) -> u64 {
         self.last_token += 1;
         self.last_token
+    }
+
+    /// Releases every poll lease and pending notification's lease whose owner `matches`.
+    fn release_owned(&mut self, matches: impl Fn(&str) -> bool) -> ReleasedWork {
+        let keys: Vec<PollKey> = self
+            .states
+            .values()
+            .filter(|state| state.lease.as_ref().is_some_and(|l| matches(&l.owner)))
+            .map(|state| state.key.clone())
+            .collect();
+        for key in &keys {
+            // The key was just read from the map: the update cannot miss.
+            let _ = self.update_state(key, |state| {
+                state.lease = None;
+                Ok(())
+            });
+        }
+        let mut notifications = 0;
+        for entry in self.outbox.values_mut() {
+            if entry.status == OutboxStatus::Pending
+                && entry.lease.as_ref().is_some_and(|l| matches(&l.owner))
+            {
+                entry.lease = None;
+                notifications += 1;
+            }
+        }
+        ReleasedWork {
+            workers: 0,
+            polls: keys.len() as u64,
+            notifications,
+        }
     }
 
     fn log_attempt(&mut self, id: &StableId, attempt: &DeliveryAttempt) {
@@ -346,6 +380,103 @@ impl Store for MemoryStore {
             state.lease = None;
             Ok(())
         }))
+    }
+
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        held: &'a [(PollKey, u64)],
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+    ) -> BoxFuture<'a, Result<Vec<bool>>> {
+        let mut inner = self.lock();
+        let renewed = held
+            .iter()
+            .map(|(key, token)| {
+                inner
+                    .update_state(key, |state| match &mut state.lease {
+                        Some(lease) if lease.token == *token && lease.owner == owner => {
+                            lease.expires_at = now + lease_for;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    })
+                    .unwrap_or(false)
+            })
+            .collect();
+        Self::ready(Ok(renewed))
+    }
+
+    fn heartbeat<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, Result<()>> {
+        self.lock()
+            .workers
+            .insert(worker.id.clone(), worker.clone());
+        Self::ready(Ok(()))
+    }
+
+    fn release_dead_workers(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<ReleasedWork>> {
+        let mut inner = self.lock();
+        let dead: HashSet<String> = inner
+            .workers
+            .values()
+            .filter(|w| w.is_dead(now))
+            .map(|w| w.id.clone())
+            .collect();
+        if dead.is_empty() {
+            return Self::ready(Ok(ReleasedWork::default()));
+        }
+        let mut released = inner.release_owned(|owner| dead.contains(owner));
+        inner.workers.retain(|id, _| !dead.contains(id));
+        released.workers = dead.len() as u64;
+        Self::ready(Ok(released))
+    }
+
+    fn release_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ReleasedWork>> {
+        let mut inner = self.lock();
+        let mut released = inner.release_owned(|owner| owner == id);
+        released.workers = u64::from(inner.workers.remove(id).is_some());
+        Self::ready(Ok(released))
+    }
+
+    fn release_all_workers(&self) -> BoxFuture<'_, Result<ReleasedWork>> {
+        let mut inner = self.lock();
+        let mut released = inner.release_owned(|_| true);
+        released.workers = inner.workers.len() as u64;
+        inner.workers.clear();
+        Self::ready(Ok(released))
+    }
+
+    fn list_workers(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<WorkerStatus>>> {
+        let inner = self.lock();
+        let live = |lease: &Option<Lease>, id: &str| {
+            lease
+                .as_ref()
+                .is_some_and(|l| l.owner == id && l.expires_at > now)
+        };
+        let workers = inner
+            .workers
+            .values()
+            .map(|worker| {
+                let mut polls: Vec<PollKey> = inner
+                    .states
+                    .values()
+                    .filter(|state| live(&state.lease, &worker.id))
+                    .map(|state| state.key.clone())
+                    .collect();
+                polls.sort();
+                let notifications = inner
+                    .outbox
+                    .values()
+                    .filter(|e| e.status == OutboxStatus::Pending && live(&e.lease, &worker.id))
+                    .count() as u64;
+                WorkerStatus {
+                    worker: worker.clone(),
+                    polls,
+                    notifications,
+                }
+            })
+            .collect();
+        Self::ready(Ok(workers))
     }
 
     fn seen<'a>(

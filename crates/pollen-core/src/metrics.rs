@@ -24,6 +24,7 @@ pub struct Metrics {
     windows_shifted: AtomicU64,
     notifications_enqueued: AtomicU64,
     leases_lost: AtomicU64,
+    lease_renewals: AtomicU64,
     dispatch_lag_count: AtomicU64,
     dispatch_lag_micros_total: AtomicU64,
     dispatch_lag_micros_max: AtomicU64,
@@ -62,8 +63,11 @@ pub struct MetricsSnapshot {
     pub windows_shifted: u64,
     /// Notifications appended to the outbox.
     pub notifications_enqueued: u64,
-    /// Commits rejected because another worker took over the lease.
+    /// Polls stopped because another worker took over the lease (a renewal or a commit found
+    /// it gone).
     pub leases_lost: u64,
+    /// Poll leases renewed by their live holder (one per lease per renewal).
+    pub lease_renewals: u64,
     /// Polls dispatched (for the lag figures).
     pub dispatch_lag_count: u64,
     /// Sum of (dispatch time − due time), microseconds.
@@ -100,6 +104,7 @@ impl Metrics {
         add_windows_shifted => windows_shifted,
         add_notifications_enqueued => notifications_enqueued,
         add_leases_lost => leases_lost,
+        add_lease_renewals => lease_renewals,
     }
 
     pub(crate) fn record_dispatch_lag(&self, micros: u64) {
@@ -130,6 +135,7 @@ impl Metrics {
             windows_shifted: get(&self.windows_shifted),
             notifications_enqueued: get(&self.notifications_enqueued),
             leases_lost: get(&self.leases_lost),
+            lease_renewals: get(&self.lease_renewals),
             dispatch_lag_count: get(&self.dispatch_lag_count),
             dispatch_lag_micros_total: get(&self.dispatch_lag_micros_total),
             dispatch_lag_micros_max: get(&self.dispatch_lag_micros_max),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::join_all;
@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::clock::Clock;
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::poll::{backoff, next_slot, phase, run_poll, timeout_error, PollContext, PollSummary};
 use crate::source::Source;
@@ -29,9 +29,12 @@ pub struct SchedulerConfig {
     pub concurrency: usize,
     /// A poll running longer is abandoned and counted as a failure (default 10 min).
     pub poll_timeout: TimeDelta,
-    /// Leases last `poll_timeout` plus this (default 1 min), so a live worker never loses one
-    /// mid-poll; a worker that stalls past it is fenced off.
-    pub lease_margin: TimeDelta,
+    /// How long a poll lease lasts without renewal (default 30 s). While a poll runs,
+    /// [`Scheduler::run`] renews its lease every third of this, so a long walk keeps its key
+    /// however long it takes, and the key of a process that died is free within one ttl. A
+    /// worker that misses its renewals past the ttl (stalled, cut off from the store) finds
+    /// the lease taken: its poll stops and its writes fail with `LeaseLost`.
+    pub lease_ttl: TimeDelta,
     /// When idle, look at the store again at least this often, for work other processes
     /// registered or released (default 5 s).
     pub idle_recheck: TimeDelta,
@@ -53,7 +56,7 @@ impl SchedulerConfig {
             owner: owner.into(),
             concurrency: 16,
             poll_timeout: TimeDelta::minutes(10),
-            lease_margin: TimeDelta::minutes(1),
+            lease_ttl: TimeDelta::seconds(30),
             idle_recheck: TimeDelta::seconds(5),
             first_poll_within: None,
         }
@@ -87,6 +90,40 @@ struct Shared {
     permits: Arc<Semaphore>,
     wake: Notify,
     metrics: Metrics,
+    /// The polls running here, by key: the lease each holds and how to stop it.
+    in_flight: Mutex<HashMap<PollKey, InFlight>>,
+}
+
+/// A running poll's lease, and the signal that stops it when a renewal finds the lease gone.
+#[derive(Debug, Clone)]
+struct InFlight {
+    token: u64,
+    lost: Arc<Notify>,
+}
+
+/// A poll's place among the renewals, given up when the poll ends or is dropped.
+struct Held<'a> {
+    scheduler: &'a Scheduler,
+    key: &'a PollKey,
+    token: u64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.scheduler.in_flight();
+        if in_flight.get(self.key).map(|poll| poll.token) == Some(self.token) {
+            in_flight.remove(self.key);
+        }
+    }
+}
+
+/// What one [`Scheduler::renew_leases`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Renewal {
+    /// Leases extended by another ttl.
+    pub renewed: u64,
+    /// Leases found taken by another worker (or released): their polls were told to stop.
+    pub lost: u64,
 }
 
 /// Polls every registered (instance, resource) on its interval.
@@ -123,6 +160,7 @@ impl Scheduler {
                 permits,
                 wake: Notify::new(),
                 metrics: Metrics::default(),
+                in_flight: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -182,6 +220,75 @@ impl Scheduler {
         self.shared.metrics.snapshot()
     }
 
+    /// The poll keys running here now, with the fencing token of each one's lease.
+    pub fn held_leases(&self) -> Vec<(PollKey, u64)> {
+        let mut held: Vec<(PollKey, u64)> = self
+            .in_flight()
+            .iter()
+            .map(|(key, poll)| (key.clone(), poll.token))
+            .collect();
+        held.sort();
+        held
+    }
+
+    /// Extends the lease of every poll running here by one ttl from now. A lease found taken
+    /// by another worker stops its poll at once (uncommitted: the poll reports `LeaseLost`).
+    /// [`Scheduler::run`] calls this every third of the ttl; tests call it directly.
+    pub async fn renew_leases(&self) -> Result<Renewal> {
+        let held = self.held_leases();
+        if held.is_empty() {
+            return Ok(Renewal::default());
+        }
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let renewed = shared
+            .store
+            .renew_leases(&shared.config.owner, &held, now, self.lease_for())
+            .await?;
+        let mut report = Renewal::default();
+        let in_flight = self.in_flight();
+        for ((key, token), renewed) in held.iter().zip(renewed) {
+            if renewed {
+                report.renewed += 1;
+                continue;
+            }
+            report.lost += 1;
+            if let Some(poll) = in_flight.get(key).filter(|poll| poll.token == *token) {
+                tracing::warn!(%key, token, "lease taken by another worker: stopping the poll");
+                poll.lost.notify_one();
+            }
+        }
+        drop(in_flight);
+        shared.metrics.add_lease_renewals(report.renewed);
+        Ok(report)
+    }
+
+    /// Renews the leases of the polls in flight every third of the ttl, for ever; a failed
+    /// renewal is tried again after a second (the ttl leaves room for two more tries).
+    async fn keep_leases(&self) {
+        let shared = &self.shared;
+        let every = (shared.config.lease_ttl / 3).max(TimeDelta::milliseconds(10));
+        let mut next = shared.clock.now() + every;
+        loop {
+            shared.clock.sleep_until(next).await;
+            next = match self.renew_leases().await {
+                Ok(_) => shared.clock.now() + every,
+                Err(error) => {
+                    tracing::error!(%error, "renewing poll leases failed");
+                    shared.clock.now() + every.min(TimeDelta::seconds(1))
+                }
+            };
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<PollKey, InFlight>> {
+        // Plain data: consistent after a panic elsewhere.
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs every poll due now, at most `concurrency` at a time, and returns when they are all
     /// done. Deterministic: tests drive the scheduler with this and a [`ManualClock`](crate::ManualClock).
     pub async fn run_due(&self) -> Result<Vec<PollReport>> {
@@ -213,6 +320,8 @@ impl Scheduler {
 
     /// Polls until `shutdown` completes; polls still in flight then are abandoned uncommitted.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let renewing = self.keep_leases();
+        tokio::pin!(renewing);
         tokio::pin!(shutdown);
         let mut tasks: JoinSet<()> = JoinSet::new();
         let shared = &self.shared;
@@ -272,6 +381,7 @@ impl Scheduler {
                 () = &mut shutdown => break,
                 () = shared.wake.notified() => {}
                 () = shared.clock.sleep_until(wake_at) => {}
+                () = &mut renewing => {}
             }
         }
         // Abandon the polls in flight: their watermarks do not move (that is the final commit's
@@ -283,7 +393,7 @@ impl Scheduler {
     }
 
     fn lease_for(&self) -> TimeDelta {
-        self.shared.config.poll_timeout + self.shared.config.lease_margin
+        self.shared.config.lease_ttl
     }
 
     fn registration(&self, key: &PollKey) -> Option<Registration> {
@@ -336,16 +446,34 @@ impl Scheduler {
             metrics: &shared.metrics,
         };
         let deadline = dispatched + shared.config.poll_timeout;
+        let lost = Arc::new(Notify::new());
+        // Removed from the renewals when the poll ends, or is dropped (aborted at shutdown).
+        let held = state.lease.as_ref().map(|lease| {
+            self.in_flight().insert(
+                spec.key.clone(),
+                InFlight {
+                    token: lease.token,
+                    lost: lost.clone(),
+                },
+            );
+            Held {
+                scheduler: self,
+                key: &spec.key,
+                token: lease.token,
+            }
+        });
         let result = async {
             tokio::select! {
                 result = run_poll(&ctx, spec, registration.source.as_ref(), &state) => result,
                 () = shared.clock.sleep_until(deadline) => {
                     Err(timeout_error(&spec.key, shared.config.poll_timeout))
                 }
+                () = lost.notified() => Err(Error::lease_lost(&spec.key)),
             }
         }
         .instrument(span.clone())
         .await;
+        drop(held);
         let _entered = span.enter();
         match &result {
             Ok(summary) => {

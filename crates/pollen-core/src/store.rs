@@ -210,6 +210,67 @@ pub struct OutboxFilter {
     pub limit: Option<usize>,
 }
 
+/// A pollen process as the store knows it: registered when it starts, its heartbeat renewed
+/// while it runs (every third of its lease ttl). A worker whose heartbeat is older than its
+/// ttl is dead: [`Store::release_dead_workers`] frees the leases and claims it still holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Worker {
+    /// Its name in leases and claims.
+    pub id: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id there.
+    pub pid: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it last reported itself alive.
+    pub heartbeat_at: DateTime<Utc>,
+    /// Its lease ttl, in milliseconds: how long a heartbeat stays valid.
+    pub lease_ttl_ms: u64,
+}
+
+impl Worker {
+    /// How long ago its last heartbeat was (zero when it is in the future: clock skew).
+    pub fn heartbeat_age(&self, now: DateTime<Utc>) -> TimeDelta {
+        (now - self.heartbeat_at).max(TimeDelta::zero())
+    }
+
+    /// Whether its heartbeat is older than its ttl at `now`.
+    pub fn is_dead(&self, now: DateTime<Utc>) -> bool {
+        let ttl = TimeDelta::milliseconds(i64::try_from(self.lease_ttl_ms).unwrap_or(i64::MAX));
+        self.heartbeat_age(now) > ttl
+    }
+}
+
+/// A registered worker and the work it holds, as [`Store::list_workers`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// The worker.
+    pub worker: Worker,
+    /// The poll keys it holds a live lease on, in key order.
+    pub polls: Vec<PollKey>,
+    /// How many pending notifications it holds a live delivery lease on.
+    pub notifications: u64,
+}
+
+/// What releasing workers freed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasedWork {
+    /// Worker rows removed.
+    pub workers: u64,
+    /// Poll leases released (the keys are claimable at their due time, at once if overdue).
+    pub polls: u64,
+    /// Delivery leases released (the notifications are claimable at once, same ids).
+    pub notifications: u64,
+}
+
+impl ReleasedWork {
+    /// Leases and claims together.
+    pub fn leases(&self) -> u64 {
+        self.polls + self.notifications
+    }
+}
+
 /// Durable state for the poller and the sender.
 ///
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here; SQLite and PostgreSQL in
@@ -262,6 +323,40 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Gives up a lease without changing anything else (e.g. work this worker cannot run).
     /// `LeaseLost` if `token` is not the current lease's.
     fn release<'a>(&'a self, key: &'a PollKey, token: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Extends the poll leases `owner` holds, each named by its key and fencing token, to
+    /// `now + lease_for`. Returns, in order, whether each was renewed: `false` when the lease
+    /// is no longer that token's (released, or claimed by another worker after it expired), and
+    /// then the holder must stop: its writes would fail with `LeaseLost`. A lease that expired
+    /// but was not claimed since is renewed (its token is still the current one).
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        held: &'a [(PollKey, u64)],
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+    ) -> BoxFuture<'a, Result<Vec<bool>>>;
+
+    /// Registers `worker`, or renews its row: host, pid, start, heartbeat and ttl as given.
+    fn heartbeat<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, Result<()>>;
+
+    /// Frees the work of every worker dead at `now` (heartbeat older than its ttl): its poll
+    /// leases and its delivery leases are released, its row removed. Fenced writes of such a
+    /// worker, should it still be running, fail with `LeaseLost`.
+    fn release_dead_workers(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<ReleasedWork>>;
+
+    /// Removes worker `id`'s row and releases every poll lease and delivery lease held under
+    /// that name, live or not: a graceful stop, or a restart under the same name.
+    fn release_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ReleasedWork>>;
+
+    /// Removes every worker row and releases every poll lease and delivery lease: for a
+    /// process that owns the store alone (an embedded database it holds a lock on), so that the
+    /// work of its dead predecessor is taken up at once.
+    fn release_all_workers(&self) -> BoxFuture<'_, Result<ReleasedWork>>;
+
+    /// Every registered worker, dead or alive, by id, with the poll keys and notifications it
+    /// holds a lease on that is live at `now`.
+    fn list_workers(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<WorkerStatus>>>;
 
     /// For each of `ids`, whether it is a seen change of `key` (same order).
     fn seen<'a>(

@@ -14,7 +14,7 @@ use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit,
-    PollFailure, PollProgress, SeenChange, Store,
+    PollFailure, PollProgress, ReleasedWork, SeenChange, Store, Worker,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -88,6 +88,9 @@ where
     claim_outbox_per_instance(&fresh().await).await;
     record_attempts_in_one_batch(&fresh().await).await;
     paused_instances_keep_their_state(&fresh().await).await;
+    renewals_keep_a_lease_until_another_worker_takes_it(&fresh().await).await;
+    dead_workers_release_their_leases_and_claims(&fresh().await).await;
+    releasing_a_worker_or_all_frees_everything(&fresh().await).await;
 }
 
 /// `register` creates once and never resets a watermark.
@@ -959,4 +962,269 @@ fn attempt(at: DateTime<Utc>, status: Option<u16>, error: Option<&str>) -> Deliv
         error: error.map(str::to_owned),
         response_excerpt: error.unwrap_or("ok").to_owned(),
     }
+}
+
+fn worker(id: &str, heartbeat_at: DateTime<Utc>) -> Worker {
+    Worker {
+        id: id.to_owned(),
+        host: "host-1".to_owned(),
+        pid: 4242,
+        started_at: t0(),
+        heartbeat_at,
+        lease_ttl_ms: 30_000,
+    }
+}
+
+/// Renewal extends a live holder's lease past its first expiry; once another worker has
+/// claimed the key, the old holder's renewal reports it lost and its writes fail.
+pub async fn renewals_keep_a_lease_until_another_worker_takes_it(store: &dyn Store) {
+    let ttl = TimeDelta::seconds(30);
+    let (k, other) = (key("renew"), key("renew-other"));
+    store.register(&k, t0(), t0()).await.unwrap();
+    store.register(&other, t0(), t0()).await.unwrap();
+    let claimed = store.claim_due("a", t0(), ttl, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let token = |key: &PollKey| {
+        claimed
+            .iter()
+            .find(|s| &s.key == key)
+            .and_then(|s| s.lease.as_ref())
+            .map(|l| l.token)
+            .unwrap()
+    };
+    let (token_k, token_other) = (token(&k), token(&other));
+    let at = t0() + TimeDelta::seconds(20);
+    let renewed = store
+        .renew_leases(
+            "a",
+            &[(k.clone(), token_k), (other.clone(), token_other)],
+            at,
+            ttl,
+        )
+        .await
+        .unwrap();
+    assert_eq!(renewed, vec![true, true], "a live holder's renewal failed");
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.lease.as_ref().unwrap().expires_at, at + ttl);
+    let later = t0() + TimeDelta::seconds(40);
+    assert!(
+        store
+            .claim_due("b", later, ttl, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a renewed lease was claimed at its first expiry"
+    );
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(at + ttl),
+        "next_due ignores the renewed expiry"
+    );
+    // `a` stalls: no renewal; its leases expire and `b` takes one of them.
+    let stalled = at + ttl + TimeDelta::seconds(1);
+    let taken = store.claim_due("b", stalled, ttl, 1).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let (lost_key, lost_token, kept_key, kept_token) = if taken[0].key == k {
+        (&k, token_k, &other, token_other)
+    } else {
+        (&other, token_other, &k, token_k)
+    };
+    let renewed = store
+        .renew_leases(
+            "a",
+            &[
+                (lost_key.clone(), lost_token),
+                (kept_key.clone(), kept_token),
+            ],
+            stalled,
+            ttl,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed,
+        vec![false, true],
+        "a taken lease was renewed, or an expired one nobody took was not"
+    );
+    let err = store
+        .commit_progress(PollProgress {
+            key: lost_key.clone(),
+            lease_token: lost_token,
+            seen: vec![SeenChange {
+                id: id(1),
+                at: t0(),
+            }],
+            notifications: vec![notification(lost_key, 1, t0())],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    assert_eq!(store.seen_count(lost_key).await.unwrap(), 0);
+    assert!(store
+        .list_outbox(&OutboxFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    // Another owner cannot renew a lease by its token alone.
+    let b_token = taken[0].lease.as_ref().unwrap().token;
+    assert_eq!(
+        store
+            .renew_leases("a", &[(lost_key.clone(), b_token)], stalled, ttl)
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    let state = store.load(lost_key).await.unwrap().unwrap();
+    assert_eq!(state.lease.as_ref().unwrap().owner, "b");
+    // Unknown keys are not renewed, and do not fail the call.
+    assert_eq!(
+        store
+            .renew_leases("a", &[(key("nowhere"), 1)], stalled, ttl)
+            .await
+            .unwrap(),
+        vec![false]
+    );
+}
+
+/// A worker whose heartbeat is older than its ttl is dead: releasing dead workers frees its
+/// poll leases and delivery leases, at once, and removes its row; live workers keep theirs.
+pub async fn dead_workers_release_their_leases_and_claims(store: &dyn Store) {
+    let ttl = TimeDelta::seconds(30);
+    let (k_dead, k_live) = (key("dead"), key("live"));
+    fill_outbox(store, &key("dead-notes"), [1, 2]).await;
+    store.register(&k_dead, t0(), t0()).await.unwrap();
+    store.register(&k_live, t0(), t0()).await.unwrap();
+    store.heartbeat(&worker("dead", t0())).await.unwrap();
+    store.heartbeat(&worker("live", t0())).await.unwrap();
+    let now = t0() + TimeDelta::seconds(5);
+    let polls = store.claim_due("dead", now, ttl, 10).await.unwrap();
+    assert_eq!(polls.len(), 2);
+    let live_key_token = polls
+        .iter()
+        .find(|s| s.key == k_live)
+        .and_then(|s| s.lease.as_ref())
+        .unwrap()
+        .token;
+    // Give the live worker one of them: the dead one released it, the live one claimed it.
+    store.release(&k_live, live_key_token).await.unwrap();
+    let live_polls = store.claim_due("live", now, ttl, 10).await.unwrap();
+    assert_eq!(live_polls.len(), 1);
+    let claimed = store
+        .claim_outbox("dead", now, TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+
+    let listed = store.list_workers(now).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|w| w.worker.id.as_str()).collect();
+    assert_eq!(ids, ["dead", "live"], "workers are listed by id");
+    assert_eq!(listed[0].polls, vec![k_dead.clone()]);
+    assert_eq!(listed[0].notifications, 2);
+    assert_eq!(listed[1].polls, vec![k_live.clone()]);
+    assert_eq!(listed[1].notifications, 0);
+    assert_eq!(listed[0].worker, worker("dead", t0()));
+
+    // The live worker renews its heartbeat; the dead one does not.
+    let later = t0() + TimeDelta::seconds(31);
+    store.heartbeat(&worker("live", later)).await.unwrap();
+    assert_eq!(
+        store
+            .release_dead_workers(t0() + TimeDelta::seconds(29))
+            .await
+            .unwrap(),
+        ReleasedWork::default(),
+        "a worker was released before its ttl passed"
+    );
+    let released = store.release_dead_workers(later).await.unwrap();
+    assert_eq!(
+        released,
+        ReleasedWork {
+            workers: 1,
+            polls: 1,
+            notifications: 2
+        }
+    );
+    // The dead worker's key and notifications are claimable at once, the live one's are not.
+    let polls = store.claim_due("taker", later, ttl, 10).await.unwrap();
+    let keys: Vec<&PollKey> = polls.iter().map(|s| &s.key).collect();
+    assert_eq!(keys, vec![&k_dead]);
+    let notes = store
+        .claim_outbox("taker", later, TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    let mut ids: Vec<StableId> = notes.iter().map(|e| e.notification.id).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![id(1), id(2)],
+        "the same notifications, the same ids"
+    );
+    // The dead worker's late writes are fenced off.
+    let token = claimed[0].lease.as_ref().unwrap().token;
+    let err = store
+        .mark_delivered(
+            &claimed[0].notification.id,
+            token,
+            &attempt(later, Some(200), None),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    let listed = store.list_workers(later).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|w| w.worker.id.as_str()).collect();
+    assert_eq!(ids, ["live"]);
+    assert!(listed[0].worker.heartbeat_at == later);
+}
+
+/// `release_worker` frees one name's work (live or not) and its row; `release_all_workers`
+/// everyone's.
+pub async fn releasing_a_worker_or_all_frees_everything(store: &dyn Store) {
+    let ttl = TimeDelta::seconds(30);
+    let (k1, k2) = (key("one"), key("two"));
+    fill_outbox(store, &key("notes"), [1, 2, 3]).await;
+    store.register(&k1, t0(), t0()).await.unwrap();
+    store.register(&k2, t0(), t0()).await.unwrap();
+    store.heartbeat(&worker("w1", t0())).await.unwrap();
+    store.heartbeat(&worker("w2", t0())).await.unwrap();
+    assert_eq!(store.claim_due("w1", t0(), ttl, 1).await.unwrap().len(), 1);
+    assert_eq!(store.claim_due("w2", t0(), ttl, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.claim_outbox("w1", t0(), ttl, 1).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.claim_outbox("w2", t0(), ttl, 2).await.unwrap().len(),
+        2
+    );
+    let released = store.release_worker("w1").await.unwrap();
+    assert_eq!(
+        released,
+        ReleasedWork {
+            workers: 1,
+            polls: 1,
+            notifications: 1
+        }
+    );
+    assert_eq!(
+        store.release_worker("w1").await.unwrap(),
+        ReleasedWork::default(),
+        "releasing twice freed something"
+    );
+    assert_eq!(store.claim_due("x", t0(), ttl, 10).await.unwrap().len(), 1);
+    let released = store.release_all_workers().await.unwrap();
+    assert_eq!(
+        released,
+        ReleasedWork {
+            workers: 1,
+            polls: 2,
+            notifications: 2
+        },
+        "every lease, of registered workers or not, is released"
+    );
+    assert!(store.list_workers(t0()).await.unwrap().is_empty());
+    assert_eq!(store.claim_due("y", t0(), ttl, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store.claim_outbox("y", t0(), ttl, 10).await.unwrap().len(),
+        3
+    );
 }

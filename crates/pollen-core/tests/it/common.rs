@@ -11,7 +11,8 @@ use pollen_core::testing::FakeSource;
 use pollen_core::{
     Clock, DateField, DeliveryAttempt, Error, FieldPath, ManualClock, MemoryStore, OutboxEntry,
     OutboxFilter, PollCommit, PollFailure, PollKey, PollProgress, PollReport, PollSpec, PollState,
-    RequestTemplate, Result, Rfc3339Dates, Scheduler, SchedulerConfig, StableId, Store,
+    ReleasedWork, RequestTemplate, Result, Rfc3339Dates, Scheduler, SchedulerConfig, StableId,
+    Store, Worker, WorkerStatus,
 };
 
 /// 2026-03-02 08:00:00 UTC: when the test instance is created.
@@ -190,6 +191,30 @@ impl Store for CrashingStore {
     }
     fn release<'a>(&'a self, key: &'a PollKey, token: u64) -> BoxFuture<'a, Result<()>> {
         self.inner.release(key, token)
+    }
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        held: &'a [(PollKey, u64)],
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+    ) -> BoxFuture<'a, Result<Vec<bool>>> {
+        self.inner.renew_leases(owner, held, now, lease_for)
+    }
+    fn heartbeat<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, Result<()>> {
+        self.inner.heartbeat(worker)
+    }
+    fn release_dead_workers(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<ReleasedWork>> {
+        self.inner.release_dead_workers(now)
+    }
+    fn release_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ReleasedWork>> {
+        self.inner.release_worker(id)
+    }
+    fn release_all_workers(&self) -> BoxFuture<'_, Result<ReleasedWork>> {
+        self.inner.release_all_workers()
+    }
+    fn list_workers(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<WorkerStatus>>> {
+        self.inner.list_workers(now)
     }
     fn seen<'a>(
         &'a self,

@@ -305,3 +305,140 @@ async fn first_polls_spread_with_the_number_of_keys() {
         "latest first poll: {latest:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_renewed_lease_outlives_its_ttl_and_a_paused_renewal_loses_it_changing_nothing() {
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryStore::new());
+    let source = FakeSource::new(clock.clone());
+    source.upsert("c-1", serde_json::json!({ "name": "one" }));
+    // A walk far longer than the lease.
+    source.set_latency(TimeDelta::minutes(5));
+    let worker = |owner: &str| {
+        let mut config = SchedulerConfig::new(owner);
+        config.lease_ttl = TimeDelta::seconds(30);
+        Scheduler::new(store.clone(), Arc::new(clock.clone()), config)
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    let spec = plain_spec("long", TimeDelta::minutes(1));
+    let key = spec.key.clone();
+    a.register(spec.clone(), Arc::new(source.clone()))
+        .await
+        .unwrap();
+    b.register(spec, Arc::new(source.clone())).await.unwrap();
+    clock.set(t0() + TimeDelta::minutes(1));
+    let polling_a = tokio::spawn({
+        let a = a.clone();
+        async move { a.run_due().await }
+    });
+    settle().await;
+    assert_eq!(a.held_leases().len(), 1, "a did not start its poll");
+
+    // Renewed within the ttl, a keeps the key past the first expiry.
+    clock.advance(TimeDelta::seconds(20));
+    let renewal = a.renew_leases().await.unwrap();
+    assert_eq!((renewal.renewed, renewal.lost), (1, 0));
+    clock.advance(TimeDelta::seconds(20));
+    assert!(
+        b.run_due().await.unwrap().is_empty(),
+        "b took a key whose lease a renewed"
+    );
+
+    // a's renewal pauses (a stalled process): past the ttl, b takes the key.
+    clock.advance(TimeDelta::seconds(20));
+    let polling_b = tokio::spawn({
+        let b = b.clone();
+        async move { b.run_due().await }
+    });
+    settle().await;
+    assert_eq!(
+        b.held_leases().len(),
+        1,
+        "b did not take over the expired lease"
+    );
+    let renewal = a.renew_leases().await.unwrap();
+    assert_eq!(
+        (renewal.renewed, renewal.lost),
+        (0, 1),
+        "the paused holder renewed a lease b had taken"
+    );
+    // a's poll stops at once, uncommitted, and wrote nothing.
+    let reports = polling_a.await.unwrap().unwrap();
+    assert_eq!(reports.len(), 1);
+    let err = reports[0].result.as_ref().unwrap_err();
+    assert_eq!(err.kind(), pollen_core::ErrorKind::LeaseLost);
+    assert_eq!(a.metrics().leases_lost, 1);
+    assert_eq!(a.metrics().polls_succeeded, 0);
+    let state = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(state.completed_polls, 0);
+    assert_eq!(state.watermark, t0(), "a moved the watermark");
+    assert_eq!(state.lease.as_ref().unwrap().owner, "b");
+    assert!(
+        store
+            .list_outbox(&pollen_core::OutboxFilter::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "a wrote notifications after losing its lease"
+    );
+
+    // b renews and finishes: the change arrives once, from b.
+    for _ in 0..30 {
+        clock.advance(TimeDelta::seconds(10));
+        b.renew_leases().await.unwrap();
+        settle().await;
+    }
+    let reports = polling_b.await.unwrap().unwrap();
+    assert!(reports[0].result.is_ok(), "{:?}", reports[0].result);
+    assert!(b.metrics().lease_renewals >= 29);
+    assert_eq!(store.load(&key).await.unwrap().unwrap().completed_polls, 1);
+    let outbox = store
+        .list_outbox(&pollen_core::OutboxFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(outbox.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_renews_the_leases_of_polls_in_flight() {
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryStore::new());
+    let source = FakeSource::new(clock.clone());
+    source.set_latency(TimeDelta::minutes(3));
+    let mut config = SchedulerConfig::new("a");
+    config.lease_ttl = TimeDelta::seconds(30);
+    let a = Scheduler::new(store.clone(), Arc::new(clock.clone()), config);
+    let spec = plain_spec("renewed", TimeDelta::minutes(10));
+    let key = spec.key.clone();
+    a.register(spec, Arc::new(source.clone())).await.unwrap();
+    // Every five seconds of a's three-minute walks, the lease is live; counted once the walk
+    // is older than the ttl.
+    let mut checked_past_ttl = 0;
+    with_running(&a, || async {
+        let mut walk_started = None;
+        while clock.now() < t0() + TimeDelta::minutes(25) {
+            clock.advance(TimeDelta::seconds(5));
+            settle().await;
+            if a.held_leases().is_empty() {
+                walk_started = None;
+                continue;
+            }
+            let started = *walk_started.get_or_insert(clock.now());
+            let state = store.load(&key).await.unwrap().unwrap();
+            let lease = state.lease.expect("a poll in flight without a lease");
+            assert!(
+                lease.expires_at > clock.now(),
+                "the lease of a poll in flight expired at {}",
+                lease.expires_at
+            );
+            if clock.now() - started > TimeDelta::seconds(30) {
+                checked_past_ttl += 1;
+            }
+        }
+    })
+    .await;
+    assert!(a.metrics().polls_succeeded >= 2);
+    assert!(checked_past_ttl >= 20, "checked {checked_past_ttl} times");
+    assert!(a.metrics().lease_renewals >= 10);
+    assert_eq!(a.metrics().leases_lost, 0);
+}
