@@ -26,6 +26,9 @@ pub enum ErrorKind {
     NotFound,
     /// The caller's fencing token is not the current lease's: another worker took the work.
     LeaseLost,
+    /// The embedded database is held by another process that opened it exclusively (the
+    /// message names the lock file and the holder's pid).
+    InUse,
     /// An argument that cannot be stored (an instance configuration that does not load back,
     /// a schema name that is not an identifier, ...).
     InvalidInput,

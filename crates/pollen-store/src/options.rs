@@ -97,6 +97,12 @@ pub struct StoreOptions {
     /// PostgreSQL only: keep pollen's tables in this schema (created if missing) instead of
     /// the connection's default; an identifier of lowercase letters, digits and `_`.
     pub schema: Option<String>,
+    /// SQLite only: hold the database alone. [`SqlStore::open`](crate::SqlStore::open) takes an
+    /// exclusive lock on `PATH.lock` beside the file (writing its pid there) and fails with
+    /// [`ErrorKind::InUse`] naming the holder if another process has it; the lock goes with the
+    /// process, however it ends. Default `false`: readers such as `pollen events` open the file
+    /// beside a running poller.
+    pub exclusive: bool,
 }
 
 impl StoreOptions {
@@ -107,6 +113,7 @@ impl StoreOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(10),
             schema: None,
+            exclusive: false,
         }
     }
 
@@ -119,6 +126,12 @@ impl StoreOptions {
     /// With `busy_timeout`.
     pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Holding the SQLite database alone (see [`StoreOptions::exclusive`]).
+    pub fn exclusive(mut self) -> Self {
+        self.exclusive = true;
         self
     }
 

@@ -11,7 +11,8 @@ use std::str::FromStr;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
-    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, ReleasedWork,
+    SeenChange, StableId, Worker, WorkerStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};
@@ -21,7 +22,7 @@ use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::options::{PruneReport, Retention, StoreOptions};
 use crate::shared::{
     db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
-    status_from, OUTBOX_COLUMNS, STATE_COLUMNS,
+    status_from, Holders, OUTBOX_COLUMNS, STATE_COLUMNS,
 };
 
 mod overview;
@@ -1169,6 +1170,163 @@ impl PgBackend {
     }
 
     // ----- pruning -----
+
+    // ----- leases and workers -----
+
+    pub(crate) async fn renew_leases(
+        &self,
+        owner: &str,
+        held: &[(PollKey, u64)],
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+    ) -> Result<Vec<bool>> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let instances: Vec<&str> = held.iter().map(|(k, _)| k.instance.as_str()).collect();
+        let resources: Vec<&str> = held.iter().map(|(k, _)| k.resource.as_str()).collect();
+        let tokens: Vec<i64> = held.iter().map(|(_, t)| db_u64(*t)).collect();
+        let renewed: Vec<i64> = sqlx::query_scalar(
+            "WITH h AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+               WITH ORDINALITY AS h(instance, resource, token, n)) \
+             UPDATE poll_state p SET lease_expires = $4, claimable_at = GREATEST(p.next_due, $4) \
+             FROM h WHERE p.instance = h.instance AND p.resource = h.resource \
+               AND p.fencing_token = h.token AND p.lease_owner = $5 \
+             RETURNING h.n",
+        )
+        .bind(&instances)
+        .bind(&resources)
+        .bind(&tokens)
+        .bind(now + lease_for)
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("renewing leases"))?;
+        let mut result = vec![false; held.len()];
+        for n in renewed {
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| result.get_mut(i)) {
+                *slot = true;
+            }
+        }
+        Ok(result)
+    }
+
+    pub(crate) async fn heartbeat(&self, worker: &Worker) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO worker (id, host, pid, started_at, heartbeat_at, lease_ttl_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET host = excluded.host, \
+             pid = excluded.pid, started_at = excluded.started_at, \
+             heartbeat_at = excluded.heartbeat_at, lease_ttl_ms = excluded.lease_ttl_ms",
+        )
+        .bind(&worker.id)
+        .bind(&worker.host)
+        .bind(i64::from(worker.pid))
+        .bind(worker.started_at)
+        .bind(worker.heartbeat_at)
+        .bind(db_u64(worker.lease_ttl_ms))
+        .execute(&self.pool)
+        .await
+        .map_err(db("writing a worker's heartbeat"))?;
+        Ok(())
+    }
+
+    /// Removes the rows of `holders` and releases their poll leases and delivery leases, in
+    /// one transaction: the dead are decided once, by the delete.
+    pub(crate) async fn release_holders(&self, holders: Holders<'_>) -> Result<ReleasedWork> {
+        let mut tx = self.pool.begin().await.map_err(db("beginning"))?;
+        let removed: Vec<String> = match holders {
+            Holders::Dead(now) => sqlx::query_scalar(
+                "DELETE FROM worker \
+                 WHERE heartbeat_at + lease_ttl_ms * interval '1 millisecond' < $1 RETURNING id",
+            )
+            .bind(now),
+            Holders::One(id) => {
+                sqlx::query_scalar("DELETE FROM worker WHERE id = $1 RETURNING id").bind(id)
+            }
+            Holders::All => sqlx::query_scalar("DELETE FROM worker RETURNING id"),
+        }
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("removing workers"))?;
+        let owners: Vec<String> = match holders {
+            Holders::One(id) => vec![id.to_owned()],
+            _ => removed.clone(),
+        };
+        let every = matches!(holders, Holders::All);
+        let polls = sqlx::query(
+            "UPDATE poll_state SET lease_owner = NULL, lease_expires = NULL, claimable_at = next_due \
+             WHERE lease_owner IS NOT NULL AND ($1 OR lease_owner = ANY($2))",
+        )
+        .bind(every)
+        .bind(&owners)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("releasing poll leases"))?
+        .rows_affected();
+        let notifications = sqlx::query(
+            "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
+             WHERE status = 'pending' AND lease_owner IS NOT NULL AND ($1 OR lease_owner = ANY($2))",
+        )
+        .bind(every)
+        .bind(&owners)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("releasing delivery leases"))?
+        .rows_affected();
+        tx.commit()
+            .await
+            .map_err(db("committing released leases"))?;
+        Ok(ReleasedWork {
+            workers: removed.len() as u64,
+            polls,
+            notifications,
+        })
+    }
+
+    pub(crate) async fn list_workers(&self, now: DateTime<Utc>) -> Result<Vec<WorkerStatus>> {
+        let rows = sqlx::query(
+            "SELECT id, host, pid, started_at, heartbeat_at, lease_ttl_ms FROM worker ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing the workers"))?;
+        let mut workers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            workers.push(WorkerStatus {
+                worker: Worker {
+                    id: get(row, "id")?,
+                    host: get(row, "host")?,
+                    pid: u32::try_from(get::<i64>(row, "pid")?).unwrap_or_default(),
+                    started_at: get(row, "started_at")?,
+                    heartbeat_at: get(row, "heartbeat_at")?,
+                    lease_ttl_ms: db_count(get(row, "lease_ttl_ms")?),
+                },
+                polls: Vec::new(),
+                notifications: 0,
+            });
+        }
+        let polls: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT lease_owner, instance, resource FROM poll_state \
+             WHERE lease_owner IS NOT NULL AND lease_expires > $1 ORDER BY instance, resource",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing the leased polls"))?;
+        let notifications: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT lease_owner, count(*) FROM outbox WHERE status = 'pending' \
+             AND lease_owner IS NOT NULL AND lease_expires > $1 GROUP BY lease_owner",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("counting the leased notifications"))?;
+        Ok(crate::shared::attach_holdings(
+            workers,
+            polls,
+            notifications,
+        ))
+    }
 
     pub(crate) async fn prune(
         &self,

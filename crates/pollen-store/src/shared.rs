@@ -99,3 +99,41 @@ mod tests {
         assert!(event_ids_from(&[0; 17]).is_err());
     }
 }
+
+/// Whose leases a release frees: the workers dead at an instant, one worker, or everyone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Holders<'a> {
+    /// Workers whose heartbeat is older than their ttl at this instant.
+    Dead(chrono::DateTime<chrono::Utc>),
+    /// The worker of this name (registered or not).
+    One(&'a str),
+    /// Every lease and every worker row.
+    All,
+}
+
+/// Gives each worker the poll keys `(owner, instance, resource)` and the notification counts
+/// `(owner, count)` it holds; rows of owners not in `workers` are dropped.
+pub(crate) fn attach_holdings(
+    mut workers: Vec<pollen_core::WorkerStatus>,
+    polls: Vec<(String, String, String)>,
+    notifications: Vec<(String, i64)>,
+) -> Vec<pollen_core::WorkerStatus> {
+    let index: std::collections::HashMap<String, usize> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.worker.id.clone(), i))
+        .collect();
+    for (owner, instance, resource) in polls {
+        if let Some(&i) = index.get(&owner) {
+            workers[i]
+                .polls
+                .push(pollen_core::PollKey::new(instance, resource));
+        }
+    }
+    for (owner, count) in notifications {
+        if let Some(&i) = index.get(&owner) {
+            workers[i].notifications = db_count(count);
+        }
+    }
+    workers
+}

@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
-    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, SeenChange, StableId,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, ReleasedWork,
+    SeenChange, StableId, Worker, WorkerStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -28,7 +29,7 @@ use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::options::{PruneReport, Retention, StoreOptions};
 use crate::shared::{
     db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
-    status_from, STATE_COLUMNS,
+    status_from, Holders, STATE_COLUMNS,
 };
 
 /// Rows per multi-row INSERT (8 parameters each, far below SQLite's 32,766).
@@ -90,6 +91,8 @@ pub(crate) struct SqliteBackend {
     _checkpoints: tokio::sync::watch::Sender<()>,
     reader: SqlitePool,
     path: PathBuf,
+    /// The exclusive lock on `PATH.lock`, when opened exclusively; released by `close` or drop.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -280,6 +283,74 @@ fn instance_from(row: &SqliteRow) -> Result<InstanceRow> {
 const INSTANCE_COLUMNS: &str =
     "id, name, element_key, status, tags, created_at, updated_at, config_sealed";
 
+/// `PATH.lock`, beside the database file.
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the exclusive lock on `PATH.lock` and writes this process's pid into it, or fails with
+/// `InUse` naming the lock file and the pid written there by the process holding it. The
+/// operating system releases the lock when the process ends, however it ends.
+fn lock_exclusively(db: &Path) -> Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = lock_path(db);
+    let failed = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::Connect,
+            format!(
+                "cannot lock the database {}: {}: {e}",
+                db.display(),
+                path.display()
+            ),
+        )
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            // Best effort: the message still names the lock file without it.
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() {
+                "a process that has not written its pid yet"
+            } else {
+                holder
+            };
+            return Err(Error::new(
+                ErrorKind::InUse,
+                format!(
+                    "the database {} is in use by another pollen process ({holder}), which holds \
+                     the lock {}: stop it first, or give this process another database",
+                    db.display(),
+                    path.display()
+                ),
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+    }
+    let holder = format!(
+        "pid {}, since {}\n",
+        std::process::id(),
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(holder.as_bytes()))
+        .and_then(|()| file.flush())
+        .map_err(failed)?;
+    Ok(file)
+}
+
 /// Creates the database file with mode 0600 unless it exists (SQLite gives its `-wal` and
 /// `-shm` files the same mode).
 fn create_private_file(path: &Path) -> Result<()> {
@@ -300,6 +371,11 @@ fn create_private_file(path: &Path) -> Result<()> {
 
 impl SqliteBackend {
     pub(crate) async fn open(path: &Path, options: &StoreOptions) -> Result<Self> {
+        // Before anything is created or migrated: a refused process changes nothing.
+        let lock = options
+            .exclusive
+            .then(|| lock_exclusively(path))
+            .transpose()?;
         create_private_file(path)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
@@ -366,6 +442,7 @@ impl SqliteBackend {
             reader,
             path: path.to_owned(),
             _checkpoints: checkpoints,
+            lock: std::sync::Mutex::new(lock),
         })
     }
 
@@ -376,6 +453,19 @@ impl SqliteBackend {
             // Closing checkpoints the WAL; if that fails, the next open recovers it.
             let _ = writer.close().await;
         }
+        // After the last write: the next holder finds a closed database.
+        self.lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+
+    /// Whether this process holds the database alone (opened exclusively).
+    pub(crate) fn exclusive(&self) -> bool {
+        self.lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
     }
 
     /// The writer connection, once the writers before have finished with it.
@@ -1533,6 +1623,155 @@ impl SqliteBackend {
     }
 
     // ----- pruning -----
+
+    // ----- leases and workers -----
+
+    pub(crate) async fn renew_leases(
+        &self,
+        owner: &str,
+        held: &[(PollKey, u64)],
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+    ) -> Result<Vec<bool>> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expires = micros(now + lease_for);
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        let mut renewed = Vec::with_capacity(held.len());
+        for (key, token) in held {
+            let done = sqlx::query(
+                "UPDATE poll_state SET lease_expires = ?1, claimable_at = max(next_due, ?1) \
+                 WHERE instance = ?2 AND resource = ?3 AND lease_owner = ?4 AND fencing_token = ?5",
+            )
+            .bind(expires)
+            .bind(&key.instance)
+            .bind(&key.resource)
+            .bind(owner)
+            .bind(db_u64(*token))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("renewing a lease"))?;
+            renewed.push(done.rows_affected() > 0);
+        }
+        tx.commit().await.map_err(db("committing lease renewals"))?;
+        Ok(renewed)
+    }
+
+    pub(crate) async fn heartbeat(&self, worker: &Worker) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO worker (id, host, pid, started_at, heartbeat_at, lease_ttl_ms) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET host = excluded.host, \
+             pid = excluded.pid, started_at = excluded.started_at, \
+             heartbeat_at = excluded.heartbeat_at, lease_ttl_ms = excluded.lease_ttl_ms",
+        )
+        .bind(&worker.id)
+        .bind(&worker.host)
+        .bind(i64::from(worker.pid))
+        .bind(micros(worker.started_at))
+        .bind(micros(worker.heartbeat_at))
+        .bind(db_u64(worker.lease_ttl_ms))
+        .execute(self.writer().await?.conn()?)
+        .await
+        .map_err(db("writing a worker's heartbeat"))?;
+        Ok(())
+    }
+
+    /// Releases the poll leases and delivery leases of `holders` and removes their rows, in
+    /// one transaction.
+    pub(crate) async fn release_holders(&self, holders: Holders<'_>) -> Result<ReleasedWork> {
+        // `?1` is the instant (dead workers) or the name (one worker).
+        let (owners, workers) = match holders {
+            Holders::Dead(_) => (
+                "lease_owner IN (SELECT id FROM worker WHERE heartbeat_at + lease_ttl_ms * 1000 < ?1)",
+                "heartbeat_at + lease_ttl_ms * 1000 < ?1",
+            ),
+            Holders::One(_) => ("lease_owner = ?1", "id = ?1"),
+            Holders::All => ("lease_owner IS NOT NULL", "1 = 1"),
+        };
+        let statements = [
+            format!(
+                "UPDATE poll_state SET lease_owner = NULL, lease_expires = NULL, \
+                 claimable_at = next_due WHERE {owners}"
+            ),
+            format!(
+                "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
+                 WHERE status = 'pending' AND {owners}"
+            ),
+            format!("DELETE FROM worker WHERE {workers}"),
+        ];
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        let mut counts = [0u64; 3];
+        for (sql, count) in statements.iter().zip(&mut counts) {
+            let query = sqlx::query(sql);
+            let query = match holders {
+                Holders::Dead(now) => query.bind(micros(now)),
+                Holders::One(id) => query.bind(id),
+                Holders::All => query,
+            };
+            *count = query
+                .execute(&mut *tx)
+                .await
+                .map_err(db("releasing a worker's leases"))?
+                .rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing released leases"))?;
+        let [polls, notifications, workers] = counts;
+        Ok(ReleasedWork {
+            workers,
+            polls,
+            notifications,
+        })
+    }
+
+    pub(crate) async fn list_workers(&self, now: DateTime<Utc>) -> Result<Vec<WorkerStatus>> {
+        let rows = sqlx::query(
+            "SELECT id, host, pid, started_at, heartbeat_at, lease_ttl_ms FROM worker ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("listing the workers"))?;
+        let mut workers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            workers.push(WorkerStatus {
+                worker: Worker {
+                    id: get(row, "id")?,
+                    host: get(row, "host")?,
+                    pid: u32::try_from(get::<i64>(row, "pid")?).unwrap_or_default(),
+                    started_at: instant(get(row, "started_at")?)?,
+                    heartbeat_at: instant(get(row, "heartbeat_at")?)?,
+                    lease_ttl_ms: db_count(get(row, "lease_ttl_ms")?),
+                },
+                polls: Vec::new(),
+                notifications: 0,
+            });
+        }
+        let polls: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT lease_owner, instance, resource FROM poll_state \
+             WHERE lease_owner IS NOT NULL AND lease_expires > ? ORDER BY instance, resource",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("listing the leased polls"))?;
+        let notifications: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT lease_owner, count(*) FROM outbox WHERE status = 'pending' \
+             AND lease_owner IS NOT NULL AND lease_expires > ? GROUP BY lease_owner",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("counting the leased notifications"))?;
+        Ok(crate::shared::attach_holdings(
+            workers,
+            polls,
+            notifications,
+        ))
+    }
 
     pub(crate) async fn prune(
         &self,

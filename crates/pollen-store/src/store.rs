@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use pollen_config::InstanceConfig;
 use pollen_core::{
     AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey,
-    PollProgress, PollState, StableId, Store,
+    PollProgress, PollState, ReleasedWork, StableId, Store, Worker, WorkerStatus,
 };
 
 use crate::error::{Error, Result};
@@ -19,6 +19,7 @@ use crate::key::SecretKey;
 use crate::options::{DatabaseUrl, PruneReport, Retention, StoreOptions};
 use crate::overview::OutboxHealth;
 use crate::postgres::PgBackend;
+use crate::shared::Holders;
 use crate::sqlite::SqliteBackend;
 
 /// Which database a [`SqlStore`] runs on.
@@ -97,6 +98,16 @@ impl SqlStore {
         match self.inner {
             Inner::Sqlite(_) => Backend::Sqlite,
             Inner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Whether this process holds the database alone: an embedded database opened with
+    /// [`StoreOptions::exclusive`] whose lock it still holds. Then no other process can hold a
+    /// lease in it, and every lease found there belongs to a dead predecessor.
+    pub fn exclusive(&self) -> bool {
+        match &self.inner {
+            Inner::Sqlite(b) => b.exclusive(),
+            Inner::Postgres(_) => false,
         }
     }
 
@@ -343,6 +354,45 @@ impl Store for SqlStore {
         token: u64,
     ) -> BoxFuture<'a, pollen_core::Result<()>> {
         boxed!(self, b => b.release(key, token))
+    }
+
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        held: &'a [(PollKey, u64)],
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<bool>>> {
+        boxed!(self, b => b.renew_leases(owner, held, now, lease_for))
+    }
+
+    fn heartbeat<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, pollen_core::Result<()>> {
+        boxed!(self, b => b.heartbeat(worker))
+    }
+
+    fn release_dead_workers(
+        &self,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, pollen_core::Result<ReleasedWork>> {
+        boxed!(self, b => b.release_holders(Holders::Dead(now)))
+    }
+
+    fn release_worker<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, pollen_core::Result<ReleasedWork>> {
+        boxed!(self, b => b.release_holders(Holders::One(id)))
+    }
+
+    fn release_all_workers(&self) -> BoxFuture<'_, pollen_core::Result<ReleasedWork>> {
+        boxed!(self, b => b.release_holders(Holders::All))
+    }
+
+    fn list_workers(
+        &self,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, pollen_core::Result<Vec<WorkerStatus>>> {
+        boxed!(self, b => b.list_workers(now))
     }
 
     fn seen<'a>(

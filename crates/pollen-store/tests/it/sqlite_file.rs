@@ -65,7 +65,7 @@ async fn database_wal_and_key_files_are_private() {
         .await;
     assert_eq!(
         versions,
-        ["1", "2", "3", "4", "5"],
+        ["1", "2", "3", "4", "5", "6"],
         "migrations applied on start"
     );
 }
@@ -225,4 +225,54 @@ async fn notifications_survive_the_move_of_bodies_to_their_own_table() {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notification.body, body);
+}
+
+#[tokio::test]
+async fn an_exclusive_open_locks_the_file_and_a_second_is_refused_naming_the_holder() {
+    let db = Db::sqlite();
+    let key = SecretKey::load_or_create_beside(&db.path()).unwrap();
+    let first = SqlStore::open(db.url(), StoreOptions::new(key.clone()).exclusive())
+        .await
+        .unwrap();
+    assert!(first.exclusive());
+    let k = key_of();
+    first.register(&k, t0(), t0()).await.unwrap();
+    let lock = db.dir().join(format!(
+        "{}.lock",
+        db.path().file_name().unwrap().to_str().unwrap()
+    ));
+    let written = std::fs::read_to_string(&lock).unwrap();
+    assert!(
+        written.starts_with(&format!("pid {},", std::process::id())),
+        "the lock file holds {written:?}"
+    );
+    assert_eq!(mode(&lock), 0o600, "the lock file");
+
+    let err = SqlStore::open(db.url(), StoreOptions::new(key.clone()).exclusive())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InUse);
+    let message = err.to_string();
+    assert!(
+        message.contains(&db.path().display().to_string())
+            && message.contains(&lock.display().to_string())
+            && message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    // A reader (not exclusive) opens beside the holder and sees its data.
+    let reader = SqlStore::open(db.url(), StoreOptions::new(key.clone()))
+        .await
+        .unwrap();
+    assert!(!reader.exclusive());
+    assert!(reader.load(&k).await.unwrap().is_some());
+    reader.close().await;
+
+    // Closed, the lock is free for the next process.
+    first.close().await;
+    assert!(!first.exclusive());
+    let next = SqlStore::open(db.url(), StoreOptions::new(key).exclusive())
+        .await
+        .unwrap();
+    assert!(next.exclusive());
+    next.close().await;
 }
