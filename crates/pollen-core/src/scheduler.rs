@@ -215,6 +215,12 @@ impl Scheduler {
         self.read_registry().len()
     }
 
+    /// Looks at the store again now instead of at the next due time or idle check: for work
+    /// that became claimable elsewhere (a dead worker's leases released, say).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
     /// The counters.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.metrics.snapshot()

@@ -34,7 +34,7 @@ pub(crate) fn event_ids_bytes(ids: &[StableId]) -> Vec<u8> {
 }
 
 pub(crate) fn event_ids_from(bytes: &[u8]) -> Result<Vec<StableId>> {
-    if bytes.len() % 16 != 0 {
+    if !bytes.len().is_multiple_of(16) {
         return Err(Error::corrupt(format!(
             "stored event ids have {} bytes, not a multiple of 16",
             bytes.len()

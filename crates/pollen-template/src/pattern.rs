@@ -696,7 +696,7 @@ impl Fields {
             }
             Letter::Hour0To11 => write_number(out, i64::from(self.hour() % 12), count),
             Letter::Hour1To12 => {
-                let hour = if self.hour() % 12 == 0 {
+                let hour = if self.hour().is_multiple_of(12) {
                     12
                 } else {
                     self.hour() % 12

@@ -20,6 +20,18 @@ pub const SECRET_KEY_ENV: &str = "POLLEN_SECRET_KEY";
 /// missing; default the server's search path), so several deployments — or test runs — can
 /// share one database.
 pub async fn open_store(url: &str) -> Result<Arc<SqlStore>> {
+    open(url, false).await
+}
+
+/// [`open_store`] for a process that polls and delivers (`run`, `serve`): an embedded
+/// database is held alone, with an exclusive lock on `PATH.lock` beside it. A second such
+/// process on the same file is refused, naming the file and the pid that holds it, before it
+/// changes anything; readers (`pollen events`, `pollen workers`) still open it.
+pub async fn open_worker_store(url: &str) -> Result<Arc<SqlStore>> {
+    open(url, true).await
+}
+
+async fn open(url: &str, exclusive: bool) -> Result<Arc<SqlStore>> {
     let (url, schema) = split_schema(url);
     let url = url.as_str();
     let parsed = DatabaseUrl::parse(url).map_err(Error::wrap(
@@ -43,6 +55,9 @@ pub async fn open_store(url: &str) -> Result<Arc<SqlStore>> {
         },
     };
     let mut options = StoreOptions::new(key);
+    if exclusive {
+        options = options.exclusive();
+    }
     if let Some(schema) = schema {
         options = options.schema(schema);
     }

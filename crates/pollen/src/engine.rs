@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use pollen_callback::{
     AddressPolicy, Endpoint, EndpointMap, RetryPolicy, Sender, SenderConfig, SenderStats,
 };
 use pollen_core::{
-    Clock, MetricsSnapshot, PollKey, PollSpec, Scheduler, SchedulerConfig, Store, SystemClock,
+    Clock, MetricsSnapshot, PollKey, PollSpec, ReleasedWork, Scheduler, SchedulerConfig, Store,
+    SystemClock, Worker,
 };
 use pollen_sage::{AuthStats, SageSource};
 use pollen_store::{Instance, InstanceStatus, SqlStore};
@@ -38,10 +40,13 @@ pub struct EngineOptions {
     pub delivery_timeout: Duration,
     /// At shutdown, wait at most this long for the poller and the sender to stop.
     pub shutdown_grace: Duration,
-    /// A poll running longer is abandoned (default 10 min). A poll lease lasts this plus a
-    /// margin of a minute, or of the timeout itself when shorter: that is how long the work of
-    /// a worker that died mid-poll waits before another worker takes it over.
+    /// A poll running longer is abandoned (default 10 min).
     pub poll_timeout: Option<TimeDelta>,
+    /// How long a lease lasts without renewal (default 30 s, `--lease-ttl`). This process
+    /// renews its poll leases and its worker heartbeat every third of it; the work of a process
+    /// that died is taken over by the others once its heartbeat is older than this (at once by
+    /// the next process on an embedded database, which it holds alone).
+    pub lease_ttl: TimeDelta,
     /// The delivery retry schedule (default the vendor's, see `pollen_callback::RetryPolicy`).
     pub delivery_retry: Option<RetryPolicy>,
     /// How often [`Engine::run`] reads the stored instances to follow what other processes
@@ -62,6 +67,7 @@ impl EngineOptions {
             delivery_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             poll_timeout: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
             delivery_retry: None,
             instance_sync: Duration::from_secs(10),
         }
@@ -73,6 +79,9 @@ impl Default for EngineOptions {
         EngineOptions::new()
     }
 }
+
+/// [`EngineOptions::lease_ttl`] by default.
+pub const DEFAULT_LEASE_TTL: TimeDelta = TimeDelta::seconds(30);
 
 /// How often the engine checks whether the poller enqueued notifications, to wake the sender.
 const WAKE_CHECK: Duration = Duration::from_millis(20);
@@ -106,6 +115,12 @@ struct Inner {
     /// The `updated_at` of the stored row each instance was last added (or paused) from,
     /// by instance key: a sync re-adds an instance whose row has changed since.
     applied: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// This process in the worker registry (its heartbeat instant is set at each renewal).
+    worker: Worker,
+    /// When this process last wrote its heartbeat.
+    last_heartbeat: Mutex<Option<DateTime<Utc>>>,
+    /// Poll leases and delivery leases of dead workers this process released.
+    leases_taken_over: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -121,9 +136,9 @@ impl Engine {
         let core_store: Arc<dyn Store> = store.clone();
         let mut scheduler_config = SchedulerConfig::new(options.owner.clone());
         scheduler_config.first_poll_within = options.first_poll_within;
+        scheduler_config.lease_ttl = options.lease_ttl;
         if let Some(timeout) = options.poll_timeout {
             scheduler_config.poll_timeout = timeout;
-            scheduler_config.lease_margin = scheduler_config.lease_margin.min(timeout);
         }
         let scheduler = Scheduler::new(core_store.clone(), clock.clone(), scheduler_config);
         let endpoints = Arc::new(EndpointMap::new());
@@ -140,6 +155,15 @@ impl Engine {
         }
         let sender = Sender::new(core_store, endpoints.clone(), clock, sender_config)
             .map_err(Error::wrap(ErrorKind::Callback, "setting up delivery"))?;
+        let now = Utc::now();
+        let worker = Worker {
+            id: options.owner.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            started_at: now,
+            heartbeat_at: now,
+            lease_ttl_ms: u64::try_from(options.lease_ttl.num_milliseconds()).unwrap_or(0),
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -150,6 +174,9 @@ impl Engine {
                 instances: Mutex::new(HashMap::new()),
                 retired_auth: Mutex::new(AuthStats::default()),
                 applied: Mutex::new(HashMap::new()),
+                worker,
+                last_heartbeat: Mutex::new(None),
+                leases_taken_over: AtomicU64::new(0),
             }),
         })
     }
@@ -167,6 +194,36 @@ impl Engine {
     /// The poller's counters.
     pub fn poll_metrics(&self) -> MetricsSnapshot {
         self.inner.scheduler.metrics()
+    }
+
+    /// This process's row in the worker registry, as of its last heartbeat.
+    pub fn worker(&self) -> Worker {
+        let mut worker = self.inner.worker.clone();
+        if let Some(at) = *self.last_heartbeat() {
+            worker.heartbeat_at = at;
+        }
+        worker
+    }
+
+    /// How long ago this process last wrote its heartbeat (`None` before the first): it grows
+    /// past the ttl when the database cannot be reached, and then the others take over.
+    pub fn heartbeat_age(&self) -> Option<TimeDelta> {
+        self.last_heartbeat()
+            .map(|at| (Utc::now() - at).max(TimeDelta::zero()))
+    }
+
+    /// Poll leases and delivery leases of dead workers (or, on an embedded database, of the
+    /// process before this one) that this process released so that they are taken up at once.
+    pub fn leases_taken_over(&self) -> u64 {
+        self.inner.leases_taken_over.load(Ordering::Relaxed)
+    }
+
+    fn last_heartbeat(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
+        // A plain value: consistent after a panic elsewhere.
+        self.inner
+            .last_heartbeat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The sender's counters.
@@ -446,14 +503,17 @@ impl Engine {
 
     /// Polls and delivers until `shutdown` completes. Then it stops claiming work, abandons
     /// what is in flight (nothing half-done is committed: a poll commits atomically at its end,
-    /// a delivery is recorded after its response), releases its poll leases so a restart
-    /// picks the work up at once, and returns within [`EngineOptions::shutdown_grace`].
+    /// a delivery is recorded after its response), releases its leases and leaves the worker
+    /// registry so a restart picks the work up at once, and returns within
+    /// [`EngineOptions::shutdown_grace`].
     ///
-    /// It first releases the poll leases still held under its own owner name: a worker
-    /// restarted with the same `--worker-id` resumes a poll its predecessor died in at once,
-    /// instead of waiting for the lease to expire.
+    /// It first takes over what dead processes left: on an embedded database it holds alone,
+    /// every lease (they can only be its dead predecessor's); otherwise the leases held under
+    /// its own name (a worker restarted with the same `--worker-id`) and those of every worker
+    /// whose heartbeat is older than its ttl. Then it registers itself, and renews its
+    /// heartbeat every third of the ttl, releasing the work of workers found dead meanwhile.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        self.release_leases().await;
+        self.take_over().await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             // An error means the sender is gone, which also means stop.
@@ -491,8 +551,25 @@ impl Engine {
                 }
             }
         };
+        // The heartbeat: this process's row, and the work of the workers that stopped beating.
+        let beating = async {
+            let mut stop = stop_rx.clone();
+            let every = (self.inner.options.lease_ttl / 3)
+                .to_std()
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(10));
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|stop| *stop) => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+                if let Err(error) = self.heartbeat().await {
+                    tracing::warn!(%error, "renewing the worker heartbeat failed");
+                }
+            }
+        };
         let both = async {
-            let (polled, (), (), ()) = tokio::join!(polling, sending, waking, syncing);
+            let (polled, (), (), (), ()) = tokio::join!(polling, sending, waking, syncing, beating);
             polled
         };
         tokio::pin!(both);
@@ -511,32 +588,91 @@ impl Engine {
                 }
             }
         };
-        self.release_leases().await;
+        match self
+            .inner
+            .store
+            .release_worker(&self.inner.options.owner)
+            .await
+        {
+            Ok(released) => tracing::info!(
+                polls = released.polls,
+                notifications = released.notifications,
+                "left the worker registry; leases released"
+            ),
+            Err(error) => tracing::warn!(%error, "releasing this worker's leases failed"),
+        }
         result.map_err(Error::wrap(ErrorKind::Store, "polling"))
     }
 
-    /// Gives back the poll leases held under this worker's owner name (polls abandoned at
-    /// shutdown, or left by a predecessor of the same name that died).
-    async fn release_leases(&self) {
-        let keys: Vec<PollKey> = self
-            .lock()
-            .values()
-            .flat_map(|added| added.keys.iter().cloned())
-            .collect();
+    /// Releases what dead processes left (see [`Engine::run`]) and registers this one.
+    async fn take_over(&self) -> Result<()> {
         let store = &self.inner.store;
-        for key in keys {
-            if let Ok(Some(state)) = store.load(&key).await {
-                if let Some(lease) = state
-                    .lease
-                    .filter(|lease| lease.owner == self.inner.options.owner)
-                {
-                    if let Err(error) = store.release(&key, lease.token).await {
-                        tracing::warn!(%key, %error, "releasing a poll lease failed");
-                    }
-                }
+        let now = Utc::now();
+        let released = if store.exclusive() {
+            store.release_all_workers().await
+        } else {
+            match store.release_worker(&self.inner.options.owner).await {
+                Ok(own) => store
+                    .release_dead_workers(now)
+                    .await
+                    .map(|dead| ReleasedWork {
+                        workers: own.workers + dead.workers,
+                        polls: own.polls + dead.polls,
+                        notifications: own.notifications + dead.notifications,
+                    }),
+                Err(error) => Err(error),
             }
         }
+        .map_err(Error::wrap(
+            ErrorKind::Store,
+            "releasing the leases of dead workers",
+        ))?;
+        self.count_taken_over(released);
+        self.heartbeat()
+            .await
+            .map_err(Error::wrap(ErrorKind::Store, "registering this worker"))?;
+        Ok(())
     }
+
+    /// Writes this process's heartbeat, then releases the work of workers found dead.
+    async fn heartbeat(&self) -> pollen_core::Result<()> {
+        let store = &self.inner.store;
+        let now = Utc::now();
+        let mut worker = self.inner.worker.clone();
+        worker.heartbeat_at = now;
+        store.heartbeat(&worker).await?;
+        *self.last_heartbeat() = Some(now);
+        let released = store.release_dead_workers(now).await?;
+        self.count_taken_over(released);
+        Ok(())
+    }
+
+    fn count_taken_over(&self, released: ReleasedWork) {
+        if released.leases() == 0 && released.workers == 0 {
+            return;
+        }
+        tracing::info!(
+            workers = released.workers,
+            polls = released.polls,
+            notifications = released.notifications,
+            "took over the work of stopped workers"
+        );
+        self.inner
+            .leases_taken_over
+            .fetch_add(released.leases(), Ordering::Relaxed);
+        // The released work is due now: look at once rather than at the next idle check.
+        self.inner.scheduler.wake();
+        self.inner.sender.wake();
+    }
+}
+
+/// This machine's name, for the worker registry (`localhost` when it cannot be read).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 fn add_auth_stats(mut total: AuthStats, more: AuthStats) -> AuthStats {

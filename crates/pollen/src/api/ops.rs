@@ -131,8 +131,34 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         &mut out,
         "pollen_leases_lost_total",
         "counter",
-        "Poll commits rejected because another worker took over.",
+        "Polls stopped uncommitted because another worker took their lease over.",
         &[("", polls.leases_lost)],
+    );
+    metric(
+        &mut out,
+        "pollen_lease_renewals_total",
+        "counter",
+        "Poll leases renewed by this worker while their polls ran.",
+        &[("", polls.lease_renewals)],
+    );
+    metric(
+        &mut out,
+        "pollen_leases_taken_over_total",
+        "counter",
+        "Poll and delivery leases of stopped workers released by this one, to be taken up at once.",
+        &[("", state.engine.leases_taken_over())],
+    );
+    // A gauge in seconds, fractional: written by hand (`metric` takes counts).
+    let _ = writeln!(
+        out,
+        "# HELP pollen_worker_heartbeat_age_seconds Time since this worker last wrote its heartbeat \
+         (others take its work over once it passes the lease ttl).\n\
+         # TYPE pollen_worker_heartbeat_age_seconds gauge\n\
+         pollen_worker_heartbeat_age_seconds {}",
+        state
+            .engine
+            .heartbeat_age()
+            .map_or(0.0, |age| age.num_milliseconds() as f64 / 1000.0)
     );
     metric(
         &mut out,

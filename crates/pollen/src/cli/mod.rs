@@ -71,6 +71,31 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The lease options of the processes that poll and deliver (`run`, `serve`).
+#[derive(Debug, clap::Args)]
+struct LeaseArgs {
+    /// How long a lease lasts unrenewed (default 30s, at least 1s). Leases and this worker's
+    /// heartbeat are renewed every third of it; when a process dies, its work is taken over
+    /// once its heartbeat is older than this (on SQLite, at once by the next process).
+    #[arg(long = "lease-ttl", value_parser = parse_lease_ttl)]
+    ttl: Option<chrono::TimeDelta>,
+}
+
+impl LeaseArgs {
+    fn ttl(&self) -> chrono::TimeDelta {
+        self.ttl.unwrap_or(pollen::engine::DEFAULT_LEASE_TTL)
+    }
+}
+
+fn parse_lease_ttl(text: &str) -> Result<chrono::TimeDelta, String> {
+    let ttl = humantime::parse_duration(text)
+        .map_err(|err| format!("`{text}` is not a duration ({err})"))?;
+    if ttl < std::time::Duration::from_secs(1) {
+        return Err(format!("`{text}` is too short: a lease ttl is at least 1s"));
+    }
+    chrono::TimeDelta::from_std(ttl).map_err(|_| format!("`{text}` is too long"))
+}
+
 /// Parses an RFC 3339 instant given on the command line.
 fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text)

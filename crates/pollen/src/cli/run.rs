@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
 use clap::Args;
-use pollen::db::{open_store, DEFAULT_DB_URL};
+use pollen::db::{open_worker_store, DEFAULT_DB_URL};
 use pollen::engine::{Engine, EngineOptions};
 use pollen::instances::{load_instance_files, store_instance_files};
 use pollen::ErrorKind;
@@ -28,10 +28,11 @@ pub(crate) struct RunArgs {
     /// held. Default: `pollen-PID-RANDOM`.
     #[arg(long)]
     worker_id: Option<String>,
-    /// Abandon a poll running longer than this (default 10m); a dead worker's poll is taken
-    /// over after this plus a margin of at most a minute.
+    /// Abandon a poll running longer than this (default 10m).
     #[arg(long, value_parser = humantime::parse_duration)]
     poll_timeout: Option<Duration>,
+    #[command(flatten)]
+    lease: super::LeaseArgs,
     /// Time allowed for one delivery attempt (default 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     delivery_timeout: Option<Duration>,
@@ -76,6 +77,7 @@ impl RunArgs {
         if let Some(timeout) = self.delivery_timeout {
             options.delivery_timeout = timeout;
         }
+        options.lease_ttl = self.lease.ttl();
         if self.retry_schedule.is_some() || self.retry_throttle_minimum.is_some() {
             let mut retry = pollen_callback::RetryPolicy::vendor();
             if let Some(Schedule(offsets)) = &self.retry_schedule {
@@ -112,7 +114,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let store = open_store(&args.db).await?;
+        let store = open_worker_store(&args.db).await?;
         let instances = store_instance_files(&store, &files).await?;
         let options = args.engine_options()?;
         let engine = Engine::new(store.clone(), options)?;

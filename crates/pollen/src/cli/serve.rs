@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use pollen::api::{serve, ApiSecrets, ServeOptions};
-use pollen::db::{open_store, DEFAULT_DB_URL};
+use pollen::db::{open_worker_store, DEFAULT_DB_URL};
 
 /// The environment variables holding the platform secrets.
 const USER_SECRET_ENV: &str = "POLLEN_USER_SECRET";
@@ -26,6 +26,8 @@ pub(crate) struct ServeArgs {
     /// Mark the console's cookies `Secure`: use it when a TLS proxy serves pollen over HTTPS.
     #[arg(long)]
     secure_cookies: bool,
+    #[command(flatten)]
+    lease: super::LeaseArgs,
 }
 
 fn secret(name: &str) -> Option<String> {
@@ -43,7 +45,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let secrets = ApiSecrets::new(&user, &org);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let store = open_store(&args.db).await?;
+        let store = open_worker_store(&args.db).await?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", args.listen))?;
@@ -60,6 +62,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         let mut options = ServeOptions::new();
         options.engine.allow_private_callbacks = args.allow_private_callbacks;
         options.secure_cookies = args.secure_cookies;
+        options.engine.lease_ttl = args.lease.ttl();
         serve(
             listener,
             store.clone(),
