@@ -15,7 +15,9 @@
 //!   document) beside an engine polling every stored instance.
 //! - [`console`] is the web console at `/console` beside the API: sign in with the platform
 //!   secrets, watch instances poll and deliver live, create, pause, re-deliver, delete.
-//! - [`db::open_store`] opens `--db` with its secret key.
+//! - [`db::open_store`] opens `--db` with its secret key; [`db::open_worker_store`] also holds
+//!   an embedded database alone, for the processes that poll.
+//! - [`workers`] shows the worker registry (`GET /workers`, `pollen workers`, the console).
 //! - [`instances::load_instance_files`] reads and validates `--config FILE|DIR`.
 //!
 //! # Example
@@ -37,5 +39,6 @@ mod error;
 pub mod instances;
 pub mod receiver;
 mod tokens;
+pub mod workers;
 
 pub use error::{Error, ErrorKind, Result};

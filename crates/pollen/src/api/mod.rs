@@ -10,6 +10,7 @@ mod auth;
 mod events;
 mod instances;
 mod ops;
+mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -142,6 +143,7 @@ fn router(
         .route("/instances/{id}/events/redeliver", post(events::redeliver))
         .route("/instances/events/{event_id}", get(events::get_one))
         .route("/hubs/finance/{resource}", get(ops::hub))
+        .route("/workers", get(workers::list))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_platform_secrets,

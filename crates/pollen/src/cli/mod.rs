@@ -8,6 +8,7 @@ mod serve;
 mod template;
 mod validate;
 mod where_clause;
+mod workers;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the Sage Business Cloud Accounting simulator on its own.
     SageSim(sage_sim::SageSimArgs),
+    /// List the processes sharing the database: heartbeat age, alive or dead, what each holds.
+    Workers(workers::WorkersArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -68,6 +71,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::SageSim(args) => sage_sim::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Events(command) => events::run(command),
+        Command::Workers(args) => workers::run(&args),
     }
 }
 

@@ -55,7 +55,8 @@ pub(crate) fn layout(page: &Page<'_>, content: &str) -> String {
             out,
             "<nav aria-label=\"Main\"><a href=\"/console\">Instances</a>\
              <a href=\"/console/new\">Create instance</a>\
-             <a href=\"/console/new?paste=1\">Paste JSON</a></nav>\
+             <a href=\"/console/new?paste=1\">Paste JSON</a>\
+             <a href=\"/console/workers\">Workers</a></nav>\
              <form method=\"post\" action=\"/console/logout\" class=\"signout\">{}\
              <button type=\"submit\">Sign out</button></form>",
             csrf_field(csrf)

@@ -95,6 +95,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             get(confirm_delete).post(delete),
         )
         .route(&at("/notifications/{id}"), get(notification))
+        .route(&at("/workers"), get(workers))
         .route(&at("/live"), get(live))
         .route(
             &at("/assets/console.css"),
@@ -383,6 +384,24 @@ async fn list(state: Shared, signed: SignedIn) -> Response {
          <h2>All instances, last hour</h2><div id=\"chart\" class=\"live\">{chart}</div>"
     );
     Html(layout(&page, &body)).into_response()
+}
+
+// ----- workers -----
+
+async fn workers(state: Shared, signed: SignedIn) -> Response {
+    let this = state.engine.worker().id;
+    match pages::workers_region(state.engine.store(), &this).await {
+        Ok(region) => {
+            let page = signed.page(&state, "Workers");
+            let body = format!(
+                "<h1>Workers</h1><p>The pollen processes sharing this database. A worker is alive \
+                 while its heartbeat is younger than its lease ttl; the leases of a dead one are \
+                 released within seconds and its work is taken over.</p>{region}"
+            );
+            Html(layout(&page, &body)).into_response()
+        }
+        Err(e) => error_page(&signed, &state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
 }
 
 async fn load(state: &AppState, signed: &SignedIn, id: &str) -> Result<Instance, Response> {

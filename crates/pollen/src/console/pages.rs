@@ -199,6 +199,61 @@ pub(crate) async fn instances_region(store: &SqlStore) -> ViewResult<String> {
     Ok(out)
 }
 
+/// The workers page: each process sharing the database, its heartbeat and what it holds.
+pub(crate) async fn workers_region(store: &SqlStore, this: &str) -> ViewResult<String> {
+    let now = Utc::now();
+    let workers = store
+        .list_workers(now)
+        .await
+        .map_err(core_failed("listing the workers"))?;
+    if workers.is_empty() {
+        return Ok("<p>No worker is registered: none is running.</p>".to_owned());
+    }
+    let mut out = String::from(
+        "<div class=\"scroll\"><table class=\"workers\"><caption>Workers</caption><thead><tr>\
+         <th scope=\"col\">Worker</th><th scope=\"col\">State</th><th scope=\"col\">Host and pid</th>\
+         <th scope=\"col\">Heartbeat age</th><th scope=\"col\">Started</th>\
+         <th scope=\"col\">Polls held</th><th scope=\"col\">Notifications held</th></tr></thead><tbody>",
+    );
+    for status in &workers {
+        let w = &status.worker;
+        let state = crate::workers::state(status, now);
+        let badge = if state == "alive" { "ok" } else { "bad" };
+        let polls = if status.polls.is_empty() {
+            "—".to_owned()
+        } else {
+            status
+                .polls
+                .iter()
+                .map(|key| match key.instance.parse::<i64>() {
+                    Ok(id) => format!(
+                        "<a href=\"/console/instances/{id}\">{}</a>",
+                        esc(&key.to_string())
+                    ),
+                    Err(_) => esc(&key.to_string()),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{id}{this}</th><td><span class=\"badge {badge}\">{state}</span></td>\
+             <td>{host} · {pid}</td><td>{age:.1} s <span class=\"muted\">(ttl {ttl:.0} s)</span></td>\
+             <td>{started}</td><td>{polls}</td><td>{notifications}</td></tr>",
+            id = esc(&w.id),
+            this = if w.id == this { " <span class=\"muted\">(this one)</span>" } else { "" },
+            host = esc(&w.host),
+            pid = w.pid,
+            age = crate::workers::heartbeat_age_seconds(status, now),
+            ttl = w.lease_ttl_ms as f64 / 1000.0,
+            started = when(w.started_at),
+            notifications = status.notifications,
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    Ok(out)
+}
+
 /// The detail page's status region.
 pub(crate) fn status_region(view: &InstanceView) -> String {
     format!("{}{}", resources_table(view), health_list(view))

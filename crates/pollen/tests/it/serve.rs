@@ -53,6 +53,8 @@ impl Service {
         options.engine.delivery_interval = Duration::from_millis(200);
         options.engine.shutdown_grace = Duration::from_secs(5);
         options.engine.instance_sync = Duration::from_millis(300);
+        // Heartbeats every second: dead workers are found within the test's patience.
+        options.engine.lease_ttl = TimeDelta::seconds(3);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             listener,
@@ -613,6 +615,146 @@ async fn serve_processes_on_one_database_follow_each_others_instances() {
     sim.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_are_listed_renewed_released_when_dead_and_leave_when_stopped() {
+    use pollen_core::{PollKey, Store, Worker};
+    let mut first = Service::start(1024 * 1024).await;
+    let mut second = Service::beside(&first).await;
+    // A worker that died an hour ago holding a poll lease and a notification's delivery lease.
+    let store = pollen::db::open_store(&first.db_url())
+        .await
+        .expect("store");
+    let now = chrono::Utc::now();
+    let ghost = Worker {
+        id: "ghost".into(),
+        host: "gone".into(),
+        pid: 7,
+        started_at: now - TimeDelta::hours(2),
+        heartbeat_at: now - TimeDelta::hours(1),
+        lease_ttl_ms: 3_000,
+    };
+    store.heartbeat(&ghost).await.expect("heartbeat");
+    // Due in an hour (claimed by the ghost "then"): once released, no live worker claims it.
+    let key = PollKey::new("999", "contacts");
+    let due = now + TimeDelta::hours(1);
+    store.register(&key, now, due).await.expect("register");
+    let claimed = store
+        .claim_due("ghost", due, TimeDelta::minutes(10), 1)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+
+    // Both live workers are listed, alive, with fresh heartbeats; the ghost is released by
+    // the next heartbeat of either.
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = second
+            .call(reqwest::Method::GET, "/workers", AUTH, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        listed = body;
+        let workers = listed["workers"].as_array().expect("workers");
+        if workers.len() == 2 && workers.iter().all(|w| w["id"] != "ghost") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let workers = listed["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 2, "{listed}");
+    assert!(
+        workers.iter().any(|w| w["id"] == listed["self"]),
+        "{listed}"
+    );
+    for worker in workers {
+        assert_eq!(worker["state"], "alive", "{worker}");
+        assert_eq!(worker["pid"], std::process::id(), "{worker}");
+        assert_eq!(worker["leaseTtlSeconds"], 3.0, "{worker}");
+        let age = worker["heartbeatAgeSeconds"].as_f64().expect("an age");
+        assert!((0.0..3.0).contains(&age), "{worker}");
+    }
+    let state = store.load(&key).await.expect("load").expect("state");
+    assert_eq!(
+        state.lease, None,
+        "the dead worker's lease was not released"
+    );
+    let metrics = reqwest::get(first.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let second_metrics = reqwest::get(second.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let taken_over = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("pollen_leases_taken_over_total "))
+            .and_then(|v| v.parse().ok())
+            .expect("pollen_leases_taken_over_total")
+    };
+    assert_eq!(
+        taken_over(&metrics) + taken_over(&second_metrics),
+        1,
+        "one lease taken over, by one of the two"
+    );
+    for text in [&metrics, &second_metrics] {
+        assert!(text.contains("\npollen_lease_renewals_total "), "{text}");
+        let age: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("pollen_worker_heartbeat_age_seconds "))
+            .and_then(|v| v.parse().ok())
+            .expect("pollen_worker_heartbeat_age_seconds");
+        assert!((0.0..3.0).contains(&age), "heartbeat age {age}");
+    }
+
+    // The command line reads the same registry.
+    let db = first.db_url();
+    let table = pollen_cli(&["workers", "--db", &db]);
+    for worker in workers {
+        let id = worker["id"].as_str().expect("an id");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(id) && l.contains(" alive ")),
+            "{table}"
+        );
+    }
+    let lines = pollen_cli(&["workers", "--db", &db, "--json"]);
+    let parsed: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(parsed.len(), 2, "{lines}");
+
+    // A worker that stops leaves the registry.
+    first.stop().await;
+    let (status, body) = second
+        .call(reqwest::Method::GET, "/workers", AUTH, None)
+        .await;
+    assert_eq!(status, 200);
+    let ids: Vec<&Value> = body["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| &w["id"])
+        .collect();
+    assert_eq!(ids, vec![&body["self"]], "{body}");
+    let (status, _) = second
+        .call(
+            reqwest::Method::GET,
+            "/workers",
+            "User x, Organization y",
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    second.stop().await;
+    store.close().await;
+}
+
 /// Runs the `pollen` binary; its stdout, after asserting it succeeded.
 fn pollen_cli(args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pollen"))
@@ -724,6 +866,10 @@ async fn serve_answers_bad_requests_with_the_right_status() {
         .expect("JSON");
     assert_eq!(openapi["openapi"], "3.0.3");
     assert!(openapi["paths"]["/instances/{id}/events/redeliver"]["post"].is_object());
+    assert!(openapi["paths"]["/workers"]["get"].is_object());
+    assert!(
+        openapi["components"]["schemas"]["Worker"]["properties"]["heartbeatAgeSeconds"].is_object()
+    );
 
     // Guessing the secrets: at most ten wrong pairs a minute per address, then 429 with
     // Retry-After for that address, even with the right pair; unauthenticated routes stay open.
