@@ -6,6 +6,7 @@ mod console;
 mod crash;
 mod demo;
 mod faults;
+mod restart;
 mod run;
 mod sage_sim;
 mod serve;

@@ -90,6 +90,11 @@ impl Pollen {
         }
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown code runs, whatever was in flight is cut.
     pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");

@@ -22,14 +22,14 @@ const WORKERS: [&str; 3] = ["w1", "w2", "w3"];
 /// The worker SIGKILLed midway.
 const VICTIM: &str = "w2";
 
-fn postgres_url() -> Option<String> {
+pub(crate) fn postgres_url() -> Option<String> {
     std::env::var("POLLEN_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
 }
 
 /// The worker a request came from: `pollen/VERSION (worker ID)`.
-fn worker_of(request: &LoggedRequest) -> Option<&str> {
+pub(crate) fn worker_of(request: &LoggedRequest) -> Option<&str> {
     let agent = request.user_agent.as_deref()?;
     agent.split_once("(worker ")?.1.strip_suffix(')')
 }
@@ -37,7 +37,7 @@ fn worker_of(request: &LoggedRequest) -> Option<&str> {
 /// Every time two workers walked the same (grant, resource) at once. Each key's requests,
 /// in arrival order, form runs of one worker; a run's span is its first request's arrival to
 /// its last answer. Runs of different workers that overlap in time are concurrent walks.
-fn concurrent_walks(log: &[LoggedRequest]) -> Vec<String> {
+pub(crate) fn concurrent_walks(log: &[LoggedRequest]) -> Vec<String> {
     let mut by_key: BTreeMap<(&str, &str), Vec<&LoggedRequest>> = BTreeMap::new();
     for request in log {
         if let (Some(grant), Some(resource)) = (&request.grant, &request.resource) {
@@ -362,9 +362,9 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
 
 /// The run's schema, dropped when the test ends, passed or failed (best effort: a leftover
 /// schema only costs space).
-struct Schema {
-    url: String,
-    name: String,
+pub(crate) struct Schema {
+    pub(crate) url: String,
+    pub(crate) name: String,
 }
 
 impl Drop for Schema {
