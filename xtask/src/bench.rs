@@ -47,6 +47,14 @@ const WALK_GAP: Duration = Duration::from_secs(3);
 const CODE: &str = "e2e-bench-grant-code";
 
 pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
+    if args == ["restart"] {
+        if !cfg!(debug_assertions) {
+            let exe = std::env::current_exe().context("finding the xtask binary")?;
+            let release = exe.parent().context("the xtask binary's directory")?;
+            return crate::bench_restart::measure(&release.join("pollen"));
+        }
+        return rerun_optimized(root, args);
+    }
     let counts = match args {
         ["e2e"] => vec![10_000, 100_000],
         ["e2e", "--records", list] => list
@@ -57,7 +65,7 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
                     .context("--records takes N[,N...]")
             })
             .collect::<Result<Vec<_>>>()?,
-        _ => bail!("usage: cargo xtask bench e2e [--records N[,N...]]"),
+        _ => bail!("usage: cargo xtask bench e2e [--records N[,N...]] | restart"),
     };
     ensure!(
         counts.iter().all(|n| *n > 0),
@@ -70,8 +78,12 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         let release = exe.parent().context("the xtask binary's directory")?;
         return measure(&release.join("pollen"), counts);
     }
-    // The simulator and the receiver run in this process: unoptimized, they would be the
-    // bottleneck. Run the same command from the optimized build.
+    rerun_optimized(root, args)
+}
+
+/// Runs `cargo xtask bench ARGS` again from the optimized build: the simulator and the
+/// receiver run in this process and, unoptimized, would be the bottleneck.
+fn rerun_optimized(root: &Path, args: &[&str]) -> Result<()> {
     let release = build_release(root)?;
     let status = Command::new(release.join("xtask"))
         .arg("bench")
@@ -288,7 +300,7 @@ async fn receive(
 }
 
 /// The seed instance, polling all contacts from the simulator with a backfill.
-fn instance(sim: &SimHandle, callback: &str, signature_key: &str) -> Value {
+pub(crate) fn instance(sim: &SimHandle, callback: &str, signature_key: &str) -> Value {
     let since = (Utc::now() - TimeDelta::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
     json!({
         "element": {"key": "sageone"},
@@ -355,7 +367,7 @@ fn cpu_time(pid: u32) -> Option<Duration> {
 }
 
 /// Stops the child with SIGTERM (SIGKILL after 10 s).
-fn stop(child: &mut Child) {
+pub(crate) fn stop(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -6,10 +6,12 @@
 //!   when a generated fixture is stale (see `fixtures.rs`).
 //! - `codegen`: writes the files generated from code, such as `docs/configuration.md`
 //!   (see `codegen.rs`); `tidy` fails when one is stale.
+//! - `bench restart`: restart and failover times after a SIGKILL (see `bench_restart.rs`).
 //! - `bench e2e`: the end-to-end benchmark — simulator, `pollen run` in release, SQLite,
 //!   signed delivery to a local receiver (see `bench.rs`).
 
 mod bench;
+mod bench_restart;
 mod codegen;
 mod fixtures;
 mod tidy;
@@ -28,7 +30,7 @@ fn main() -> Result<()> {
         ["codegen"] => codegen::run(&workspace_root()),
         ["bench", rest @ ..] => bench::run(&workspace_root(), rest),
         _ => bail!(
-            "usage: cargo xtask tidy|fixtures [--check]|codegen|bench e2e [--records N[,N...]]"
+            "usage: cargo xtask tidy|fixtures [--check]|codegen|bench e2e [--records N[,N...]] | bench restart"
         ),
     }
 }

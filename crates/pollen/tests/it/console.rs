@@ -312,6 +312,22 @@ async fn the_console_in_a_real_browser() {
         Some("Strict")
     );
 
+    // Workers: this process, alive, its heartbeat fresh, marked as the one answering.
+    browser.click("nav a[href='/console/workers']").await;
+    browser
+        .until(
+            "the workers page",
+            "return document.querySelector('h1').textContent === 'Workers' \
+             && [...document.querySelectorAll('table.workers tbody tr')].some(r => \
+               r.innerText.includes('(this one)') && r.innerText.includes('alive') \
+               && r.innerText.includes(' s (ttl 30 s)'))",
+        )
+        .await;
+    let rows = browser
+        .script("return document.querySelectorAll('table.workers tbody tr').length")
+        .await;
+    assert_eq!(rows, 1, "one worker serves this database");
+
     // Create: the seed's flow, resources ticked; first with a bad callback URL.
     browser.click("nav a[href='/console/new']").await;
     browser
