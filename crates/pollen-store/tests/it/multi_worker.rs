@@ -45,7 +45,7 @@ fn first_due(i: u32) -> DateTime<Utc> {
 fn notification_of(key: &PollKey, due: DateTime<Utc>) -> Option<Notification> {
     let i: u32 = key.instance.parse().unwrap();
     let hour = u32::try_from((due - t0()).num_hours()).unwrap();
-    if (i + hour) % 7 != 0 {
+    if !(i + hour).is_multiple_of(7) {
         return None;
     }
     let mut bytes = [0u8; 16];
