@@ -162,6 +162,9 @@ proptest! {
         at in instant(),
         zone in zone(),
     ) {
+        // Before 1973 some zones had offsets with seconds (Dublin's +00:25:21 and +00:34:39
+        // until 1916), which no pattern letter prints: nothing can round-trip them.
+        prop_assume!(at.timestamp() >= 94_694_400, "before 1973");
         let pattern = DatePattern::compile(text).expect("compiles");
         let formatted = pattern.format(at, &zone);
         let parsed = pattern.parse(&formatted, &Zone::UTC)
