@@ -1,6 +1,6 @@
 //! `cargo xtask bench restart`: how long a crash leaves the work undone (issue 18).
 //!
-//! SQLite: `pollen run` (release) on a fresh database polls one instance every 0.6 s from the
+//! SQLite: `pollen run` (release) on a fresh database polls one instance every 1.2 s from the
 //! in-process simulator, whose pages each take 0.8 s, so the process is almost always inside a
 //! walk. Measured per round: the cold start (spawn to the new process's first Sage request, on
 //! a fresh database: the baseline), then a SIGKILL and an immediate start on the same file
@@ -80,12 +80,12 @@ pub(crate) fn measure(pollen: &Path) -> Result<()> {
     })
 }
 
-/// An instance polling contacts every 0.6 s with grant `code`.
+/// An instance polling contacts every 1.2 s with grant `code`.
 fn instance(sim: &SimHandle, name: &str, code: &str, callback: &str) -> Value {
     let mut instance = crate::bench::instance(sim, callback, "restart-bench-key");
     instance["name"] = json!(name);
     instance["providerData"]["code"] = json!(code);
-    instance["configuration"]["event.poller.refresh_interval"] = json!("0.01");
+    instance["configuration"]["event.poller.refresh_interval"] = json!("0.02");
     instance
 }
 
@@ -148,7 +148,7 @@ async fn first_request(
         if let Some(at) = sim
             .request_log()
             .iter()
-            .filter(|r| r.path.starts_with("/v3.1/") && matches(r))
+            .filter(|r| r.resource.is_some() && matches(r))
             .map(|r| r.started)
             .min()
         {
@@ -215,8 +215,11 @@ async fn sqlite(pollen: &Path) -> Result<Vec<(Duration, Duration)>> {
         let log = dir.path().join("pollen.log");
         let spawned = Utc::now();
         let mut child = spawn(pollen, &args, &[], &log)?;
-        let cold = since(spawned, first_request(&sim, by_pid(child.id())).await?);
-        // Well inside a walk: pages take 0.8 s and the next poll follows 0.6 s after the last.
+        let first = first_request(&sim, by_pid(child.id()))
+            .await
+            .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
+        let cold = since(spawned, first);
+        // Well inside a walk: pages take 0.8 s and the next poll follows 1.2 s after the last.
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         child.kill()?;
         child.wait()?;
