@@ -536,7 +536,7 @@ async fn the_console_in_a_real_browser() {
             "#events form button[aria-label='Redeliver notification {target}']"
         ))
         .await;
-    browser.until("the requeue message", "return (document.querySelector('.flash') || {}).textContent.includes('1 notification requeued')").await;
+    browser.until("the requeue message", "return ((document.querySelector('.flash') || {}).textContent || '').includes('1 notification requeued')").await;
     let event = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             let event = events.recv().await.expect("the receiver runs");
@@ -669,7 +669,7 @@ async fn the_console_in_a_real_browser() {
     browser
         .until(
             "the deletion",
-            "return (document.querySelector('.flash') || {}).textContent.includes('deleted')",
+            "return ((document.querySelector('.flash') || {}).textContent || '').includes('deleted')",
         )
         .await;
     browser.click("form.signout button").await;
