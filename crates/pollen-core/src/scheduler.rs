@@ -326,8 +326,15 @@ impl Scheduler {
 
     /// Polls until `shutdown` completes; polls still in flight then are abandoned uncommitted.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let renewing = self.keep_leases();
-        tokio::pin!(renewing);
+        // Side by side: a renewal never waits for a claim the store is slow to answer.
+        tokio::select! {
+            result = self.claim_and_dispatch(shutdown) => result,
+            () = self.keep_leases() => Ok(()),
+        }
+    }
+
+    /// [`Scheduler::run`]'s loop: claims due work, spawns its polls, sleeps until more is due.
+    async fn claim_and_dispatch(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let mut tasks: JoinSet<()> = JoinSet::new();
         let shared = &self.shared;
@@ -387,7 +394,6 @@ impl Scheduler {
                 () = &mut shutdown => break,
                 () = shared.wake.notified() => {}
                 () = shared.clock.sleep_until(wake_at) => {}
-                () = &mut renewing => {}
             }
         }
         // Abandon the polls in flight: their watermarks do not move (that is the final commit's
