@@ -142,6 +142,8 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
             worker,
             "--poll-timeout",
             "5s",
+            "--lease-ttl",
+            "5s",
             "--delivery-timeout",
             "2s",
             "--retry-schedule",
@@ -242,7 +244,8 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
     );
     let quiet = wait_until(Duration::from_secs(30), || !sim.activity_running()).await;
     assert!(quiet, "the activity did not finish");
-    // The victim's leases expire after 5 s + 5 s; then the others take its work over.
+    // The victim's leases expire 5 s after its last renewal (its heartbeat goes stale as
+    // soon); then the others take its work over.
     let first = customer_changes(&sim);
     wait_until(Duration::from_secs(60), || complete(&first)).await;
 
