@@ -89,7 +89,7 @@ pub mod schema;
 mod secret;
 mod walk;
 
-pub use load::Loaded;
+pub use load::{Loaded, Vocabulary};
 pub use model::{
     AbsoluteUrl, ApiVersion, BasicAuth, Configuration, Country, DateField, DateFormatSetting,
     DatesConfiguration, ElementKey, Extra, FieldPath, InstanceConfig, Notification, OAuth, PollUrl,

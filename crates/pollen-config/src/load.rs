@@ -27,6 +27,26 @@ pub struct Loaded {
     pub warnings: Vec<Problem>,
 }
 
+/// What the element that polls an instance knows, for the checks only it can make: this crate
+/// knows the shape of a hub URL, the element knows which resources exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Vocabulary {
+    /// The hub resources the element serves (`customers`, `vendors`, ...): a poller URL naming
+    /// another (`/hubs/finance/cusotmers`) is an error at its `url`, naming the closest known
+    /// names. Empty: not checked.
+    pub hub_resources: Vec<String>,
+}
+
+impl Vocabulary {
+    /// The vocabulary of an element serving `hub_resources`.
+    pub fn new<S: Into<String>>(hub_resources: impl IntoIterator<Item = S>) -> Self {
+        Vocabulary {
+            hub_resources: hub_resources.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 /// The longest refresh interval accepted: a year, in minutes.
 const MAX_REFRESH_MINUTES: f64 = 525_600.0;
 
@@ -69,7 +89,57 @@ impl InstanceConfig {
 
     /// As [`InstanceConfig::from_json_str`], from a parsed value.
     pub fn from_json_value(value: &Value) -> Result<Loaded, ConfigErrors> {
-        let mut ctx = Ctx::default();
+        Self::from_json_value_for(value, &Vocabulary::default())
+    }
+
+    /// As [`InstanceConfig::from_json_slice`], also checking what only the element that polls
+    /// the instance knows (see [`Vocabulary`]).
+    pub fn from_json_slice_for(
+        bytes: &[u8],
+        vocabulary: &Vocabulary,
+    ) -> Result<Loaded, ConfigErrors> {
+        if let Some(problem) = starts_with_bom(bytes) {
+            return Err(ConfigErrors::new(vec![problem]));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => Self::from_json_value_for(&value, vocabulary),
+            Err(err) => Err(ConfigErrors::new(vec![not_json(&err)])),
+        }
+    }
+
+    /// As [`InstanceConfig::from_json_value`], also checking what only the element that polls
+    /// the instance knows (see [`Vocabulary`]).
+    ///
+    /// ```
+    /// use pollen_config::{InstanceConfig, Vocabulary};
+    ///
+    /// let json = serde_json::json!({
+    ///     "element": {"key": "sageone"},
+    ///     "providerData": {"code": "c"},
+    ///     "configuration": {
+    ///         "oauth.api.key": "k", "oauth.api.secret": "s",
+    ///         "oauth.callback.url": "https://example.com/cb",
+    ///         "event.notification.callback.url": "https://example.com/events",
+    ///         "event.poller.configuration": {"customers": {"url": "/hubs/finance/cusotmers"}}
+    ///     },
+    ///     "name": "i"
+    /// });
+    /// let sage = Vocabulary::new(["customers", "vendors"]);
+    /// let errors = InstanceConfig::from_json_value_for(&json, &sage).unwrap_err();
+    /// let problem = errors.errors().next().unwrap();
+    /// assert_eq!(problem.pointer(), "/configuration/event.poller.configuration/customers/url");
+    /// assert_eq!(problem.message(), "unknown hub resource `cusotmers`: did you mean `customers`?");
+    /// assert!(InstanceConfig::from_json_value(&json).is_ok(), "not checked without a vocabulary");
+    /// ```
+    pub fn from_json_value_for(
+        value: &Value,
+        vocabulary: &Vocabulary,
+    ) -> Result<Loaded, ConfigErrors> {
+        let mut ctx = Ctx {
+            hub_resources: (!vocabulary.hub_resources.is_empty())
+                .then(|| vocabulary.hub_resources.clone()),
+            ..Ctx::default()
+        };
         let config = read_instance(&mut ctx, value);
         match config {
             Some(config) if !ctx.has_errors() => Ok(Loaded {

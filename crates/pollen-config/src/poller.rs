@@ -556,6 +556,12 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollU
     }
     literal_z_check(ctx, at, &text, zone);
     let parts = split_url(&text);
+    if let Some(known) = &ctx.hub_resources {
+        if let Some(problem) = unknown_resource(known, at, &text, parts.path_end) {
+            ctx.push(problem);
+            return None;
+        }
+    }
     if let Some(second) = parts.second_where {
         ctx.push(
             Problem::new(
@@ -594,6 +600,109 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollU
         parts.where_range,
         where_clause,
     ))
+}
+
+/// An error when the hub path `text[..path_end]` (`/hubs/HUB/RESOURCE`, or `/RESOURCE`) names a
+/// resource not in `known`, with the closest known names; `None` when it is known, or when the
+/// path holds a template (checked when it expands).
+fn unknown_resource(known: &[String], at: &str, text: &str, path_end: usize) -> Option<Problem> {
+    let path = text[..path_end].trim_end_matches('/');
+    if path.contains("${") {
+        return None;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let name = match segments.as_slice() {
+        ["", "hubs", _, name] | ["", name] if !name.is_empty() => *name,
+        _ => {
+            return Some(
+                Problem::new(
+                    Severity::Error,
+                    ProblemKind::UnknownResource,
+                    at,
+                    format!(
+                        "the hub path `{path}` is not of the form /hubs/HUB/RESOURCE (such as \
+                         /hubs/finance/customers)"
+                    ),
+                )
+                .with_excerpt(caret_excerpt(text, 0)),
+            )
+        }
+    };
+    if known.iter().any(|k| k == name) {
+        return None;
+    }
+    let offset = path.len() - name.len();
+    let close = closest(known, name);
+    let message = if close.is_empty() {
+        let mut all: Vec<&str> = known.iter().map(String::as_str).collect();
+        all.sort_unstable();
+        format!(
+            "unknown hub resource `{name}`: the element serves {}",
+            all.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        let names: Vec<String> = close.iter().map(|k| format!("`{k}`")).collect();
+        format!(
+            "unknown hub resource `{name}`: did you mean {}?",
+            match names.as_slice() {
+                [one] => one.clone(),
+                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+                [] => String::new(),
+            }
+        )
+    };
+    Some(
+        Problem::new(Severity::Error, ProblemKind::UnknownResource, at, message)
+            .with_excerpt(caret_excerpt(text, offset)),
+    )
+}
+
+/// The known names within a few edits of `name` (a third of its length, at least two), the
+/// closest first, at most three.
+fn closest<'a>(known: &'a [String], name: &str) -> Vec<&'a str> {
+    let limit = (name.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .iter()
+        .map(|k| {
+            (
+                edit_distance(&name.to_lowercase(), &k.to_lowercase()),
+                k.as_str(),
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    scored.sort_unstable();
+    scored.into_iter().take(3).map(|(_, k)| k).collect()
+}
+
+/// Levenshtein distance with adjacent transpositions counted as one edit (`cusotmers` is one
+/// edit from `customers`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// Warns about `${date:...'Z'}` when the poller's zone is not UTC: the literal `Z` claims UTC,
@@ -818,6 +927,20 @@ fn read_legacy(ctx: &mut Ctx, value: &Value, zone: &Zone) -> Option<BTreeMap<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_distances_count_a_swap_as_one_edit() {
+        assert_eq!(edit_distance("cusotmers", "customers"), 1);
+        assert_eq!(edit_distance("invoice", "invoices"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("vendors", "vendors"), 0);
+        let known: Vec<String> = ["customers", "contacts", "vendors", "invoices"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(closest(&known, "cusotmers"), ["customers"]);
+        assert_eq!(closest(&known, "Invoice"), ["invoices"]);
+        assert!(closest(&known, "ledger").is_empty());
+    }
 
     const SEED: &str = "/hubs/finance/customers?where=lastModifiedDate>='${date:yyyy-MM-dd'T'HH:mm:ss'Z'}' and attributes='created_at,updated_at";
 

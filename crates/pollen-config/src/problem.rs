@@ -31,6 +31,8 @@ pub enum ProblemKind {
     UnknownKey,
     /// A poller URL template that does not compile.
     Template,
+    /// A poller URL naming a hub resource the element does not serve.
+    UnknownResource,
     /// A CEQL where clause that does not parse (or parses only leniently).
     Where,
     /// A Java date pattern or time zone that does not compile.

@@ -11,6 +11,8 @@ use crate::secret::Secret;
 #[derive(Debug, Default)]
 pub(crate) struct Ctx {
     pub(crate) problems: Vec<Problem>,
+    /// The hub resources the element serves (`None`: not checked).
+    pub(crate) hub_resources: Option<Vec<String>>,
 }
 
 /// The pointer of `key` inside the value at `parent` (RFC 6901 escaping).

@@ -3,10 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use pollen_config::InstanceConfig;
+use pollen_config::{InstanceConfig, Vocabulary};
 use pollen_store::{Instance, SqlStore};
 
 use crate::error::{Error, ErrorKind, Result};
+
+/// What the Sage element knows, checked wherever pollen reads an instance (`validate`, `run`,
+/// the API, the console): a poller URL must name one of its hub resources.
+pub fn sage_vocabulary() -> Vocabulary {
+    Vocabulary::new(pollen_sage::HUB_RESOURCES.iter().map(|r| r.name))
+}
 
 /// One loaded instance file.
 #[derive(Debug, Clone)]
@@ -39,7 +45,7 @@ pub fn load_instance_files(path: &Path) -> Result<Vec<InstanceFile>, Vec<String>
                 continue;
             }
         };
-        match InstanceConfig::from_json_slice(&bytes) {
+        match InstanceConfig::from_json_slice_for(&bytes, &sage_vocabulary()) {
             Ok(ok) => loaded.push(InstanceFile {
                 path: file,
                 warnings: ok.warnings.iter().map(|w| w.render(&name)).collect(),

@@ -28,7 +28,7 @@ pub(crate) fn run(args: &ValidateArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        match InstanceConfig::from_json_slice(&bytes) {
+        match InstanceConfig::from_json_slice_for(&bytes, &pollen::instances::sage_vocabulary()) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     println!("{}", warning.render(&name));

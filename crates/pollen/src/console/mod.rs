@@ -658,24 +658,27 @@ async fn edit_callback(
         .to_owned();
     let mut merged = instance.config.to_json(Secrets::Expose);
     merged["configuration"]["event.notification.callback.url"] = Value::String(url.clone());
-    let problem = match InstanceConfig::from_json_value(&merged) {
-        Ok(loaded) => match api::update_instance(&state, instance.id, &loaded.config, None).await {
-            Ok(_) => {
-                state
-                    .console
-                    .sessions
-                    .flash(&signed.id, "Callback URL saved; the next delivery uses it.");
-                return Redirect::to(&format!("/console/instances/{}", instance.id))
-                    .into_response();
+    let problem =
+        match InstanceConfig::from_json_value_for(&merged, &crate::instances::sage_vocabulary()) {
+            Ok(loaded) => {
+                match api::update_instance(&state, instance.id, &loaded.config, None).await {
+                    Ok(_) => {
+                        state
+                            .console
+                            .sessions
+                            .flash(&signed.id, "Callback URL saved; the next delivery uses it.");
+                        return Redirect::to(&format!("/console/instances/{}", instance.id))
+                            .into_response();
+                    }
+                    Err(error) => error.message().to_owned(),
+                }
             }
-            Err(error) => error.message().to_owned(),
-        },
-        Err(errors) => errors
-            .errors()
-            .map(|p| p.message().to_owned())
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
+            Err(errors) => errors
+                .errors()
+                .map(|p| p.message().to_owned())
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
     render_detail(
         &state,
         &signed,
