@@ -4,8 +4,9 @@
 //!   crate's root source file has no crate-level `//!` documentation.
 //! - `fixtures`: regenerates the expected outputs under `fixtures/`; `fixtures --check` fails
 //!   when a generated fixture is stale (see `fixtures.rs`).
-//! - `codegen`: writes the files generated from code, such as `docs/configuration.md`
-//!   (see `codegen.rs`); `tidy` fails when one is stale.
+//! - `codegen`: writes the files generated from code, such as `docs/configuration.md`, and the
+//!   generated regions of hand-written pages (`docs/sage.md`'s hub resources; see
+//!   `codegen.rs`); `tidy` fails when one is stale.
 //! - `bench restart`: restart and failover times after a SIGKILL (see `bench_restart.rs`).
 //! - `bench e2e`: the end-to-end benchmark — simulator, `pollen run` in release, SQLite,
 //!   signed delivery to a local receiver (see `bench.rs`).

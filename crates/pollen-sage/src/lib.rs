@@ -115,7 +115,7 @@ mod translate;
 
 pub use auth::{AuthStats, AuthStatus, MemoryTokenStore, TokenStore, Tokens};
 pub use error::{ApiError, Error, ErrorKind, Result};
-pub use resources::{HubResource, HUB_RESOURCES};
+pub use resources::{hub_resources_markdown, HubResource, HUB_RESOURCES};
 pub use settings::{
     v3_base_url, v3_region, v3_token_url, RetryPolicy, SageSettings, V31_BASE_URL, V31_TOKEN_URL,
 };

@@ -66,6 +66,25 @@ pub const HUB_RESOURCES: &[HubResource] = &[
 ];
 
 impl HubResource {
+    /// How its deletions reach pollen: `deleted_since` when the endpoint takes it, else
+    /// `none` (its deletions are not reported).
+    pub fn deletions(&self) -> &'static str {
+        if self.deleted_since {
+            "deleted_since"
+        } else {
+            "none"
+        }
+    }
+
+    /// Its fixed parameters as a query string (`contact_type_id=CUSTOMER`; empty when none).
+    pub fn fixed_query(&self) -> String {
+        self.fixed
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
     /// The resource called `name`, or an [`ErrorKind::UnknownResource`] error listing the
     /// known ones.
     pub fn named(name: &str) -> Result<&'static HubResource> {
@@ -100,6 +119,32 @@ impl HubResource {
         };
         HubResource::named(name)
     }
+}
+
+/// [`HUB_RESOURCES`] as the Markdown table of `docs/sage.md` (written there by `cargo xtask
+/// codegen`; `cargo xtask tidy` fails when the page differs).
+pub fn hub_resources_markdown() -> String {
+    let mut out =
+        String::from("| hub resource | Sage path | always sent | deletions |\n|---|---|---|---|\n");
+    for r in HUB_RESOURCES {
+        let fixed = r.fixed_query();
+        let fixed = if fixed.is_empty() {
+            String::new()
+        } else {
+            format!("`{fixed}`")
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {fixed} | {} |\n",
+            r.name,
+            r.path,
+            if r.deleted_since {
+                "`deleted_since`"
+            } else {
+                "none"
+            }
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod demo;
 mod events;
 mod run;
+mod sage;
 mod sage_sim;
 mod serve;
 mod template;
@@ -53,6 +54,9 @@ enum Command {
     Events(events::EventsCommand),
     /// Serve the management API and poll every stored instance.
     Serve(serve::ServeArgs),
+    /// What the Sage connector serves.
+    #[command(subcommand)]
+    Sage(sage::SageCommand),
     /// Run the Sage Business Cloud Accounting simulator on its own.
     SageSim(sage_sim::SageSimArgs),
     /// List the processes sharing the database: heartbeat age, alive or dead, what each holds.
@@ -68,6 +72,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Template(command) => template::run(command),
         Command::Where(command) => where_clause::run(command),
         Command::Validate(args) => validate::run(&args),
+        Command::Sage(command) => sage::run(&command),
         Command::SageSim(args) => sage_sim::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Events(command) => events::run(command),
