@@ -281,6 +281,7 @@ fn fault_from_json(body: &Value) -> Result<Fault, String> {
         },
         "internal_server_error" => FaultKind::InternalServerError,
         "service_unavailable" => FaultKind::ServiceUnavailable,
+        "not_found" => FaultKind::NotFound,
         "slow" => FaultKind::Slow {
             delay: Duration::from_millis(
                 field(body, "delay_ms")
@@ -329,6 +330,7 @@ fn fault_to_json(fault: &Fault) -> Value {
         }
         FaultKind::InternalServerError => "internal_server_error",
         FaultKind::ServiceUnavailable => "service_unavailable",
+        FaultKind::NotFound => "not_found",
         FaultKind::Slow { delay } => {
             map.insert("delay_ms".into(), json!(delay.as_millis() as u64));
             "slow"

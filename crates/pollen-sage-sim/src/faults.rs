@@ -24,6 +24,10 @@ pub enum FaultKind {
     InternalServerError,
     /// 503 in Sage's error shape ("retry later").
     ServiceUnavailable,
+    /// 404 `RecordNotFound` in Sage's error shape: what an endpoint the business's plan or
+    /// country lacks answers (`stock_items` outside Accounting Plus, `journal_codes` outside
+    /// France).
+    NotFound,
     /// The normal response, after waiting `delay`.
     Slow {
         /// How long to wait before answering.

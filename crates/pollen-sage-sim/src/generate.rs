@@ -24,9 +24,17 @@ pub(crate) struct Target {
 }
 
 /// Records available as references, per resource (indexed by [`Resource::index`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Refs {
-    pub(crate) by_resource: [Vec<Target>; 10],
+    pub(crate) by_resource: [Vec<Target>; Resource::COUNT],
+}
+
+impl Default for Refs {
+    fn default() -> Self {
+        Refs {
+            by_resource: std::array::from_fn(|_| Vec::new()),
+        }
+    }
 }
 
 impl Refs {
@@ -111,7 +119,39 @@ pub(crate) fn displayed_as(resource: Resource, fields: &Fields) -> String {
             };
             format!("{name} ({})", text(fields, "nominal_code"))
         }
-        Resource::TaxRates => text(fields, "name"),
+        Resource::TaxRates
+        | Resource::JournalCodes
+        | Resource::CoaAccounts
+        | Resource::ServiceRateTypes
+        | Resource::AnalysisTypes
+        | Resource::AnalysisTypeCategories
+        | Resource::ContactPersons => text(fields, "name"),
+        Resource::SalesCreditNotes => text(fields, "credit_note_number"),
+        Resource::SalesQuotes => text(fields, "quote_number"),
+        Resource::SalesEstimates => text(fields, "estimate_number"),
+        Resource::SalesCorrectiveInvoices => text(fields, "invoice_number"),
+        Resource::PurchaseCreditNotes | Resource::PurchaseCorrectiveInvoices => {
+            text(fields, "vendor_reference")
+        }
+        Resource::SalesQuickEntries
+        | Resource::PurchaseQuickEntries
+        | Resource::OtherPayments
+        | Resource::ContactAllocations
+        | Resource::BankTransfers
+        | Resource::BankDeposits
+        | Resource::BankReconciliations
+        | Resource::ContactOpeningBalances
+        | Resource::BankOpeningBalances
+        | Resource::Transactions => text(fields, "reference"),
+        Resource::Addresses => text(fields, "address_line_1"),
+        Resource::StockItems => format!(
+            "{} - {}",
+            text(fields, "item_code"),
+            text(fields, "description")
+        ),
+        Resource::Attachments => text(fields, "file_name"),
+        Resource::LedgerAccountOpeningBalances | Resource::LedgerEntries => text(fields, "details"),
+        Resource::TaxProfiles => text(fields, "tax_type_name"),
     }
 }
 
@@ -256,6 +296,42 @@ pub(crate) fn fields(
         Resource::BankAccounts => bank_account(rng, number, refs),
         Resource::TaxRates => tax_rate(rng, number),
         Resource::Journals => journal(rng, number, created, refs),
+        Resource::SalesCreditNotes => {
+            artefact(rng, number, created, refs, Artefact::SALES_CREDIT_NOTE)
+        }
+        Resource::PurchaseCreditNotes => {
+            artefact(rng, number, created, refs, Artefact::PURCHASE_CREDIT_NOTE)
+        }
+        Resource::SalesQuotes => artefact(rng, number, created, refs, Artefact::SALES_QUOTE),
+        Resource::SalesEstimates => artefact(rng, number, created, refs, Artefact::SALES_ESTIMATE),
+        Resource::SalesCorrectiveInvoices => {
+            artefact(rng, number, created, refs, Artefact::SALES_CORRECTIVE)
+        }
+        Resource::PurchaseCorrectiveInvoices => {
+            artefact(rng, number, created, refs, Artefact::PURCHASE_CORRECTIVE)
+        }
+        Resource::SalesQuickEntries => quick_entry(rng, number, created, refs, true),
+        Resource::PurchaseQuickEntries => quick_entry(rng, number, created, refs, false),
+        Resource::OtherPayments => other_payment(rng, number, created, refs),
+        Resource::ContactAllocations => contact_allocation(rng, number, created, refs),
+        Resource::BankTransfers => bank_transfer(rng, number, created, refs),
+        Resource::BankDeposits => bank_deposit(rng, number, created, refs),
+        Resource::BankReconciliations => bank_reconciliation(rng, number, created, refs),
+        Resource::Addresses => standalone_address(rng, refs),
+        Resource::ContactPersons => contact_person(rng, refs),
+        Resource::StockItems => stock_item(rng, number, refs),
+        Resource::Attachments => attachment(rng, number, refs),
+        Resource::ContactOpeningBalances => contact_opening_balance(rng, number, created, refs),
+        Resource::BankOpeningBalances => bank_opening_balance(rng, number, created, refs),
+        Resource::LedgerAccountOpeningBalances => ledger_opening_balance(rng, number, refs),
+        Resource::LedgerEntries => ledger_entry(rng, number, created, refs),
+        Resource::Transactions => transaction(rng, number, created, refs),
+        Resource::JournalCodes => journal_code(rng, number),
+        Resource::CoaAccounts => coa_account(rng, number, refs),
+        Resource::ServiceRateTypes => service_rate_type(rng, number),
+        Resource::TaxProfiles => tax_profile(rng, number, refs),
+        Resource::AnalysisTypes => analysis_type(rng, number),
+        Resource::AnalysisTypeCategories => analysis_type_category(rng, number, refs),
     };
     match value {
         Value::Object(map) => map.into_iter().collect(),
@@ -514,5 +590,434 @@ fn journal(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Valu
              "details": "Accrual", "debit": "0.00", "credit": amount},
         ],
         "migrated": false,
+    })
+}
+
+/// A sales or purchase document's kind: its path word, its number field and prefix, its lines'
+/// field, and which contacts it names.
+#[derive(Debug, Clone, Copy)]
+struct Artefact {
+    number_field: &'static str,
+    prefix: &'static str,
+    lines_field: &'static str,
+    sales: bool,
+    /// `status` values it takes (id, name).
+    statuses: &'static [(&'static str, &'static str)],
+}
+
+impl Artefact {
+    const SALES_CREDIT_NOTE: Artefact = Artefact {
+        number_field: "credit_note_number",
+        prefix: "SCN-",
+        lines_field: "credit_note_lines",
+        sales: true,
+        statuses: &[("UNPAID", "Unpaid"), ("PAID", "Paid")],
+    };
+    const PURCHASE_CREDIT_NOTE: Artefact = Artefact {
+        number_field: "vendor_reference",
+        prefix: "PCN-",
+        lines_field: "credit_note_lines",
+        sales: false,
+        statuses: &[("UNPAID", "Unpaid"), ("PAID", "Paid")],
+    };
+    const SALES_QUOTE: Artefact = Artefact {
+        number_field: "quote_number",
+        prefix: "SQ-",
+        lines_field: "quote_lines",
+        sales: true,
+        statuses: &[
+            ("DRAFT", "Draft"),
+            ("PENDING", "Pending"),
+            ("ACCEPTED", "Accepted"),
+        ],
+    };
+    const SALES_ESTIMATE: Artefact = Artefact {
+        number_field: "estimate_number",
+        prefix: "SE-",
+        lines_field: "estimate_lines",
+        sales: true,
+        statuses: &[
+            ("DRAFT", "Draft"),
+            ("PENDING", "Pending"),
+            ("ACCEPTED", "Accepted"),
+        ],
+    };
+    const SALES_CORRECTIVE: Artefact = Artefact {
+        number_field: "invoice_number",
+        prefix: "SCI-",
+        lines_field: "invoice_lines",
+        sales: true,
+        statuses: &[("UNPAID", "Unpaid"), ("PAID", "Paid")],
+    };
+    const PURCHASE_CORRECTIVE: Artefact = Artefact {
+        number_field: "vendor_reference",
+        prefix: "PCI-",
+        lines_field: "invoice_lines",
+        sales: false,
+        statuses: &[("UNPAID", "Unpaid"), ("PAID", "Paid")],
+    };
+}
+
+/// Credit notes, quotes, estimates and corrective invoices: the invoice's shape under their
+/// own number and lines fields.
+fn artefact(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs, kind: Artefact) -> Value {
+    let mut value = invoice(rng, number, created, refs, kind.sales);
+    let (status_id, status_name) = *kind.statuses.choose(rng).unwrap_or(&("DRAFT", "Draft"));
+    if let Value::Object(map) = &mut value {
+        map.remove("invoice_number");
+        map.remove("vendor_reference");
+        map.remove("sent");
+        if let Some(lines) = map.remove("invoice_lines") {
+            map.insert(kind.lines_field.into(), lines);
+        }
+        map.insert(
+            kind.number_field.into(),
+            json!(format!("{}{number}", kind.prefix)),
+        );
+        map.insert(
+            "status".into(),
+            enum_link("artefact_statuses", status_id, status_name),
+        );
+        if kind.lines_field == "quote_lines" || kind.lines_field == "estimate_lines" {
+            map.remove("due_date");
+            map.remove("outstanding_amount");
+            map.insert(
+                "expiry_date".into(),
+                json!(format_date(created + 30 * 86_400)),
+            );
+        }
+    }
+    value
+}
+
+fn quick_entry(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs, sales: bool) -> Value {
+    let net = rng.gen_range(1_000..200_000i64);
+    let tax = net / 5;
+    let credit = rng.gen_bool(0.2);
+    let (type_id, type_name) = if credit {
+        ("CREDIT_NOTE", "Credit Note")
+    } else {
+        ("INVOICE", "Invoice")
+    };
+    json!({
+        "quick_entry_type": enum_link("quick_entry_types", type_id, type_name),
+        "contact": refs.pick_contact(rng, if sales { CUSTOMER } else { VENDOR }),
+        "date": format_date(created),
+        "due_date": format_date(created + 30 * 86_400),
+        "reference": format!("{}QE-{number}", if sales { "S" } else { "P" }),
+        "ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "details": format!("{} {}", pick(rng, COLOURS), pick(rng, GOODS)),
+        "tax_rate": refs.pick(rng, Resource::TaxRates),
+        "net_amount": money(net),
+        "tax_amount": money(tax),
+        "total_amount": money(net + tax),
+        "outstanding_amount": money(net + tax),
+        "currency": gbp(),
+        "status": enum_link("artefact_statuses", "UNPAID", "Unpaid"),
+    })
+}
+
+fn other_payment(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let receipt = rng.gen_bool(0.4);
+    let (type_id, type_name) = if receipt {
+        ("OTHER_RECEIPT", "Other Receipt")
+    } else {
+        ("OTHER_PAYMENT", "Other Payment")
+    };
+    let net = rng.gen_range(500..100_000i64);
+    let tax = net / 5;
+    let line_id = new_id(rng);
+    json!({
+        "transaction_type": enum_link("transaction_types", type_id, type_name),
+        "payment_method": enum_link("payment_methods", "BANK_TRANSFER", "Bank Transfer"),
+        "contact": refs.pick_contact(rng, if receipt { CUSTOMER } else { VENDOR }),
+        "bank_account": refs.pick(rng, Resource::BankAccounts),
+        "date": format_date(created),
+        "reference": format!("OP-{number}"),
+        "net_amount": money(net),
+        "tax_amount": money(tax),
+        "total_amount": money(net + tax),
+        "payment_lines": [{
+            "id": line_id,
+            "displayed_as": "Office supplies",
+            "ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+            "details": "Office supplies",
+            "net_amount": money(net),
+            "tax_amount": money(tax),
+            "total_amount": money(net + tax),
+        }],
+    })
+}
+
+fn contact_allocation(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let amount = money(rng.gen_range(1_000..200_000i64));
+    json!({
+        "transaction_type": enum_link("transaction_types", "CUSTOMER_ALLOCATION", "Customer Allocation"),
+        "reference": format!("ALLOC-{number}"),
+        "date": format_date(created),
+        "contact": refs.pick_contact(rng, CUSTOMER),
+        "allocated_artefacts": [
+            {"artefact": refs.pick(rng, Resource::SalesInvoices), "amount": amount},
+        ],
+    })
+}
+
+fn bank_transfer(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    json!({
+        "from_bank_account": refs.pick(rng, Resource::BankAccounts),
+        "to_bank_account": refs.pick(rng, Resource::BankAccounts),
+        "date": format_date(created),
+        "reference": format!("TRF-{number}"),
+        "amount": money(rng.gen_range(1_000..1_000_000i64)),
+        "description": "Transfer between accounts",
+    })
+}
+
+fn bank_deposit(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let cash = rng.gen_range(0..200_000i64);
+    let cheque = rng.gen_range(0..200_000i64);
+    json!({
+        "from_bank_account": refs.pick(rng, Resource::BankAccounts),
+        "to_bank_account": refs.pick(rng, Resource::BankAccounts),
+        "date": format_date(created),
+        "reference": format!("DEP-{number}"),
+        "cash_amount": money(cash),
+        "cheque_amount": money(cheque),
+        "total_amount": money(cash + cheque),
+    })
+}
+
+fn bank_reconciliation(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let starting = rng.gen_range(0..5_000_000i64);
+    let received = rng.gen_range(0..500_000i64);
+    let paid = rng.gen_range(0..500_000i64);
+    let closing = starting + received - paid;
+    json!({
+        "bank_account": refs.pick(rng, Resource::BankAccounts),
+        "statement_date": format_date(created),
+        "statement_end_balance": money(closing),
+        "reference": format!("REC-{number}"),
+        "total_received": money(received),
+        "total_paid": money(paid),
+        "starting_balance": money(starting),
+        "closing_balance": money(closing),
+        "reconciled_balance": money(closing),
+        "balance_difference": "0.00",
+        "status": enum_link("bank_reconciliation_statuses", "RECONCILED", "Reconciled"),
+    })
+}
+
+fn standalone_address(rng: &mut ChaCha8Rng, refs: &Refs) -> Value {
+    let kind = if rng.gen_bool(0.3) {
+        "DELIVERY"
+    } else {
+        "ACCOUNTS"
+    };
+    let mut value = address(rng, kind);
+    if let Value::Object(map) = &mut value {
+        for key in ["id", "displayed_as", "$path"] {
+            map.remove(key);
+        }
+        map.insert("contact".into(), refs.pick_contact(rng, CUSTOMER | VENDOR));
+        map.insert("name".into(), json!("Head office"));
+    }
+    value
+}
+
+fn contact_person(rng: &mut ChaCha8Rng, refs: &Refs) -> Value {
+    let name = pick(rng, PEOPLE);
+    let first = name.split(' ').next().unwrap_or("info").to_lowercase();
+    json!({
+        "contact_person_types": [enum_link("contact_person_types", "ACCOUNTS", "Accounts")],
+        "name": name,
+        "job_title": *["Finance Manager", "Bookkeeper", "Director", "Buyer"].choose(rng).unwrap_or(&"Buyer"),
+        "telephone": format!("0{} {:03} {:04}", rng.gen_range(1000..2000), rng.gen_range(0..1000), rng.gen_range(0..10000)),
+        "mobile": format!("07{:03} {:06}", rng.gen_range(100..1000), rng.gen_range(0..1_000_000)),
+        "email": format!("{first}@example.com"),
+        "is_main_contact": rng.gen_bool(0.3),
+        "contact": refs.pick_contact(rng, CUSTOMER | VENDOR),
+    })
+}
+
+fn stock_item(rng: &mut ChaCha8Rng, number: u64, refs: &Refs) -> Value {
+    let cost = rng.gen_range(100..20_000i64);
+    json!({
+        "item_code": format!("STK-{number:04}"),
+        "description": format!("{} {}", pick(rng, COLOURS), pick(rng, GOODS)),
+        "sales_ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "purchase_ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "cost_price": money(cost),
+        "sales_prices": [{"price_name": "Selling Price", "price": money(cost * 3 / 2), "price_includes_tax": false}],
+        "quantity_in_stock": format!("{}.0", rng.gen_range(0..500)),
+        "reorder_level": format!("{}.0", rng.gen_range(0..50)),
+        "reorder_quantity": format!("{}.0", rng.gen_range(10..100)),
+        "location": format!("Aisle {}", rng.gen_range(1..20)),
+        "barcode": format!("50{:011}", rng.gen_range(0..100_000_000_000u64)),
+        "active": rng.gen_bool(0.9),
+    })
+}
+
+fn attachment(rng: &mut ChaCha8Rng, number: u64, refs: &Refs) -> Value {
+    let sales = rng.gen_bool(0.5);
+    let (context, type_id, type_name) = if sales {
+        (
+            refs.pick(rng, Resource::SalesInvoices),
+            "SALES_INVOICE",
+            "Sales Invoice",
+        )
+    } else {
+        (
+            refs.pick(rng, Resource::PurchaseInvoices),
+            "PURCHASE_INVOICE",
+            "Purchase Invoice",
+        )
+    };
+    json!({
+        "file_name": format!("receipt-{number}.pdf"),
+        "mime_type": "application/pdf",
+        "description": "Scanned receipt",
+        "file_extension": ".pdf",
+        "file_size": rng.gen_range(10_000..2_000_000),
+        "attachment_context_type": enum_link("attachment_context_types", type_id, type_name),
+        "attachment_context": context,
+    })
+}
+
+fn contact_opening_balance(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let net = rng.gen_range(1_000..500_000i64);
+    let tax = net / 5;
+    json!({
+        "transaction_type": enum_link("transaction_types", "CUSTOMER_OPENING_BALANCE_INVOICE", "Customer Opening Balance Invoice"),
+        "contact_opening_balance_type": enum_link("contact_opening_balance_types", "INVOICE", "Invoice"),
+        "date": format_date(created),
+        "contact": refs.pick_contact(rng, CUSTOMER | VENDOR),
+        "reference": format!("OB-{number}"),
+        "details": "Opening balance",
+        "net_amount": money(net),
+        "tax_rate": refs.pick(rng, Resource::TaxRates),
+        "tax_amount": money(tax),
+        "total_amount": money(net + tax),
+        "currency": gbp(),
+    })
+}
+
+fn bank_opening_balance(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let amount = money(rng.gen_range(0..10_000_000i64));
+    let debit = rng.gen_bool(0.8);
+    json!({
+        "bank_account": refs.pick(rng, Resource::BankAccounts),
+        "date": format_date(created),
+        "reference": format!("BOB-{number}"),
+        "debit": if debit { amount.clone() } else { "0.00".to_owned() },
+        "credit": if debit { "0.00".to_owned() } else { amount },
+    })
+}
+
+fn ledger_opening_balance(rng: &mut ChaCha8Rng, number: u64, refs: &Refs) -> Value {
+    let amount = money(rng.gen_range(0..10_000_000i64));
+    let debit = rng.gen_bool(0.5);
+    json!({
+        "ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "details": format!("Opening balance {number}"),
+        "debit": if debit { amount.clone() } else { "0.00".to_owned() },
+        "credit": if debit { "0.00".to_owned() } else { amount },
+    })
+}
+
+fn ledger_entry(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    let amount = money(rng.gen_range(100..1_000_000i64));
+    let debit = rng.gen_bool(0.5);
+    json!({
+        "ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "contact": refs.pick_contact(rng, CUSTOMER | VENDOR),
+        "date": format_date(created),
+        "details": format!("Entry {number}"),
+        "debit": if debit { amount.clone() } else { "0.00".to_owned() },
+        "credit": if debit { "0.00".to_owned() } else { amount },
+        "transaction_type": enum_link("transaction_types", "JOURNAL", "Journal"),
+        "is_reconciled": rng.gen_bool(0.3),
+    })
+}
+
+fn transaction(rng: &mut ChaCha8Rng, number: u64, created: i64, refs: &Refs) -> Value {
+    json!({
+        "transaction_type": enum_link("transaction_types", "SALES_INVOICE", "Sales Invoice"),
+        "date": format_date(created),
+        "reference": format!("TX-{number}"),
+        "total": money(rng.gen_range(100..1_000_000i64)),
+        "contact": refs.pick_contact(rng, CUSTOMER | VENDOR),
+        "deleted": false,
+        "audit_trail_id": number,
+    })
+}
+
+fn journal_code(rng: &mut ChaCha8Rng, number: u64) -> Value {
+    let (code, name) = *[
+        ("VE", "Ventes"),
+        ("AC", "Achats"),
+        ("BQ", "Banque"),
+        ("OD", "Opérations diverses"),
+    ]
+    .choose(rng)
+    .unwrap_or(&("OD", "Opérations diverses"));
+    json!({
+        "name": format!("{name} {number}"),
+        "code": format!("{code}{number}"),
+        "journal_code_type": enum_link("journal_code_types", code, name),
+        "control_name": format!("{code}{number}"),
+        "reserved": false,
+    })
+}
+
+fn coa_account(rng: &mut ChaCha8Rng, number: u64, refs: &Refs) -> Value {
+    let (type_id, type_name, base) = *LEDGERS.choose(rng).unwrap_or(&LEDGERS[0]);
+    json!({
+        "name": format!("{type_name} template {number}"),
+        "nominal_code": base + (number as u32 % 100),
+        "ledger_account_type": enum_link("ledger_account_types", type_id, type_name),
+        "ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "coa_template": enum_link("coa_templates", "STANDARD", "Standard"),
+    })
+}
+
+fn service_rate_type(rng: &mut ChaCha8Rng, number: u64) -> Value {
+    let name = *["Hourly", "Daily", "Call-out", "Fixed fee"]
+        .choose(rng)
+        .unwrap_or(&"Hourly");
+    json!({
+        "name": format!("{name} {number}"),
+        "active": rng.gen_bool(0.9),
+    })
+}
+
+fn tax_profile(rng: &mut ChaCha8Rng, number: u64, refs: &Refs) -> Value {
+    json!({
+        "tax_type": enum_link("tax_types", "STANDARD", "Standard"),
+        "tax_type_name": format!("Standard profile {number}"),
+        "collected_ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "paid_ledger_account": refs.pick(rng, Resource::LedgerAccounts),
+        "address_region": Value::Null,
+    })
+}
+
+fn analysis_type(rng: &mut ChaCha8Rng, number: u64) -> Value {
+    let name = *["Department", "Project", "Region", "Cost centre"]
+        .choose(rng)
+        .unwrap_or(&"Project");
+    json!({
+        "name": format!("{name} {number}"),
+        "analysis_type_level": enum_link("analysis_type_levels", "TRANSACTION", "Transaction"),
+        "active": true,
+    })
+}
+
+fn analysis_type_category(rng: &mut ChaCha8Rng, number: u64, refs: &Refs) -> Value {
+    let name = *["North", "South", "Retail", "Wholesale"]
+        .choose(rng)
+        .unwrap_or(&"North");
+    json!({
+        "name": format!("{name} {number}"),
+        "code": format!("CAT{number:03}"),
+        "analysis_type": refs.pick(rng, Resource::AnalysisTypes),
     })
 }

@@ -29,11 +29,72 @@ pub enum Resource {
     TaxRates,
     /// `/journals`.
     Journals,
+    /// `/sales_credit_notes`.
+    SalesCreditNotes,
+    /// `/purchase_credit_notes`.
+    PurchaseCreditNotes,
+    /// `/sales_quotes` (no `deleted_since`).
+    SalesQuotes,
+    /// `/sales_estimates` (no `deleted_since`).
+    SalesEstimates,
+    /// `/sales_corrective_invoices`.
+    SalesCorrectiveInvoices,
+    /// `/purchase_corrective_invoices`.
+    PurchaseCorrectiveInvoices,
+    /// `/sales_quick_entries`.
+    SalesQuickEntries,
+    /// `/purchase_quick_entries`.
+    PurchaseQuickEntries,
+    /// `/other_payments`.
+    OtherPayments,
+    /// `/contact_allocations`.
+    ContactAllocations,
+    /// `/bank_transfers`.
+    BankTransfers,
+    /// `/bank_deposits`.
+    BankDeposits,
+    /// `/bank_reconciliations` (no `deleted_since`).
+    BankReconciliations,
+    /// `/addresses`.
+    Addresses,
+    /// `/contact_persons`.
+    ContactPersons,
+    /// `/stock_items`.
+    StockItems,
+    /// `/attachments`.
+    Attachments,
+    /// `/contact_opening_balances`.
+    ContactOpeningBalances,
+    /// `/bank_opening_balances` (no `deleted_since`).
+    BankOpeningBalances,
+    /// `/ledger_account_opening_balances` (no `deleted_since`).
+    LedgerAccountOpeningBalances,
+    /// `/ledger_entries` (no `deleted_since`).
+    LedgerEntries,
+    /// `/transactions` (no `deleted_since`).
+    Transactions,
+    /// `/journal_codes` (no `deleted_since`).
+    JournalCodes,
+    /// `/coa_accounts` (no `deleted_since`).
+    CoaAccounts,
+    /// `/service_rate_types` (no `deleted_since`).
+    ServiceRateTypes,
+    /// `/tax_profiles` (no `deleted_since`).
+    TaxProfiles,
+    /// `/analysis_types` (no `deleted_since`).
+    AnalysisTypes,
+    /// `/analysis_type_categories` (no `deleted_since`).
+    AnalysisTypeCategories,
 }
 
 impl Resource {
-    /// Every resource, in the order the simulator seeds them (referenced resources first).
-    pub const ALL: [Resource; 10] = [
+    /// How many resources the simulator serves.
+    pub const COUNT: usize = 38;
+
+    /// Every resource, in the order the simulator seeds them (referenced resources first; new
+    /// resources are added at the end, so that the records of the others stay the same for a
+    /// seed).
+    pub const ALL: [Resource; Resource::COUNT] = [
         Resource::LedgerAccounts,
         Resource::TaxRates,
         Resource::BankAccounts,
@@ -44,6 +105,34 @@ impl Resource {
         Resource::PurchaseInvoices,
         Resource::ContactPayments,
         Resource::Journals,
+        Resource::SalesCreditNotes,
+        Resource::PurchaseCreditNotes,
+        Resource::SalesQuotes,
+        Resource::SalesEstimates,
+        Resource::SalesCorrectiveInvoices,
+        Resource::PurchaseCorrectiveInvoices,
+        Resource::SalesQuickEntries,
+        Resource::PurchaseQuickEntries,
+        Resource::OtherPayments,
+        Resource::ContactAllocations,
+        Resource::BankTransfers,
+        Resource::BankDeposits,
+        Resource::BankReconciliations,
+        Resource::Addresses,
+        Resource::ContactPersons,
+        Resource::StockItems,
+        Resource::Attachments,
+        Resource::ContactOpeningBalances,
+        Resource::BankOpeningBalances,
+        Resource::LedgerAccountOpeningBalances,
+        Resource::LedgerEntries,
+        Resource::Transactions,
+        Resource::JournalCodes,
+        Resource::CoaAccounts,
+        Resource::ServiceRateTypes,
+        Resource::TaxProfiles,
+        Resource::AnalysisTypes,
+        Resource::AnalysisTypeCategories,
     ];
 
     /// The path word: `contacts`, `sales_invoices`, ...
@@ -59,13 +148,58 @@ impl Resource {
             Resource::BankAccounts => "bank_accounts",
             Resource::TaxRates => "tax_rates",
             Resource::Journals => "journals",
+            Resource::SalesCreditNotes => "sales_credit_notes",
+            Resource::PurchaseCreditNotes => "purchase_credit_notes",
+            Resource::SalesQuotes => "sales_quotes",
+            Resource::SalesEstimates => "sales_estimates",
+            Resource::SalesCorrectiveInvoices => "sales_corrective_invoices",
+            Resource::PurchaseCorrectiveInvoices => "purchase_corrective_invoices",
+            Resource::SalesQuickEntries => "sales_quick_entries",
+            Resource::PurchaseQuickEntries => "purchase_quick_entries",
+            Resource::OtherPayments => "other_payments",
+            Resource::ContactAllocations => "contact_allocations",
+            Resource::BankTransfers => "bank_transfers",
+            Resource::BankDeposits => "bank_deposits",
+            Resource::BankReconciliations => "bank_reconciliations",
+            Resource::Addresses => "addresses",
+            Resource::ContactPersons => "contact_persons",
+            Resource::StockItems => "stock_items",
+            Resource::Attachments => "attachments",
+            Resource::ContactOpeningBalances => "contact_opening_balances",
+            Resource::BankOpeningBalances => "bank_opening_balances",
+            Resource::LedgerAccountOpeningBalances => "ledger_account_opening_balances",
+            Resource::LedgerEntries => "ledger_entries",
+            Resource::Transactions => "transactions",
+            Resource::JournalCodes => "journal_codes",
+            Resource::CoaAccounts => "coa_accounts",
+            Resource::ServiceRateTypes => "service_rate_types",
+            Resource::TaxProfiles => "tax_profiles",
+            Resource::AnalysisTypes => "analysis_types",
+            Resource::AnalysisTypeCategories => "analysis_type_categories",
         }
     }
 
-    /// Whether the list endpoint honours `deleted_since` (Sage's `ledger_accounts` and
-    /// `tax_rates` do not; the parameter is ignored there).
+    /// Whether the list endpoint honours `deleted_since` (23 of Sage's 38 do; elsewhere the
+    /// parameter is ignored, as Sage does).
     pub fn supports_deleted_since(self) -> bool {
-        !matches!(self, Resource::LedgerAccounts | Resource::TaxRates)
+        !matches!(
+            self,
+            Resource::LedgerAccounts
+                | Resource::TaxRates
+                | Resource::SalesQuotes
+                | Resource::SalesEstimates
+                | Resource::BankReconciliations
+                | Resource::BankOpeningBalances
+                | Resource::LedgerAccountOpeningBalances
+                | Resource::LedgerEntries
+                | Resource::Transactions
+                | Resource::JournalCodes
+                | Resource::CoaAccounts
+                | Resource::ServiceRateTypes
+                | Resource::TaxProfiles
+                | Resource::AnalysisTypes
+                | Resource::AnalysisTypeCategories
+        )
     }
 
     pub(crate) fn index(self) -> usize {

@@ -318,6 +318,13 @@ async fn answer(
             "An unexpected error occurred.",
             "",
         ),
+        Some(FaultKind::NotFound) => crate::api::sage_error(
+            http::StatusCode::NOT_FOUND,
+            "error",
+            "RecordNotFound",
+            "Resource not found",
+            "",
+        ),
         Some(FaultKind::ServiceUnavailable) => crate::api::sage_error(
             http::StatusCode::SERVICE_UNAVAILABLE,
             "error",

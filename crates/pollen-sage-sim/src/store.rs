@@ -349,7 +349,7 @@ pub(crate) struct Page {
 
 #[derive(Debug)]
 pub(crate) struct Store {
-    tables: [RwLock<Table>; 10],
+    tables: [RwLock<Table>; Resource::COUNT],
     log: Mutex<Vec<Change>>,
     rng: Mutex<ChaCha8Rng>,
     order: RecordOrder,
@@ -376,7 +376,7 @@ const SEED_SPAN_SECS: i64 = 90 * 86_400;
 impl Store {
     pub(crate) fn new(order: RecordOrder) -> Store {
         Store {
-            tables: Default::default(),
+            tables: std::array::from_fn(|_| RwLock::default()),
             log: Mutex::new(Vec::new()),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
             order,
@@ -440,7 +440,38 @@ impl Store {
             Resource::Products
             | Resource::Services
             | Resource::BankAccounts
-            | Resource::Journals => &[Resource::LedgerAccounts],
+            | Resource::Journals
+            | Resource::StockItems
+            | Resource::LedgerAccountOpeningBalances
+            | Resource::CoaAccounts
+            | Resource::TaxProfiles => &[Resource::LedgerAccounts],
+            Resource::SalesCreditNotes
+            | Resource::PurchaseCreditNotes
+            | Resource::SalesQuotes
+            | Resource::SalesEstimates
+            | Resource::SalesCorrectiveInvoices
+            | Resource::PurchaseCorrectiveInvoices
+            | Resource::SalesQuickEntries
+            | Resource::PurchaseQuickEntries
+            | Resource::ContactOpeningBalances => &[
+                Resource::Contacts,
+                Resource::LedgerAccounts,
+                Resource::TaxRates,
+            ],
+            Resource::OtherPayments | Resource::LedgerEntries | Resource::Transactions => &[
+                Resource::Contacts,
+                Resource::BankAccounts,
+                Resource::LedgerAccounts,
+            ],
+            Resource::ContactAllocations | Resource::Addresses | Resource::ContactPersons => {
+                &[Resource::Contacts, Resource::SalesInvoices]
+            }
+            Resource::BankTransfers
+            | Resource::BankDeposits
+            | Resource::BankReconciliations
+            | Resource::BankOpeningBalances => &[Resource::BankAccounts],
+            Resource::Attachments => &[Resource::SalesInvoices, Resource::PurchaseInvoices],
+            Resource::AnalysisTypeCategories => &[Resource::AnalysisTypes],
             _ => &[],
         };
         for other in needed {

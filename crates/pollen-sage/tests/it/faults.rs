@@ -145,7 +145,9 @@ async fn a_503_then_success_and_lasting_500s_fail() {
 #[tokio::test]
 async fn other_4xx_are_not_retried_and_say_what_sage_said() {
     let (sim, source) = setup(20).await;
-    // The simulator has no /addresses endpoint: Sage's 404 shape.
+    // An endpoint the business's plan lacks: Sage's 404 shape.
+    sim.inject(Fault::next(FaultKind::NotFound, 1).on_path_prefix("/v3.1/addresses"))
+        .expect("a valid fault");
     let error = walk(&source, "addresses", "/hubs/finance/addresses", None)
         .await
         .expect_err("404");

@@ -633,7 +633,6 @@ async fn workers_are_listed_renewed_released_when_dead_and_leave_when_stopped() 
         heartbeat_at: now - TimeDelta::hours(1),
         lease_ttl_ms: 3_000,
     };
-    store.heartbeat(&ghost).await.expect("heartbeat");
     // Due in an hour (claimed by the ghost "then"): once released, no live worker claims it.
     let key = PollKey::new("999", "contacts");
     let due = now + TimeDelta::hours(1);
@@ -643,6 +642,8 @@ async fn workers_are_listed_renewed_released_when_dead_and_leave_when_stopped() 
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);
+    // Registered after its claim: a live worker's sweep between the two would find no lease.
+    store.heartbeat(&ghost).await.expect("heartbeat");
 
     // Both live workers are listed, alive, with fresh heartbeats; the ghost is released by
     // the next heartbeat of either.
