@@ -29,10 +29,13 @@ const fn hub(
     }
 }
 
-/// Every hub resource pollen polls, in the order `docs/sage.md` lists them.
+/// Every hub resource pollen polls, in the order `docs/sage.md` lists them: one per v3.1 list
+/// endpoint that takes `updated_or_created_since` (38 paths; `/contacts` also as `customers`
+/// and `vendors`).
 ///
-/// `deleted_since` follows Sage's API reference: not on `ledger_accounts` and `tax_rates`,
-/// and not on `sales_quotes` (its list endpoint documents no such parameter).
+/// `deleted_since` follows Sage's API reference: 23 of the endpoints take it; not, among
+/// others, `ledger_accounts`, `tax_rates`, `sales_quotes`, `sales_estimates`, `transactions`
+/// and `ledger_entries`.
 pub const HUB_RESOURCES: &[HubResource] = &[
     hub(
         "customers",
@@ -63,6 +66,62 @@ pub const HUB_RESOURCES: &[HubResource] = &[
     hub("tax-rates", "/tax_rates", &[], false),
     hub("addresses", "/addresses", &[], true),
     hub("contact-persons", "/contact_persons", &[], true),
+    hub("sales-estimates", "/sales_estimates", &[], false),
+    hub(
+        "sales-corrective-invoices",
+        "/sales_corrective_invoices",
+        &[],
+        true,
+    ),
+    hub(
+        "purchase-corrective-invoices",
+        "/purchase_corrective_invoices",
+        &[],
+        true,
+    ),
+    hub("sales-quick-entries", "/sales_quick_entries", &[], true),
+    hub(
+        "purchase-quick-entries",
+        "/purchase_quick_entries",
+        &[],
+        true,
+    ),
+    hub("bank-transfers", "/bank_transfers", &[], true),
+    hub("bank-deposits", "/bank_deposits", &[], true),
+    hub("bank-reconciliations", "/bank_reconciliations", &[], false),
+    hub("stock-items", "/stock_items", &[], true),
+    hub("attachments", "/attachments", &[], true),
+    hub(
+        "contact-opening-balances",
+        "/contact_opening_balances",
+        &[],
+        true,
+    ),
+    hub(
+        "bank-opening-balances",
+        "/bank_opening_balances",
+        &[],
+        false,
+    ),
+    hub(
+        "ledger-account-opening-balances",
+        "/ledger_account_opening_balances",
+        &[],
+        false,
+    ),
+    hub("ledger-entries", "/ledger_entries", &[], false),
+    hub("transactions", "/transactions", &[], false),
+    hub("journal-codes", "/journal_codes", &[], false),
+    hub("coa-accounts", "/coa_accounts", &[], false),
+    hub("service-rate-types", "/service_rate_types", &[], false),
+    hub("tax-profiles", "/tax_profiles", &[], false),
+    hub("analysis-types", "/analysis_types", &[], false),
+    hub(
+        "analysis-type-categories",
+        "/analysis_type_categories",
+        &[],
+        false,
+    ),
 ];
 
 impl HubResource {
@@ -158,6 +217,32 @@ mod tests {
             assert_eq!(HubResource::named(a.name), Ok(a));
             let path = format!("/hubs/finance/{}", a.name);
             assert_eq!(HubResource::for_path(&path), Ok(a));
+        }
+    }
+
+    #[test]
+    fn every_v31_endpoint_with_updated_or_created_since_is_a_hub_resource_as_the_simulator_serves_it(
+    ) {
+        let paths: std::collections::BTreeSet<&str> =
+            HUB_RESOURCES.iter().map(|r| r.path).collect();
+        assert_eq!(paths.len(), 38, "Sage v3.1 has 38 such list endpoints");
+        let deleting: std::collections::BTreeSet<&str> = HUB_RESOURCES
+            .iter()
+            .filter(|r| r.deleted_since)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(deleting.len(), 23, "23 of them take deleted_since");
+        let served: Vec<(String, bool)> = pollen_sage_sim::Resource::ALL
+            .iter()
+            .map(|r| (format!("/{}", r.name()), r.supports_deleted_since()))
+            .collect();
+        assert_eq!(served.len(), paths.len());
+        for (path, deleted_since) in &served {
+            let hub = HUB_RESOURCES
+                .iter()
+                .find(|r| r.path == path)
+                .unwrap_or_else(|| panic!("the simulator serves {path}, no hub resource reads it"));
+            assert_eq!(hub.deleted_since, *deleted_since, "{path}");
         }
     }
 
