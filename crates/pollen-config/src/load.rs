@@ -404,6 +404,38 @@ fn read_configuration(
     });
     let base_url =
         Ctx::present(map, "base.url").and_then(|v| absolute_url(ctx, v, &conf("base.url"), true));
+    let business_id = Ctx::present(map, "sage.business.id").and_then(|v| {
+        let at = conf("sage.business.id");
+        let text = ctx.string(v, &at, "a business id")?;
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return None;
+        }
+        if v3 {
+            ctx.error(
+                ProblemKind::Inconsistent,
+                &at,
+                "sage.business.id applies to v3.1 only: v3 polls the business of the token's \
+                 resource owner",
+            );
+            return None;
+        }
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                &at,
+                format!(
+                    "{} is not a Sage business id: expected letters, digits, - and _",
+                    quote(&text)
+                ),
+            );
+            return None;
+        }
+        Some(text)
+    });
 
     // Notifications.
     read_with_default(ctx, map, "event.vendor.type", |ctx, v, at| {
@@ -559,6 +591,7 @@ fn read_configuration(
             signature_secret,
             apim_subscription_key,
             base_url,
+            business_id,
         },
         notification: Notification {
             enabled: enabled?,

@@ -176,6 +176,9 @@ pub struct Sage {
     pub apim_subscription_key: Option<Secret>,
     /// `base.url`: API base override.
     pub base_url: Option<AbsoluteUrl>,
+    /// `sage.business.id` (an extension): which of the user's businesses to poll (v3.1
+    /// `X-Business`); `None`: the user's lead business.
+    pub business_id: Option<String>,
 }
 
 /// `sage.api.version`.

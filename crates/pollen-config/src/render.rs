@@ -82,6 +82,9 @@ impl InstanceConfig {
         if let Some(secret) = &c.sage.apim_subscription_key {
             put("apim.subscription.key", secrets.show(secret));
         }
+        if let Some(business) = &c.sage.business_id {
+            put("sage.business.id", text(business));
+        }
         if let Some(url) = &c.sage.base_url {
             put("base.url", text(url.as_str()));
         }

@@ -195,8 +195,8 @@ impl SageSettings {
     }
 
     /// The settings an instance describes: `sage.api.version`, `country`, `base.url`,
-    /// `oauth.token.url`, the OAuth client and, for v3, `signature.secret` and
-    /// `apim.subscription.key`.
+    /// `oauth.token.url`, `sage.business.id`, the OAuth client and, for v3, `signature.secret`
+    /// and `apim.subscription.key`.
     pub fn from_instance(instance: &InstanceConfig) -> Result<SageSettings> {
         let configuration = &instance.configuration;
         let sage = &configuration.sage;
@@ -223,6 +223,7 @@ impl SageSettings {
         settings.redirect_uri = oauth.callback_url.as_ref().map(|u| u.as_str().to_owned());
         settings.signing_secret = sage.signature_secret.clone();
         settings.subscription_key = sage.apim_subscription_key.clone();
+        settings.business_id.clone_from(&sage.business_id);
         settings.validate()?;
         Ok(settings)
     }

@@ -86,6 +86,10 @@ fn the_filled_in_request_body_maps_uk_and_decimal_minutes() {
 fn every_key_is_read() {
     let config = load("every-key.json").config;
     let c = &config.configuration;
+    assert_eq!(
+        c.sage.business_id.as_deref(),
+        Some("7d5a3e3c1b1c4f0f9a9e3b0f6c2d1e4a")
+    );
     assert_eq!(config.tags, ["single"]);
     assert_eq!(config.provider_data.code, None);
     assert_eq!(

@@ -372,3 +372,37 @@ async fn secrets_stay_out_of_debug_output_and_errors() {
         }
     }
 }
+
+#[tokio::test]
+async fn sage_business_id_is_sent_as_x_business_and_another_users_business_is_refused() {
+    let sim = start(sim_config(5)).await;
+    let business = sim.issue_tokens(ApiVersion::V31).resource_owner_id;
+    let source_for = |business_id: &str| {
+        let mut config = crate::instance(
+            "v3.1",
+            &sim.v31_base_url(),
+            &sim.token_url(),
+            &[("contacts", CUSTOMERS)],
+        );
+        config.configuration.sage.business_id = Some(business_id.to_owned());
+        pollen_sage::SageSource::from_instance(&config, issued(&sim, ApiVersion::V31))
+            .expect("source")
+            .configure(|s| s.retry = crate::quick_retries())
+            .build()
+            .expect("source")
+    };
+    let pages = walk(&source_for(&business), "contacts", CUSTOMERS, None)
+        .await
+        .expect("the user's own business");
+    assert_eq!(records(&pages).len(), 5);
+    let error = walk(
+        &source_for("not-this-users-business"),
+        "contacts",
+        CUSTOMERS,
+        None,
+    )
+    .await
+    .expect_err("a business the user cannot see");
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(error.data_code(), Some("AuthorizationFailure"));
+}
