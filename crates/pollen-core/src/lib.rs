@@ -100,7 +100,9 @@ pub use notification::{
 };
 pub use poll::{backoff, next_slot, phase, PollSummary};
 pub use scheduler::{PollReport, Renewal, Scheduler, SchedulerConfig};
-pub use source::{DeletedPage, DeletedRecord, FetchRequest, Page, Source};
+pub use source::{
+    DeletedPage, DeletedRecord, FetchRequest, IdPage, IdRequest, Lookup, Page, Purpose, Source,
+};
 pub use spec::{
     DateField, DateParseError, DateParser, EpochMillis, FieldPath, InstanceInfo, PollKey, PollSpec,
     RequestTemplate, Rfc3339Dates, TemplateDates,

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::notification::{build_notifications, Notification};
-use crate::source::{FetchRequest, Page, Source};
+use crate::source::{FetchRequest, Page, Purpose, Source};
 use crate::spec::{PollKey, PollSpec};
 use crate::store::{PollCommit, PollProgress, PollState, SeenChange, Store};
 
@@ -105,6 +105,7 @@ pub(crate) async fn run_poll(
         mut total_changed,
     } = walk;
     let request = spec.request.expand(since);
+    let purpose = purpose_of(spec, since, local_start);
 
     // The deletion feed, where the connector has one.
     if source.supports_deletions(&spec.key) {
@@ -120,6 +121,7 @@ pub(crate) async fn run_poll(
                     since,
                     page_size: spec.page_size,
                     cursor: cursor.as_deref(),
+                    purpose,
                 }))
                 .await?;
             pages += 1;
@@ -428,6 +430,7 @@ async fn walk_changes(
 ) -> Result<Walk> {
     let (ctx, spec) = (emitter.ctx, emitter.spec);
     let request = spec.request.expand(since);
+    let purpose = purpose_of(spec, since, local_start);
     let mut tally = Tally::default();
     let mut in_walk: HashSet<StableId> = HashSet::new();
     let mut pages = 0u32;
@@ -438,7 +441,7 @@ async fn walk_changes(
     // The next page is asked for before this one is classified and written, so the source
     // works on it meanwhile.
     let sent = ctx.clock.now();
-    let mut next = fetch(source, spec, &request, since, None);
+    let mut next = fetch(source, spec, &request, since, purpose, None);
     loop {
         let page = emitter.drive(next).await?;
         pages += 1;
@@ -465,7 +468,8 @@ async fn walk_changes(
         let cursor = next_cursor(spec, pages, previous.as_deref(), page.next)?;
         next = match &cursor {
             Some(cursor) => {
-                let mut request = fetch(source, spec, &request, since, Some(cursor.clone()));
+                let mut request =
+                    fetch(source, spec, &request, since, purpose, Some(cursor.clone()));
                 // Polled once, so the request goes out now.
                 if let std::task::Poll::Ready(done) = futures::poll!(&mut request) {
                     request = Box::pin(future::ready(done));
@@ -500,6 +504,7 @@ fn fetch<'f>(
     spec: &'f PollSpec,
     request: &'f str,
     since: DateTime<Utc>,
+    purpose: Purpose,
     cursor: Option<String>,
 ) -> BoxFuture<'f, Result<Page>> {
     Box::pin(async move {
@@ -510,9 +515,21 @@ fn fetch<'f>(
                 since,
                 page_size: spec.page_size,
                 cursor: cursor.as_deref(),
+                purpose,
             })
             .await
     })
+}
+
+/// A window reaching further back than two intervals (a first back-fill, a key not polled
+/// for a while) is a catch-up: a rate budget serves regular polls before it.
+fn purpose_of(spec: &PollSpec, since: DateTime<Utc>, now: DateTime<Utc>) -> Purpose {
+    let regular = spec.refresh_interval * 2 + spec.overlap + spec.poll_delay;
+    if now - since > regular {
+        Purpose::Backfill
+    } else {
+        Purpose::Changes
+    }
 }
 
 /// The poll's start on the vendor's clock: its `Date` minus the round trip of the first page,

@@ -25,6 +25,66 @@ pub struct FetchRequest<'a> {
     pub page_size: Option<u32>,
     /// `None` for the first page, else the previous page's [`Page::next`].
     pub cursor: Option<&'a str>,
+    /// Why the page is asked for: a connector spending a rate budget serves
+    /// [`Purpose::Changes`] first.
+    pub purpose: Purpose,
+}
+
+/// Why a request is made. A connector that spends a shared rate budget (the Sage connector's
+/// calls per business and minute) serves the more urgent purpose first: recent changes before a
+/// long catch-up, both before reconciliation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Purpose {
+    /// A regular poll of a recent window.
+    #[default]
+    Changes,
+    /// A poll catching up a long window: a first poll with `backfill_since`, or the return of a
+    /// key that was not polled for a while.
+    Backfill,
+    /// Reconciliation: walking every id of a resource, and looking up the ones that went
+    /// missing, to find deletions the vendor does not report.
+    Reconcile,
+}
+
+impl Purpose {
+    /// `changes`, `backfill` or `reconcile`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Changes => "changes",
+            Purpose::Backfill => "backfill",
+            Purpose::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// One page request of a reconciliation walk: every record's id, no date filter.
+#[derive(Debug, Clone, Copy)]
+pub struct IdRequest<'a> {
+    /// Which (instance, resource) is reconciled.
+    pub key: &'a PollKey,
+    /// `None` for the first page, else the previous page's [`IdPage::next`].
+    pub cursor: Option<&'a str>,
+}
+
+/// One page of a reconciliation walk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdPage {
+    /// The ids on this page.
+    pub ids: Vec<String>,
+    /// Continuation, as for [`Page::next`].
+    pub next: Option<String>,
+    /// The vendor's total, as for [`Page::total`]: a change during the walk means pages shifted
+    /// and the walk proves nothing.
+    pub total: Option<u64>,
+}
+
+/// What looking a record up by id found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The vendor returned the record.
+    Present,
+    /// The vendor answered that no record has this id (Sage: 404 `RecordNotFound`).
+    Absent,
 }
 
 /// One page of records as the vendor returned them.
@@ -89,6 +149,27 @@ pub trait Source: Send + Sync + fmt::Debug {
         request: FetchRequest<'a>,
     ) -> BoxFuture<'a, Result<DeletedPage>> {
         let message = format!("{} has no deletion feed", request.key);
+        Box::pin(async move { Err(Error::new(ErrorKind::Unsupported, message)) })
+    }
+
+    /// Whether [`Source::fetch_id_page`] and [`Source::lookup`] work for this resource, so
+    /// that deletions can be found by reconciliation. A resource with a deletion feed needs
+    /// none.
+    fn supports_reconcile(&self, key: &PollKey) -> bool {
+        let _ = key;
+        false
+    }
+
+    /// One page of the ids of every record of the resource.
+    fn fetch_id_page<'a>(&'a self, request: IdRequest<'a>) -> BoxFuture<'a, Result<IdPage>> {
+        let message = format!("{} cannot be reconciled", request.key);
+        Box::pin(async move { Err(Error::new(ErrorKind::Unsupported, message)) })
+    }
+
+    /// Looks the record `id` up. Only an answer that says the record does not exist is
+    /// [`Lookup::Absent`]; anything the source cannot be sure of is an error.
+    fn lookup<'a>(&'a self, key: &'a PollKey, id: &'a str) -> BoxFuture<'a, Result<Lookup>> {
+        let message = format!("{key} cannot look up record {id}");
         Box::pin(async move { Err(Error::new(ErrorKind::Unsupported, message)) })
     }
 }

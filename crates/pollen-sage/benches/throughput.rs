@@ -54,6 +54,7 @@ async fn connector_walk(source: &SageSource, request: &str) -> usize {
                     since: Utc::now(),
                     page_size: Some(200),
                     cursor: cursor.as_deref(),
+                    purpose: pollen_core::Purpose::Changes,
                 },
             )
             .await

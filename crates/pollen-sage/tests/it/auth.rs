@@ -30,6 +30,7 @@ async fn token_expiry_mid_walk_is_refreshed_transparently_and_the_rotation_persi
         since: t0(),
         page_size: Some(50),
         cursor: None,
+        purpose: pollen_core::Purpose::Changes,
     };
     let page1 = source.fetch("contacts", &request).await.expect("page 1");
     // The access token expires on Sage's side in the middle of the walk.
@@ -42,6 +43,7 @@ async fn token_expiry_mid_walk_is_refreshed_transparently_and_the_rotation_persi
                 "contacts",
                 &FetchRequest {
                     cursor: Some(&next),
+                    purpose: pollen_core::Purpose::Changes,
                     ..request
                 },
             )

@@ -54,6 +54,7 @@ async fn deleted_customers_come_from_deleted_since() {
             since,
             page_size: Some(2),
             cursor: None,
+            purpose: pollen_core::Purpose::Changes,
         };
         async move {
             let mut all = Vec::new();
@@ -62,6 +63,7 @@ async fn deleted_customers_come_from_deleted_since() {
                 let page = source
                     .fetch_deleted_page(FetchRequest {
                         cursor: cursor.as_deref(),
+                        purpose: pollen_core::Purpose::Changes,
                         ..request
                     })
                     .await
@@ -130,6 +132,7 @@ async fn endpoints_without_deleted_since_have_no_deletion_feed() {
                 since: t0(),
                 page_size: None,
                 cursor: None,
+                purpose: pollen_core::Purpose::Changes,
             },
         )
         .await

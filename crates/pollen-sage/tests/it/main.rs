@@ -154,6 +154,7 @@ pub(crate) async fn walk(
             since: t0(),
             page_size,
             cursor: cursor.as_deref(),
+            purpose: pollen_core::Purpose::Changes,
         };
         let page = source.fetch(resource, &request).await?;
         cursor = page.next.clone();

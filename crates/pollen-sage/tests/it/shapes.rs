@@ -68,6 +68,7 @@ pub(crate) fn request<'a>(
         since: t0(),
         page_size: Some(2),
         cursor,
+        purpose: pollen_core::Purpose::Changes,
     }
 }
 

@@ -284,6 +284,7 @@ pub(crate) async fn hub(
                     since: DateTime::UNIX_EPOCH,
                     page_size: None,
                     cursor: cursor.as_deref(),
+                    purpose: pollen_core::Purpose::Changes,
                 },
             )
             .await
