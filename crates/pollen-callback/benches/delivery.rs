@@ -86,6 +86,8 @@ async fn insert(store: &dyn Store, key: &PollKey, notifications: Vec<Notificatio
     let token = claimed[0].lease.as_ref().unwrap().token;
     store
         .commit_poll(PollCommit {
+            known: Vec::new(),
+            reconciled: None,
             key: poll,
             lease_token: token,
             watermark: now,

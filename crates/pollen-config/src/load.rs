@@ -532,6 +532,26 @@ fn read_configuration(
             Some(Duration::from_secs_f64(minutes * 60.0))
         },
     );
+    let reconcile_interval = read_with_default(
+        ctx,
+        map,
+        "event.poller.reconcile_interval",
+        |ctx, v, at| {
+            let minutes = ctx.number(v, at, "a number of minutes")?;
+            if !(0.0..=MAX_REFRESH_MINUTES).contains(&minutes) {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    at,
+                    format!(
+                        "the reconcile interval must be between 0 (off) and {MAX_REFRESH_MINUTES} minutes, found {}",
+                        crate::walk::number(minutes)
+                    ),
+                );
+                return None;
+            }
+            Some((minutes > 0.0).then(|| Duration::from_secs_f64(minutes * 60.0)))
+        },
+    );
     let timezone = read_with_default(ctx, map, "event.poller.timezone", |ctx, v, at| {
         poller::zone(ctx, v, at)
     });
@@ -605,6 +625,7 @@ fn read_configuration(
             refresh_interval: refresh_interval?,
             timezone: timezone?,
             backfill_since,
+            reconcile_interval: reconcile_interval?,
             resources: resources?,
         },
         extra,

@@ -307,6 +307,9 @@ pub struct Poller {
     pub timezone: ZoneSetting,
     /// `event.poller.backfill_since`.
     pub backfill_since: Option<DateTime<Utc>>,
+    /// `event.poller.reconcile_interval` (given in minutes, default 24 h): how often resources
+    /// without a deletion feed are reconciled; `None` when set to 0 (off).
+    pub reconcile_interval: Option<Duration>,
     /// `event.poller.configuration` (or the migrated `event.poller.urls`), by resource name.
     pub resources: BTreeMap<String, Resource>,
 }

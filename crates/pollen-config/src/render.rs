@@ -7,6 +7,9 @@ use serde_json::{json, Map, Value};
 use crate::model::{DateField, Extra, InstanceConfig, Resource};
 use crate::secret::{Secret, MASK};
 
+/// `event.poller.reconcile_interval`'s default, 24 h (the schema's `1440`).
+const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// Whether a serialisation shows secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secrets {
@@ -132,6 +135,16 @@ impl InstanceConfig {
                 "event.poller.backfill_since",
                 text(&since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             );
+        }
+        // Written only when it is not the default, so that instances saved before the key existed
+        // read back unchanged.
+        match poller.reconcile_interval {
+            Some(every) if every == DEFAULT_RECONCILE_INTERVAL => {}
+            Some(every) => put(
+                "event.poller.reconcile_interval",
+                text(&plain_number(every.as_secs_f64() / 60.0)),
+            ),
+            None => put("event.poller.reconcile_interval", text("0")),
         }
         if !poller.resources.is_empty() {
             let resources: Map<String, Value> = poller

@@ -26,6 +26,10 @@ impl PollSpec {
         info.instance_name.clone_from(&config.name);
         info.tags.clone_from(&config.tags);
         let refresh_interval = delta(poller.refresh_interval, "event.poller.refresh_interval")?;
+        let reconcile_interval = poller
+            .reconcile_interval
+            .map(|every| delta(every, "event.poller.reconcile_interval"))
+            .transpose()?;
         poller
             .resources
             .values()
@@ -44,6 +48,7 @@ impl PollSpec {
                 spec.filter_by_current_date = resource.filter_by_current_date;
                 spec.poll_delay = delta(resource.poll_delay, "pollDelay")?;
                 spec.refresh_interval = refresh_interval;
+                spec.reconcile_interval = reconcile_interval;
                 spec.validate()?;
                 Ok(spec)
             })

@@ -82,6 +82,7 @@ mod memory;
 mod metrics;
 mod notification;
 mod poll;
+mod reconcile;
 mod scheduler;
 mod source;
 mod spec;
@@ -109,6 +110,6 @@ pub use spec::{
 };
 pub use store::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
-    PollCommit, PollFailure, PollProgress, PollState, ReleasedWork, SeenChange, Store, Worker,
-    WorkerStatus, RESPONSE_EXCERPT_LIMIT,
+    PollCommit, PollFailure, PollProgress, PollState, Reconciled, ReleasedWork, SeenChange, Store,
+    Worker, WorkerStatus, RESPONSE_EXCERPT_LIMIT,
 };

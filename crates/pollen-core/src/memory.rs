@@ -32,6 +32,8 @@ struct Inner {
     /// Paused states (see [`Store::pause_instance`]).
     paused: HashSet<PollKey>,
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
+    /// Record ids known for reconciliation, per key.
+    known: HashMap<PollKey, BTreeSet<String>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
     /// Per instance, (next attempt, seq) of its pending notifications, leased or not: claims
@@ -295,6 +297,7 @@ impl Store for MemoryStore {
             lease: None,
             fencing_token: 0,
             completed_polls: 0,
+            reconciled_at: None,
         };
         inner.claimable.insert((next_due, key.clone()));
         inner.states.insert(key.clone(), state.clone());
@@ -311,6 +314,7 @@ impl Store for MemoryStore {
             None => false,
         };
         inner.seen.remove(key);
+        inner.known.remove(key);
         inner.paused.remove(key);
         Self::ready(Ok(existed))
     }
@@ -512,10 +516,21 @@ impl Store for MemoryStore {
             state.last_error = None;
             state.lease = None;
             state.completed_polls += 1;
+            if let Some(reconciled) = &commit.reconciled {
+                state.reconciled_at = Some(reconciled.at);
+            }
             Ok(())
         });
         if let Err(e) = updated {
             return Self::ready(Err(e));
+        }
+        let known = inner.known.entry(commit.key.clone()).or_default();
+        known.extend(commit.known);
+        if let Some(reconciled) = commit.reconciled {
+            known.extend(reconciled.added);
+            for id in &reconciled.removed {
+                known.remove(id);
+            }
         }
         inner.append(
             &commit.key,
@@ -538,6 +553,11 @@ impl Store for MemoryStore {
         if let Err(e) = valid {
             return Self::ready(Err(e));
         }
+        inner
+            .known
+            .entry(progress.key.clone())
+            .or_default()
+            .extend(progress.known);
         inner.append(&progress.key, progress.seen, None, progress.notifications);
         Self::ready(Ok(()))
     }
@@ -552,6 +572,16 @@ impl Store for MemoryStore {
             state.lease = None;
             Ok(())
         }))
+    }
+
+    fn known_ids<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<String>>> {
+        let inner = self.lock();
+        let ids = inner
+            .known
+            .get(key)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        Self::ready(Ok(ids))
     }
 
     fn prune_seen<'a>(

@@ -25,6 +25,10 @@ pub struct Metrics {
     notifications_enqueued: AtomicU64,
     leases_lost: AtomicU64,
     lease_renewals: AtomicU64,
+    reconciliations: AtomicU64,
+    reconciliations_aborted: AtomicU64,
+    reconcile_pages: AtomicU64,
+    reconcile_lookups: AtomicU64,
     dispatch_lag_count: AtomicU64,
     dispatch_lag_micros_total: AtomicU64,
     dispatch_lag_micros_max: AtomicU64,
@@ -68,6 +72,15 @@ pub struct MetricsSnapshot {
     pub leases_lost: u64,
     /// Poll leases renewed by their live holder (one per lease per renewal).
     pub lease_renewals: u64,
+    /// Reconciliations completed (their DELETED events are counted in `events_deleted`).
+    pub reconciliations: u64,
+    /// Reconciliations given up, emitting nothing: a failed or shifted id walk, lookups that
+    /// contradicted the walk, or no time left in the poll.
+    pub reconciliations_aborted: u64,
+    /// Id pages fetched by reconciliations.
+    pub reconcile_pages: u64,
+    /// Records looked up by id by reconciliations.
+    pub reconcile_lookups: u64,
     /// Polls dispatched (for the lag figures).
     pub dispatch_lag_count: u64,
     /// Sum of (dispatch time − due time), microseconds.
@@ -105,6 +118,10 @@ impl Metrics {
         add_notifications_enqueued => notifications_enqueued,
         add_leases_lost => leases_lost,
         add_lease_renewals => lease_renewals,
+        add_reconciliations => reconciliations,
+        add_reconciliations_aborted => reconciliations_aborted,
+        add_reconcile_pages => reconcile_pages,
+        add_reconcile_lookups => reconcile_lookups,
     }
 
     pub(crate) fn record_dispatch_lag(&self, micros: u64) {
@@ -136,6 +153,10 @@ impl Metrics {
             notifications_enqueued: get(&self.notifications_enqueued),
             leases_lost: get(&self.leases_lost),
             lease_renewals: get(&self.lease_renewals),
+            reconciliations: get(&self.reconciliations),
+            reconciliations_aborted: get(&self.reconciliations_aborted),
+            reconcile_pages: get(&self.reconcile_pages),
+            reconcile_lookups: get(&self.reconcile_lookups),
             dispatch_lag_count: get(&self.dispatch_lag_count),
             dispatch_lag_micros_total: get(&self.dispatch_lag_micros_total),
             dispatch_lag_micros_max: get(&self.dispatch_lag_micros_max),

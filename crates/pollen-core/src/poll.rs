@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::notification::{build_notifications, Notification};
+use crate::reconcile::{self, Abort};
 use crate::source::{FetchRequest, Page, Purpose, Source};
 use crate::spec::{PollKey, PollSpec};
 use crate::store::{PollCommit, PollProgress, PollState, SeenChange, Store};
@@ -45,6 +46,9 @@ pub(crate) struct PollContext<'a> {
     pub(crate) store: &'a dyn Store,
     pub(crate) clock: &'a dyn Clock,
     pub(crate) metrics: &'a Metrics,
+    /// A reconciliation still running at this instant is given up, so that the poll commits
+    /// before its timeout.
+    pub(crate) reconcile_deadline: Option<DateTime<Utc>>,
 }
 
 /// Changes a poll holds before it writes them as progress ([`Store::commit_progress`]): this
@@ -76,7 +80,9 @@ pub(crate) async fn run_poll(
         .ok_or_else(|| Error::lease_lost(&spec.key))?;
     let watermark = state.watermark;
     let local_start = ctx.clock.now();
-    let mut emitter = Emitter::new(ctx, spec, lease_token);
+    let reconcile_due = reconcile::is_due(spec, source, state.reconciled_at, local_start);
+    let remember_ids = spec.reconcile_interval.is_some() && source.supports_reconcile(&spec.key);
+    let mut emitter = Emitter::new(ctx, spec, lease_token, remember_ids);
     let mut since = spec.window_start(watermark);
     let mut walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
     // Before its first poll a key's watermark is on our clock; once the vendor has told us its
@@ -145,8 +151,46 @@ pub(crate) async fn run_poll(
         }
     }
 
+    // Reconciliation, when due: after the walks, with the progress written so far settled. Its
+    // DELETED events are only written with the final commit, together with the known ids they
+    // remove, so that a failed commit leaves both to the next reconciliation.
     emitter.settle().await?;
-    let (seen, notifications, fresh) = emitter.take_fresh(&window).await?;
+    let reconciled = if reconcile_due {
+        let at = ctx.clock.now();
+        match reconcile::reconcile(ctx, spec, source, at, ctx.reconcile_deadline).await {
+            Ok(outcome) => {
+                let classifier = Classifier::new(spec, window);
+                let found = outcome.deleted.len();
+                for deleted in outcome.deleted {
+                    if let Some(change) = classifier.classify_deleted(deleted, &mut tally) {
+                        emitter.push(change, &mut in_walk);
+                    }
+                }
+                ctx.metrics.add_reconciliations(1);
+                tracing::info!(
+                    key = %spec.key,
+                    added = outcome.reconciled.added.len(),
+                    deleted = found,
+                    undecided = outcome.undecided,
+                    "reconciled"
+                );
+                Some(outcome.reconciled)
+            }
+            Err(Abort::Failed(error)) if error.kind() == ErrorKind::LeaseLost => return Err(error),
+            Err(abort) => {
+                ctx.metrics.add_reconciliations_aborted(1);
+                tracing::warn!(
+                    key = %spec.key,
+                    reason = %abort.reason(),
+                    "reconciliation given up, nothing emitted; it runs again at the next poll"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (seen, notifications, fresh, known) = emitter.take_fresh(&window).await?;
     let shifted = tally.newer_than_start || total_changed;
     let new_watermark = if shifted {
         watermark
@@ -164,6 +208,8 @@ pub(crate) async fn run_poll(
         seen,
         notifications,
         prune_before: Some(spec.window_start(new_watermark) - spec.dedup_margin),
+        known,
+        reconciled,
     };
     ctx.store.commit_poll(commit).await?;
     emitter.count_committed(fresh, notification_count);
@@ -223,7 +269,13 @@ struct Emitter<'c, 'a> {
     duplicates: u64,
     /// When the next progress line may be logged.
     next_progress_log: Option<DateTime<Utc>>,
+    /// Whether the ids of fresh CREATED and UPDATED changes are remembered as known, for
+    /// reconciliation.
+    remember_ids: bool,
 }
+
+/// What [`Emitter::take_fresh`] returns: seen keys, notifications, counts, known ids.
+type FreshPart = (Vec<SeenChange>, Vec<Notification>, Fresh, Vec<String>);
 
 /// The fresh changes of a chunk, counted by kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -252,7 +304,12 @@ impl Fresh {
 }
 
 impl<'c, 'a> Emitter<'c, 'a> {
-    fn new(ctx: &'c PollContext<'a>, spec: &'c PollSpec, lease_token: u64) -> Self {
+    fn new(
+        ctx: &'c PollContext<'a>,
+        spec: &'c PollSpec,
+        lease_token: u64,
+        remember_ids: bool,
+    ) -> Self {
         Emitter {
             ctx,
             spec,
@@ -264,6 +321,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             notifications: 0,
             duplicates: 0,
             next_progress_log: None,
+            remember_ids,
         }
     }
 
@@ -312,11 +370,8 @@ impl<'c, 'a> Emitter<'c, 'a> {
     }
 
     /// The fresh part of the pending changes (not emitted by an earlier poll), as seen keys,
-    /// notifications and counts.
-    async fn take_fresh(
-        &mut self,
-        window: &Window,
-    ) -> Result<(Vec<SeenChange>, Vec<Notification>, Fresh)> {
+    /// notifications, counts and the ids to remember.
+    async fn take_fresh(&mut self, window: &Window) -> Result<FreshPart> {
         let changes = std::mem::take(&mut self.pending);
         let total = changes.len();
         let fresh: Vec<Change> = if changes.is_empty() || self.store_had_none == Some(true) {
@@ -347,7 +402,16 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 at: c.seen_at,
             })
             .collect();
-        Ok((seen, notifications, Fresh::of(&fresh)))
+        let known = if self.remember_ids {
+            fresh
+                .iter()
+                .filter(|c| c.event_type != EventType::Deleted)
+                .map(|c| c.object_id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok((seen, notifications, Fresh::of(&fresh), known))
     }
 
     /// Starts writing the pending changes as progress once there are [`PROGRESS_CHUNK`] of
@@ -363,7 +427,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             let known = self.ctx.store.seen_count(&self.spec.key).await?;
             self.store_had_none = Some(known == 0);
         }
-        let (seen, notifications, fresh) = self.take_fresh(window).await?;
+        let (seen, notifications, fresh, known) = self.take_fresh(window).await?;
         if fresh.total() > 0 {
             let count = notifications.len();
             let write = self.ctx.store.commit_progress(PollProgress {
@@ -371,6 +435,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 lease_token: self.lease_token,
                 seen,
                 notifications,
+                known,
             });
             self.in_flight = Some((write, fresh, count));
         }
@@ -548,7 +613,7 @@ fn poll_start(
 }
 
 /// The cursor for the next page, refusing runaway walks.
-fn next_cursor(
+pub(crate) fn next_cursor(
     spec: &PollSpec,
     pages: u32,
     previous: Option<&str>,

@@ -456,6 +456,9 @@ impl Scheduler {
             store: shared.store.as_ref(),
             clock: shared.clock.as_ref(),
             metrics: &shared.metrics,
+            // A reconciliation gets the first three quarters of the poll's time, so that the
+            // poll still commits its changes when the walk is slow.
+            reconcile_deadline: Some(dispatched + shared.config.poll_timeout * 3 / 4),
         };
         let deadline = dispatched + shared.config.poll_timeout;
         let lost = Arc::new(Notify::new());

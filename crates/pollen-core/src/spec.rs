@@ -326,6 +326,11 @@ pub struct PollSpec {
     pub start: DateTime<Utc>,
     /// A poll walking more pages than this fails (a runaway source), default 100,000.
     pub max_pages: u32,
+    /// How often to reconcile (`event.poller.reconcile_interval`): walk every id of the
+    /// resource and emit DELETED for known ids that are gone, where the source has no deletion
+    /// feed but can walk ids ([`Source::supports_reconcile`](crate::Source::supports_reconcile)).
+    /// `None`: never (the default here; `from_config` applies the instance's, 24 h unless set).
+    pub reconcile_interval: Option<TimeDelta>,
 }
 
 impl PollSpec {
@@ -349,6 +354,7 @@ impl PollSpec {
             refresh_interval: TimeDelta::minutes(15),
             start,
             max_pages: 100_000,
+            reconcile_interval: None,
         }
     }
 
@@ -380,6 +386,12 @@ impl PollSpec {
         }
         if self.max_pages == 0 {
             return bad("max pages must be at least 1");
+        }
+        if self
+            .reconcile_interval
+            .is_some_and(|every| every < TimeDelta::seconds(1))
+        {
+            return bad("reconcile interval must be at least 1 s (None turns it off)");
         }
         Ok(())
     }

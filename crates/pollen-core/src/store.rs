@@ -45,6 +45,10 @@ pub struct PollState {
     pub fencing_token: u64,
     /// Completed polls so far.
     pub completed_polls: u64,
+    /// When the last reconciliation of this key completed (`None`: never). See
+    /// [`PollSpec::reconcile_interval`](crate::PollSpec::reconcile_interval).
+    #[serde(default)]
+    pub reconciled_at: Option<DateTime<Utc>>,
 }
 
 /// A change key as remembered for de-duplication.
@@ -73,6 +77,24 @@ pub struct PollCommit {
     pub notifications: Vec<Notification>,
     /// Forget this key's seen changes older than this (`None`: keep all).
     pub prune_before: Option<DateTime<Utc>>,
+    /// Record ids to remember as known, for reconciliation (the ids of the poll's fresh
+    /// CREATED and UPDATED changes, when the key is reconciled; else empty).
+    pub known: Vec<String>,
+    /// The reconciliation this poll completed, if it ran one.
+    pub reconciled: Option<Reconciled>,
+}
+
+/// A completed reconciliation, written with its poll's [`PollCommit`]: the key's known ids gain
+/// `added` and lose `removed`, and its `reconciled_at` becomes `at`. The DELETED notifications
+/// of `removed` are in the same commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// When the walk started.
+    pub at: DateTime<Utc>,
+    /// Ids the walk found that were not known (a first walk finds them all).
+    pub added: Vec<String>,
+    /// Known ids the walk did not find and a lookup confirmed gone.
+    pub removed: Vec<String>,
 }
 
 /// Part of a poll written before the poll ends: a long walk commits its changes page by page so
@@ -89,6 +111,8 @@ pub struct PollProgress {
     pub seen: Vec<SeenChange>,
     /// Notifications to append to the outbox.
     pub notifications: Vec<Notification>,
+    /// Record ids to remember as known, as for [`PollCommit::known`].
+    pub known: Vec<String>,
 }
 
 /// A failed poll: the watermark stays, the failure count grows, the lease is released.
@@ -291,7 +315,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         next_due: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<PollState>>;
 
-    /// Removes the state and the seen changes of `key` (its outbox rows stay).
+    /// Removes the state, the seen changes and the known ids of `key` (its outbox rows stay).
     /// Returns whether it existed.
     fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<bool>>;
 
@@ -368,12 +392,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Writes a finished poll atomically: watermark, next due, failures reset, lease released,
     /// `completed_polls + 1`, seen changes added (existing ones kept), old ones pruned,
     /// notifications appended to the outbox (as `Queued` when the instance's subscription is
-    /// inactive, else `Pending` due at once; ids already in the outbox are skipped). All or
-    /// nothing; `LeaseLost` (and no change) if `lease_token` is not the current lease's.
+    /// inactive, else `Pending` due at once; ids already in the outbox are skipped), `known`
+    /// ids added, and a [`Reconciled`] applied (known ids added and removed, `reconciled_at`
+    /// set). All or nothing; `LeaseLost` (and no change) if `lease_token` is not the current lease's.
     fn commit_poll(&self, commit: PollCommit) -> BoxFuture<'_, Result<()>>;
 
-    /// Writes part of a running poll atomically: seen changes added (existing ones kept) and
-    /// notifications appended exactly as [`Store::commit_poll`] does, while the watermark, next
+    /// Writes part of a running poll atomically: seen changes added (existing ones kept),
+    /// notifications appended and `known` ids added exactly as [`Store::commit_poll`] does, while the watermark, next
     /// due time, failure count and lease stay unchanged. All or nothing; `LeaseLost` (and no
     /// change) if `lease_token` is not the current lease's.
     fn commit_progress(&self, progress: PollProgress) -> BoxFuture<'_, Result<()>>;
@@ -391,6 +416,10 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// How many seen changes `key` remembers.
     fn seen_count<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<u64>>;
+
+    /// The record ids `key` knows for reconciliation ([`PollCommit::known`],
+    /// [`Reconciled`]), sorted.
+    fn known_ids<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<String>>>;
 
     /// Activates or deactivates the subscription of `instance`. Deactivating moves its pending
     /// notifications to `Queued`; activating changes no notification (use [`Store::requeue`]).

@@ -75,6 +75,8 @@ async fn writer(store: Arc<SqlStore>, writer: u32) -> (u64, Duration) {
             for state in claimed {
                 poll += 1;
                 let commit = PollCommit {
+                    known: Vec::new(),
+                    reconciled: None,
                     key: state.key.clone(),
                     lease_token: state.lease.as_ref().unwrap().token,
                     watermark: now,

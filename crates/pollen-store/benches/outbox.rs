@@ -53,6 +53,8 @@ async fn fill(store: &dyn Store) {
             .collect();
         store
             .commit_poll(PollCommit {
+                known: Vec::new(),
+                reconciled: None,
                 key: state.key.clone(),
                 lease_token: state.lease.as_ref().unwrap().token,
                 watermark: now,

@@ -29,6 +29,17 @@ mod overview;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The known-record changes of a commit (reconciliation), written in its statement.
+#[derive(Debug, Clone, Copy)]
+struct Known<'a> {
+    /// The state's new `reconciled_at`, when the commit completes a reconciliation.
+    at: Option<DateTime<Utc>>,
+    /// Ids to remember.
+    add: &'a [String],
+    /// Ids to forget (confirmed deleted).
+    remove: &'a [String],
+}
+
 pub(crate) struct PgBackend {
     pool: PgPool,
     schema: Option<String>,
@@ -77,6 +88,7 @@ fn state_from(row: &PgRow) -> Result<PollState> {
         lease,
         fencing_token: token,
         completed_polls: db_count(get::<i64>(row, "completed_polls")?),
+        reconciled_at: get(row, "reconciled_at")?,
     })
 }
 
@@ -392,10 +404,16 @@ impl PgBackend {
     pub(crate) async fn commit_poll(&self, commit: PollCommit) -> Result<()> {
         let state = "UPDATE poll_state SET watermark = $4, next_due = $5, \
              consecutive_failures = 0, last_error = NULL, lease_owner = NULL, \
-             lease_expires = NULL, completed_polls = completed_polls + 1, claimable_at = $5 \
+             lease_expires = NULL, completed_polls = completed_polls + 1, claimable_at = $5, \
+             reconciled_at = coalesce($15::timestamptz, reconciled_at) \
              WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
              AND fencing_token = $3 \
              RETURNING id";
+        let (mut known, removed, at) = match &commit.reconciled {
+            Some(r) => (r.added.clone(), r.removed.as_slice(), Some(r.at)),
+            None => (Vec::new(), &[][..], None),
+        };
+        known.extend(commit.known.iter().cloned());
         let written = self
             .append(
                 state,
@@ -405,6 +423,11 @@ impl PgBackend {
                 &commit.seen,
                 commit.prune_before,
                 &commit.notifications,
+                Known {
+                    at,
+                    add: &known,
+                    remove: removed,
+                },
             )
             .await
             .map_err(db("committing a poll"))?;
@@ -421,6 +444,7 @@ impl PgBackend {
         let state = "SELECT id FROM poll_state \
              WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
              AND fencing_token = $3 AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL \
+             AND $15::timestamptz IS NULL \
              FOR UPDATE";
         let written = self
             .append(
@@ -431,6 +455,11 @@ impl PgBackend {
                 &progress.seen,
                 None,
                 &progress.notifications,
+                Known {
+                    at: None,
+                    add: &progress.known,
+                    remove: &[],
+                },
             )
             .await
             .map_err(db("writing a poll's progress"))?;
@@ -453,6 +482,7 @@ impl PgBackend {
         seen: &[SeenChange],
         prune_before: Option<DateTime<Utc>>,
         notifications: &[Notification],
+        known: Known<'_>,
     ) -> std::result::Result<bool, sqlx::Error> {
         // Keys older than the prune horizon would be pruned at once: not inserting them is the
         // same result (and a data-modifying CTE cannot see rows inserted by its sibling).
@@ -487,7 +517,14 @@ impl PgBackend {
                  u.created_at \
                FROM st, UNNEST($9::bytea[], $10::text[], $11::text[], $12::timestamptz[], \
                  $13::bytea[], $14::text[]) AS u (id, instance, resource, created_at, event_ids, body) \
-               ON CONFLICT (id) DO NOTHING) \
+               ON CONFLICT (id) DO NOTHING), \
+             known_new AS (\
+               INSERT INTO known_record (state_id, record_id) \
+               SELECT st.id, u.record_id FROM st, UNNEST($16::text[]) AS u (record_id) \
+               ON CONFLICT DO NOTHING), \
+             known_gone AS (\
+               DELETE FROM known_record k USING st \
+               WHERE k.state_id = st.id AND k.record_id = ANY($17::text[])) \
              SELECT id FROM st"
         );
         let row: Option<i64> = sqlx::query_scalar(&sql)
@@ -505,6 +542,9 @@ impl PgBackend {
             .bind(&created)
             .bind(&events)
             .bind(&bodies)
+            .bind(known.at)
+            .bind(known.add)
+            .bind(known.remove)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -544,6 +584,18 @@ impl PgBackend {
         .await
         .map_err(db("pruning seen changes"))?;
         Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn known_ids(&self, key: &PollKey) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT k.record_id FROM known_record k JOIN poll_state p ON p.id = k.state_id \
+             WHERE p.instance = $1 AND p.resource = $2 ORDER BY k.record_id COLLATE \"C\"",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading known record ids"))
     }
 
     pub(crate) async fn seen_count(&self, key: &PollKey) -> Result<u64> {

@@ -234,6 +234,7 @@ fn state_from(row: &SqliteRow) -> Result<PollState> {
         lease,
         fencing_token: token,
         completed_polls: db_count(get::<i64>(row, "completed_polls")?),
+        reconciled_at: opt_instant(get(row, "reconciled_at")?)?,
     })
 }
 
@@ -700,13 +701,15 @@ impl SqliteBackend {
         let state_id: Option<i64> = sqlx::query_scalar(
             "UPDATE poll_state SET watermark = ?, next_due = ?, consecutive_failures = 0, \
              last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
-             completed_polls = completed_polls + 1, claimable_at = ? \
+             completed_polls = completed_polls + 1, claimable_at = ?, \
+             reconciled_at = coalesce(?, reconciled_at) \
              WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ? \
              RETURNING id",
         )
         .bind(micros(commit.watermark))
         .bind(micros(commit.next_due))
         .bind(micros(commit.next_due))
+        .bind(commit.reconciled.as_ref().map(|r| micros(r.at)))
         .bind(&commit.key.instance)
         .bind(&commit.key.resource)
         .bind(db_u64(commit.lease_token))
@@ -725,6 +728,11 @@ impl SqliteBackend {
             &commit.notifications,
         )
         .await?;
+        let (added, removed) = match &commit.reconciled {
+            Some(r) => (r.added.as_slice(), r.removed.as_slice()),
+            None => (&[][..], &[][..]),
+        };
+        remember(&mut tx, state_id, &[&commit.known, added], removed).await?;
         tx.commit().await.map_err(db("committing a poll"))
     }
 
@@ -753,6 +761,7 @@ impl SqliteBackend {
             &progress.notifications,
         )
         .await?;
+        remember(&mut tx, state_id, &[&progress.known], &[]).await?;
         tx.commit().await.map_err(db("writing a poll's progress"))
     }
 
@@ -790,6 +799,18 @@ impl SqliteBackend {
         .await
         .map_err(db("pruning seen changes"))?;
         Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn known_ids(&self, key: &PollKey) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT record_id FROM known_record WHERE state_id = \
+             (SELECT id FROM poll_state WHERE instance = ? AND resource = ?) ORDER BY record_id",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading known record ids"))
     }
 
     pub(crate) async fn seen_count(&self, key: &PollKey) -> Result<u64> {
@@ -1826,6 +1847,43 @@ fn lowercase(text: &str) -> String {
 
 /// Adds seen keys (those not older than `prune_before`), prunes, and appends notifications
 /// (queued for an inactive subscription): the shared half of a poll commit and its progress.
+/// Adds every id of `add` to the known records of `state_id` and removes those of `remove`.
+async fn remember(
+    tx: &mut Transaction<'_, Sqlite>,
+    state_id: i64,
+    add: &[&[String]],
+    remove: &[String],
+) -> Result<()> {
+    for ids in add {
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO known_record (state_id, record_id) ");
+            q.push_values(chunk, |mut row, id| {
+                row.push_bind(state_id).push_bind(id);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(db("remembering record ids"))?;
+        }
+    }
+    for chunk in remove.chunks(INSERT_CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM known_record WHERE state_id = ");
+        q.push_bind(state_id).push(" AND record_id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(id);
+        }
+        q.push(")");
+        q.build()
+            .execute(&mut **tx)
+            .await
+            .map_err(db("forgetting deleted record ids"))?;
+    }
+    Ok(())
+}
+
 async fn append(
     tx: &mut Transaction<'_, Sqlite>,
     state_id: i64,

@@ -427,6 +427,13 @@ impl Store for SqlStore {
         boxed!(self, b => b.seen_count(key))
     }
 
+    fn known_ids<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<String>>> {
+        boxed!(self, b => b.known_ids(key))
+    }
+
     fn set_subscription_active<'a>(
         &'a self,
         instance: &'a str,

@@ -60,6 +60,8 @@ pub(crate) async fn enqueue(
     let ids = notifications.iter().map(|n| n.id).collect();
     store
         .commit_poll(PollCommit {
+            known: Vec::new(),
+            reconciled: None,
             key,
             lease_token: token.expect("the test key was claimable"),
             watermark: now,

@@ -41,6 +41,8 @@ fn notification(key: &PollKey, n: u8, at: DateTime<Utc>) -> Notification {
 
 fn commit(key: &PollKey, token: u64, watermark: DateTime<Utc>) -> PollCommit {
     PollCommit {
+        known: Vec::new(),
+        reconciled: None,
         key: key.clone(),
         lease_token: token,
         watermark,
@@ -331,6 +333,7 @@ pub async fn progress_writes_outbox_and_seen_but_keeps_the_lease(store: &dyn Sto
         .unwrap();
     let token = claimed[0].lease.as_ref().unwrap().token;
     let progress = |token: u64, n: u8| PollProgress {
+        known: Vec::new(),
         key: k.clone(),
         lease_token: token,
         seen: vec![SeenChange {
@@ -1048,6 +1051,7 @@ pub async fn renewals_keep_a_lease_until_another_worker_takes_it(store: &dyn Sto
     );
     let err = store
         .commit_progress(PollProgress {
+            known: Vec::new(),
             key: lost_key.clone(),
             lease_token: lost_token,
             seen: vec![SeenChange {

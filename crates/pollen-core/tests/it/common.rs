@@ -251,6 +251,9 @@ impl Store for CrashingStore {
     fn seen_count<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<u64>> {
         self.inner.seen_count(key)
     }
+    fn known_ids<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<String>>> {
+        self.inner.known_ids(key)
+    }
     fn set_subscription_active<'a>(
         &'a self,
         instance: &'a str,

@@ -149,6 +149,8 @@ async fn poll_step(
         for state in claimed {
             let due = state.next_due;
             let commit = PollCommit {
+                known: Vec::new(),
+                reconciled: None,
                 key: state.key.clone(),
                 lease_token: state.lease.as_ref().unwrap().token,
                 watermark: now,
@@ -324,6 +326,8 @@ async fn three_workers_share_a_day_of_polls() {
     let zombie = &stores[DOOMED];
     for (key, token) in &ledger.abandoned_polls {
         let late = PollCommit {
+            known: Vec::new(),
+            reconciled: None,
             key: key.clone(),
             lease_token: *token,
             watermark: last,

@@ -33,6 +33,8 @@ pub(crate) fn notification(key: &PollKey, n: u32, at: DateTime<Utc>, body: &str)
 
 pub(crate) fn commit(key: &PollKey, token: u64, watermark: DateTime<Utc>) -> PollCommit {
     PollCommit {
+        known: Vec::new(),
+        reconciled: None,
         key: key.clone(),
         lease_token: token,
         watermark,
