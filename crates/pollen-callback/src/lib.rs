@@ -80,7 +80,8 @@
 //! };
 //! store.commit_poll(PollCommit {
 //!     key, lease_token: lease, watermark: t0, next_due: t0 + TimeDelta::minutes(15),
-//!     seen: vec![], notifications: vec![notification], prune_before: None,
+//!     seen: vec![], notifications: vec![notification], prune_before: None, known: vec![],
+//!     reconciled: None,
 //! }).await?;
 //!
 //! let endpoints = Arc::new(EndpointMap::new());

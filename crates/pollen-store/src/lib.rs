@@ -64,6 +64,8 @@
 //!         seen: vec![],
 //!         notifications: vec![],
 //!         prune_before: None,
+//!         known: vec![],
+//!         reconciled: None,
 //!     })
 //!     .await
 //!     .unwrap();
@@ -78,6 +80,8 @@
 //!     seen: vec![],
 //!     notifications: vec![],
 //!     prune_before: None,
+//!     known: vec![],
+//!     reconciled: None,
 //! };
 //! let err = store.commit_poll(again).await.unwrap_err();
 //! assert_eq!(err.kind(), pollen_core::ErrorKind::LeaseLost);

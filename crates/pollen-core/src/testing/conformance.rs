@@ -14,7 +14,7 @@ use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit,
-    PollFailure, PollProgress, ReleasedWork, SeenChange, Store, Worker,
+    PollFailure, PollProgress, Reconciled, ReleasedWork, SeenChange, Store, Worker,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -93,6 +93,7 @@ where
     renewals_keep_a_lease_until_another_worker_takes_it(&fresh().await).await;
     dead_workers_release_their_leases_and_claims(&fresh().await).await;
     releasing_a_worker_or_all_frees_everything(&fresh().await).await;
+    known_ids_follow_commits_and_reconciliations(&fresh().await).await;
 }
 
 /// `register` creates once and never resets a watermark.
@@ -1230,5 +1231,114 @@ pub async fn releasing_a_worker_or_all_frees_everything(store: &dyn Store) {
     assert_eq!(
         store.claim_outbox("y", t0(), ttl, 10).await.unwrap().len(),
         3
+    );
+}
+
+/// Known record ids: added by progress and commits, a reconciliation adds and removes them and
+/// sets `reconciled_at`, all fenced and all or nothing; unregister forgets them; keys are apart.
+pub async fn known_ids_follow_commits_and_reconciliations(store: &dyn Store) {
+    let k = key("known");
+    let other = key("known-other");
+    let ids = |list: &[&str]| {
+        list.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<String>>()
+    };
+    store.register(&k, t0(), t0()).await.unwrap();
+    store.register(&other, t0(), t0()).await.unwrap();
+    assert!(store.known_ids(&k).await.unwrap().is_empty());
+    assert_eq!(store.load(&k).await.unwrap().unwrap().reconciled_at, None);
+
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 2)
+        .await
+        .unwrap();
+    let token_of = |key: &PollKey| {
+        claimed
+            .iter()
+            .find(|s| &s.key == key)
+            .and_then(|s| s.lease.as_ref())
+            .map(|l| l.token)
+            .unwrap()
+    };
+    let token = token_of(&k);
+    store
+        .commit_progress(PollProgress {
+            key: k.clone(),
+            lease_token: token,
+            seen: Vec::new(),
+            notifications: Vec::new(),
+            known: ids(&["b", "a"]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.known_ids(&k).await.unwrap(), ids(&["a", "b"]));
+    let at = t0() + TimeDelta::seconds(30);
+    let mut c = commit(&k, token, t0() + TimeDelta::minutes(1));
+    c.known = ids(&["c", "a"]);
+    c.reconciled = Some(Reconciled {
+        at,
+        added: ids(&["d", "e"]),
+        removed: ids(&["b", "zz-never-known"]),
+    });
+    c.notifications = vec![notification(&k, 9, t0())];
+    store.commit_poll(c).await.unwrap();
+    assert_eq!(
+        store.known_ids(&k).await.unwrap(),
+        ids(&["a", "c", "d", "e"]),
+        "sorted, added and removed"
+    );
+    assert_eq!(
+        store.load(&k).await.unwrap().unwrap().reconciled_at,
+        Some(at)
+    );
+    assert!(
+        store.known_ids(&other).await.unwrap().is_empty(),
+        "another key's ids are apart"
+    );
+
+    // A commit without a reconciliation keeps `reconciled_at`.
+    let claimed = store
+        .claim_due("a", t0() + TimeDelta::hours(1), TimeDelta::minutes(5), 2)
+        .await
+        .unwrap();
+    let token = claimed
+        .iter()
+        .find(|s| s.key == k)
+        .and_then(|s| s.lease.as_ref())
+        .map(|l| l.token)
+        .unwrap();
+    store
+        .commit_poll(commit(&k, token, t0() + TimeDelta::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(&k).await.unwrap().unwrap().reconciled_at,
+        Some(at)
+    );
+
+    // A stale token changes no known id and no reconciliation time.
+    let mut stale = commit(&k, token, t0() + TimeDelta::hours(2));
+    stale.reconciled = Some(Reconciled {
+        at: t0() + TimeDelta::hours(2),
+        added: ids(&["x"]),
+        removed: ids(&["a"]),
+    });
+    let err = store.commit_poll(stale).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    assert_eq!(
+        store.known_ids(&k).await.unwrap(),
+        ids(&["a", "c", "d", "e"])
+    );
+    assert_eq!(
+        store.load(&k).await.unwrap().unwrap().reconciled_at,
+        Some(at)
+    );
+
+    assert!(store.unregister(&k).await.unwrap());
+    store.register(&k, t0(), t0()).await.unwrap();
+    assert!(
+        store.known_ids(&k).await.unwrap().is_empty(),
+        "unregister forgets the known ids"
     );
 }

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Error, Result};
-use crate::source::{DeletedPage, DeletedRecord, FetchRequest, Page, Source};
+use crate::source::{
+    DeletedPage, DeletedRecord, FetchRequest, IdPage, IdRequest, Lookup, Page, Source,
+};
 use crate::spec::PollKey;
 
 type Hook = Box<dyn FnOnce(&FakeSource) + Send>;
@@ -23,6 +25,8 @@ pub struct FakeFetch {
     pub cursor: Option<String>,
     /// Whether it was the deletion feed.
     pub deletions: bool,
+    /// Whether it was a reconciliation's id page.
+    pub ids: bool,
     /// The clock (ours, not the vendor's) when it was served.
     pub at: DateTime<Utc>,
 }
@@ -41,7 +45,11 @@ struct Inner {
     page_size: usize,
     server_time: bool,
     deletions: bool,
+    reconcile: bool,
     failures_left: u32,
+    lookup_failures_left: u32,
+    lookups: Vec<String>,
+    id_hooks: Vec<(u32, Hook)>,
     latency: TimeDelta,
     fetches: Vec<FakeFetch>,
     hooks: Vec<(u32, Hook)>,
@@ -80,7 +88,11 @@ impl FakeSource {
                 page_size: 20,
                 server_time: true,
                 deletions: false,
+                reconcile: false,
                 failures_left: 0,
+                lookup_failures_left: 0,
+                lookups: Vec::new(),
+                id_hooks: Vec::new(),
                 latency: TimeDelta::zero(),
                 fetches: Vec::new(),
                 hooks: Vec::new(),
@@ -119,6 +131,34 @@ impl FakeSource {
     /// Turns the deletion feed on.
     pub fn enable_deletions(&self) {
         self.lock().deletions = true;
+    }
+
+    /// Turns reconciliation on: id pages (every record, in id order) and lookups.
+    pub fn enable_reconcile(&self) {
+        self.lock().reconcile = true;
+    }
+
+    /// The next `n` lookups fail (neither present nor absent).
+    pub fn fail_next_lookups(&self, n: u32) {
+        self.lock().lookup_failures_left = n;
+    }
+
+    /// The ids looked up so far, in order.
+    pub fn lookups(&self) -> Vec<String> {
+        self.lock().lookups.clone()
+    }
+
+    /// Runs `hook` just before serving the next request for id page `page` (1-based) of a
+    /// reconciliation walk.
+    pub fn before_id_page(&self, page: u32, hook: impl FnOnce(&FakeSource) + Send + 'static) {
+        self.lock().id_hooks.push((page, Box::new(hook)));
+    }
+
+    /// Drops the hooks that have not run yet (of change pages and id pages).
+    pub fn clear_hooks(&self) {
+        let mut inner = self.lock();
+        inner.hooks.clear();
+        inner.id_hooks.clear();
     }
 
     /// The next `n` fetches fail.
@@ -221,6 +261,7 @@ impl FakeSource {
             request: request.request.to_owned(),
             cursor: request.cursor.map(str::to_owned),
             deletions,
+            ids: false,
             at: self.clock.now(),
         });
         if inner.failures_left > 0 {
@@ -240,6 +281,10 @@ impl FakeSource {
             .page_size
             .map_or(self.lock().page_size, |s| s as usize)
             .max(1);
+        Self::bounds(size, page, total)
+    }
+
+    fn bounds(size: usize, page: u32, total: usize) -> (usize, usize, Option<String>) {
         let start = (page as usize - 1).saturating_mul(size).min(total);
         let end = (start + size).min(total);
         let next = (end < total).then(|| (page + 1).to_string());
@@ -286,6 +331,65 @@ impl Source for FakeSource {
 
     fn supports_deletions(&self, _key: &PollKey) -> bool {
         self.lock().deletions
+    }
+
+    fn supports_reconcile(&self, _key: &PollKey) -> bool {
+        self.lock().reconcile
+    }
+
+    fn fetch_id_page<'a>(&'a self, request: IdRequest<'a>) -> BoxFuture<'a, Result<IdPage>> {
+        Box::pin(async move {
+            let page: u32 = request.cursor.map_or(Ok(1), str::parse).map_err(|_| {
+                Error::source_failed(format!("bad fake cursor {:?}", request.cursor))
+            })?;
+            let hooks = {
+                let mut inner = self.lock();
+                let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.id_hooks)
+                    .into_iter()
+                    .partition(|(p, _)| *p == page);
+                inner.id_hooks = rest;
+                due
+            };
+            for (_, hook) in hooks {
+                hook(self);
+            }
+            let mut inner = self.lock();
+            inner.fetches.push(FakeFetch {
+                since: DateTime::<Utc>::UNIX_EPOCH,
+                request: String::new(),
+                cursor: request.cursor.map(str::to_owned),
+                deletions: false,
+                ids: true,
+                at: self.clock.now(),
+            });
+            if inner.failures_left > 0 {
+                inner.failures_left -= 1;
+                return Err(Error::source_failed("fake source: injected failure"));
+            }
+            let ids: Vec<&String> = inner.records.keys().collect();
+            let (start, end, next) = Self::bounds(inner.page_size, page, ids.len());
+            Ok(IdPage {
+                ids: ids[start..end].iter().map(|id| (*id).clone()).collect(),
+                next,
+                total: Some(ids.len() as u64),
+            })
+        })
+    }
+
+    fn lookup<'a>(&'a self, _key: &'a PollKey, id: &'a str) -> BoxFuture<'a, Result<Lookup>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            inner.lookups.push(id.to_owned());
+            if inner.lookup_failures_left > 0 {
+                inner.lookup_failures_left -= 1;
+                return Err(Error::source_failed("fake source: injected lookup failure"));
+            }
+            Ok(if inner.records.contains_key(id) {
+                Lookup::Present
+            } else {
+                Lookup::Absent
+            })
+        })
     }
 
     fn fetch_deleted_page<'a>(

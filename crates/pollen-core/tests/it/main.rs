@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod fixtures;
 mod from_config;
+mod reconcile;
 mod records;
 mod scheduling;
 mod semantics;
