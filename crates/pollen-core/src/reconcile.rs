@@ -181,6 +181,7 @@ async fn walk_ids(
         let page = source
             .fetch_id_page(IdRequest {
                 key: &spec.key,
+                page_size: spec.page_size,
                 cursor: cursor.as_deref(),
             })
             .await;

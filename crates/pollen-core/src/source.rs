@@ -62,6 +62,8 @@ impl Purpose {
 pub struct IdRequest<'a> {
     /// Which (instance, resource) is reconciled.
     pub key: &'a PollKey,
+    /// The page size to ask for, when configured (else the source's largest).
+    pub page_size: Option<u32>,
     /// `None` for the first page, else the previous page's [`IdPage::next`].
     pub cursor: Option<&'a str>,
 }

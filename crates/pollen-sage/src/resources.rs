@@ -126,12 +126,13 @@ pub const HUB_RESOURCES: &[HubResource] = &[
 
 impl HubResource {
     /// How its deletions reach pollen: `deleted_since` when the endpoint takes it, else
-    /// `none` (its deletions are not reported).
+    /// `reconcile` (its ids are walked every `event.poller.reconcile_interval` and the
+    /// missing ones looked up).
     pub fn deletions(&self) -> &'static str {
         if self.deleted_since {
             "deleted_since"
         } else {
-            "none"
+            "reconcile"
         }
     }
 

@@ -8,7 +8,8 @@ use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use futures::future::BoxFuture;
 use pollen_config::{InstanceConfig, Secret};
 use pollen_core::{
-    Clock, DeletedPage, DeletedRecord, FetchRequest, Page, PollKey, Source, SystemClock,
+    Clock, DeletedPage, DeletedRecord, FetchRequest, IdPage, IdRequest, Lookup, Page, PollKey,
+    Source, SystemClock,
 };
 use pollen_template::{Mode, Where};
 use serde_json::Value;
@@ -20,6 +21,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::resources::HubResource;
 use crate::settings::SageSettings;
 use crate::translate::{encode_query, HubRequest, Translation};
+
+mod reconcile;
 
 /// Sage's largest page, and pollen's default page size.
 pub const MAX_ITEMS_PER_PAGE: u32 = 200;
@@ -662,6 +665,35 @@ impl Source for SageSource {
     ) -> BoxFuture<'a, pollen_core::Result<DeletedPage>> {
         Box::pin(async move {
             self.fetch_deleted(&request.key.resource, &request)
+                .await
+                .map_err(pollen_core::Error::from)
+        })
+    }
+
+    /// Endpoints without `deleted_since` are reconciled: their ids walked, the missing ones
+    /// looked up.
+    fn supports_reconcile(&self, key: &PollKey) -> bool {
+        self.hub_of(key).is_some_and(|hub| !hub.deleted_since)
+    }
+
+    fn fetch_id_page<'a>(
+        &'a self,
+        request: IdRequest<'a>,
+    ) -> BoxFuture<'a, pollen_core::Result<IdPage>> {
+        Box::pin(async move {
+            self.fetch_ids(&request.key.resource, request.page_size, request.cursor)
+                .await
+                .map_err(pollen_core::Error::from)
+        })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        key: &'a PollKey,
+        id: &'a str,
+    ) -> BoxFuture<'a, pollen_core::Result<Lookup>> {
+        Box::pin(async move {
+            self.lookup_record(&key.resource, id)
                 .await
                 .map_err(pollen_core::Error::from)
         })

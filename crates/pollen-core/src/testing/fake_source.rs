@@ -367,7 +367,8 @@ impl Source for FakeSource {
                 return Err(Error::source_failed("fake source: injected failure"));
             }
             let ids: Vec<&String> = inner.records.keys().collect();
-            let (start, end, next) = Self::bounds(inner.page_size, page, ids.len());
+            let size = request.page_size.map_or(inner.page_size, |s| s as usize);
+            let (start, end, next) = Self::bounds(size.max(1), page, ids.len());
             Ok(IdPage {
                 ids: ids[start..end].iter().map(|id| (*id).clone()).collect(),
                 next,

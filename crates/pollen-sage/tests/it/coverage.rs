@@ -1,6 +1,8 @@
 //! Every hub resource polled end to end against the simulator: a record created arrives as
-//! CREATED, its update as UPDATED, and, where the endpoint takes `deleted_since`, a deletion
-//! as DELETED — through pollen-core's scheduler and `MemoryStore`, as the binary runs it.
+//! CREATED, its update as UPDATED, and its deletion as DELETED — from `deleted_since` where
+//! the endpoint takes it, through reconciliation (ids walked, the missing one looked up)
+//! where it does not — through pollen-core's scheduler and `MemoryStore`, as the binary runs
+//! it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +90,8 @@ async fn lifecycle(hub: &'static HubResource) -> [Vec<(String, String)>; 3] {
         Rfc3339Dates,
     ));
     spec.refresh_interval = TimeDelta::minutes(1);
+    // Every poll reconciles (the polls are two minutes apart).
+    spec.reconcile_interval = Some(TimeDelta::minutes(1));
     let store = Arc::new(MemoryStore::new());
     let scheduler = Scheduler::new(
         store.clone(),
@@ -110,9 +114,7 @@ async fn lifecycle(hub: &'static HubResource) -> [Vec<(String, String)>; 3] {
     let first = poll(&scheduler, &store, &clock, &sim, hub).await;
     sim.update(resource, &kept, &json!({"notes": "changed"}))
         .expect("update");
-    if hub.deleted_since {
-        sim.delete(resource, &gone).expect("delete");
-    }
+    sim.delete(resource, &gone).expect("delete");
     let second = poll(&scheduler, &store, &clock, &sim, hub).await;
     let third = poll(&scheduler, &store, &clock, &sim, hub).await;
     [
@@ -157,12 +159,13 @@ async fn every_hub_resource_reports_creations_updates_and_deletions() {
         );
         let mut changed: Vec<&str> = second.iter().map(|(kind, _)| kind.as_str()).collect();
         changed.sort_unstable();
-        let expected: &[&str] = if hub.deleted_since {
-            &["DELETED", "UPDATED"]
-        } else {
-            &["UPDATED"]
-        };
-        assert_eq!(changed, expected, "{}: second poll {second:?}", hub.name);
+        assert_eq!(
+            changed,
+            ["DELETED", "UPDATED"],
+            "{} ({}): second poll {second:?}",
+            hub.name,
+            hub.deletions()
+        );
         let kept = &second
             .iter()
             .find(|(kind, _)| kind == "UPDATED")

@@ -12,6 +12,7 @@ mod faults;
 mod golden;
 mod paging;
 mod poll;
+mod reconcile;
 mod residual;
 mod shapes;
 mod translate;
