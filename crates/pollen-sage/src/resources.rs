@@ -200,7 +200,7 @@ pub fn hub_resources_markdown() -> String {
             if r.deleted_since {
                 "`deleted_since`"
             } else {
-                "none"
+                "reconcile"
             }
         ));
     }

@@ -143,6 +143,28 @@ pub(crate) async fn metrics(state: Shared) -> Response {
     );
     metric(
         &mut out,
+        "pollen_reconciliations_total",
+        "counter",
+        "Reconciliations of resources without a deletion feed: completed (their DELETED events \
+         are in pollen_events_total) or given up, emitting nothing (a failed or shifted id walk, \
+         lookups that contradicted it, no time left in the poll).",
+        &[
+            ("outcome=\"completed\"", polls.reconciliations),
+            ("outcome=\"aborted\"", polls.reconciliations_aborted),
+        ],
+    );
+    metric(
+        &mut out,
+        "pollen_reconcile_requests_total",
+        "counter",
+        "Requests made by reconciliations: id pages walked, and records looked up by id.",
+        &[
+            ("kind=\"id_page\"", polls.reconcile_pages),
+            ("kind=\"lookup\"", polls.reconcile_lookups),
+        ],
+    );
+    metric(
+        &mut out,
         "pollen_leases_taken_over_total",
         "counter",
         "Poll and delivery leases of stopped workers released by this one, to be taken up at once.",
