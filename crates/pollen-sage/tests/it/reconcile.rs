@@ -16,7 +16,7 @@ use pollen_sage_sim::{ApiVersion, Fault, FaultKind, Resource, SimHandle};
 use pollen_template::Template;
 use serde_json::{json, Value};
 
-use crate::{issued, sim_config, start, t0, v31_source};
+use crate::{issued, sim_config, start, v31_source};
 
 const URL: &str =
     "/hubs/finance/ledger-accounts?where=lastModifiedDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'";
