@@ -794,6 +794,10 @@ mod tests {
         assert!(!c.notification.enabled);
         assert_eq!(c.poller.refresh_interval, Duration::from_secs(15 * 60));
         assert_eq!(c.poller.timezone.as_str(), "UTC");
+        assert_eq!(
+            c.poller.reconcile_interval,
+            Some(Duration::from_secs(24 * 3600))
+        );
         let customers = &c.poller.resources["customers"];
         assert_eq!(customers.id_field.as_str(), "id");
         assert!(customers.filter_by_updated_date);
@@ -807,6 +811,6 @@ mod tests {
             .iter()
             .filter(|k| matches!(k.default, DefaultValue::Value(_)))
             .count();
-        assert_eq!(defaults, 11);
+        assert_eq!(defaults, 12);
     }
 }
