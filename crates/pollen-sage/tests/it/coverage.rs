@@ -31,7 +31,7 @@ fn fields_for(hub: &HubResource) -> Value {
 }
 
 /// `(event type, object id)` of every event in the outbox, in order.
-async fn events(store: &MemoryStore) -> Vec<(String, String)> {
+pub(crate) async fn events(store: &MemoryStore) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for entry in store
         .list_outbox(&OutboxFilter::default())

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use pollen_core::{
-    DateField, FieldPath, ManualClock, MemoryStore, OutboxFilter, PollKey, PollSpec,
-    RequestTemplate, Rfc3339Dates, Scheduler, SchedulerConfig, Store,
+    DateField, FieldPath, ManualClock, MemoryStore, PollKey, PollSpec, RequestTemplate,
+    Rfc3339Dates, Scheduler, SchedulerConfig,
 };
 use pollen_sage::RetryPolicy;
 use pollen_sage_sim::{ApiVersion, Fault, FaultKind, Resource, SimHandle};
 use pollen_template::Template;
 use serde_json::{json, Value};
 
+use crate::coverage::events;
 use crate::{issued, sim_config, start, v31_source};
 
 const URL: &str =
@@ -67,25 +68,6 @@ impl World {
             _ => {}
         }
     }
-}
-
-/// `(event type, object id)` of every event in the outbox.
-async fn events(store: &MemoryStore) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for entry in store
-        .list_outbox(&OutboxFilter::default())
-        .await
-        .expect("outbox")
-    {
-        let payload = entry.notification.payload();
-        for event in payload["message"]["events"].as_array().expect("events") {
-            out.push((
-                event["eventType"].as_str().expect("eventType").to_owned(),
-                event["objectId"].as_str().expect("objectId").to_owned(),
-            ));
-        }
-    }
-    out
 }
 
 /// One run: returns the events, the ids deleted in Sage, the ids pollen could know.
