@@ -36,6 +36,9 @@ pub struct Vocabulary {
     /// another (`/hubs/finance/cusotmers`) is an error at its `url`, naming the closest known
     /// names. Empty: not checked.
     pub hub_resources: Vec<String>,
+    /// The hub resources whose endpoint only Sage's v3.1 API has: a poller URL naming one in an
+    /// instance whose `sage.api.version` is v3 is an error at its `url`.
+    pub v31_only: Vec<String>,
 }
 
 impl Vocabulary {
@@ -43,7 +46,15 @@ impl Vocabulary {
     pub fn new<S: Into<String>>(hub_resources: impl IntoIterator<Item = S>) -> Self {
         Vocabulary {
             hub_resources: hub_resources.into_iter().map(Into::into).collect(),
+            v31_only: Vec::new(),
         }
+    }
+
+    /// The same, knowing that v3 does not serve `names`.
+    #[must_use]
+    pub fn with_v31_only<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.v31_only = names.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -138,6 +149,7 @@ impl InstanceConfig {
         let mut ctx = Ctx {
             hub_resources: (!vocabulary.hub_resources.is_empty())
                 .then(|| vocabulary.hub_resources.clone()),
+            v31_only: vocabulary.v31_only.clone(),
             ..Ctx::default()
         };
         let config = read_instance(&mut ctx, value);
@@ -365,6 +377,7 @@ fn read_configuration(
         }
     });
     let v3 = api_version == Some(ApiVersion::V3);
+    ctx.v3 = v3;
     let v3_required = |ctx: &mut Ctx, key: &str| {
         if v3 {
             ctx.required(map, CONF, key, Some("sage.api.version is v3"))

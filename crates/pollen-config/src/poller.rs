@@ -562,6 +562,12 @@ fn read_url(ctx: &mut Ctx, value: &Value, at: &str, zone: &Zone) -> Option<PollU
             return None;
         }
     }
+    if ctx.v3 {
+        if let Some(problem) = v31_only_resource(&ctx.v31_only, at, &text, parts.path_end) {
+            ctx.push(problem);
+            return None;
+        }
+    }
     if let Some(second) = parts.second_where {
         ctx.push(
             Problem::new(
@@ -657,6 +663,33 @@ fn unknown_resource(known: &[String], at: &str, text: &str, path_end: usize) -> 
     Some(
         Problem::new(Severity::Error, ProblemKind::UnknownResource, at, message)
             .with_excerpt(caret_excerpt(text, offset)),
+    )
+}
+
+/// An error when the hub path `text[..path_end]` names a resource of `v31_only` (the instance
+/// uses v3, which does not serve it).
+fn v31_only_resource(
+    v31_only: &[String],
+    at: &str,
+    text: &str,
+    path_end: usize,
+) -> Option<Problem> {
+    let path = text[..path_end].trim_end_matches('/');
+    let name = path.rsplit('/').next()?;
+    if path.contains("${") || !v31_only.iter().any(|k| k == name) {
+        return None;
+    }
+    Some(
+        Problem::new(
+            Severity::Error,
+            ProblemKind::UnknownResource,
+            at,
+            format!(
+                "hub resource `{name}` is served by Sage's v3.1 API only, and sage.api.version \
+                 is v3"
+            ),
+        )
+        .with_excerpt(caret_excerpt(text, path.len() - name.len())),
     )
 }
 

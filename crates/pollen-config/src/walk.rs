@@ -13,6 +13,10 @@ pub(crate) struct Ctx {
     pub(crate) problems: Vec<Problem>,
     /// The hub resources the element serves (`None`: not checked).
     pub(crate) hub_resources: Option<Vec<String>>,
+    /// The hub resources only v3.1 serves (see [`crate::Vocabulary::v31_only`]).
+    pub(crate) v31_only: Vec<String>,
+    /// Whether `sage.api.version` is v3 (read before the poller's URLs).
+    pub(crate) v3: bool,
 }
 
 /// The pointer of `key` inside the value at `parent` (RFC 6901 escaping).

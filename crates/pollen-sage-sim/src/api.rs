@@ -417,6 +417,9 @@ fn list(
     let Ok(resource) = resource.parse::<Resource>() else {
         return not_found_error();
     };
+    if version == ApiVersion::V3 && !resource.in_v3() {
+        return not_found_error();
+    }
     let params = query_pairs(uri);
     let (query, attributes) = match parse_list_query(resource, &params) {
         Ok(parsed) => parsed,
@@ -443,6 +446,9 @@ fn show(
     let Ok(resource) = resource.parse::<Resource>() else {
         return not_found_error();
     };
+    if version == ApiVersion::V3 && !resource.in_v3() {
+        return not_found_error();
+    }
     match state.store.get(resource, id) {
         Some(record) if record.deleted_at().is_none() => {
             json_response(StatusCode::OK, record.to_json().to_string())

@@ -179,6 +179,16 @@ impl Resource {
         }
     }
 
+    /// Whether Sage's v3 ("Columbus") API has the endpoint: every one but `analysis_types` and
+    /// `analysis_type_categories`, which came with v3.1. The simulator answers 404 for them on
+    /// v3, as Sage does for a path it does not serve.
+    pub fn in_v3(self) -> bool {
+        !matches!(
+            self,
+            Resource::AnalysisTypes | Resource::AnalysisTypeCategories
+        )
+    }
+
     /// Whether the list endpoint honours `deleted_since` (23 of Sage's 38 do; elsewhere the
     /// parameter is ignored, as Sage does).
     pub fn supports_deleted_since(self) -> bool {

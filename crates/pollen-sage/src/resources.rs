@@ -13,6 +13,9 @@ pub struct HubResource {
     pub fixed: &'static [(&'static str, &'static str)],
     /// Whether the endpoint takes `deleted_since` (so DELETED events can be reported).
     pub deleted_since: bool,
+    /// Whether Sage's v3 ("Columbus") API has the endpoint too; `false` for the two that came
+    /// with v3.1 (`analysis_types`, `analysis_type_categories`).
+    pub v3: bool,
 }
 
 const fn hub(
@@ -26,6 +29,15 @@ const fn hub(
         path,
         fixed,
         deleted_since,
+        v3: true,
+    }
+}
+
+/// A resource whose endpoint only v3.1 serves.
+const fn v31_only(resource: HubResource) -> HubResource {
+    HubResource {
+        v3: false,
+        ..resource
     }
 }
 
@@ -115,13 +127,13 @@ pub const HUB_RESOURCES: &[HubResource] = &[
     hub("coa-accounts", "/coa_accounts", &[], false),
     hub("service-rate-types", "/service_rate_types", &[], false),
     hub("tax-profiles", "/tax_profiles", &[], false),
-    hub("analysis-types", "/analysis_types", &[], false),
-    hub(
+    v31_only(hub("analysis-types", "/analysis_types", &[], false)),
+    v31_only(hub(
         "analysis-type-categories",
         "/analysis_type_categories",
         &[],
         false,
-    ),
+    )),
 ];
 
 impl HubResource {
@@ -133,6 +145,15 @@ impl HubResource {
             "deleted_since"
         } else {
             "reconcile"
+        }
+    }
+
+    /// The API generations that serve it: `v3.1, v3`, or `v3.1` alone.
+    pub fn versions(&self) -> &'static str {
+        if self.v3 {
+            "v3.1, v3"
+        } else {
+            "v3.1"
         }
     }
 
@@ -184,8 +205,9 @@ impl HubResource {
 /// [`HUB_RESOURCES`] as the Markdown table of `docs/sage.md` (written there by `cargo xtask
 /// codegen`; `cargo xtask tidy` fails when the page differs).
 pub fn hub_resources_markdown() -> String {
-    let mut out =
-        String::from("| hub resource | Sage path | always sent | deletions |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| hub resource | Sage path | always sent | deletions | API |\n|---|---|---|---|---|\n",
+    );
     for r in HUB_RESOURCES {
         let fixed = r.fixed_query();
         let fixed = if fixed.is_empty() {
@@ -194,14 +216,15 @@ pub fn hub_resources_markdown() -> String {
             format!("`{fixed}`")
         };
         out.push_str(&format!(
-            "| `{}` | `{}` | {fixed} | {} |\n",
+            "| `{}` | `{}` | {fixed} | {} | {} |\n",
             r.name,
             r.path,
             if r.deleted_since {
                 "`deleted_since`"
             } else {
                 "reconcile"
-            }
+            },
+            r.versions()
         ));
     }
     out
@@ -233,18 +256,31 @@ mod tests {
             .map(|r| r.path)
             .collect();
         assert_eq!(deleting.len(), 23, "23 of them take deleted_since");
-        let served: Vec<(String, bool)> = pollen_sage_sim::Resource::ALL
+        let served: Vec<(String, bool, bool)> = pollen_sage_sim::Resource::ALL
             .iter()
-            .map(|r| (format!("/{}", r.name()), r.supports_deleted_since()))
+            .map(|r| {
+                (
+                    format!("/{}", r.name()),
+                    r.supports_deleted_since(),
+                    r.in_v3(),
+                )
+            })
             .collect();
         assert_eq!(served.len(), paths.len());
-        for (path, deleted_since) in &served {
+        for (path, deleted_since, in_v3) in &served {
             let hub = HUB_RESOURCES
                 .iter()
                 .find(|r| r.path == path)
                 .unwrap_or_else(|| panic!("the simulator serves {path}, no hub resource reads it"));
             assert_eq!(hub.deleted_since, *deleted_since, "{path}");
+            assert_eq!(hub.v3, *in_v3, "{path}");
         }
+        let v31_only: Vec<&str> = HUB_RESOURCES
+            .iter()
+            .filter(|r| !r.v3)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(v31_only, ["/analysis_types", "/analysis_type_categories"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use futures::future::BoxFuture;
-use pollen_config::{InstanceConfig, Secret};
+use pollen_config::{ApiVersion, InstanceConfig, Secret};
 use pollen_core::{
     Clock, DeletedPage, DeletedRecord, FetchRequest, IdPage, IdRequest, Lookup, Page, PollKey,
     Source, SystemClock,
@@ -99,6 +99,18 @@ impl SageSourceBuilder {
     /// The source.
     pub fn build(self) -> Result<SageSource> {
         self.settings.validate()?;
+        if self.settings.api_version == ApiVersion::V3 {
+            if let Some((name, plan)) = self.resources.iter().find(|(_, plan)| !plan.hub.v3) {
+                return Err(Error::new(
+                    ErrorKind::UnknownResource,
+                    format!(
+                        "resource {name}: `{}` ({}) is served by Sage's v3.1 API only, and this \
+                         instance uses v3",
+                        plan.hub.name, plan.hub.path
+                    ),
+                ));
+            }
+        }
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()

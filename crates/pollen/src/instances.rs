@@ -11,7 +11,12 @@ use crate::error::{Error, ErrorKind, Result};
 /// What the Sage element knows, checked wherever pollen reads an instance (`validate`, `run`,
 /// the API, the console): a poller URL must name one of its hub resources.
 pub fn sage_vocabulary() -> Vocabulary {
-    Vocabulary::new(pollen_sage::HUB_RESOURCES.iter().map(|r| r.name))
+    Vocabulary::new(pollen_sage::HUB_RESOURCES.iter().map(|r| r.name)).with_v31_only(
+        pollen_sage::HUB_RESOURCES
+            .iter()
+            .filter(|r| !r.v3)
+            .map(|r| r.name),
+    )
 }
 
 /// One loaded instance file.

@@ -55,6 +55,28 @@ async fn v3_serves_the_same_records_with_its_headers() {
 }
 
 #[tokio::test]
+async fn the_endpoints_v3_lacks_answer_404_there_and_200_on_v31() {
+    let sim = start(config(5)).await;
+    let v3 = Api::v3(&sim, "uki");
+    let v31 = Api::v31(&sim);
+    for resource in Resource::ALL {
+        let list = format!("/{}", resource.name());
+        let id = sim.records(resource)[0].id().to_owned();
+        let show = format!("{list}/{id}");
+        let expected = if resource.in_v3() { 200 } else { 404 };
+        assert_eq!(v3.get(&list).await.status, expected, "v3 {list}");
+        assert_eq!(v3.get(&show).await.status, expected, "v3 {show}");
+        assert_eq!(v31.get(&list).await.status, 200, "v3.1 {list}");
+    }
+    let lacking: Vec<&str> = Resource::ALL
+        .iter()
+        .filter(|r| !r.in_v3())
+        .map(|r| r.name())
+        .collect();
+    assert_eq!(lacking, ["analysis_types", "analysis_type_categories"]);
+}
+
+#[tokio::test]
 async fn a_configured_subscription_key_must_match() {
     let sim = start(SimConfig {
         subscription_key: Some("primary".into()),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pollen_sage::{MemoryTokenStore, SageSource, Translation};
+use pollen_sage::{MemoryTokenStore, SageSource, SageSourceBuilder, Translation};
 use serde_json::{json, Value};
 
 use crate::{check, fixture_text, instance};
@@ -97,4 +97,38 @@ fn an_unknown_resource_in_an_instance_is_an_error_listing_the_known_ones() {
     for resource in pollen_sage::HUB_RESOURCES {
         assert!(error.message().contains(resource.name));
     }
+}
+
+#[test]
+fn a_resource_only_v31_serves_is_refused_on_a_v3_instance() {
+    let resources = [
+        ("customers", "/hubs/finance/customers"),
+        ("analysis", "/hubs/finance/analysis-types"),
+    ];
+    let v3 = instance(
+        "v3",
+        "http://127.0.0.1:9/uki/sageone/accounts/v3",
+        "http://127.0.0.1:9/token",
+        &resources,
+    );
+    let error = SageSource::from_instance(&v3, Arc::new(MemoryTokenStore::new()))
+        .and_then(SageSourceBuilder::build)
+        .expect_err("v3 has no /analysis_types");
+    assert_eq!(error.kind(), pollen_sage::ErrorKind::UnknownResource);
+    assert_eq!(
+        error.message(),
+        "resource analysis: `analysis-types` (/analysis_types) is served by Sage's v3.1 API \
+         only, and this instance uses v3"
+    );
+    let v31 = instance(
+        "v3.1",
+        "http://127.0.0.1:9/v3.1",
+        "http://127.0.0.1:9/token",
+        &resources,
+    );
+    assert!(
+        SageSource::from_instance(&v31, Arc::new(MemoryTokenStore::new()))
+            .and_then(SageSourceBuilder::build)
+            .is_ok()
+    );
 }

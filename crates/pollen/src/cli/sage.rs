@@ -9,7 +9,8 @@ use serde_json::json;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SageCommand {
-    /// Print the hub resources: hub name, Sage path, fixed parameters, how deletions arrive.
+    /// Print the hub resources: hub name, Sage path, fixed parameters, how deletions arrive,
+    /// the API generations that serve it.
     Resources(ResourcesArgs),
 }
 
@@ -43,6 +44,7 @@ fn resources(as_json: bool) -> String {
                 "path": r.path,
                 "fixed": fixed,
                 "deletions": r.deletions(),
+                "versions": if r.v3 { json!(["v3.1", "v3"]) } else { json!(["v3.1"]) },
             });
             out.push_str(&format!("{line}\n"));
         }
@@ -65,8 +67,8 @@ fn resources(as_json: bool) -> String {
         .unwrap_or(0)
         .max("FIXED".len());
     out.push_str(&format!(
-        "{:<width$}  {:<path_width$}  {:<fixed_width$}  DELETIONS\n",
-        "RESOURCE", "SAGE PATH", "FIXED"
+        "{:<width$}  {:<path_width$}  {:<fixed_width$}  {:<13}  API\n",
+        "RESOURCE", "SAGE PATH", "FIXED", "DELETIONS"
     ));
     for r in HUB_RESOURCES {
         let fixed = r.fixed_query();
@@ -76,11 +78,12 @@ fn resources(as_json: bool) -> String {
             fixed
         };
         out.push_str(&format!(
-            "{:<width$}  {:<path_width$}  {:<fixed_width$}  {}\n",
+            "{:<width$}  {:<path_width$}  {:<fixed_width$}  {:<13}  {}\n",
             r.name,
             r.path,
             fixed,
-            r.deletions()
+            r.deletions(),
+            r.versions()
         ));
     }
     out
