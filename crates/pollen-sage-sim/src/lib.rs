@@ -94,6 +94,7 @@
 mod activity;
 mod api;
 mod auth;
+mod businesses;
 mod clock;
 mod control;
 mod counters;
@@ -108,6 +109,7 @@ mod store;
 
 pub use activity::ActivityConfig;
 pub use auth::{ApiVersion, TokenSet};
+pub use businesses::SimBusiness;
 pub use clock::ClockMode;
 pub use counters::RequestCounts;
 pub use error::{SimError, SimErrorKind};
