@@ -796,7 +796,7 @@ async fn create(
     } else {
         form.instance_json()
     };
-    match api::create_instance(&state, &body).await {
+    match api::create_instance(&state, &body, false).await {
         Ok((instance, _token)) => {
             state.console.sessions.flash(
                 &signed.id,
