@@ -4,7 +4,7 @@
 //! Sage's grant code works once, so the businesses can only be listed after it is exchanged:
 //! the form creates the instance paused, lists them (which exchanges the code), and with one
 //! business resumes at once; with several it shows [`picker`], and picking sets
-//! `sage.business.id` and resumes. See `docs/console.md`.
+//! `sage.business.id` and resumes. See `docs/operations.md` ("Choosing the business").
 
 use axum::extract::Path;
 use axum::http::StatusCode;
