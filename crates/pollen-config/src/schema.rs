@@ -157,7 +157,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Configuration, "country", "`ca` `de` `es` `fr` `gb` `ie` `us` (`uk` means `gb`; any case)", Absent("required for `v3`"), r#""US""#, "Country of the Sage business; picks the v3 region."),
     secret(Configuration, "signature.secret", Absent("required for `v3`"), r#""a1b2...""#, "Signing secret of your Sage app (v3 `X-Signature`)."),
     secret(Configuration, "apim.subscription.key", Absent("required for `v3`"), r#""f00d...""#, "Subscription primary key (v3 `Ocp-Apim-Subscription-Key`)."),
-    key(Configuration, "sage.business.id", "string: the id of one of the authorized user's businesses (`GET /businesses`)", Absent("the user's lead business"), r#""7d5a3e3c1b1c4f0f9a9e3b0f6c2d1e4a""#, "Which business to poll when the user has several (sent as `X-Business`; v3.1 only). pollen extension."),
+    key(Configuration, "sage.business.id", "string: the id of one of the authorized user's businesses (`GET /businesses`)", Absent("the user's lead business"), r#""7d5a3e3c1b1c4f0f9a9e3b0f6c2d1e4a""#, "Which business to poll when the user has several (sent as `X-Business`; v3.1 only; `GET /instances/{id}/businesses` lists them). Cannot change once the instance has completed a poll. pollen extension."),
     key(Configuration, "base.url", "absolute http(s) URL", Absent("the API base of the version and country"), r#""https://api.accounting.sage.com/v3.1""#, "API base override (a proxy, or the simulator)."),
     key(Configuration, "event.vendor.type", "`polling`", Value("polling"), r#""polling""#, "How events are obtained; pollen only polls."),
     key(Configuration, "event.notification.enabled", "boolean", Value("false"), "true", "Whether to poll and send notifications at all."),

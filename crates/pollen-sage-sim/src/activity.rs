@@ -152,7 +152,7 @@ fn step(state: &State, config: &ActivityConfig, rng: &mut ChaCha8Rng) {
     let total = config.create_weight + config.update_weight + config.delete_weight;
     let roll = rng.gen_range(0..total);
     let now = state.now();
-    let store = &state.store;
+    let store = &state.lead().store;
     let target = if roll < config.create_weight {
         None
     } else {

@@ -14,6 +14,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use serde_json::json;
 
 use crate::auth::{bearer, ApiVersion, TokenProblem};
+use crate::businesses::{business_for, BusinessData};
 use crate::clock::parse_query_datetime;
 use crate::generate::{CUSTOMER, VENDOR};
 use crate::resource::Resource;
@@ -21,7 +22,7 @@ use crate::server::State;
 use crate::store::{push_json_str, push_object, Attributes, ListQuery, Page};
 
 /// Regions of the v3 URL.
-const REGIONS: &[&str] = &["us", "ca", "uki", "de", "es", "fr"];
+pub(crate) const REGIONS: &[&str] = &["us", "ca", "uki", "de", "es", "fr"];
 
 /// Default and maximum `items_per_page`.
 const DEFAULT_PER_PAGE: usize = 20;
@@ -31,6 +32,16 @@ type Shared = Extract<Arc<State>>;
 
 pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
+        .route("/v3.1/businesses", get(crate::businesses::list_v31))
+        .route("/v3.1/businesses/{key}", get(crate::businesses::show_v31))
+        .route(
+            "/{region}/sageone/core/v3/businesses",
+            get(crate::businesses::list_v3),
+        )
+        .route(
+            "/{region}/sageone/core/v3/businesses/{key}",
+            get(crate::businesses::show_v3),
+        )
         .route("/v3.1/{resource}", get(list_v31))
         .route("/v3.1/{resource}/{id}", get(show_v31))
         .route("/{region}/sageone/accounts/v3/{resource}", get(list_v3))
@@ -90,7 +101,7 @@ pub(crate) fn token_error(problem: TokenProblem) -> Response<Body> {
     )
 }
 
-fn not_found_error() -> Response<Body> {
+pub(crate) fn not_found_error() -> Response<Body> {
     sage_error(
         StatusCode::NOT_FOUND,
         "error",
@@ -104,7 +115,7 @@ async fn not_found() -> Response<Body> {
     not_found_error()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -122,30 +133,22 @@ fn apim_missing(name: &str, position: u8) -> Response<Body> {
     )
 }
 
-/// The checks a request passes before it reaches a resource, per generation.
-fn admit(
-    state: &State,
+/// The checks a request passes before it reaches a resource, per generation; the business
+/// it is for ([`business_for`](crate::businesses::business_for)). v3's core endpoints
+/// (`/businesses`) do without `X-Site`.
+pub(crate) fn admit<'a>(
+    state: &'a State,
     version: ApiVersion,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<(), Response<Body>> {
+) -> Result<&'a BusinessData, Response<Body>> {
     let now = state.now();
     let token = bearer(header_str(headers, "authorization"));
     match version {
         ApiVersion::V31 => {
             state.auth.check(token, now).map_err(token_error)?;
-            if let Some(business) = header_str(headers, "x-business") {
-                if business != state.auth.resource_owner_id {
-                    return Err(sage_error(
-                        StatusCode::FORBIDDEN,
-                        "error",
-                        "AuthorizationFailure",
-                        "You do not have access to the business given in X-Business.",
-                        "X-Business",
-                    ));
-                }
-            }
+            business_for(state, version, headers)
         }
         ApiVersion::V3 => {
             let Some(key) = header_str(headers, "ocp-apim-subscription-key") else {
@@ -162,32 +165,30 @@ fn admit(
                     ));
                 }
             }
-            let Some(site) = header_str(headers, "x-site") else {
+            let core = uri.path().contains("/sageone/core/");
+            if !core && header_str(headers, "x-site").is_none() {
                 return Err(apim_missing("X-Site", 2));
-            };
+            }
             state.auth.check(token, now).map_err(token_error)?;
-            if site != state.auth.resource_owner_id {
-                return Err(sage_error(
-                    StatusCode::FORBIDDEN,
-                    "error",
-                    "AuthorizationFailure",
-                    "Access denied for the business given in X-Site.",
-                    "X-Site",
-                ));
-            }
+            let business = business_for(state, version, headers)?;
             if state.config.verify_signatures {
-                check_signature(state, method, uri, headers, token.unwrap_or_default())?;
+                check_signature(
+                    (method, uri, headers),
+                    &business.id,
+                    &state.config.signing_secret,
+                    token.unwrap_or_default(),
+                )?;
             }
+            Ok(business)
         }
     }
-    Ok(())
 }
 
+/// Checks `X-Signature`, signed for the business `site` (the `X-Site` sent).
 fn check_signature(
-    state: &State,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    (method, uri, headers): (&Method, &Uri, &HeaderMap),
+    site: &str,
+    signing_secret: &str,
     token: &str,
 ) -> Result<(), Response<Body>> {
     let invalid = |message: &str| {
@@ -215,8 +216,8 @@ fn check_signature(
         signature,
         (method.as_str(), &url, b""),
         nonce,
-        &state.auth.resource_owner_id,
-        &state.config.signing_secret,
+        site,
+        signing_secret,
         token,
     );
     if ok {
@@ -411,9 +412,10 @@ fn list(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    if let Err(response) = admit(state, version, method, uri, headers) {
-        return response;
-    }
+    let business = match admit(state, version, method, uri, headers) {
+        Ok(business) => business,
+        Err(response) => return response,
+    };
     let Ok(resource) = resource.parse::<Resource>() else {
         return not_found_error();
     };
@@ -425,7 +427,7 @@ fn list(
         Ok(parsed) => parsed,
         Err(response) => return response,
     };
-    let page = state.store.list(resource, &query);
+    let page = business.store.list(resource, &query);
     json_response(
         StatusCode::OK,
         envelope(resource, &query, &attributes, &params, &page),
@@ -440,16 +442,17 @@ fn show(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    if let Err(response) = admit(state, version, method, uri, headers) {
-        return response;
-    }
+    let business = match admit(state, version, method, uri, headers) {
+        Ok(business) => business,
+        Err(response) => return response,
+    };
     let Ok(resource) = resource.parse::<Resource>() else {
         return not_found_error();
     };
     if version == ApiVersion::V3 && !resource.in_v3() {
         return not_found_error();
     }
-    match state.store.get(resource, id) {
+    match business.store.get(resource, id) {
         Some(record) if record.deleted_at().is_none() => {
             json_response(StatusCode::OK, record.to_json().to_string())
         }

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::activity::ActivityConfig;
 use crate::api::json_response;
 use crate::auth::ApiVersion;
+use crate::businesses::BusinessData;
 use crate::clock::{format_timestamp, ClockMode};
 use crate::error::SimError;
 use crate::faults::{Fault, FaultKind, FaultTrigger};
@@ -33,6 +34,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
     Router::new()
         .route("/health", get(|| async { ok(&json!({"ok": true})) }))
         .route("/seed", post(seed))
+        .route("/businesses", get(list_businesses))
         .route("/records/{resource}", get(list_records).post(create))
         .route(
             "/records/{resource}/{id}",
@@ -154,30 +156,77 @@ async fn seed(Extract(state): Shared, body: Bytes) -> Reply {
     if records > 1_000_000 {
         return bad(StatusCode::BAD_REQUEST, "`records` must be at most 1000000");
     }
-    state
-        .store
-        .seed(seed, records, state.config.seed_epoch.timestamp());
+    state.reseed(seed, records);
     ok(&json!({"seed": seed, "records": records}))
 }
 
-async fn list_records(Extract(state): Shared, Path(name): Path<String>) -> Reply {
+/// `?business=ID`: which business a records or changes call is for (the lead without it).
+#[derive(Debug, serde::Deserialize)]
+struct BusinessQuery {
+    business: Option<String>,
+}
+
+/// The business `query` names, or 404 naming it.
+fn business<'a>(state: &'a State, query: &BusinessQuery) -> Result<&'a BusinessData, Reply> {
+    match query.business.as_deref().filter(|id| !id.is_empty()) {
+        None => Ok(state.lead()),
+        Some(id) => state.business(id).ok_or_else(|| {
+            bad(
+                StatusCode::NOT_FOUND,
+                format!("`business`: the user has no business `{id}`"),
+            )
+        }),
+    }
+}
+
+async fn list_businesses(Extract(state): Shared) -> Reply {
+    let businesses: Vec<Value> = state
+        .businesses
+        .iter()
+        .map(|b| json!({"id": b.id, "name": b.name, "lead": b.is_lead()}))
+        .collect();
+    ok(&Value::Array(businesses))
+}
+
+async fn list_records(
+    Extract(state): Shared,
+    Path(name): Path<String>,
+    Query(query): Query<BusinessQuery>,
+) -> Reply {
     let resource = attempt!(resource(&name));
-    let records: Vec<Value> = state.store.all(resource).iter().map(record_json).collect();
+    let business = attempt!(business(&state, &query));
+    let records: Vec<Value> = business
+        .store
+        .all(resource)
+        .iter()
+        .map(record_json)
+        .collect();
     ok(&Value::Array(records))
 }
 
-async fn create(Extract(state): Shared, Path(name): Path<String>, body: Bytes) -> Reply {
+async fn create(
+    Extract(state): Shared,
+    Path(name): Path<String>,
+    Query(query): Query<BusinessQuery>,
+    body: Bytes,
+) -> Reply {
     let resource = attempt!(resource(&name));
+    let business = attempt!(business(&state, &query));
     let body = attempt!(body_json(&body));
-    match state.store.create(resource, &body, state.now()) {
+    match business.store.create(resource, &body, state.now()) {
         Ok(record) => json_response(StatusCode::CREATED, record_json(&record).to_string()),
         Err(err) => sim_error(&err),
     }
 }
 
-async fn get_record(Extract(state): Shared, Path((name, id)): Path<(String, String)>) -> Reply {
+async fn get_record(
+    Extract(state): Shared,
+    Path((name, id)): Path<(String, String)>,
+    Query(query): Query<BusinessQuery>,
+) -> Reply {
     let resource = attempt!(resource(&name));
-    match state.store.get(resource, &id) {
+    let business = attempt!(business(&state, &query));
+    match business.store.get(resource, &id) {
         Some(record) => ok(&record_json(&record)),
         None => bad(
             StatusCode::NOT_FOUND,
@@ -189,19 +238,26 @@ async fn get_record(Extract(state): Shared, Path((name, id)): Path<(String, Stri
 async fn update(
     Extract(state): Shared,
     Path((name, id)): Path<(String, String)>,
+    Query(query): Query<BusinessQuery>,
     body: Bytes,
 ) -> Reply {
     let resource = attempt!(resource(&name));
+    let business = attempt!(business(&state, &query));
     let body = attempt!(body_json(&body));
-    match state.store.update(resource, &id, &body, state.now()) {
+    match business.store.update(resource, &id, &body, state.now()) {
         Ok(record) => ok(&record_json(&record)),
         Err(err) => sim_error(&err),
     }
 }
 
-async fn delete(Extract(state): Shared, Path((name, id)): Path<(String, String)>) -> Reply {
+async fn delete(
+    Extract(state): Shared,
+    Path((name, id)): Path<(String, String)>,
+    Query(query): Query<BusinessQuery>,
+) -> Reply {
     let resource = attempt!(resource(&name));
-    match state.store.delete(resource, &id, state.now()) {
+    let business = attempt!(business(&state, &query));
+    match business.store.delete(resource, &id, state.now()) {
         Ok(record) => ok(&record_json(&record)),
         Err(err) => sim_error(&err),
     }
@@ -210,10 +266,17 @@ async fn delete(Extract(state): Shared, Path((name, id)): Path<(String, String)>
 #[derive(Debug, serde::Deserialize)]
 struct ChangesQuery {
     since: Option<u64>,
+    business: Option<String>,
 }
 
 async fn changes(Extract(state): Shared, Query(query): Query<ChangesQuery>) -> Reply {
-    let changes = state.store.changes_since(query.since.unwrap_or(0));
+    let business = attempt!(business(
+        &state,
+        &BusinessQuery {
+            business: query.business
+        }
+    ));
+    let changes = business.store.changes_since(query.since.unwrap_or(0));
     ok(&serde_json::to_value(changes).unwrap_or(Value::Null))
 }
 
@@ -453,7 +516,12 @@ async fn reset_counters(Extract(state): Shared) -> Reply {
     ok(&json!([]))
 }
 
-async fn requests(Extract(state): Shared, Query(query): Query<ChangesQuery>) -> Reply {
+#[derive(Debug, serde::Deserialize)]
+struct SinceQuery {
+    since: Option<u64>,
+}
+
+async fn requests(Extract(state): Shared, Query(query): Query<SinceQuery>) -> Reply {
     let requests = state.requests.since(query.since.unwrap_or(0));
     ok(&json!({
         "dropped": state.requests.dropped(),

@@ -8,11 +8,14 @@
 //!
 //! Both API generations on one server, over the same records:
 //!
-//! - **v3.1** under `/v3.1/{resource}` with `Authorization: Bearer`, optional `X-Business`;
+//! - **v3.1** under `/v3.1/{resource}` with `Authorization: Bearer`, optional `X-Business`
+//!   (one of the user's [`SimConfig::businesses`], each with its own records; the lead without
+//!   it), and `/v3.1/businesses` listing them in Sage's shape;
 //! - **v3** ("Columbus") under `/{region}/sageone/accounts/v3/{resource}` for the regions
 //!   `us ca uki de es fr`, which also needs `Ocp-Apim-Subscription-Key` and `X-Site` (the
-//!   token's `resource_owner_id`) and, when [`SimConfig::verify_signatures`] is on, a correct
-//!   `X-Signature`/`X-Nonce` pair ([`v3_signature`] computes one);
+//!   token's `resource_owner_id`, or another of the user's businesses) and, when
+//!   [`SimConfig::verify_signatures`] is on, a correct `X-Signature`/`X-Nonce` pair
+//!   ([`v3_signature`] computes one); its core API's `/{region}/sageone/core/v3/businesses`;
 //! - OAuth 2 at `POST /token` (also `/oauth2/token`): single-use authorization codes that expire
 //!   after 60 s, access tokens that expire after [`SimConfig::token_lifetime`] (default 300 s),
 //!   rotating refresh tokens, `{"error":"invalid_grant"}` for a bad code or refresh token;
@@ -94,6 +97,7 @@
 mod activity;
 mod api;
 mod auth;
+mod businesses;
 mod clock;
 mod control;
 mod counters;
@@ -108,6 +112,7 @@ mod store;
 
 pub use activity::ActivityConfig;
 pub use auth::{ApiVersion, TokenSet};
+pub use businesses::SimBusiness;
 pub use clock::ClockMode;
 pub use counters::RequestCounts;
 pub use error::{SimError, SimErrorKind};

@@ -21,13 +21,14 @@ use tower::ServiceExt as _;
 
 use crate::activity::{ActivityConfig, ActivityTask};
 use crate::auth::{ApiVersion, Auth, TokenSet};
+use crate::businesses::{BusinessData, SimBusiness, MAX_BUSINESSES};
 use crate::clock::{Clock, ClockMode};
 use crate::counters::{endpoint_key, Counters, RequestCounts};
 use crate::error::{SimError, SimErrorKind};
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::requests::{LoggedRequest, Pending, RequestLog};
 use crate::resource::Resource;
-use crate::store::{Change, Record, RecordOrder, Store};
+use crate::store::{Change, Record, RecordOrder};
 
 /// How a simulator starts.
 ///
@@ -62,6 +63,11 @@ pub struct SimConfig {
     pub order: RecordOrder,
     /// API requests the request log keeps, the newest (default 10,000; 0 turns it off).
     pub request_log_capacity: usize,
+    /// How many businesses the authorized user has (default 1, at most 100). Each has its own
+    /// records: the lead business (the first, `resource_owner_id`) is seeded with `seed`, the
+    /// others with seeds derived from it. Requests pick one with `X-Business` (v3.1) or
+    /// `X-Site` (v3); without the header they go to the lead business.
+    pub businesses: usize,
 }
 
 impl Default for SimConfig {
@@ -79,6 +85,7 @@ impl Default for SimConfig {
             client_secret: None,
             order: RecordOrder::Insertion,
             request_log_capacity: 10_000,
+            businesses: 1,
         }
     }
 }
@@ -102,6 +109,7 @@ impl std::fmt::Debug for SimConfig {
             .field("client_secret", &redacted(self.client_secret.is_some()))
             .field("order", &self.order)
             .field("request_log_capacity", &self.request_log_capacity)
+            .field("businesses", &self.businesses)
             .finish()
     }
 }
@@ -111,7 +119,8 @@ impl std::fmt::Debug for SimConfig {
 pub(crate) struct State {
     pub(crate) config: SimConfig,
     pub(crate) clock: Clock,
-    pub(crate) store: Store,
+    /// The user's businesses, the lead first; each has its own records.
+    pub(crate) businesses: Vec<BusinessData>,
     pub(crate) auth: Auth,
     pub(crate) faults: Faults,
     pub(crate) counters: Counters,
@@ -124,6 +133,28 @@ impl State {
     pub(crate) fn now(&self) -> i64 {
         self.clock.now_secs()
     }
+
+    /// The lead business: requests without `X-Business` / `X-Site` go there.
+    pub(crate) fn lead(&self) -> &BusinessData {
+        &self.businesses[0]
+    }
+
+    /// The business with this id, if the user has it.
+    pub(crate) fn business(&self, id: &str) -> Option<&BusinessData> {
+        self.businesses.iter().find(|b| b.id == id)
+    }
+
+    /// Re-seeds every business: the lead with `seed`, the others with seeds derived from it.
+    pub(crate) fn reseed(&self, seed: u64, records: usize) {
+        let epoch = self.config.seed_epoch.timestamp();
+        for business in &self.businesses {
+            business.store.seed(
+                crate::businesses::business_seed(seed, business.index),
+                records,
+                epoch,
+            );
+        }
+    }
 }
 
 /// Entry point: [`Simulator::start`].
@@ -134,6 +165,15 @@ impl Simulator {
     /// Binds `addr` (use port 0 for any free port), seeds the records and starts serving in the
     /// background on the current tokio runtime.
     pub async fn start(addr: SocketAddr, config: SimConfig) -> Result<RunningSim, SimError> {
+        if !(1..=MAX_BUSINESSES).contains(&config.businesses) {
+            return Err(SimError::new(
+                SimErrorKind::InvalidConfig,
+                format!(
+                    "businesses must be between 1 and {MAX_BUSINESSES}, not {}",
+                    config.businesses
+                ),
+            ));
+        }
         let listener = TcpListener::bind(addr).await.map_err(|err| {
             SimError::new(SimErrorKind::Io, format!("cannot listen on {addr}: {err}"))
         })?;
@@ -147,11 +187,16 @@ impl Simulator {
         let owner = format!("{:032x}", ids.gen::<u128>());
         let user = format!("{:032x}", ids.gen::<u128>());
         let lifetime = i64::try_from(config.token_lifetime.as_secs()).unwrap_or(i64::MAX);
-        let store = Store::new(config.order);
-        store.seed(config.seed, config.records, config.seed_epoch.timestamp());
+        let businesses = crate::businesses::build(
+            config.businesses,
+            &owner,
+            &mut ids,
+            config.order,
+            (config.seed, config.records, config.seed_epoch.timestamp()),
+        );
         let state = Arc::new(State {
             clock: Clock::new(config.clock),
-            store,
+            businesses,
             auth: Auth::new(owner, user, lifetime),
             faults: Faults::default(),
             counters: Counters::default(),
@@ -422,9 +467,36 @@ impl SimHandle {
         format!("http://{}/token", self.addr)
     }
 
-    /// The business id: v3's `resource_owner_id`, the value of `X-Site`.
+    /// The lead business's id: v3's `resource_owner_id`, the value of `X-Site`.
     pub fn resource_owner_id(&self) -> &str {
         &self.state.auth.resource_owner_id
+    }
+
+    /// The user's businesses, the lead business first ([`SimConfig::businesses`]).
+    pub fn businesses(&self) -> Vec<SimBusiness> {
+        (0..self.state.businesses.len())
+            .map(|index| SimBusiness {
+                state: Arc::clone(&self.state),
+                index,
+            })
+            .collect()
+    }
+
+    /// The business with this id, to act on its records; `None` if the user has no such
+    /// business.
+    pub fn business(&self, id: &str) -> Option<SimBusiness> {
+        self.state.business(id).map(|b| SimBusiness {
+            state: Arc::clone(&self.state),
+            index: b.index,
+        })
+    }
+
+    /// The lead business: what the record methods below act on.
+    pub fn lead_business(&self) -> SimBusiness {
+        SimBusiness {
+            state: Arc::clone(&self.state),
+            index: 0,
+        }
     }
 
     /// The configuration it started with.
@@ -432,51 +504,48 @@ impl SimHandle {
         &self.state.config
     }
 
-    /// Replaces all records with `records` per resource generated from `seed`, and clears the
-    /// change log.
+    /// Replaces all records of every business with `records` per resource generated from
+    /// `seed` (the lead's; the others' derive from it), and clears the change logs.
     pub fn reseed(&self, seed: u64, records: usize) {
-        self.state
-            .store
-            .seed(seed, records, self.state.config.seed_epoch.timestamp());
+        self.state.reseed(seed, records);
     }
 
-    /// Creates a record: realistic generated fields, overridden by the object `fields` (or
-    /// `Value::Null`), timestamps from the simulator's clock.
+    /// Creates a record in the lead business: realistic generated fields, overridden by the
+    /// object `fields` (or `Value::Null`), timestamps from the simulator's clock.
     pub fn create(&self, resource: Resource, fields: &Value) -> Result<Record, SimError> {
-        self.state.store.create(resource, fields, self.state.now())
+        self.lead_business().create(resource, fields)
     }
 
-    /// Merges the object `fields` into a live record and moves its `updated_at` to now.
+    /// Merges the object `fields` into a live record of the lead business and moves its
+    /// `updated_at` to now.
     pub fn update(&self, resource: Resource, id: &str, fields: &Value) -> Result<Record, SimError> {
-        self.state
-            .store
-            .update(resource, id, fields, self.state.now())
+        self.lead_business().update(resource, id, fields)
     }
 
-    /// Deletes a live record: sets its `deleted_at` to now (it then shows under
-    /// `deleted_since` only).
+    /// Deletes a live record of the lead business: sets its `deleted_at` to now (it then
+    /// shows under `deleted_since` only).
     pub fn delete(&self, resource: Resource, id: &str) -> Result<Record, SimError> {
-        self.state.store.delete(resource, id, self.state.now())
+        self.lead_business().delete(resource, id)
     }
 
-    /// A record by id, deleted or not.
+    /// A record of the lead business by id, deleted or not.
     pub fn record(&self, resource: Resource, id: &str) -> Option<Record> {
-        self.state.store.get(resource, id)
+        self.lead_business().record(resource, id)
     }
 
-    /// Every record of a resource in list order, deleted ones included.
+    /// Every record of a resource of the lead business in list order, deleted ones included.
     pub fn records(&self, resource: Resource) -> Vec<Record> {
-        self.state.store.all(resource)
+        self.lead_business().records(resource)
     }
 
-    /// The whole change log since the last seed.
+    /// The lead business's whole change log since the last seed.
     pub fn changes(&self) -> Vec<Change> {
-        self.state.store.changes_since(0)
+        self.lead_business().changes()
     }
 
-    /// The changes with `seq` greater than `after_seq`.
+    /// The lead business's changes with `seq` greater than `after_seq`.
     pub fn changes_since(&self, after_seq: u64) -> Vec<Change> {
-        self.state.store.changes_since(after_seq)
+        self.lead_business().changes_since(after_seq)
     }
 
     /// The simulator's now (whole seconds).

@@ -137,6 +137,17 @@ impl Api {
         }
     }
 
+    /// The same API without `X-Business`: for user-level requests (the businesses list).
+    pub(crate) fn without_business(&self) -> Api {
+        let mut settings = (*self.settings).clone();
+        settings.business_id = None;
+        Api::new(
+            self.http.clone(),
+            Arc::new(settings),
+            Arc::clone(&self.auth),
+        )
+    }
+
     fn headers(&self, url: &Url, credentials: &Credentials) -> Result<HeaderMap> {
         let settings = &self.settings;
         let mut headers = HeaderMap::new();

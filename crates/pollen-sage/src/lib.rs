@@ -35,6 +35,13 @@
 //! signed with `X-Signature` / `X-Nonce`. `base.url` and `oauth.token.url` override the
 //! defaults ([`SageSettings`]).
 //!
+//! # Businesses
+//!
+//! A Sage user may reach several businesses. [`SageSource::businesses`] lists them
+//! ([`Business`]: id, name, whether it is the lead): v3.1 `GET /businesses` and
+//! `/businesses/lead`, v3 the core API's `/businesses`. `sage.business.id` (v3.1) sends
+//! `X-Business` on every poll request; without it Sage answers for the lead business.
+//!
 //! # Tokens
 //!
 //! The caller supplies a [`TokenStore`] (pollen-store's database; [`MemoryTokenStore`] in
@@ -119,5 +126,5 @@ pub use resources::{hub_resources_markdown, HubResource, HUB_RESOURCES};
 pub use settings::{
     v3_base_url, v3_region, v3_token_url, RetryPolicy, SageSettings, V31_BASE_URL, V31_TOKEN_URL,
 };
-pub use source::{SageSource, SageSourceBuilder, MAX_ITEMS_PER_PAGE};
+pub use source::{Business, SageSource, SageSourceBuilder, MAX_ITEMS_PER_PAGE};
 pub use translate::{translate, Translation, SAGE_FILTERS};

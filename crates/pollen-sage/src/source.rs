@@ -22,7 +22,10 @@ use crate::resources::HubResource;
 use crate::settings::SageSettings;
 use crate::translate::{encode_query, HubRequest, Translation};
 
+mod businesses;
 mod reconcile;
+
+pub use businesses::Business;
 
 /// Sage's largest page, and pollen's default page size.
 pub const MAX_ITEMS_PER_PAGE: u32 = 200;

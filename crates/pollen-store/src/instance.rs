@@ -167,6 +167,8 @@ pub(crate) struct InstanceFields {
     pub(crate) tags: String,
     /// The configuration with every secret masked: readable by operators, no secret.
     pub(crate) config_masked: String,
+    /// The status a new instance is stored with (active unless created paused).
+    pub(crate) status: InstanceStatus,
 }
 
 impl InstanceFields {
@@ -176,6 +178,7 @@ impl InstanceFields {
             element_key: config.element.as_str().to_owned(),
             tags: serde_json::Value::from(config.tags.clone()).to_string(),
             config_masked: config.to_json(pollen_config::Secrets::Mask).to_string(),
+            status: InstanceStatus::Active,
         }
     }
 }

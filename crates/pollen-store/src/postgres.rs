@@ -1006,11 +1006,12 @@ impl PgBackend {
         sqlx::query(
             "INSERT INTO instance (id, name, element_key, status, tags, config_masked, \
              config_sealed, token_hash, created_at, updated_at) OVERRIDING SYSTEM VALUE \
-             VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(id)
         .bind(&fields.name)
         .bind(&fields.element_key)
+        .bind(fields.status.as_str())
         .bind(&fields.tags)
         .bind(&fields.config_masked)
         .bind(seal(id))

@@ -1409,7 +1409,7 @@ impl SqliteBackend {
         Ok(id)
     }
 
-    /// Inserts an active instance; its sealed configuration is bound to the new id, so it is
+    /// Inserts an instance (status from `fields`); its sealed configuration is bound to the new id, so it is
     /// written by a second statement of the same transaction.
     async fn insert_instance(
         tx: &mut Transaction<'_, Sqlite>,
@@ -1420,10 +1420,11 @@ impl SqliteBackend {
     ) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO instance (name, element_key, status, tags, config_masked, config_sealed, \
-             token_hash, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, X'', ?, ?, ?) RETURNING id",
+             token_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, X'', ?, ?, ?) RETURNING id",
         )
         .bind(&fields.name)
         .bind(&fields.element_key)
+        .bind(fields.status.as_str())
         .bind(&fields.tags)
         .bind(&fields.config_masked)
         .bind(token_hash)

@@ -152,8 +152,23 @@ impl SqlStore {
         config: &InstanceConfig,
         now: DateTime<Utc>,
     ) -> Result<(Instance, InstanceToken)> {
+        self.create_instance_with_status(config, InstanceStatus::Active, now)
+            .await
+    }
+
+    /// [`SqlStore::create_instance`] with the new instance's status: one created
+    /// [`InstanceStatus::Disabled`] is paused from its first moment, so no worker sharing the
+    /// database polls it before it is set up (the console lets the user pick its business
+    /// first).
+    pub async fn create_instance_with_status(
+        &self,
+        config: &InstanceConfig,
+        status: InstanceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(Instance, InstanceToken)> {
         check_round_trip(config)?;
-        let fields = InstanceFields::of(config);
+        let mut fields = InstanceFields::of(config);
+        fields.status = status;
         let token = InstanceToken::generate();
         let hash = InstanceToken::digest(token.expose());
         let plain = config_plaintext(config);

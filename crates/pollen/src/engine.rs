@@ -383,6 +383,26 @@ impl Engine {
         Ok(())
     }
 
+    /// The Sage businesses the instance's authorized user can reach
+    /// ([`SageSource::businesses`]): through its polling source, or, for an instance that is
+    /// not polled here (paused, say), a source built for the call, which exchanges the grant
+    /// code if no worker has yet and saves the tokens like a poll would.
+    pub async fn businesses(&self, instance: &Instance) -> Result<Vec<pollen_sage::Business>> {
+        let key = instance.key();
+        let (source, temporary) = match self.source(&key) {
+            Some(source) => (source, false),
+            None => (self.build_source(instance).await?, true),
+        };
+        let listed = source.businesses().await;
+        if temporary {
+            self.retire(&source);
+        }
+        listed.map_err(Error::wrap(
+            ErrorKind::Source,
+            format_args!("instance {key}: listing its Sage businesses"),
+        ))
+    }
+
     async fn build_source(&self, instance: &Instance) -> Result<Arc<SageSource>> {
         let key = instance.key();
         let store = &self.inner.store;

@@ -102,10 +102,37 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 /// configuration (its id, creation date, watermarks and tokens stay), a new one is created.
 /// Workers started together with the same files agree on one instance per name.
 /// Returns the stored instances in file order.
+///
+/// A file that moves an instance which has already polled to another Sage business
+/// (`sage.business.id`) is refused, before anything is stored, naming the file and the key
+/// (see [`crate::businesses`]).
 pub async fn store_instance_files(
     store: &SqlStore,
     files: &[InstanceFile],
 ) -> Result<Vec<Instance>> {
+    let existing = store.list_instances().await.map_err(Error::wrap(
+        ErrorKind::Store,
+        "listing the stored instances",
+    ))?;
+    for file in files {
+        // `put_instance_by_name` gives the file to the oldest instance of its name.
+        let Some(current) = existing
+            .iter()
+            .filter(|i| i.name == file.config.name)
+            .min_by_key(|i| i.id)
+        else {
+            continue;
+        };
+        crate::businesses::check_business_change(store, current, &file.config)
+            .await
+            .map_err(|error| match error.kind() {
+                ErrorKind::InvalidInput => Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("{}:{error}", file.path.display()),
+                ),
+                _ => error,
+            })?;
+    }
     let mut stored = Vec::new();
     for file in files {
         let (instance, _created) = store

@@ -17,6 +17,8 @@
 //!   secrets, watch instances poll and deliver live, create, pause, re-deliver, delete.
 //! - [`db::open_store`] opens `--db` with its secret key; [`db::open_worker_store`] also holds
 //!   an embedded database alone, for the processes that poll.
+//! - [`businesses`] lists the Sage businesses of an instance's user and keeps an instance on
+//!   the business it has polled.
 //! - [`workers`] shows the worker registry (`GET /workers`, `pollen workers`, the console).
 //! - [`instances::load_instance_files`] reads and validates `--config FILE|DIR`.
 //!
@@ -31,6 +33,7 @@
 //! ```
 
 pub mod api;
+pub mod businesses;
 pub mod console;
 pub mod db;
 pub mod demo;

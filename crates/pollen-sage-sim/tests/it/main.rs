@@ -4,6 +4,7 @@
 //! rewrites them when `UPDATE_FIXTURES=1` is set.
 
 mod activity;
+mod businesses;
 mod changes;
 mod clock;
 mod control;

@@ -6,6 +6,7 @@
 
 mod auth;
 mod bad_input;
+mod businesses;
 mod coverage;
 mod deletions;
 mod faults;

@@ -550,6 +550,17 @@ async fn instances_and_credentials(db: &Db) {
         .map(|i| i.id)
         .collect();
     assert_eq!(ids, [first.id, second.id]);
+    // Created paused, it is stored paused in the same transaction; the others stay active.
+    let (paused, _) = store
+        .create_instance_with_status(&config, InstanceStatus::Disabled, t0())
+        .await
+        .unwrap();
+    assert_eq!(paused.status, InstanceStatus::Disabled);
+    assert_eq!(
+        store.instance(paused.id).await.unwrap().unwrap().status,
+        InstanceStatus::Disabled
+    );
+    assert!(store.delete_instance(paused.id).await.unwrap());
 
     let mut json = config.to_json(pollen_config::Secrets::Expose);
     json["name"] = "Renamed".into();

@@ -111,7 +111,7 @@ fn without_response_fields(body: &Value) -> Value {
     body
 }
 
-async fn load(state: &AppState, id: i64) -> ApiResult<Instance> {
+pub(crate) async fn load(state: &AppState, id: i64) -> ApiResult<Instance> {
     state
         .engine
         .store()
@@ -136,15 +136,22 @@ async fn register(state: &AppState, instance: &Instance) -> ApiResult<()> {
         })
 }
 
-/// Validates, stores and registers a new instance (the API's POST and the console's form).
+/// Validates, stores and registers a new instance (the API's POST and the console's form);
+/// `paused`, it is stored paused (nothing polls it until it is resumed).
 pub(crate) async fn create_instance(
     state: &AppState,
     body: &Value,
+    paused: bool,
 ) -> ApiResult<(Instance, InstanceToken)> {
     let config = validate(&without_response_fields(body))?;
     let store = state.engine.store();
+    let status = if paused {
+        InstanceStatus::Disabled
+    } else {
+        InstanceStatus::Active
+    };
     let (instance, token) = store
-        .create_instance(&config, Utc::now())
+        .create_instance_with_status(&config, status, Utc::now())
         .await
         .map_err(store_error("storing the instance"))?;
     if let Err(error) = register(state, &instance).await {
@@ -162,7 +169,8 @@ pub(crate) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = json_body(&headers, body)?;
-    let (instance, token) = create_instance(&state, &body).await?;
+    let paused = disabled_flag(&body)?.unwrap_or(false);
+    let (instance, token) = create_instance(&state, &body, paused).await?;
     let mut out = instance_json(&instance);
     out["token"] = Value::String(token.expose().to_owned());
     Ok((StatusCode::OK, Json(out)))
@@ -186,7 +194,8 @@ pub(crate) async fn get_one(state: Shared, Path(id): Path<String>) -> ApiResult<
 }
 
 /// Stores `config` (and the `disabled` flag) for instance `id` and re-registers it, so a new
-/// callback URL is used from the next delivery on.
+/// callback URL is used from the next delivery on. A new `sage.business.id` for an instance
+/// that has already polled is a 409 (see [`crate::businesses`]).
 pub(crate) async fn update_instance(
     state: &AppState,
     id: i64,
@@ -194,6 +203,24 @@ pub(crate) async fn update_instance(
     disabled: Option<bool>,
 ) -> ApiResult<Instance> {
     let store = state.engine.store();
+    let current = load(state, id).await?;
+    crate::businesses::check_business_change(store, &current, config)
+        .await
+        .map_err(|error| match error.kind() {
+            ErrorKind::InvalidInput => {
+                let message = error.to_string();
+                let detail = message
+                    .strip_prefix(&format!("{}: ", crate::businesses::BUSINESS_POINTER))
+                    .unwrap_or(&message)
+                    .to_owned();
+                ApiError::new(StatusCode::CONFLICT, message).with_problems(json!([{
+                    "pointer": crate::businesses::BUSINESS_POINTER,
+                    "message": detail,
+                    "severity": "error",
+                }]))
+            }
+            _ => ApiError::internal("reading the instance's poll states", error),
+        })?;
     let now = Utc::now();
     let mut instance = store
         .update_instance_config(id, config, now)

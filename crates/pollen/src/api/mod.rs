@@ -7,6 +7,7 @@
 //! is a 4xx naming the field, never a 500.
 
 mod auth;
+mod businesses;
 mod events;
 mod instances;
 mod ops;
@@ -139,6 +140,7 @@ fn router(
                 .patch(instances::patch)
                 .delete(instances::delete),
         )
+        .route("/instances/{id}/businesses", get(businesses::list))
         .route("/instances/{id}/events", get(events::list))
         .route("/instances/{id}/events/redeliver", post(events::redeliver))
         .route("/instances/events/{event_id}", get(events::get_one))
@@ -392,4 +394,47 @@ pub(crate) fn parse_id(text: &str) -> ApiResult<i64> {
             "path parameter id: `{text}` is not an instance id (a whole number)"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `{id}` and `{eventId}` alike: the router and the document name parameters differently.
+    fn shape(path: &str) -> String {
+        path.split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "{}"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Every route of the API router (read from this file) is in `openapi.json`.
+    #[test]
+    fn every_route_is_documented() {
+        let document: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        let documented: Vec<String> = document["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .map(|p| shape(p))
+            .collect();
+        let routes: Vec<&str> = include_str!("mod.rs")
+            .split(".route(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(routes.len() >= 10, "found only {routes:?}");
+        for route in routes {
+            assert!(
+                documented.contains(&shape(route)),
+                "{route} is served but not in openapi.json"
+            );
+        }
+    }
 }

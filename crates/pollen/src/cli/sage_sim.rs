@@ -18,6 +18,10 @@ pub(crate) struct SageSimArgs {
     /// How many records to generate for each resource.
     #[arg(long, default_value_t = 100)]
     records: usize,
+    /// How many businesses the simulated user has (1 to 100), each with its own records;
+    /// `X-Business` (v3.1) or `X-Site` (v3) picks one, the first (lead) without it.
+    #[arg(long, default_value_t = 1)]
+    businesses: usize,
 }
 
 /// Prints `listening on http://ADDR` as the first stdout line, then serves until Ctrl-C.
@@ -27,6 +31,7 @@ pub(crate) fn run(args: &SageSimArgs) -> Result<ExitCode> {
         let config = SimConfig {
             seed: args.seed,
             records: args.records,
+            businesses: args.businesses,
             ..SimConfig::default()
         };
         let sim = Simulator::start(args.listen, config)

@@ -118,6 +118,13 @@ const FIELDS: &[Field] = &[
         Kind::Secret,
     ),
     field(
+        "business_id",
+        "Business id",
+        "sage.business.id: one of the ids GET /businesses lists for the user.",
+        "/configuration/sage.business.id",
+        Kind::Text,
+    ),
+    field(
         "events_enabled",
         "Events on",
         "event.notification.enabled: poll and deliver events.",
@@ -186,6 +193,26 @@ const GROUPS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+/// The business choices: form value, label, help.
+const BUSINESS_MODES: &[(&str, &str, &str)] = &[
+    (
+        "choose",
+        "Choose after authorization",
+        "The instance is created paused; its grant code is exchanged and the user's businesses \
+         are listed. With several, you pick one and polling starts; with one, it starts at once.",
+    ),
+    (
+        "lead",
+        "The user's lead business",
+        "Sage's default: no sage.business.id, polling starts at once.",
+    ),
+    (
+        "id",
+        "This business id",
+        "Polling starts at once with sage.business.id set to the id below.",
+    ),
+];
+
 /// Shown in the "advanced" part.
 const ADVANCED_FIELDS: &[&str] = &["base_url", "token_url"];
 
@@ -207,6 +234,7 @@ impl NewForm {
         values.insert("events_enabled".into(), "on".into());
         values.insert("refresh_interval".into(), "15".into());
         values.insert("country".into(), "us".into());
+        values.insert("business_mode".into(), "choose".into());
         let mut form = NewForm {
             values,
             resources: vec!["customers".into()],
@@ -237,6 +265,12 @@ impl NewForm {
         self.values.get(name).map_or("", |v| v.trim())
     }
 
+    /// Whether the business is to be chosen once the grant is exchanged (the default choice):
+    /// then the instance is created paused.
+    pub(crate) fn choose_business_later(&self) -> bool {
+        self.mode != "json" && self.value("business_mode") == "choose"
+    }
+
     /// The instance JSON these fields make: the seed's shape, one `event.poller.configuration`
     /// entry per ticked resource, empty optional fields left out.
     pub(crate) fn instance_json(&self) -> Value {
@@ -258,6 +292,9 @@ impl NewForm {
         put("event.poller.refresh_interval", "refresh_interval");
         put("base.url", "base_url");
         put("oauth.token.url", "token_url");
+        if self.value("business_mode") == "id" {
+            put("sage.business.id", "business_id");
+        }
         configuration.insert(
             "event.notification.enabled".into(),
             Value::Bool(!self.value("events_enabled").is_empty()),
@@ -413,6 +450,11 @@ pub(crate) fn render(
         }
         out.push_str("</fieldset>");
     }
+    render_business(
+        &mut out,
+        form,
+        by_field.get("business_id").map(Vec::as_slice),
+    );
     render_resources(&mut out, form, by_field.get("resources").map(Vec::as_slice));
     let _ = write!(
         out,
@@ -561,6 +603,36 @@ fn render_field(out: &mut String, f: &Field, form: &NewForm, problems: Option<&[
     }
 }
 
+/// The business fieldset: the three choices, and the id field of the third.
+fn render_business(out: &mut String, form: &NewForm, problems: Option<&[&Problem]>) {
+    let current = match form.value("business_mode") {
+        "" => "lead",
+        other => other,
+    };
+    out.push_str(
+        "<fieldset id=\"field-business_mode\" class=\"business\"><legend>Business</legend>\
+         <p class=\"help\">A Sage user may reach several businesses; an instance polls one. \
+         Once it has polled, its business cannot change.</p><ul class=\"choices\">",
+    );
+    for (value, label, help) in BUSINESS_MODES {
+        let id = format!("business-{value}");
+        let _ = write!(
+            out,
+            "<li><input type=\"radio\" name=\"business_mode\" value=\"{value}\" id=\"{id}\" \
+             aria-describedby=\"help-{id}\"{checked}><label for=\"{id}\">{label}</label>\
+             <p class=\"help\" id=\"help-{id}\">{help}</p></li>",
+            checked = if current == *value { " checked" } else { "" },
+            label = esc(label),
+            help = esc(help),
+        );
+    }
+    out.push_str("</ul>");
+    if let Some(f) = field_named("business_id") {
+        render_field(out, f, form, problems);
+    }
+    out.push_str("</fieldset>");
+}
+
 fn render_resources(out: &mut String, form: &NewForm, problems: Option<&[&Problem]>) {
     let problems = problems.unwrap_or_default();
     let _ = write!(
@@ -671,6 +743,38 @@ mod tests {
         assert!(!shown.json.contains("s3cret"));
         let html = render(&shown, "t", &[], None, false);
         assert!(!html.contains("s3cret"));
+    }
+
+    #[test]
+    fn the_business_choice_fills_the_json_only_for_an_id() {
+        let pairs = |mode: &str| -> Vec<(String, String)> {
+            [("business_mode", mode), ("business_id", "b2")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        for (mode, later, business) in [
+            ("choose", true, None),
+            ("lead", false, None),
+            ("id", false, Some("b2")),
+        ] {
+            let form = NewForm::from_pairs(&pairs(mode));
+            assert_eq!(form.choose_business_later(), later, "{mode}");
+            let json = form.instance_json();
+            assert_eq!(
+                json["configuration"]["sage.business.id"].as_str(),
+                business,
+                "{mode}"
+            );
+        }
+        let defaults = NewForm::defaults();
+        assert!(defaults.choose_business_later());
+        let html = render(&defaults, "t", &[], None, false);
+        assert!(html.contains("value=\"choose\" id=\"business-choose\" aria-describedby=\"help-business-choose\" checked"));
+        assert_eq!(
+            field_for("/configuration/sage.business.id"),
+            Some("business_id")
+        );
     }
 
     #[test]

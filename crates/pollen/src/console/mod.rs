@@ -7,6 +7,7 @@
 //! Policy (no inline script or style), every form a per-session CSRF token, and no saved
 //! secret is ever rendered: the instance JSON is shown masked.
 
+mod business;
 mod chart;
 mod form;
 mod html;
@@ -90,6 +91,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(&at("/instances/{id}/pause"), post(pause))
         .route(&at("/instances/{id}/resume"), post(resume))
         .route(&at("/instances/{id}/callback"), post(edit_callback))
+        .route(
+            &at("/instances/{id}/business"),
+            get(business::picker).post(business::choose),
+        )
         .route(
             &at("/instances/{id}/delete"),
             get(confirm_delete).post(delete),
@@ -463,12 +468,25 @@ async fn render_detail(
         .map(|u| u.as_str().to_owned())
         .unwrap_or_default();
     let masked = form::pretty(&api::instance_json(&instance));
+    let business = crate::businesses::describe_business(&instance.config);
+    let v31 = instance.config.configuration.sage.api_version != pollen_config::ApiVersion::V3;
     let view = pages::instance_view(store, instance).await;
     let (view, events, chart) = match (view, events, chart) {
         (Ok(v), Ok(e), Ok(c)) => (v, e, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             return error_page(signed, state, StatusCode::INTERNAL_SERVER_ERROR, &e)
         }
+    };
+    let polled = view
+        .resources
+        .iter()
+        .any(|(_, state)| state.as_ref().is_some_and(|s| s.completed_polls > 0));
+    let choose = if v31 && !polled {
+        format!(
+            "<a class=\"button\" href=\"/console/instances/{id}/business\">Choose business…</a>"
+        )
+    } else {
+        String::new()
     };
     let tags = view
         .instance
@@ -501,10 +519,11 @@ async fn render_detail(
     let body = format!(
         "<h1>{name}</h1>\
          <dl class=\"facts\"><div><dt>Id</dt><dd>{id}</dd></div><div><dt>Element</dt><dd>{element}</dd></div>\
-         <div><dt>Tags</dt><dd>{tags}</dd></div><div><dt>Events</dt><dd>{events_on}</dd></div></dl>\
+         <div><dt>Tags</dt><dd>{tags}</dd></div><div><dt>Events</dt><dd>{events_on}</dd></div>\
+         <div><dt>Sage business</dt><dd id=\"business\">{business}</dd></div></dl>\
          <p class=\"live-note\" aria-live=\"polite\" id=\"live-state\">Updates live.</p>\
          <h2>Status</h2><div id=\"status\" class=\"live\">{status_region}</div>\
-         <h2>Actions</h2><div class=\"actions-row\">{pause}\
+         <h2>Actions</h2><div class=\"actions-row\">{pause}{choose}\
          <form method=\"post\" action=\"/console/instances/{id}/redeliver\">{csrf}<button type=\"submit\">Redeliver queued notifications</button></form>\
          <a class=\"button danger\" href=\"/console/instances/{id}/delete\">Delete…</a></div>\
          <form method=\"post\" action=\"/console/instances/{id}/callback\" class=\"inline-form\">{csrf}\
@@ -517,6 +536,7 @@ async fn render_detail(
         name = esc(&name),
         element = esc(&view.instance.element_key),
         events_on = if enabled { "on" } else { "off" },
+        business = esc(&business),
         status_region = pages::status_region(&view),
         invalid = if callback_error.is_some() { " invalid" } else { "" },
         callback_value = esc(callback_value),
@@ -778,6 +798,8 @@ async fn create(
     }
     let form = NewForm::from_pairs(&pairs);
     let json_mode = form.mode == "json";
+    // Paused until its business is chosen (see `business`).
+    let choose_later = form.choose_business_later();
     let body = if json_mode {
         match serde_json::from_str::<Value>(&form.json) {
             Ok(value) => value,
@@ -796,7 +818,10 @@ async fn create(
     } else {
         form.instance_json()
     };
-    match api::create_instance(&state, &body).await {
+    match api::create_instance(&state, &body, choose_later).await {
+        Ok((instance, _token)) if choose_later => {
+            business::after_create(&state, &signed, instance).await
+        }
         Ok((instance, _token)) => {
             state.console.sessions.flash(
                 &signed.id,

@@ -808,3 +808,169 @@ async fn the_console_in_a_real_browser() {
     receiver.shutdown().await;
     refusing.shutdown().await;
 }
+
+/// The create form's default business choice against a user with two businesses: the
+/// instance is created paused, the picker lists both, picking the second starts polling it
+/// (and only it), and once it has polled its business cannot be chosen again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choosing_the_business_after_authorization_in_a_real_browser() {
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 3,
+            businesses: 2,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    sim.add_authorization_code(CODE, ApiVersion::V31);
+    let lead = sim.lead_business();
+    let second = sim.businesses()[1].clone();
+    let (receiver, _events) = Receiver::start(b"business-test-key")
+        .await
+        .expect("receiver");
+    let (addr, stop, task, _dir) = start_service().await;
+    let base = format!("http://{addr}/console");
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{base}/login")).await;
+    browser.fill("#user", "console-user").await;
+    browser.fill("#organization", "console-org").await;
+    browser.click("form.narrow button[type=submit]").await;
+    browser
+        .until("signed in", "return location.pathname === '/console/'")
+        .await;
+
+    browser.goto(&format!("{base}/new")).await;
+    // "Choose after authorization" is the default.
+    assert_eq!(
+        browser
+            .script("return document.getElementById('business-choose').checked")
+            .await,
+        json!(true)
+    );
+    browser.fill("#field-name", "Two businesses").await;
+    browser.fill("#field-api_key", "client-id").await;
+    browser.fill("#field-api_secret", "client-secret").await;
+    browser.fill("#field-code", CODE).await;
+    browser
+        .fill("#field-oauth_callback_url", "https://mycoolapp.com")
+        .await;
+    browser.fill("#field-callback_url", &receiver.url()).await;
+    browser
+        .fill("#field-signature_key", "business-test-key")
+        .await;
+    browser.fill("#field-refresh_interval", "1").await;
+    browser.click("details.advanced summary").await;
+    browser
+        .fill("#field-base_url", &sim.handle().v31_base_url())
+        .await;
+    browser
+        .fill("#field-token_url", &sim.handle().token_url())
+        .await;
+    browser.click("button[name=mode][value=form]").await;
+    browser
+        .until(
+            "the business picker",
+            "return location.pathname.endsWith('/business') && !!document.getElementById('choose-business')",
+        )
+        .await;
+    assert!(
+        browser.text(".flash").await.contains("2 businesses"),
+        "{}",
+        browser.text(".flash").await
+    );
+    let page = browser.text("main").await;
+    assert!(
+        page.contains(lead.name()) && page.contains(second.name()) && page.contains("paused"),
+        "{page}"
+    );
+    assert_eq!(
+        browser
+            .script("return document.querySelector('input[name=business]:checked').value")
+            .await,
+        json!(lead.id()),
+        "the lead business is preselected"
+    );
+    browser.screenshot("choose-business").await;
+    let path = browser
+        .script("return location.pathname")
+        .await
+        .as_str()
+        .expect("a path")
+        .to_owned();
+    let instance_path = path.trim_end_matches("/business").to_owned();
+
+    // Nothing is polled while the choice is pending.
+    assert_eq!(sim.request_counts().get("GET /v3.1/contacts", 200), 0);
+    browser.click("#business-1").await;
+    browser.click("#choose-business button[type=submit]").await;
+    browser
+        .until(
+            "the instance page",
+            &format!("return location.pathname === {}", js(&instance_path)),
+        )
+        .await;
+    assert_eq!(
+        browser.text(".flash").await,
+        format!("Polling business “{}”.", second.name())
+    );
+    assert_eq!(
+        browser.text("#business").await,
+        format!("business {}", second.id())
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let customer = json!({"contact_types": [{"id": "CUSTOMER"}], "name": "Picked"});
+    let theirs = lead.create(Resource::Contacts, &customer).expect("lead");
+    let ours = second
+        .create(Resource::Contacts, &customer)
+        .expect("second");
+    browser
+        .until(
+            "the second business's customer",
+            &format!(
+                "return document.getElementById('events').innerText.includes({})",
+                js(ours.id())
+            ),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = browser.text("#events").await;
+    assert!(
+        !events.contains(theirs.id()),
+        "the lead business was polled: {events}"
+    );
+
+    // Polled now: no more choosing.
+    browser.goto(&format!("http://{addr}{instance_path}")).await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css(&format!("a[href='{instance_path}/business']")))
+            .await
+            .is_err(),
+        "the choose link is still offered"
+    );
+    browser
+        .goto(&format!("http://{addr}{instance_path}/business"))
+        .await;
+    let refusal = browser.text("main").await;
+    assert!(
+        refusal.contains(&format!(
+            "This instance has already polled business {}",
+            second.id()
+        )),
+        "{refusal}"
+    );
+
+    browser.close().await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("serve stops within 15 s")
+        .expect("the serve task")
+        .expect("serve ends cleanly");
+    receiver.shutdown().await;
+}

@@ -89,6 +89,42 @@ async fn run_polls_delivers_stops_on_sigterm_and_keeps_its_tokens() {
         0,
         "no refused grant"
     );
+
+    // The instance has polled the lead business: a file that points it at another is refused
+    // before anything is stored or polled.
+    let mut moved = instance.clone();
+    moved["configuration"]["sage.business.id"] = serde_json::json!("another-business");
+    std::fs::write(&config, moved.to_string()).expect("writing the instance");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollen"))
+        .args(["run", "--allow-private-callbacks", "--db", &db, "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting pollen run");
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("waiting for pollen") {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(status) = exited else {
+        let _ = child.kill();
+        panic!("pollen run polled an instance moved to another business");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("reading stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:/configuration/sage.business.id: instance 1 has already polled the lead business",
+            config.display()
+        )) && stderr.contains("cannot switch to business another-business"),
+        "{stderr}"
+    );
     receiver.shutdown().await;
     sim.shutdown().await;
 }

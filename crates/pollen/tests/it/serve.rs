@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 const CODE: &str = "1c6ff4089d58d80e86482ab7d5b97f15dd7b041d";
-const AUTH: &str = "User test-user, Organization test-org";
+pub(crate) const AUTH: &str = "User test-user, Organization test-org";
 
 /// A running `serve` on 127.0.0.1 over a SQLite store in a temporary directory.
-struct Service {
+pub(crate) struct Service {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<pollen::Result<()>>,
@@ -27,7 +27,7 @@ struct Service {
 }
 
 impl Service {
-    async fn start(body_limit: usize) -> Service {
+    pub(crate) async fn start(body_limit: usize) -> Service {
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         Service::start_in(dir, body_limit).await
     }
@@ -74,7 +74,7 @@ impl Service {
         }
     }
 
-    fn db_url(&self) -> String {
+    pub(crate) fn db_url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("pollen.db").display())
     }
 
@@ -82,7 +82,7 @@ impl Service {
         format!("http://{}{BASE_PATH}{path}", self.addr)
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -106,7 +106,7 @@ impl Service {
     }
 
     /// Stops serving; the database stays until the value is dropped.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
