@@ -61,6 +61,18 @@ async fn until_created(
     }
 }
 
+/// `GET /instances/{id}/businesses`: the status and the body.
+async fn businesses_of(service: &Service, id: i64) -> (u16, Value) {
+    service
+        .call(
+            Method::GET,
+            &format!("/instances/{id}/businesses"),
+            AUTH,
+            None,
+        )
+        .await
+}
+
 fn listed(body: &Value) -> Vec<(String, bool, bool)> {
     body.as_array()
         .unwrap_or_else(|| panic!("an array: {body}"))
@@ -105,14 +117,7 @@ async fn an_instance_polls_the_business_it_names_and_keeps_it() {
     let id = created["id"].as_i64().expect("an id");
     assert_eq!(created["configuration"]["sage.business.id"], second.id());
 
-    let (status, body) = service
-        .call(
-            Method::GET,
-            &format!("/instances/{id}/businesses"),
-            AUTH,
-            None,
-        )
-        .await;
+    let (status, body) = businesses_of(&service, id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         listed(&body),
@@ -188,14 +193,7 @@ async fn an_instance_polls_the_business_it_names_and_keeps_it() {
         exchanges,
         "nothing exchanged while paused"
     );
-    let (status, body) = service
-        .call(
-            Method::GET,
-            &format!("/instances/{paused_id}/businesses"),
-            AUTH,
-            None,
-        )
-        .await;
+    let (status, body) = businesses_of(&service, paused_id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         listed(&body),
@@ -280,14 +278,7 @@ async fn an_instance_polls_the_business_it_names_and_keeps_it() {
         .await;
     assert_eq!(status, 200, "{created}");
     let spent_id = created["id"].as_i64().expect("an id");
-    let (status, body) = service
-        .call(
-            Method::GET,
-            &format!("/instances/{spent_id}/businesses"),
-            AUTH,
-            None,
-        )
-        .await;
+    let (status, body) = businesses_of(&service, spent_id).await;
     assert_eq!(status, 502, "{body}");
     let message = body["message"].as_str().expect("a message");
     assert!(
