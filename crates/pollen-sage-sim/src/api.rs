@@ -75,6 +75,24 @@ pub(crate) fn sage_error(
     json_response(status, body.to_string())
 }
 
+/// Sage's 429, with `Retry-After: <seconds>` when given: what the rate limit and an injected
+/// [`FaultKind::TooManyRequests`](crate::FaultKind::TooManyRequests) answer.
+pub(crate) fn too_many_requests(retry_after: Option<u64>) -> Response<Body> {
+    let mut response = sage_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "error",
+        "TooManyRequests",
+        "Too many requests. Please retry after a short while.",
+        "",
+    );
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;

@@ -56,6 +56,11 @@ pub(crate) fn router() -> Router<Arc<State>> {
         )
         .route("/counters", get(counters).delete(reset_counters))
         .route("/requests", get(requests).delete(clear_requests))
+        .route(
+            "/business-calls",
+            get(business_calls).delete(reset_business_calls),
+        )
+        .route("/rate-limit", get(rate_limit).put(set_rate_limit))
         .route("/auth/code", post(new_code))
         .route("/auth/tokens", post(new_tokens))
         .route("/auth/revoke-all", post(revoke_all))
@@ -532,6 +537,59 @@ async fn requests(Extract(state): Shared, Query(query): Query<SinceQuery>) -> Re
 async fn clear_requests(Extract(state): Shared) -> Reply {
     state.requests.clear();
     ok(&json!({"dropped": 0, "requests": []}))
+}
+
+fn business_calls_json(state: &State) -> Value {
+    let calls: Vec<Value> = state
+        .businesses
+        .iter()
+        .map(|b| serde_json::to_value(state.limits.snapshot(b.index, &b.id)).unwrap_or(Value::Null))
+        .collect();
+    Value::Array(calls)
+}
+
+async fn business_calls(Extract(state): Shared) -> Reply {
+    ok(&business_calls_json(&state))
+}
+
+async fn reset_business_calls(Extract(state): Shared) -> Reply {
+    state.limits.reset();
+    ok(&business_calls_json(&state))
+}
+
+fn rate_limit_json(state: &State) -> Value {
+    json!({"limit": state.limits.limit()})
+}
+
+async fn rate_limit(Extract(state): Shared) -> Reply {
+    ok(&rate_limit_json(&state))
+}
+
+async fn set_rate_limit(Extract(state): Shared, body: Bytes) -> Reply {
+    let body = attempt!(body_json(&body));
+    let limit = match body.get("limit") {
+        None => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                "`limit` is required: calls per business a minute, or null for none",
+            )
+        }
+        Some(Value::Null) => None,
+        Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(limit) => Some(limit),
+            None => {
+                return bad(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "`limit` must be an integer from 0 to {} or null, not `{value}`",
+                        u32::MAX
+                    ),
+                )
+            }
+        },
+    };
+    state.limits.set_limit(limit);
+    ok(&rate_limit_json(&state))
 }
 
 async fn new_code(Extract(state): Shared, body: Bytes) -> Reply {

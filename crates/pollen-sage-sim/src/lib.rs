@@ -45,7 +45,11 @@
 //! records at a steady rate; request counters ([`RequestCounts`]) count every request per
 //! endpoint and status, and a request log ([`LoggedRequest`]) records each API request with its
 //! token family, `User-Agent`, start and end instants, so a test can tell which client polled
-//! what, and whether two polled the same thing at once. All of this is available from Rust on
+//! what, and whether two polled the same thing at once. A rate limit
+//! ([`SimConfig::rate_limit`], off by default; Sage v3's is 200 a minute) answers 429 with
+//! `Retry-After` to a business's calls beyond it in any trailing minute, and the calls of each
+//! business are counted ([`BusinessCalls`]: accepted, rejected, the busiest minute), so a test
+//! can show a client keeps to its rate budget. All of this is available from Rust on
 //! [`SimHandle`] and over HTTP under `/_sim/...` (see `docs/sage-sim.md`).
 //!
 //! # Determinism
@@ -104,6 +108,7 @@ mod counters;
 mod error;
 mod faults;
 mod generate;
+mod limits;
 mod requests;
 mod resource;
 mod server;
@@ -117,6 +122,7 @@ pub use clock::ClockMode;
 pub use counters::RequestCounts;
 pub use error::{SimError, SimErrorKind};
 pub use faults::{Fault, FaultKind, FaultTrigger};
+pub use limits::BusinessCalls;
 pub use requests::LoggedRequest;
 pub use resource::Resource;
 pub use server::{RunningSim, SimConfig, SimHandle, Simulator};

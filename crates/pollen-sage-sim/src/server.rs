@@ -26,6 +26,7 @@ use crate::clock::{Clock, ClockMode};
 use crate::counters::{endpoint_key, Counters, RequestCounts};
 use crate::error::{SimError, SimErrorKind};
 use crate::faults::{Fault, FaultKind, Faults};
+use crate::limits::{Admission, BusinessCalls, Limits};
 use crate::requests::{LoggedRequest, Pending, RequestLog};
 use crate::resource::Resource;
 use crate::store::{Change, Record, RecordOrder};
@@ -68,6 +69,14 @@ pub struct SimConfig {
     /// others with seeds derived from it. Requests pick one with `X-Business` (v3.1) or
     /// `X-Site` (v3); without the header they go to the lead business.
     pub businesses: usize,
+    /// At most this many API calls per business in any trailing 60 seconds of real time
+    /// (default `None`: unlimited; Sage v3 allows 200). A call over it is answered 429 with
+    /// `Retry-After` (whole seconds until enough counted calls have left the window) and is not
+    /// counted as a call. Counted are the requests under `/v3.1` and the v3 accounts and core
+    /// APIs, for the business `X-Business` / `X-Site` names (the lead without); not `/_sim/...`
+    /// and not the OAuth endpoints. [`SimHandle::set_rate_limit`] changes it while running;
+    /// [`SimHandle::business_calls`] tells what each business was sent.
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -86,6 +95,7 @@ impl Default for SimConfig {
             order: RecordOrder::Insertion,
             request_log_capacity: 10_000,
             businesses: 1,
+            rate_limit: None,
         }
     }
 }
@@ -110,6 +120,7 @@ impl std::fmt::Debug for SimConfig {
             .field("order", &self.order)
             .field("request_log_capacity", &self.request_log_capacity)
             .field("businesses", &self.businesses)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -125,6 +136,8 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     pub(crate) counters: Counters,
     pub(crate) requests: RequestLog,
+    /// The rate limit and the calls per business, indexed like `businesses`.
+    pub(crate) limits: Limits,
     pub(crate) activity: Mutex<Option<ActivityTask>>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
@@ -201,6 +214,7 @@ impl Simulator {
             faults: Faults::default(),
             counters: Counters::default(),
             requests: RequestLog::new(config.request_log_capacity),
+            limits: Limits::new(config.rate_limit, config.businesses),
             activity: Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
             config,
@@ -327,7 +341,8 @@ impl Drop for LogOnDrop {
     }
 }
 
-/// Answers an API request: the first fault that fires, or the route; counts it.
+/// Answers an API request: 429 when it is over its business's rate limit, else the first
+/// fault that fires, or the route; counts it.
 async fn answer(
     state: &Arc<State>,
     router: Router,
@@ -335,6 +350,12 @@ async fn answer(
     endpoint: String,
 ) -> Result<Response<Body>, Dropped> {
     let path = request.uri().path();
+    // Before faults and before any work: a refused call uses up no fault and does nothing.
+    if let Some(Admission::Rejected { retry_after }) = admission(state, &request) {
+        let response = with_date(state, crate::api::too_many_requests(Some(retry_after)));
+        state.counters.record(endpoint, response.status().as_u16());
+        return Ok(response);
+    }
     let response = match state.faults.pick(path) {
         None => route(state, router, request).await,
         Some(FaultKind::DropConnection) => {
@@ -342,19 +363,7 @@ async fn answer(
             return Err(Dropped);
         }
         Some(FaultKind::TooManyRequests { retry_after }) => {
-            let mut response = crate::api::sage_error(
-                http::StatusCode::TOO_MANY_REQUESTS,
-                "error",
-                "TooManyRequests",
-                "Too many requests. Please retry after a short while.",
-                "",
-            );
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            response
+            crate::api::too_many_requests(retry_after)
         }
         Some(FaultKind::InternalServerError) => crate::api::sage_error(
             http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -397,12 +406,25 @@ async fn answer(
     Ok(response)
 }
 
+/// What the rate limit says about an API request, counting it for its business; `None` for
+/// a request it does not count (not an API path, or a business the user does not have).
+fn admission(state: &State, request: &Request<Incoming>) -> Option<Admission> {
+    let version = crate::limits::counted_version(request.uri().path())?;
+    let business = crate::businesses::business_for(state, version, request.headers()).ok()?;
+    Some(state.limits.admit(business.index))
+}
+
 async fn route(state: &State, router: Router, request: Request<Incoming>) -> Response<Body> {
     let result: Result<Response<Body>, Infallible> = router.oneshot(request).await;
-    let mut response = match result {
+    let response = match result {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    with_date(state, response)
+}
+
+/// The response with a `Date` header from the simulator's clock.
+fn with_date(state: &State, mut response: Response<Body>) -> Response<Body> {
     let secs = u64::try_from(state.now()).unwrap_or(0);
     let date = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
     if let Ok(value) = HeaderValue::from_str(&date) {
@@ -619,6 +641,44 @@ impl SimHandle {
     /// Empties the request log.
     pub fn clear_request_log(&self) {
         self.state.requests.clear();
+    }
+
+    /// The rate limit now: at most this many API calls per business in any trailing 60 s
+    /// ([`SimConfig::rate_limit`]); `None` is unlimited.
+    pub fn rate_limit(&self) -> Option<u32> {
+        self.state.limits.limit()
+    }
+
+    /// Changes the rate limit from the next request on (`None` lifts it). The calls of the
+    /// trailing minute still count against a new limit.
+    pub fn set_rate_limit(&self, limit: Option<u32>) {
+        self.state.limits.set_limit(limit);
+    }
+
+    /// The API calls sent to the business `business_id` since the start or
+    /// [`SimHandle::reset_business_calls`]: accepted, rejected by the rate limit, the busiest
+    /// minute and calls per minute. All zeros for an id the user does not have.
+    pub fn business_calls(&self, business_id: &str) -> BusinessCalls {
+        let index = self
+            .state
+            .business(business_id)
+            .map_or(usize::MAX, |b| b.index);
+        self.state.limits.snapshot(index, business_id)
+    }
+
+    /// [`SimHandle::business_calls`] of every business, the lead first.
+    pub fn all_business_calls(&self) -> Vec<BusinessCalls> {
+        self.state
+            .businesses
+            .iter()
+            .map(|b| self.state.limits.snapshot(b.index, &b.id))
+            .collect()
+    }
+
+    /// Sets every business's call counts back to zero. The rate limit still remembers the
+    /// calls of the trailing minute, so a reset does not let a client burst past it.
+    pub fn reset_business_calls(&self) {
+        self.state.limits.reset();
     }
 
     /// A fresh single-use authorization code (valid 60 s on the simulator's clock).

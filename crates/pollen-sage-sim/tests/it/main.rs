@@ -10,6 +10,7 @@ mod clock;
 mod control;
 mod counters;
 mod faults;
+mod limits;
 mod lists;
 mod oauth;
 mod requests;
