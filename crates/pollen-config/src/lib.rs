@@ -93,7 +93,7 @@ pub use load::{Loaded, Vocabulary};
 pub use model::{
     AbsoluteUrl, ApiVersion, BasicAuth, Configuration, Country, DateField, DateFormatSetting,
     DatesConfiguration, ElementKey, Extra, FieldPath, InstanceConfig, Notification, OAuth, PollUrl,
-    Poller, ProviderData, Resource, Sage, ZoneSetting,
+    Poller, ProviderData, Resource, Sage, ZoneSetting, MAX_RATE_LIMIT,
 };
 pub use problem::{ConfigErrors, Problem, ProblemKind, Severity, MAX_SHOWN_PROBLEMS};
 pub use render::Secrets;

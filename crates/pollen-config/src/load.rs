@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::model::AbsoluteUrl;
+use crate::model::{AbsoluteUrl, MAX_RATE_LIMIT};
 
 use crate::model::{
     ApiVersion, BasicAuth, Configuration, Country, ElementKey, InstanceConfig, Notification, OAuth,
@@ -450,6 +450,24 @@ fn read_configuration(
         Some(text)
     });
 
+    let rate_limit = Ctx::present(map, "sage.rate_limit").and_then(|v| {
+        let at = conf("sage.rate_limit");
+        let calls = ctx.number(v, &at, "a number of calls a minute")?;
+        if calls.fract() != 0.0 || !(1.0..=f64::from(MAX_RATE_LIMIT)).contains(&calls) {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                &at,
+                format!(
+                    "the rate limit must be a whole number of calls a minute from 1 to {MAX_RATE_LIMIT}, found {}",
+                    crate::walk::number(calls)
+                ),
+            );
+            return None;
+        }
+        // In range and whole: the conversion is exact.
+        Some(calls as u32)
+    });
+
     // Notifications.
     read_with_default(ctx, map, "event.vendor.type", |ctx, v, at| {
         let text = ctx.string(v, at, "polling")?;
@@ -625,6 +643,7 @@ fn read_configuration(
             apim_subscription_key,
             base_url,
             business_id,
+            rate_limit,
         },
         notification: Notification {
             enabled: enabled?,

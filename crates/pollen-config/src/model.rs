@@ -162,6 +162,9 @@ pub struct OAuth {
     pub token_url: Option<AbsoluteUrl>,
 }
 
+/// The largest `sage.rate_limit` accepted, in calls a minute.
+pub const MAX_RATE_LIMIT: u32 = 100_000;
+
 /// The Sage API generation and what it needs.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -179,6 +182,10 @@ pub struct Sage {
     /// `sage.business.id` (an extension): which of the user's businesses to poll (v3.1
     /// `X-Business`); `None`: the user's lead business.
     pub business_id: Option<String>,
+    /// `sage.rate_limit` (an extension): the calls a minute this instance's business may
+    /// receive from pollen, shared by every instance of the business; `None`: the process
+    /// default (`--sage-rate-limit`, 200).
+    pub rate_limit: Option<u32>,
 }
 
 /// `sage.api.version`.

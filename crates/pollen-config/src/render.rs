@@ -88,6 +88,9 @@ impl InstanceConfig {
         if let Some(business) = &c.sage.business_id {
             put("sage.business.id", text(business));
         }
+        if let Some(limit) = c.sage.rate_limit {
+            put("sage.rate_limit", text(&limit.to_string()));
+        }
         if let Some(url) = &c.sage.base_url {
             put("base.url", text(url.as_str()));
         }

@@ -74,6 +74,7 @@
 //! # }).unwrap();
 //! ```
 
+mod budget;
 mod change;
 mod clock;
 mod error;
@@ -91,6 +92,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use budget::{RateBucket, RateTake};
 pub use change::{Change, Classifier, EventType, StableId, Tally, Window};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, Result};

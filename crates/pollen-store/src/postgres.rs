@@ -11,8 +11,8 @@ use std::str::FromStr;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
-    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, ReleasedWork,
-    SeenChange, StableId, Worker, WorkerStatus,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, Purpose, RateBucket,
+    RateTake, ReleasedWork, SeenChange, StableId, Worker, WorkerStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};
@@ -1220,6 +1220,55 @@ impl PgBackend {
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
+    }
+
+    // ----- rate budget -----
+
+    pub(crate) async fn take_rate_token(
+        &self,
+        business: &str,
+        bucket: RateBucket,
+        purpose: Purpose,
+    ) -> Result<RateTake> {
+        // The database's clock times the refill, so the workers' clocks do not matter; the row
+        // is locked only for this short transaction.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        // A bucket seen for the first time starts empty: calls made just before (by a process
+        // that died) may still count in Sage's window.
+        sqlx::query(
+            "INSERT INTO rate_budget (business, tokens, updated_at) \
+             VALUES ($1, 0, clock_timestamp()) ON CONFLICT (business) DO NOTHING",
+        )
+        .bind(business)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("creating a rate budget"))?;
+        let (tokens, elapsed): (f64, f64) = sqlx::query_as(
+            "SELECT tokens, EXTRACT(EPOCH FROM clock_timestamp() - updated_at)::float8 \
+             FROM rate_budget WHERE business = $1 FOR UPDATE",
+        )
+        .bind(business)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("reading a rate budget"))?;
+        let take = bucket.take(tokens, elapsed, purpose);
+        // `updated_at` moves by exactly the refill counted, never backwards.
+        sqlx::query(
+            "UPDATE rate_budget SET tokens = $2, \
+             updated_at = updated_at + make_interval(secs => GREATEST($3, 0)) WHERE business = $1",
+        )
+        .bind(business)
+        .bind(take.tokens)
+        .bind(elapsed)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("taking from a rate budget"))?;
+        tx.commit().await.map_err(db("committing"))?;
+        Ok(take)
     }
 
     // ----- pruning -----

@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
-    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, ReleasedWork,
-    SeenChange, StableId, Worker, WorkerStatus,
+    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, Purpose, RateBucket,
+    RateTake, ReleasedWork, SeenChange, StableId, Worker, WorkerStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -1642,6 +1642,47 @@ impl SqliteBackend {
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
+    }
+
+    // ----- rate budget -----
+
+    pub(crate) async fn take_rate_token(
+        &self,
+        business: &str,
+        bucket: RateBucket,
+        purpose: Purpose,
+    ) -> Result<RateTake> {
+        let now = micros(Utc::now());
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        // A bucket seen for the first time starts empty: calls made just before (by a process
+        // that died) may still count in Sage's window.
+        sqlx::query(
+            "INSERT INTO rate_budget (business, tokens, updated_at) VALUES (?, 0, ?) \
+             ON CONFLICT (business) DO NOTHING",
+        )
+        .bind(business)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("creating a rate budget"))?;
+        let (tokens, updated_at): (f64, i64) =
+            sqlx::query_as("SELECT tokens, updated_at FROM rate_budget WHERE business = ?")
+                .bind(business)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("reading a rate budget"))?;
+        let elapsed = (now - updated_at).max(0) as f64 / 1e6;
+        let take = bucket.take(tokens, elapsed, purpose);
+        sqlx::query("UPDATE rate_budget SET tokens = ?, updated_at = ? WHERE business = ?")
+            .bind(take.tokens)
+            .bind(now.max(updated_at))
+            .bind(business)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("taking from a rate budget"))?;
+        tx.commit().await.map_err(db("committing"))?;
+        Ok(take)
     }
 
     // ----- pruning -----

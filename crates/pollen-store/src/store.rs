@@ -7,7 +7,8 @@ use futures::future::BoxFuture;
 use pollen_config::InstanceConfig;
 use pollen_core::{
     AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey,
-    PollProgress, PollState, ReleasedWork, StableId, Store, Worker, WorkerStatus,
+    PollProgress, PollState, Purpose, RateBucket, RateTake, ReleasedWork, StableId, Store, Worker,
+    WorkerStatus,
 };
 
 use crate::error::{Error, Result};
@@ -314,6 +315,20 @@ impl SqlStore {
     /// instance.
     pub async fn claim_code_exchange(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
         on_backend!(self, b => b.claim_code_exchange(id, now).await)
+    }
+
+    /// Takes one call for `purpose` from the rate budget `business` (a Sage business), a token
+    /// bucket shared by every process on this database: created empty on first use, refilled
+    /// by the time since (the database's clock on PostgreSQL), and saved in one short
+    /// transaction, so no lock outlives the call. The [`RateTake`] says whether the call may go
+    /// out and, if not, how long to wait.
+    pub async fn take_rate_token(
+        &self,
+        business: &str,
+        bucket: RateBucket,
+        purpose: Purpose,
+    ) -> Result<RateTake> {
+        on_backend!(self, b => b.take_rate_token(business, bucket, purpose).await)
     }
 }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use pollen_config::{Secret, MASK};
-use pollen_core::{ErrorKind as CoreKind, OutboxFilter, OutboxStatus, SeenChange, Store};
+use pollen_core::{
+    ErrorKind as CoreKind, OutboxFilter, OutboxStatus, Purpose, RateBucket, SeenChange, Store,
+};
 use pollen_store::{Credentials, ErrorKind, InstanceStatus, Retention, SecretKey};
 
 use crate::harness::Db;
@@ -24,6 +26,7 @@ crate::on_both!(
     secrets_are_unreadable_without_the_key,
     instances_and_credentials,
     code_exchange_is_claimed_once,
+    rate_budget_is_shared_by_every_handle,
     instances_put_by_name_race_to_one,
     concurrent_registers_of_one_key_agree,
     response_excerpts_are_capped,
@@ -646,6 +649,56 @@ async fn instances_and_credentials(db: &Db) {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert_eq!(err.message(), format!("no instance {missing}"));
     }
+}
+
+/// Twelve greedy callers over three pools share one business's rate budget: together they
+/// get no more calls than the bucket refills in the time they ran (it starts empty), yet
+/// most of that; another business's bucket is untouched.
+async fn rate_budget_is_shared_by_every_handle(db: &Db) {
+    let handles = [db.open().await, db.open().await, db.open().await].map(Arc::new);
+    let bucket = RateBucket::per_minute(600);
+    let started = std::time::Instant::now();
+    let run_for = std::time::Duration::from_millis(1500);
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let store = Arc::clone(&handles[n % 3]);
+        tasks.push(tokio::spawn(async move {
+            let mut granted = 0u32;
+            while started.elapsed() < run_for {
+                let take = store
+                    .take_rate_token("business-a", bucket, Purpose::Changes)
+                    .await
+                    .unwrap();
+                if take.granted {
+                    granted += 1;
+                } else {
+                    tokio::time::sleep(take.wait.min(std::time::Duration::from_millis(20))).await;
+                }
+            }
+            granted
+        }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        granted += task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let most = bucket.per_second * elapsed + 1.0;
+    assert!(
+        f64::from(granted) <= most,
+        "{granted} calls granted in {elapsed:.2} s, at most {most:.1} allowed"
+    );
+    assert!(
+        f64::from(granted) >= bucket.per_second * 1.5 * 0.5,
+        "only {granted} calls granted in {elapsed:.2} s"
+    );
+    // Another business starts empty too, whatever the first one did.
+    let other = handles[0]
+        .take_rate_token("business-b", bucket, Purpose::Changes)
+        .await
+        .unwrap();
+    assert!(!other.granted);
+    assert!(other.wait > std::time::Duration::ZERO);
 }
 
 /// Twelve callers over three pools race to exchange one grant code: exactly one wins, and
