@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use pollen_config::ApiVersion;
+use pollen_core::Purpose;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use url::Url;
 
 use crate::auth::{Auth, Credentials};
+use crate::budget::RateBudget;
 use crate::error::{ApiError, Error, ErrorKind, Result};
 use crate::settings::SageSettings;
 use crate::signing::{nonce, Signer};
@@ -30,6 +32,19 @@ pub(crate) struct Api {
     http: reqwest::Client,
     settings: Arc<SageSettings>,
     auth: Arc<Auth>,
+    budget: Option<Arc<Budgeted>>,
+    /// The v3.1 business whose budget the calls spend (kept when `X-Business` is not sent).
+    budget_business: Option<String>,
+}
+
+/// The rate budget an instance's calls draw from.
+#[derive(Debug)]
+pub(crate) struct Budgeted {
+    pub(crate) budget: Arc<RateBudget>,
+    /// Calls a minute.
+    pub(crate) limit: u32,
+    /// The key when the business is not known: a v3.1 instance without `sage.business.id`.
+    pub(crate) fallback: String,
 }
 
 /// What a transport error was, without the URL (reqwest's `Display` names it, and the caller
@@ -129,23 +144,47 @@ enum Outcome {
 }
 
 impl Api {
-    pub(crate) fn new(http: reqwest::Client, settings: Arc<SageSettings>, auth: Arc<Auth>) -> Api {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        settings: Arc<SageSettings>,
+        auth: Arc<Auth>,
+        budget: Option<Arc<Budgeted>>,
+    ) -> Api {
         Api {
+            budget_business: settings.business_id.clone(),
             http,
             settings,
             auth,
+            budget,
         }
+    }
+
+    /// The business whose budget a call spends: v3's `X-Site`, v3.1's `X-Business`, else the
+    /// instance's own key.
+    fn business_key<'a>(&'a self, credentials: &'a Credentials, budget: &'a Budgeted) -> &'a str {
+        match self.settings.api_version {
+            ApiVersion::V3 => credentials
+                .resource_owner_id
+                .as_deref()
+                .or(self.settings.resource_owner_id.as_deref()),
+            _ => self.budget_business.as_deref(),
+        }
+        .unwrap_or(&budget.fallback)
     }
 
     /// The same API without `X-Business`: for user-level requests (the businesses list).
     pub(crate) fn without_business(&self) -> Api {
         let mut settings = (*self.settings).clone();
         settings.business_id = None;
-        Api::new(
+        // Its calls still spend the instance's budget: Sage counts them against a business.
+        let mut api = Api::new(
             self.http.clone(),
             Arc::new(settings),
             Arc::clone(&self.auth),
-        )
+            self.budget.clone(),
+        );
+        api.budget_business.clone_from(&self.budget_business);
+        api
     }
 
     fn headers(&self, url: &Url, credentials: &Credentials) -> Result<HeaderMap> {
@@ -283,12 +322,20 @@ impl Api {
 
     /// GETs `url`: refreshes the token once on a 401, retries 429, 5xx and connection errors
     /// within the [`RetryPolicy`](crate::RetryPolicy), fails at once on other statuses.
-    pub(crate) async fn get(&self, url: &Url) -> Result<Fetched> {
+    /// Every attempt first takes a call from the rate budget, at `purpose`'s priority.
+    pub(crate) async fn get(&self, url: &Url, purpose: Purpose) -> Result<Fetched> {
         let policy = &self.settings.retry;
         let mut retry = 0u32;
         let mut refreshed = false;
         loop {
             let credentials = self.auth.access().await?;
+            if let Some(budget) = &self.budget {
+                let business = self.business_key(&credentials, budget);
+                budget
+                    .budget
+                    .acquire(business, budget.limit, purpose)
+                    .await?;
+            }
             let started = std::time::Instant::now();
             let outcome = self.attempt(url, &credentials).await;
             let (error, wait) = match outcome {

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     TokenEndpoint,
     /// The caller's [`TokenStore`](crate::TokenStore) failed to load or save tokens.
     TokenStore,
+    /// The caller's [`BudgetStore`](crate::BudgetStore) failed: the call was not sent, as it
+    /// could not be counted against the rate budget.
+    BudgetStore,
 }
 
 /// One diagnosis of Sage's error array

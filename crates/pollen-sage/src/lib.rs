@@ -112,6 +112,7 @@
 //! [`Expr::eval`]: pollen_template::Expr::eval
 
 mod auth;
+mod budget;
 mod client;
 mod error;
 mod resources;
@@ -121,6 +122,7 @@ mod source;
 mod translate;
 
 pub use auth::{AuthStats, AuthStatus, MemoryTokenStore, TokenStore, Tokens};
+pub use budget::{BudgetStore, BudgetUsage, MemoryBudgetStore, RateBudget, DEFAULT_RATE_LIMIT};
 pub use error::{ApiError, Error, ErrorKind, Result};
 pub use resources::{hub_resources_markdown, HubResource, HUB_RESOURCES};
 pub use settings::{

@@ -111,6 +111,10 @@ pub struct SageSettings {
     pub subscription_key: Option<Secret>,
     /// v3.1: `X-Business`; without it Sage uses the user's lead business.
     pub business_id: Option<String>,
+    /// `sage.rate_limit`: the calls a minute of the business's rate budget, when a budget is
+    /// given ([`SageSourceBuilder::rate_budget`](crate::SageSourceBuilder::rate_budget));
+    /// `None`: the budget's default.
+    pub rate_limit: Option<u32>,
     /// v3: `X-Site` when the token response carries no `resource_owner_id`.
     pub resource_owner_id: Option<String>,
     /// The `User-Agent` header.
@@ -185,6 +189,7 @@ impl SageSettings {
             signing_secret: None,
             subscription_key: None,
             business_id: None,
+            rate_limit: None,
             resource_owner_id: None,
             user_agent: concat!("pollen/", env!("CARGO_PKG_VERSION")).to_owned(),
             request_timeout: Duration::from_secs(30),
@@ -224,6 +229,7 @@ impl SageSettings {
         settings.signing_secret = sage.signature_secret.clone();
         settings.subscription_key = sage.apim_subscription_key.clone();
         settings.business_id.clone_from(&sage.business_id);
+        settings.rate_limit = sage.rate_limit;
         settings.validate()?;
         Ok(settings)
     }

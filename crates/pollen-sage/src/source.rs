@@ -9,14 +9,15 @@ use futures::future::BoxFuture;
 use pollen_config::{ApiVersion, InstanceConfig, Secret};
 use pollen_core::{
     Clock, DeletedPage, DeletedRecord, FetchRequest, IdPage, IdRequest, Lookup, Page, PollKey,
-    Source, SystemClock,
+    Purpose, Source, SystemClock,
 };
 use pollen_template::{Mode, Where};
 use serde_json::Value;
 use url::Url;
 
 use crate::auth::{Auth, AuthStats, AuthStatus, TokenStore, Tokens};
-use crate::client::{describe, Api, Fetched};
+use crate::budget::RateBudget;
+use crate::client::{describe, Api, Budgeted, Fetched};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::HubResource;
 use crate::settings::SageSettings;
@@ -49,6 +50,7 @@ pub struct SageSourceBuilder {
     tokens: Option<Tokens>,
     resources: BTreeMap<String, ResourcePlan>,
     http: Option<reqwest::Client>,
+    budget: Option<(Arc<RateBudget>, u32, String)>,
 }
 
 impl SageSourceBuilder {
@@ -79,6 +81,21 @@ impl SageSourceBuilder {
     /// The HTTP client to use (default: one built from the settings' timeout).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
+        self
+    }
+
+    /// Spends `budget` before every Sage call: `sage.rate_limit` calls a minute
+    /// ([`SageSettings::rate_limit`]), else `default_limit` (0: no budget), under the
+    /// business's key — v3's resource owner, v3.1's `sage.business.id`, or `instance` for a
+    /// v3.1 instance naming no business (Sage's lead business cannot be told from the token:
+    /// such instances each get a budget of their own).
+    pub fn rate_budget(
+        mut self,
+        budget: Arc<RateBudget>,
+        default_limit: u32,
+        instance: impl Into<String>,
+    ) -> Self {
+        self.budget = Some((budget, default_limit, instance.into()));
         self
     }
 
@@ -135,8 +152,18 @@ impl SageSourceBuilder {
             self.code,
             self.tokens,
         ));
+        let budget = self.budget.and_then(|(budget, default_limit, instance)| {
+            let limit = settings.rate_limit.unwrap_or(default_limit);
+            (limit > 0).then(|| {
+                Arc::new(Budgeted {
+                    budget,
+                    limit,
+                    fallback: format!("instance:{instance}"),
+                })
+            })
+        });
         Ok(SageSource {
-            api: Api::new(http, Arc::clone(&settings), Arc::clone(&auth)),
+            api: Api::new(http, Arc::clone(&settings), Arc::clone(&auth), budget),
             auth,
             settings,
             resources: self.resources,
@@ -353,6 +380,7 @@ impl SageSource {
             tokens: None,
             resources: BTreeMap::new(),
             http: None,
+            budget: None,
         }
     }
 
@@ -495,6 +523,7 @@ impl SageSource {
         &self,
         first: impl FnOnce() -> Result<Url>,
         cursor: Option<&str>,
+        purpose: Purpose,
     ) -> Result<RawPage> {
         let (url, previous) = match cursor {
             None => (first()?, None),
@@ -503,7 +532,7 @@ impl SageSource {
                 (self.next_url(cursor.next)?, Some(cursor))
             }
         };
-        let Fetched { body, date } = self.api.get(&url).await?;
+        let Fetched { body, date } = self.api.get(&url, purpose).await?;
         let envelope = read_envelope(&body).map_err(|detail| {
             Error::new(
                 ErrorKind::MalformedResponse,
@@ -560,7 +589,7 @@ impl SageSource {
                 encode_query(params)
             ))
         };
-        let raw = self.walk(first, request.cursor).await?;
+        let raw = self.walk(first, request.cursor, request.purpose).await?;
         let mut records = raw.items;
         if let Some(residual) = &translation.residual {
             let mut kept = Vec::with_capacity(records.len());
@@ -625,7 +654,7 @@ impl SageSource {
                 encode_query(params)
             ))
         };
-        let raw = self.walk(first, request.cursor).await?;
+        let raw = self.walk(first, request.cursor, request.purpose).await?;
         let mut records = Vec::with_capacity(raw.items.len());
         for record in raw.items {
             let Some(id) = record.get("id").and_then(Value::as_str).map(str::to_owned) else {

@@ -15,12 +15,12 @@ use pollen_core::{
     Clock, MetricsSnapshot, PollKey, PollSpec, ReleasedWork, Scheduler, SchedulerConfig, Store,
     SystemClock, Worker,
 };
-use pollen_sage::{AuthStats, SageSource};
+use pollen_sage::{AuthStats, BudgetUsage, RateBudget, SageSource};
 use pollen_store::{Instance, InstanceStatus, SqlStore};
 use tokio::sync::watch;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::tokens::SqlTokenStore;
+use crate::tokens::{SqlBudgetStore, SqlTokenStore};
 
 /// How an [`Engine`] runs.
 #[derive(Debug, Clone)]
@@ -53,6 +53,9 @@ pub struct EngineOptions {
     /// sharing the database changed: instances created, edited, paused, resumed or deleted
     /// there (default 10 s).
     pub instance_sync: Duration,
+    /// The rate budget of a Sage business whose instances set no `sage.rate_limit`, in calls
+    /// a minute (default 200, `--sage-rate-limit`; 0: no budget for them).
+    pub sage_rate_limit: u32,
 }
 
 impl EngineOptions {
@@ -70,6 +73,7 @@ impl EngineOptions {
             lease_ttl: DEFAULT_LEASE_TTL,
             delivery_retry: None,
             instance_sync: Duration::from_secs(10),
+            sage_rate_limit: pollen_sage::DEFAULT_RATE_LIMIT,
         }
     }
 }
@@ -121,6 +125,9 @@ struct Inner {
     last_heartbeat: Mutex<Option<DateTime<Utc>>>,
     /// Poll leases and delivery leases of dead workers this process released.
     leases_taken_over: AtomicU64,
+    /// The Sage rate budgets every source draws from: in memory on an embedded database this
+    /// process holds alone, in the database when processes share it.
+    budget: Arc<RateBudget>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +171,11 @@ impl Engine {
             heartbeat_at: now,
             lease_ttl_ms: u64::try_from(options.lease_ttl.num_milliseconds()).unwrap_or(0),
         };
+        let budget = Arc::new(if store.exclusive() {
+            RateBudget::in_memory()
+        } else {
+            RateBudget::new(Arc::new(SqlBudgetStore::new(store.clone())))
+        });
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -177,6 +189,7 @@ impl Engine {
                 worker,
                 last_heartbeat: Mutex::new(None),
                 leases_taken_over: AtomicU64::new(0),
+                budget,
             }),
         })
     }
@@ -224,6 +237,11 @@ impl Engine {
             .last_heartbeat
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What each Sage business's rate budget did in this process.
+    pub fn budget_usage(&self) -> Vec<BudgetUsage> {
+        self.inner.budget.usage()
     }
 
     /// The sender's counters.
@@ -437,6 +455,11 @@ impl Engine {
             .and_then(|builder| {
                 builder
                     .configure(|settings| settings.user_agent = user_agent)
+                    .rate_budget(
+                        self.inner.budget.clone(),
+                        self.inner.options.sage_rate_limit,
+                        &key,
+                    )
                     .build()
             })
             .map_err(Error::wrap(

@@ -1,10 +1,12 @@
-//! OAuth tokens of an instance, kept in the store's encrypted credentials.
+//! What Sage sources keep in the store: an instance's OAuth tokens (encrypted credentials),
+//! and the rate budgets shared by the processes on one database.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use pollen_sage::{TokenStore, Tokens};
+use pollen_core::{Purpose, RateBucket, RateTake};
+use pollen_sage::{BudgetStore, TokenStore, Tokens};
 use pollen_store::{Credentials, InstanceStatus, SqlStore};
 
 /// The [`TokenStore`] of instance `id`: every rotated token pair is saved, encrypted, in the
@@ -71,6 +73,40 @@ impl TokenStore for SqlTokenStore {
                 .set_instance_status(self.id, InstanceStatus::NeedsReauthorization, Utc::now())
                 .await
                 .map_err(|e| source_error("marking the instance for re-authorization", e))
+        })
+    }
+}
+
+/// The [`BudgetStore`] of processes sharing a database: one bucket row per Sage business
+/// ([`SqlStore::take_rate_token`]).
+#[derive(Debug, Clone)]
+pub(crate) struct SqlBudgetStore {
+    store: Arc<SqlStore>,
+}
+
+impl SqlBudgetStore {
+    pub(crate) fn new(store: Arc<SqlStore>) -> Self {
+        SqlBudgetStore { store }
+    }
+}
+
+impl BudgetStore for SqlBudgetStore {
+    fn take<'a>(
+        &'a self,
+        business: &'a str,
+        bucket: RateBucket,
+        purpose: Purpose,
+    ) -> BoxFuture<'a, pollen_sage::Result<RateTake>> {
+        Box::pin(async move {
+            self.store
+                .take_rate_token(business, bucket, purpose)
+                .await
+                .map_err(|e| {
+                    pollen_sage::Error::new(
+                        pollen_sage::ErrorKind::BudgetStore,
+                        format!("taking a call from the rate budget of {business}: {e}"),
+                    )
+                })
         })
     }
 }

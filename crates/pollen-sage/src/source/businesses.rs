@@ -7,6 +7,7 @@
 //! must show even when the configured business is wrong.
 
 use pollen_config::ApiVersion;
+use pollen_core::Purpose;
 use serde_json::Value;
 use url::Url;
 
@@ -97,7 +98,7 @@ impl SageSource {
         let mut businesses = Vec::new();
         let mut url = join(&base, "/businesses")?;
         for page in 1.. {
-            let fetched = api.get(&url).await?;
+            let fetched = api.get(&url, Purpose::Changes).await?;
             let envelope = read_envelope(&fetched.body).map_err(|detail| {
                 Error::new(
                     ErrorKind::MalformedResponse,
@@ -124,7 +125,7 @@ impl SageSource {
         let lead_id = match lead {
             Some(path) => {
                 let url = join(&base, path)?;
-                let fetched = api.get(&url).await?;
+                let fetched = api.get(&url, Purpose::Changes).await?;
                 let value: Value = serde_json::from_slice(&fetched.body).map_err(|e| {
                     Error::new(
                         ErrorKind::MalformedResponse,

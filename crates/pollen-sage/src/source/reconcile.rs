@@ -1,7 +1,7 @@
 //! Reconciliation over Sage: the ids of every record of an endpoint, and one record looked up
 //! by id, for the endpoints without `deleted_since`.
 
-use pollen_core::{IdPage, Lookup};
+use pollen_core::{IdPage, Lookup, Purpose};
 use serde_json::Value;
 
 use super::SageSource;
@@ -30,7 +30,7 @@ impl SageSource {
             params.push(("items_per_page", &per_page));
             self.url(&format!("{}?{}", hub.path, encode_query(params)))
         };
-        let raw = self.walk(first, cursor).await?;
+        let raw = self.walk(first, cursor, Purpose::Reconcile).await?;
         let mut ids = Vec::with_capacity(raw.items.len());
         for item in &raw.items {
             match item.get("id").and_then(Value::as_str) {
@@ -64,7 +64,7 @@ impl SageSource {
                 )
             })?
             .push(id);
-        match self.api.get(&url).await {
+        match self.api.get(&url, Purpose::Reconcile).await {
             Ok(_) => Ok(Lookup::Present),
             Err(error) if is_record_not_found(&error) => Ok(Lookup::Absent),
             Err(error) => Err(error),

@@ -42,6 +42,18 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str
     }
 }
 
+/// Borrowed samples of labelled rows, for [`metric`].
+fn samples(rows: &[(String, u64)]) -> Vec<(&str, u64)> {
+    rows.iter().map(|(l, v)| (l.as_str(), *v)).collect()
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The outbox rows of `status`, counted a page at a time.
 async fn count_outbox(store: &dyn Store, status: OutboxStatus) -> pollen_core::Result<u64> {
     const PAGE: usize = 1000;
@@ -182,6 +194,79 @@ pub(crate) async fn metrics(state: Shared) -> Response {
             .heartbeat_age()
             .map_or(0.0, |age| age.num_milliseconds() as f64 / 1000.0)
     );
+    let budgets = state.engine.budget_usage();
+    let labelled = |value: fn(&pollen_sage::BudgetUsage) -> u64| -> Vec<(String, u64)> {
+        budgets
+            .iter()
+            .map(|b| {
+                (
+                    format!("business=\"{}\"", label_value(&b.business)),
+                    value(b),
+                )
+            })
+            .collect()
+    };
+    let used = labelled(|b| b.used_last_minute);
+    metric(
+        &mut out,
+        "pollen_sage_budget_used",
+        "gauge",
+        "Sage calls this process made for each business in the last 60 seconds.",
+        &samples(&used),
+    );
+    let limit = labelled(|b| u64::from(b.limit));
+    metric(
+        &mut out,
+        "pollen_sage_budget_limit",
+        "gauge",
+        "Each business's rate budget, in calls a minute, shared by every process on the database.",
+        &samples(&limit),
+    );
+    let waiting = labelled(|b| b.waiting as u64);
+    metric(
+        &mut out,
+        "pollen_sage_budget_waiting",
+        "gauge",
+        "Sage calls of this process waiting for the business's budget.",
+        &samples(&waiting),
+    );
+    let calls: Vec<(String, u64)> = budgets
+        .iter()
+        .flat_map(|b| {
+            ["changes", "backfill", "reconcile"]
+                .into_iter()
+                .zip(b.calls)
+                .map(|(purpose, n)| {
+                    (
+                        format!(
+                            "business=\"{}\",purpose=\"{purpose}\"",
+                            label_value(&b.business)
+                        ),
+                        n,
+                    )
+                })
+        })
+        .collect();
+    metric(
+        &mut out,
+        "pollen_sage_budget_calls_total",
+        "counter",
+        "Sage calls this process made, by business and purpose (changes, backfill, reconcile).",
+        &samples(&calls),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pollen_sage_budget_wait_seconds_total Time Sage calls spent waiting for their business's budget.\n\
+         # TYPE pollen_sage_budget_wait_seconds_total counter"
+    );
+    for b in &budgets {
+        let _ = writeln!(
+            out,
+            "pollen_sage_budget_wait_seconds_total{{business=\"{}\"}} {}",
+            label_value(&b.business),
+            b.waited.as_secs_f64()
+        );
+    }
     metric(
         &mut out,
         "pollen_deliveries_total",

@@ -90,6 +90,20 @@ struct LeaseArgs {
     ttl: Option<chrono::TimeDelta>,
 }
 
+/// The Sage options of the processes that poll (`run`, `serve`).
+#[derive(Debug, clap::Args)]
+struct SageArgs {
+    /// The rate budget of a Sage business, in calls a minute, for instances that set no
+    /// `sage.rate_limit`: every instance of the business, in every process sharing the
+    /// database, draws from it (0 turns it off for them; at most 100000).
+    #[arg(
+        long = "sage-rate-limit",
+        default_value_t = pollen_sage::DEFAULT_RATE_LIMIT,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(pollen_config::MAX_RATE_LIMIT))
+    )]
+    rate_limit: u32,
+}
+
 impl LeaseArgs {
     fn ttl(&self) -> chrono::TimeDelta {
         self.ttl.unwrap_or(pollen::engine::DEFAULT_LEASE_TTL)

@@ -33,6 +33,8 @@ pub(crate) struct RunArgs {
     poll_timeout: Option<Duration>,
     #[command(flatten)]
     lease: super::LeaseArgs,
+    #[command(flatten)]
+    sage: super::SageArgs,
     /// Time allowed for one delivery attempt (default 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     delivery_timeout: Option<Duration>,
@@ -78,6 +80,7 @@ impl RunArgs {
             options.delivery_timeout = timeout;
         }
         options.lease_ttl = self.lease.ttl();
+        options.sage_rate_limit = self.sage.rate_limit;
         if self.retry_schedule.is_some() || self.retry_throttle_minimum.is_some() {
             let mut retry = pollen_callback::RetryPolicy::vendor();
             if let Some(Schedule(offsets)) = &self.retry_schedule {

@@ -22,6 +22,10 @@ pub(crate) struct SageSimArgs {
     /// `X-Business` (v3.1) or `X-Site` (v3) picks one, the first (lead) without it.
     #[arg(long, default_value_t = 1)]
     businesses: usize,
+    /// Answer 429 (with `Retry-After`) to a business's calls beyond this many in any 60
+    /// seconds, like Sage's per-business limit (default: no limit).
+    #[arg(long)]
+    rate_limit: Option<u32>,
 }
 
 /// Prints `listening on http://ADDR` as the first stdout line, then serves until Ctrl-C.
@@ -32,6 +36,7 @@ pub(crate) fn run(args: &SageSimArgs) -> Result<ExitCode> {
             seed: args.seed,
             records: args.records,
             businesses: args.businesses,
+            rate_limit: args.rate_limit,
             ..SimConfig::default()
         };
         let sim = Simulator::start(args.listen, config)

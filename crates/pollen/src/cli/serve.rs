@@ -28,6 +28,8 @@ pub(crate) struct ServeArgs {
     secure_cookies: bool,
     #[command(flatten)]
     lease: super::LeaseArgs,
+    #[command(flatten)]
+    sage: super::SageArgs,
 }
 
 fn secret(name: &str) -> Option<String> {
@@ -63,6 +65,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         options.engine.allow_private_callbacks = args.allow_private_callbacks;
         options.secure_cookies = args.secure_cookies;
         options.engine.lease_ttl = args.lease.ttl();
+        options.engine.sage_rate_limit = args.sage.rate_limit;
         serve(
             listener,
             store.clone(),
