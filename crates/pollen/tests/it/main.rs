@@ -1,6 +1,7 @@
 //! The `pollen` binary's integration tests: real processes, fixtures as data.
 
 mod bad_input;
+mod budget;
 mod businesses;
 mod cli;
 mod console;
