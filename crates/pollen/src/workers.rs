@@ -77,3 +77,16 @@ pub fn table(workers: &[WorkerStatus], now: DateTime<Utc>) -> String {
     }
     out
 }
+
+/// One business's rate budget as this process used it, as the API shows it.
+pub fn budget_json(usage: &pollen_sage::BudgetUsage) -> Value {
+    let [changes, backfill, reconcile] = usage.calls;
+    json!({
+        "business": usage.business,
+        "limit": usage.limit,
+        "usedLastMinute": usage.used_last_minute,
+        "waiting": usage.waiting,
+        "calls": {"changes": changes, "backfill": backfill, "reconcile": reconcile},
+        "waitedSeconds": usage.waited.as_secs_f64(),
+    })
+}

@@ -146,6 +146,7 @@ fn router(
         .route("/instances/events/{event_id}", get(events::get_one))
         .route("/hubs/finance/{resource}", get(ops::hub))
         .route("/workers", get(workers::list))
+        .route("/budgets", get(workers::budgets))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_platform_secrets,

@@ -401,7 +401,8 @@ async fn workers(state: Shared, signed: SignedIn) -> Response {
             let body = format!(
                 "<h1>Workers</h1><p>The pollen processes sharing this database. A worker is alive \
                  while its heartbeat is younger than its lease ttl; the leases of a dead one are \
-                 released within seconds and its work is taken over.</p>{region}"
+                 released within seconds and its work is taken over.</p>{region}{budgets}",
+                budgets = pages::budgets_region(&state.engine.budget_usage()),
             );
             Html(layout(&page, &body)).into_response()
         }

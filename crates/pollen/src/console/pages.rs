@@ -254,6 +254,41 @@ pub(crate) async fn workers_region(store: &SqlStore, this: &str) -> ViewResult<S
     Ok(out)
 }
 
+/// The workers page's rate budgets: what this process spent of each Sage business's budget.
+pub(crate) fn budgets_region(budgets: &[pollen_sage::BudgetUsage]) -> String {
+    let mut out = String::from(
+        "<h2>Sage rate budgets</h2><p>Every Sage call takes a token from its business's budget \
+         first, incremental polls before back-fills and reconciliation; every process on the \
+         database shares the bucket. The figures are this process's.</p>",
+    );
+    if budgets.is_empty() {
+        out.push_str("<p>This process has made no Sage call yet.</p>");
+        return out;
+    }
+    out.push_str(
+        "<div class=\"scroll\"><table class=\"budgets\"><caption>Rate budgets</caption><thead><tr>\
+         <th scope=\"col\">Business</th><th scope=\"col\">Limit a minute</th>\
+         <th scope=\"col\">Used in the last minute</th><th scope=\"col\">Waiting</th>\
+         <th scope=\"col\">Calls: changes · backfill · reconcile</th>\
+         <th scope=\"col\">Time waited</th></tr></thead><tbody>",
+    );
+    for b in budgets {
+        let [changes, backfill, reconcile] = b.calls;
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{business}</th><td>{limit}</td><td>{used}</td><td>{waiting}</td>\
+             <td>{changes} · {backfill} · {reconcile}</td><td>{waited:.1} s</td></tr>",
+            business = esc(&b.business),
+            limit = b.limit,
+            used = b.used_last_minute,
+            waiting = b.waiting,
+            waited = b.waited.as_secs_f64(),
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
 /// The detail page's status region.
 pub(crate) fn status_region(view: &InstanceView) -> String {
     format!("{}{}", resources_table(view), health_list(view))

@@ -327,6 +327,10 @@ async fn the_console_in_a_real_browser() {
         .script("return document.querySelectorAll('table.workers tbody tr').length")
         .await;
     assert_eq!(rows, 1, "one worker serves this database");
+    let budgets = browser
+        .script("return [...document.querySelectorAll('h2')].some(h => h.textContent === 'Sage rate budgets')")
+        .await;
+    assert_eq!(budgets, true, "the workers page shows the rate budgets");
 
     // Create: the seed's flow, resources ticked; first with a bad callback URL.
     browser.click("nav a[href='/console/new']").await;

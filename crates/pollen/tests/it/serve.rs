@@ -377,6 +377,34 @@ async fn serve_delivers_one_signed_event_per_change() {
         metrics.contains("pollen_outbox_depth{status=\"pending\"}"),
         "{metrics}"
     );
+    // Every Sage call of the instance took a token from its budget: its business is not
+    // named, so the instance has a budget of its own, of the default 200 calls a minute.
+    let (status, budgets) = service
+        .call(reqwest::Method::GET, "/budgets", AUTH, None)
+        .await;
+    assert_eq!(status, 200, "{budgets}");
+    let budget = &budgets["budgets"][0];
+    assert!(
+        budget["business"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("instance:")),
+        "{budgets}"
+    );
+    assert_eq!(budget["limit"], 200, "{budgets}");
+    let calls = budget["calls"]["changes"].as_u64().unwrap_or(0)
+        + budget["calls"]["backfill"].as_u64().unwrap_or(0);
+    assert!(calls > 0, "{budgets}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("pollen_sage_budget_used{business=\"instance:")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pollen_sage_budget_limit{business=\"instance:")
+            && metrics.contains("} 200"),
+        "{metrics}"
+    );
     // Exactly the events the receiver got, by type; the one code exchange, no refresh (the
     // simulator's tokens outlive the test).
     for line in [
