@@ -328,13 +328,15 @@ impl Api {
         let mut retry = 0u32;
         let mut refreshed = false;
         loop {
-            let credentials = self.auth.access().await?;
+            let mut credentials = self.auth.access().await?;
             if let Some(budget) = &self.budget {
-                let business = self.business_key(&credentials, budget);
+                let business = self.business_key(&credentials, budget).to_owned();
                 budget
                     .budget
-                    .acquire(business, budget.limit, purpose)
+                    .acquire(&business, budget.limit, purpose)
                     .await?;
+                // The wait may have outlived the access token: take the current one.
+                credentials = self.auth.access().await?;
             }
             let started = std::time::Instant::now();
             let outcome = self.attempt(url, &credentials).await;

@@ -6,6 +6,7 @@
 
 mod auth;
 mod bad_input;
+mod budget;
 mod businesses;
 mod coverage;
 mod deletions;
