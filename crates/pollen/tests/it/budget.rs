@@ -6,11 +6,9 @@
 //! refuses none, the budget is the bottleneck (the busiest minute spends most of it), and
 //! every change arrives.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pollen::receiver::ReceivedEvent;
 use pollen_sage_sim::{ActivityConfig, ApiVersion, Resource, SimConfig, Simulator};
 
 use crate::support::{
@@ -133,17 +131,7 @@ async fn within_the_budget(dir: &Path, db: &str, workers: &[&str], instances: us
     }
 
     let changes = customer_changes(&sim);
-    let by_instance = || {
-        let mut map: HashMap<String, Vec<ReceivedEvent>> = HashMap::new();
-        for delivery in receiver.deliveries() {
-            if (200..300).contains(&delivery.status) {
-                map.entry(delivery.instance)
-                    .or_default()
-                    .extend(delivery.events);
-            }
-        }
-        map
-    };
+    let by_instance = || receiver.acknowledged_by_instance();
     let empty = Vec::new();
     let incomplete = || {
         let delivered = by_instance();

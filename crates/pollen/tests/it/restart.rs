@@ -440,17 +440,7 @@ async fn three_serve_workers_on_postgres_one_killed_every_10_s_deliver_within_tt
     sim.stop_activity();
     let limit = chrono::TimeDelta::seconds(TTL_SECONDS + 10);
     let changes = || customer_changes(&sim);
-    let by_instance = || {
-        let mut map: HashMap<String, Vec<ReceivedEvent>> = HashMap::new();
-        for delivery in receiver.deliveries() {
-            if (200..300).contains(&delivery.status) {
-                map.entry(delivery.instance)
-                    .or_default()
-                    .extend(delivery.events);
-            }
-        }
-        map
-    };
+    let by_instance = || receiver.acknowledged_by_instance();
     let complete = || {
         let changes = changes();
         let map = by_instance();

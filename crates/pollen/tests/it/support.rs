@@ -252,6 +252,19 @@ impl TestReceiver {
         lock(&self.state.deliveries).clone()
     }
 
+    /// The events of the deliveries answered 2xx, by instance name.
+    pub(crate) fn acknowledged_by_instance(&self) -> HashMap<String, Vec<ReceivedEvent>> {
+        let mut map: HashMap<String, Vec<ReceivedEvent>> = HashMap::new();
+        for delivery in lock(&self.state.deliveries).iter() {
+            if (200..300).contains(&delivery.status) {
+                map.entry(delivery.instance.clone())
+                    .or_default()
+                    .extend(delivery.events.iter().cloned());
+            }
+        }
+        map
+    }
+
     /// Every event received for `instance`, acknowledged or not.
     pub(crate) fn events(&self, instance: &str) -> Vec<ReceivedEvent> {
         lock(&self.state.deliveries)

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use pollen::receiver::ReceivedEvent;
 use pollen_sage_sim::{ActivityConfig, ApiVersion, LoggedRequest, Resource, SimConfig, Simulator};
 use sqlx::Connection as _;
 
@@ -209,17 +208,7 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
         max_changes: Some(max_changes),
         ..ActivityConfig::default()
     };
-    let by_instance = || {
-        let mut map: HashMap<String, Vec<ReceivedEvent>> = HashMap::new();
-        for delivery in receiver.deliveries() {
-            if (200..300).contains(&delivery.status) {
-                map.entry(delivery.instance)
-                    .or_default()
-                    .extend(delivery.events);
-            }
-        }
-        map
-    };
+    let by_instance = || receiver.acknowledged_by_instance();
     let complete = |changes: &[pollen_sage_sim::Change]| {
         let map = by_instance();
         names.iter().all(|name| {
