@@ -1,4 +1,5 @@
-//! `cargo xtask bench e2e [--records N,N,...]`: the end-to-end benchmark of issue 11.
+//! `cargo xtask bench e2e [--records N,N,...]`: the end-to-end benchmark of issue 11. `bench
+//! restart` and `bench budget` are dispatched here too (`bench_restart.rs`, `bench_budget.rs`).
 //!
 //! For each record count (default 10,000 and 100,000): an in-process Sage simulator holding
 //! that many contacts (created just before the run, so a backfill finds them all), a local
@@ -55,6 +56,15 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         }
         return rerun_optimized(root, args);
     }
+    if args.first() == Some(&"budget") {
+        let seconds = crate::bench_budget::seconds(args)?;
+        if !cfg!(debug_assertions) {
+            let exe = std::env::current_exe().context("finding the xtask binary")?;
+            let release = exe.parent().context("the xtask binary's directory")?;
+            return crate::bench_budget::measure(&release.join("pollen"), seconds);
+        }
+        return rerun_optimized(root, args);
+    }
     let counts = match args {
         ["e2e"] => vec![10_000, 100_000],
         ["e2e", "--records", list] => list
@@ -65,7 +75,9 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
                     .context("--records takes N[,N...]")
             })
             .collect::<Result<Vec<_>>>()?,
-        _ => bail!("usage: cargo xtask bench e2e [--records N[,N...]] | restart"),
+        _ => bail!(
+            "usage: cargo xtask bench e2e [--records N[,N...]] | restart | budget [--seconds N]"
+        ),
     };
     ensure!(
         counts.iter().all(|n| *n > 0),

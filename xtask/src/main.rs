@@ -10,8 +10,12 @@
 //! - `bench restart`: restart and failover times after a SIGKILL (see `bench_restart.rs`).
 //! - `bench e2e`: the end-to-end benchmark — simulator, `pollen run` in release, SQLite,
 //!   signed delivery to a local receiver (see `bench.rs`).
+//! - `bench budget [--seconds N]`: 50 instances of one Sage business against a simulator
+//!   limiting it to 200 calls a minute, without and with `--sage-rate-limit 200`: calls per
+//!   minute, 429s and first-poll delays (see `bench_budget.rs`).
 
 mod bench;
+mod bench_budget;
 mod bench_restart;
 mod codegen;
 mod fixtures;
@@ -31,7 +35,7 @@ fn main() -> Result<()> {
         ["codegen"] => codegen::run(&workspace_root()),
         ["bench", rest @ ..] => bench::run(&workspace_root(), rest),
         _ => bail!(
-            "usage: cargo xtask tidy|fixtures [--check]|codegen|bench e2e [--records N[,N...]] | bench restart"
+            "usage: cargo xtask tidy|fixtures [--check]|codegen|bench e2e [--records N[,N...]] | bench restart | bench budget [--seconds N]"
         ),
     }
 }
