@@ -101,6 +101,6 @@ mod store;
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{Credentials, Instance, InstanceStatus, InstanceToken};
 pub use key::SecretKey;
-pub use options::{DatabaseUrl, PruneReport, Retention, StoreOptions};
+pub use options::{DatabaseUrl, PruneReport, Retention, Rewound, StoreOptions};
 pub use overview::OutboxHealth;
 pub use store::{Backend, SqlStore};

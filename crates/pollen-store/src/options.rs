@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::SecretKey;
@@ -186,6 +186,22 @@ pub struct PruneReport {
     pub seen: u64,
     /// Delivered notifications deleted (with their delivery logs).
     pub delivered: u64,
+}
+
+/// What [`SqlStore::rewind`](crate::SqlStore::rewind) changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rewound {
+    /// The watermark before.
+    pub previous: DateTime<Utc>,
+    /// The watermark now: the next poll reads from here.
+    pub watermark: DateTime<Utc>,
+    /// De-duplication keys forgotten (those of changes at or after the new watermark), so
+    /// that the next poll emits those changes again, with their stable ids.
+    pub forgotten: u64,
+    /// Whether a poll was in flight: its lease was taken, so it stops at its next renewal
+    /// and commits nothing.
+    pub interrupted: bool,
 }
 
 #[cfg(test)]

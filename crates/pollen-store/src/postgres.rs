@@ -19,7 +19,7 @@ use sqlx::{Executor, Postgres, QueryBuilder, Row};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
-use crate::options::{PruneReport, Retention, StoreOptions};
+use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
 use crate::shared::{
     db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
     status_from, Holders, OUTBOX_COLUMNS, STATE_COLUMNS,
@@ -1220,6 +1220,71 @@ impl PgBackend {
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
+    }
+
+    // ----- rewind -----
+
+    pub(crate) async fn rewind(
+        &self,
+        key: &PollKey,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rewound> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let row: Option<(i64, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+            "SELECT id, watermark, lease_owner FROM poll_state \
+             WHERE instance = $1 AND resource = $2 FOR UPDATE",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("reading a poll state"))?;
+        let Some((id, previous, owner)) = row else {
+            return Err(Error::not_found(format_args!("poll state for {key}")));
+        };
+        if to >= previous {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "rewinding {key} to {} would skip changes: its watermark is {}; rewind to an \
+                     earlier instant",
+                    to.to_rfc3339(),
+                    previous.to_rfc3339()
+                ),
+            ));
+        }
+        // The lease goes too: a poll in flight commits nothing (its fencing token no longer
+        // matches a held lease) and the next poll, due now, reads from `to`.
+        sqlx::query(
+            "UPDATE poll_state SET watermark = $2, next_due = $3, claimable_at = $3, \
+             lease_owner = NULL, lease_expires = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("rewinding a poll state"))?;
+        let forgotten =
+            sqlx::query("DELETE FROM seen_change WHERE state_id = $1 AND seen_at >= $2")
+                .bind(id)
+                .bind(to)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("forgetting de-duplication keys"))?
+                .rows_affected();
+        tx.commit().await.map_err(db("committing"))?;
+        Ok(Rewound {
+            previous,
+            watermark: to,
+            forgotten,
+            interrupted: owner.is_some(),
+        })
     }
 
     // ----- rate budget -----

@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
-use crate::options::{PruneReport, Retention, StoreOptions};
+use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
 use crate::shared::{
     db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
     status_from, Holders, STATE_COLUMNS,
@@ -1642,6 +1642,68 @@ impl SqliteBackend {
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
+    }
+
+    // ----- rewind -----
+
+    pub(crate) async fn rewind(
+        &self,
+        key: &PollKey,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rewound> {
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        let row: Option<(i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, watermark, lease_owner FROM poll_state WHERE instance = ? AND resource = ?",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("reading a poll state"))?;
+        let Some((id, previous, owner)) = row else {
+            return Err(Error::not_found(format_args!("poll state for {key}")));
+        };
+        let previous = instant(previous)?;
+        if to >= previous {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "rewinding {key} to {} would skip changes: its watermark is {}; rewind to an \
+                     earlier instant",
+                    to.to_rfc3339(),
+                    previous.to_rfc3339()
+                ),
+            ));
+        }
+        // The lease goes too: a poll in flight commits nothing (its fencing token no longer
+        // matches a held lease) and the next poll, due now, reads from `to`.
+        sqlx::query(
+            "UPDATE poll_state SET watermark = ?, next_due = ?, claimable_at = ?, \
+             lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+        )
+        .bind(micros(to))
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("rewinding a poll state"))?;
+        let forgotten = sqlx::query("DELETE FROM seen_change WHERE state_id = ? AND seen_at >= ?")
+            .bind(id)
+            .bind(micros(to))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("forgetting de-duplication keys"))?
+            .rows_affected();
+        tx.commit().await.map_err(db("committing"))?;
+        Ok(Rewound {
+            previous,
+            watermark: to,
+            forgotten,
+            interrupted: owner.is_some(),
+        })
     }
 
     // ----- rate budget -----

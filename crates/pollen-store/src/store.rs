@@ -17,7 +17,7 @@ use crate::instance::{
     InstanceFields, InstanceStatus, InstanceToken,
 };
 use crate::key::SecretKey;
-use crate::options::{DatabaseUrl, PruneReport, Retention, StoreOptions};
+use crate::options::{DatabaseUrl, PruneReport, Retention, Rewound, StoreOptions};
 use crate::overview::OutboxHealth;
 use crate::postgres::PgBackend;
 use crate::shared::Holders;
@@ -315,6 +315,21 @@ impl SqlStore {
     /// instance.
     pub async fn claim_code_exchange(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
         on_backend!(self, b => b.claim_code_exchange(id, now).await)
+    }
+
+    /// Moves the watermark of `key` back to `to` (before its current one: forward would skip
+    /// changes, `InvalidInput`) and forgets its de-duplication keys of changes at or after
+    /// `to`, so that its next poll, due at `now`, reads from `to` and emits those changes again
+    /// with their stable ids. Other resources, the outbox and the known record ids are
+    /// untouched. A poll of `key` in flight loses its lease and commits nothing. `NotFound`
+    /// without the poll state.
+    pub async fn rewind(
+        &self,
+        key: &PollKey,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rewound> {
+        on_backend!(self, b => b.rewind(key, to, now).await)
     }
 
     /// Takes one call for `purpose` from the rate budget `business` (a Sage business), a token

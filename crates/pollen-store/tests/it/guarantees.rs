@@ -27,6 +27,7 @@ crate::on_both!(
     instances_and_credentials,
     code_exchange_is_claimed_once,
     rate_budget_is_shared_by_every_handle,
+    rewind_moves_one_watermark_back_and_forgets_only_later_keys,
     instances_put_by_name_race_to_one,
     concurrent_registers_of_one_key_agree,
     response_excerpts_are_capped,
@@ -649,6 +650,91 @@ async fn instances_and_credentials(db: &Db) {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert_eq!(err.message(), format!("no instance {missing}"));
     }
+}
+
+/// A rewind moves one key's watermark back, forgets that key's de-duplication keys of changes
+/// at or after the new watermark (and only those), makes it due, and takes a running poll's
+/// lease so that its commit is refused; forward, unknown keys and other keys are refused or
+/// untouched.
+async fn rewind_moves_one_watermark_back_and_forgets_only_later_keys(db: &Db) {
+    let store = db.open().await;
+    let (k, other) = (key("7", "invoices"), key("7", "customers"));
+    for k in [&k, &other] {
+        store.register(k, t0(), t0()).await.unwrap();
+    }
+    let seen = |n: u32, minutes: i64| SeenChange {
+        id: id(3, n),
+        at: t0() + TimeDelta::minutes(minutes),
+    };
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 2)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for state in claimed {
+        let token = state.lease.expect("claimed").token;
+        let mut c = commit(&state.key, token, t0() + TimeDelta::minutes(60));
+        c.seen = vec![seen(1, 10), seen(2, 30), seen(3, 50)];
+        store.commit_poll(c).await.unwrap();
+    }
+    // A poll of `k` in flight when the rewind comes.
+    let later = t0() + TimeDelta::minutes(80);
+    let token = store
+        .claim_due("a", later, TimeDelta::minutes(5), 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.key == k)
+        .and_then(|s| s.lease)
+        .expect("the rewound key was due")
+        .token;
+    let rewound = store
+        .rewind(&k, t0() + TimeDelta::minutes(30), later)
+        .await
+        .unwrap();
+    assert_eq!(rewound.previous, t0() + TimeDelta::minutes(60));
+    assert_eq!(rewound.watermark, t0() + TimeDelta::minutes(30));
+    assert_eq!(rewound.forgotten, 2, "the changes at 30 and 50 minutes");
+    assert!(rewound.interrupted);
+    let state = store.load(&k).await.unwrap().unwrap();
+    assert_eq!(state.watermark, t0() + TimeDelta::minutes(30));
+    assert!(state.lease.is_none());
+    let remembered = store
+        .seen(&k, &[id(3, 1), id(3, 2), id(3, 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        remembered,
+        [true, false, false],
+        "only the change before the rewind"
+    );
+    // The interrupted poll commits nothing.
+    let refused = store
+        .commit_poll(commit(&k, token, t0() + TimeDelta::minutes(90)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), CoreKind::LeaseLost, "{refused}");
+    // Due at once.
+    assert_eq!(store.next_due().await.unwrap(), Some(later));
+    // The other resource is untouched.
+    let untouched = store.load(&other).await.unwrap().unwrap();
+    assert_eq!(untouched.watermark, t0() + TimeDelta::minutes(60));
+    assert_eq!(store.seen_count(&other).await.unwrap(), 3);
+    // Forward, and unknown keys, are refused.
+    let forward = store
+        .rewind(&k, t0() + TimeDelta::minutes(45), later)
+        .await
+        .unwrap_err();
+    assert_eq!(forward.kind(), ErrorKind::InvalidInput, "{forward}");
+    assert!(
+        forward.message().contains("would skip changes"),
+        "{forward}"
+    );
+    let missing = store
+        .rewind(&key("8", "invoices"), t0(), later)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
 }
 
 /// Twelve greedy callers over three pools share one business's rate budget: together they
