@@ -99,7 +99,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryStore;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use notification::{
-    build_notifications, notification_id, Notification, MAX_EVENTS_PER_NOTIFICATION,
+    build_notifications, build_notifications_after, notification_id, notification_id_after,
+    Notification, MAX_EVENTS_PER_NOTIFICATION,
 };
 pub use poll::{backoff, next_slot, phase, PollSummary};
 pub use scheduler::{PollReport, Renewal, Scheduler, SchedulerConfig};

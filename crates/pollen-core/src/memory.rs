@@ -298,6 +298,7 @@ impl Store for MemoryStore {
             fencing_token: 0,
             completed_polls: 0,
             reconciled_at: None,
+            rewinds: 0,
         };
         inner.claimable.insert((next_due, key.clone()));
         inner.states.insert(key.clone(), state.clone());

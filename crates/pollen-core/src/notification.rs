@@ -41,10 +41,21 @@ impl Notification {
 
 /// The id of a notification holding the events `event_ids`, in that order.
 pub fn notification_id(event_ids: &[StableId]) -> StableId {
+    notification_id_after(event_ids, 0)
+}
+
+/// The id of a notification holding the events `event_ids` emitted again after the key's
+/// `rewinds`-th rewind: the same events (and event ids) in a new delivery, which the outbox's
+/// de-duplication of notification ids would otherwise drop. `0` is [`notification_id`].
+pub fn notification_id_after(event_ids: &[StableId], rewinds: u64) -> StableId {
     let mut hasher = Sha256::new();
     hasher.update(b"pollen-notification-v1\0");
     for id in event_ids {
         hasher.update(id.0);
+    }
+    if rewinds > 0 {
+        hasher.update(b"rewind\0");
+        hasher.update(rewinds.to_be_bytes());
     }
     StableId::from_digest(&hasher.finalize())
 }
@@ -60,9 +71,21 @@ pub fn build_notifications(
     poll_date: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Vec<Notification> {
+    build_notifications_after(spec, changes, poll_date, now, 0)
+}
+
+/// [`build_notifications`] for a key rewound `rewinds` times: the same bodies and event ids
+/// under notification ids of their own ([`notification_id_after`]).
+pub fn build_notifications_after(
+    spec: &PollSpec,
+    changes: &[Change],
+    poll_date: DateTime<Utc>,
+    now: DateTime<Utc>,
+    rewinds: u64,
+) -> Vec<Notification> {
     changes
         .chunks(MAX_EVENTS_PER_NOTIFICATION)
-        .map(|chunk| build_one(spec, chunk, poll_date, now))
+        .map(|chunk| build_one(spec, chunk, poll_date, now, rewinds))
         .collect()
 }
 
@@ -71,9 +94,10 @@ fn build_one(
     changes: &[Change],
     poll_date: DateTime<Utc>,
     now: DateTime<Utc>,
+    rewinds: u64,
 ) -> Notification {
     let event_ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
-    let id = notification_id(&event_ids);
+    let id = notification_id_after(&event_ids, rewinds);
     let info = &spec.instance;
     let resource = spec.key.resource.as_str();
     let instance_id = instance_id_value(&spec.key.instance);
@@ -388,6 +412,18 @@ mod tests {
     }
 
     #[test]
+    fn a_rewound_key_gets_new_notification_ids_for_the_same_events() {
+        let ids = [StableId([1; 16]), StableId([2; 16])];
+        let first = notification_id(&ids);
+        assert_eq!(notification_id_after(&ids, 0), first);
+        let once = notification_id_after(&ids, 1);
+        let twice = notification_id_after(&ids, 2);
+        assert_ne!(once, first);
+        assert_ne!(twice, once);
+        assert_eq!(notification_id_after(&ids, 1), once, "stable within a rewind");
+    }
+
+    #[test]
     fn the_body_is_byte_for_byte_what_rendering_a_value_gives() {
         let records = [
             json!({"id": "a", "updated_at": "2026-01-01T00:00:00Z", "nested": {"z": 1, "a": [1.5, null]}}),
@@ -427,7 +463,7 @@ mod tests {
                 tags: vec!["t1".into(), "ü".into()],
             };
             for chunk in [&changes[..], &changes[..1], &changes[3..7], &[]] {
-                let built = build_one(&spec, chunk, poll_date, now);
+                let built = build_one(&spec, chunk, poll_date, now, 0);
                 assert_eq!(
                     built.body,
                     rendered_through_value(&spec, chunk, poll_date, now),

@@ -12,7 +12,7 @@ use crate::change::{Change, Classifier, EventType, StableId, Tally, Window};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
-use crate::notification::{build_notifications, Notification};
+use crate::notification::{build_notifications_after, Notification};
 use crate::reconcile::{self, Abort};
 use crate::source::{FetchRequest, Page, Purpose, Source};
 use crate::spec::{PollKey, PollSpec};
@@ -82,7 +82,7 @@ pub(crate) async fn run_poll(
     let local_start = ctx.clock.now();
     let reconcile_due = reconcile::is_due(spec, source, state.reconciled_at, local_start);
     let remember_ids = spec.reconcile_interval.is_some() && source.supports_reconcile(&spec.key);
-    let mut emitter = Emitter::new(ctx, spec, lease_token, remember_ids);
+    let mut emitter = Emitter::new(ctx, spec, lease_token, remember_ids, state.rewinds);
     let mut since = spec.window_start(watermark);
     let mut walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
     // Before its first poll a key's watermark is on our clock; once the vendor has told us its
@@ -272,6 +272,8 @@ struct Emitter<'c, 'a> {
     /// Whether the ids of fresh CREATED and UPDATED changes are remembered as known, for
     /// reconciliation.
     remember_ids: bool,
+    /// The key's rewinds so far: the notifications of a re-read are new deliveries.
+    rewinds: u64,
 }
 
 /// What [`Emitter::take_fresh`] returns: seen keys, notifications, counts, known ids.
@@ -309,8 +311,10 @@ impl<'c, 'a> Emitter<'c, 'a> {
         spec: &'c PollSpec,
         lease_token: u64,
         remember_ids: bool,
+        rewinds: u64,
     ) -> Self {
         Emitter {
+            rewinds,
             ctx,
             spec,
             lease_token,
@@ -393,8 +397,13 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 .collect()
         };
         self.duplicates += (total - fresh.len()) as u64;
-        let notifications =
-            build_notifications(self.spec, &fresh, window.poll_start, self.ctx.clock.now());
+        let notifications = build_notifications_after(
+            self.spec,
+            &fresh,
+            window.poll_start,
+            self.ctx.clock.now(),
+            self.rewinds,
+        );
         let seen = fresh
             .iter()
             .map(|c| SeenChange {

@@ -49,6 +49,9 @@ pub struct PollState {
     /// [`PollSpec::reconcile_interval`](crate::PollSpec::reconcile_interval).
     #[serde(default)]
     pub reconciled_at: Option<DateTime<Utc>>,
+    /// How many times the key was rewound (its watermark moved back by an operator): the
+    /// notifications of a re-read get ids of their own, so they are delivered again.
+    pub rewinds: u64,
 }
 
 /// A change key as remembered for de-duplication.

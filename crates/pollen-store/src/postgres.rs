@@ -89,6 +89,7 @@ fn state_from(row: &PgRow) -> Result<PollState> {
         fencing_token: token,
         completed_polls: db_count(get::<i64>(row, "completed_polls")?),
         reconciled_at: get(row, "reconciled_at")?,
+        rewinds: db_count(get::<i64>(row, "rewinds")?),
     })
 }
 
@@ -1262,7 +1263,7 @@ impl PgBackend {
         // matches a held lease) and the next poll, due now, reads from `to`.
         sqlx::query(
             "UPDATE poll_state SET watermark = $2, next_due = $3, claimable_at = $3, \
-             lease_owner = NULL, lease_expires = NULL WHERE id = $1",
+             lease_owner = NULL, lease_expires = NULL, rewinds = rewinds + 1 WHERE id = $1",
         )
         .bind(id)
         .bind(to)

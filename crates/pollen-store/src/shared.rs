@@ -5,7 +5,7 @@ use pollen_core::{OutboxStatus, StableId, RESPONSE_EXCERPT_LIMIT};
 use crate::error::{Error, Result};
 
 pub(crate) const STATE_COLUMNS: &str = "id, instance, resource, watermark, next_due, \
-    consecutive_failures, last_error, lease_owner, lease_expires, fencing_token, completed_polls, reconciled_at";
+    consecutive_failures, last_error, lease_owner, lease_expires, fencing_token, completed_polls, reconciled_at, rewinds";
 
 pub(crate) const OUTBOX_COLUMNS: &str = "seq, id, instance, resource, created_at, event_ids, \
     body, status, attempts, next_attempt, last_error, lease_owner, lease_token, lease_expires, \

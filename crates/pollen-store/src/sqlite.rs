@@ -235,6 +235,7 @@ fn state_from(row: &SqliteRow) -> Result<PollState> {
         fencing_token: token,
         completed_polls: db_count(get::<i64>(row, "completed_polls")?),
         reconciled_at: opt_instant(get(row, "reconciled_at")?)?,
+        rewinds: db_count(get::<i64>(row, "rewinds")?),
     })
 }
 
@@ -1681,7 +1682,7 @@ impl SqliteBackend {
         // matches a held lease) and the next poll, due now, reads from `to`.
         sqlx::query(
             "UPDATE poll_state SET watermark = ?, next_due = ?, claimable_at = ?, \
-             lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+             lease_owner = NULL, lease_expires = NULL, rewinds = rewinds + 1 WHERE id = ?",
         )
         .bind(micros(to))
         .bind(micros(now))

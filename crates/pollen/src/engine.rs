@@ -239,6 +239,11 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Looks for due polls now rather than at the next idle check (after a rewind, say).
+    pub fn wake_poller(&self) {
+        self.inner.scheduler.wake();
+    }
+
     /// What each Sage business's rate budget did in this process.
     pub fn budget_usage(&self) -> Vec<BudgetUsage> {
         self.inner.budget.usage()

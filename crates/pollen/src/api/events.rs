@@ -1,4 +1,5 @@
-//! `/instances/{id}/events`, `/instances/events/{eventId}` and re-delivery.
+//! `/instances/{id}/events`, `/instances/events/{eventId}`, re-delivery, and rewinding a
+//! resource (`/instances/{id}/resources/{name}/rewind`).
 
 use std::str::FromStr;
 
@@ -225,4 +226,49 @@ pub(crate) async fn redeliver(
         .await
         .map_err(|e| ApiError::internal("re-delivering", e))?;
     Ok(Json(json!({"requeued": requeued})))
+}
+
+/// `POST /instances/{id}/resources/{name}/rewind` with `{"to": RFC 3339}`.
+pub(crate) async fn rewind(
+    state: Shared,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    use crate::rewind::Refused;
+    let id = parse_id(&id)?;
+    let store = state.engine.store();
+    let instance = store
+        .instance(id)
+        .await
+        .map_err(|e| ApiError::internal("reading the instance", e))?
+        .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))?;
+    let body = json_body(&headers, body)?;
+    let to = match body.get("to") {
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text.trim())
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|e| {
+                ApiError::bad_request(format!("/to: `{text}` is not an RFC 3339 date-time ({e})"))
+            })?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "/to: must be an RFC 3339 date-time string",
+            ))
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "/to: required (the instant to rewind to)",
+            ))
+        }
+    };
+    let rewound = crate::rewind::rewind(store, &instance, &name, to)
+        .await
+        .map_err(|refused| match refused {
+            Refused::UnknownResource(m) | Refused::NotPolledYet(m) => ApiError::not_found(m),
+            Refused::Invalid(m) => ApiError::bad_request(format!("/to: {m}")),
+            Refused::Store(e) => ApiError::internal("rewinding", e),
+        })?;
+    state.engine.wake_poller();
+    tracing::info!(instance = id, resource = %name, to = %to, forgotten = rewound.forgotten, "resource rewound");
+    Ok(Json(crate::rewind::rewound_json(&name, &rewound)))
 }

@@ -141,6 +141,10 @@ fn router(
                 .delete(instances::delete),
         )
         .route("/instances/{id}/businesses", get(businesses::list))
+        .route(
+            "/instances/{id}/resources/{name}/rewind",
+            post(events::rewind),
+        )
         .route("/instances/{id}/events", get(events::list))
         .route("/instances/{id}/events/redeliver", post(events::redeliver))
         .route("/instances/events/{event_id}", get(events::get_one))

@@ -2,6 +2,7 @@
 
 mod demo;
 mod events;
+mod rewind;
 mod run;
 mod sage;
 mod sage_sim;
@@ -54,6 +55,8 @@ enum Command {
     Events(events::EventsCommand),
     /// Serve the management API and poll every stored instance.
     Serve(serve::ServeArgs),
+    /// Move one resource's watermark back: its next poll emits the changes since again.
+    Rewind(rewind::RewindArgs),
     /// What the Sage connector serves.
     #[command(subcommand)]
     Sage(sage::SageCommand),
@@ -72,6 +75,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Template(command) => template::run(command),
         Command::Where(command) => where_clause::run(command),
         Command::Validate(args) => validate::run(&args),
+        Command::Rewind(args) => rewind::run(&args),
         Command::Sage(command) => sage::run(&command),
         Command::SageSim(args) => sage_sim::run(&args),
         Command::Serve(args) => serve::run(&args),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{TimeDelta, Timelike};
 use pollen::api::{serve, ApiSecrets, ServeOptions, BASE_PATH};
 use pollen::demo::demo_instance;
 use pollen::receiver::{ReceivedEvent, Receiver};
@@ -1008,4 +1008,163 @@ fn serve_command_needs_both_secrets_then_says_where_it_listens() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("[]"), "{response}");
     assert_eq!(exit.code(), Some(0));
+}
+
+/// The event ids of `events`, by (record, type).
+fn event_ids(events: &[ReceivedEvent]) -> std::collections::BTreeSet<(String, String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e.object_id.clone(),
+                e.event_type.clone(),
+                e.event_id.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewinding_a_resource_emits_exactly_the_changes_after_t_again() {
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 5,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    sim.add_authorization_code(CODE, ApiVersion::V31);
+    let (receiver, mut events) = Receiver::start(b"rewind-key").await.expect("receiver");
+    let mut service = Service::start(1024 * 1024).await;
+    let instance = demo_instance(&sim.handle(), &receiver.url(), "rewind-key").expect("json");
+    let (status, created) = service
+        .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+
+    // One change before T, two after (whole seconds apart: Sage's filter has seconds).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = create_customer(&sim, "Before");
+    let first = receive(&mut events, 1).await;
+    assert_eq!(
+        event_ids(&first)
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect::<Vec<_>>(),
+        [before.clone()]
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = chrono::Utc::now()
+        .with_nanosecond(0)
+        .expect("a whole second");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = [
+        create_customer(&sim, "After 1"),
+        create_customer(&sim, "After 2"),
+    ];
+    let second = receive(&mut events, 2).await;
+    assert_eq!(second.len(), 2, "{second:?}");
+
+    let rewind = format!("/instances/{id}/resources/customers/rewind");
+    let to = t.to_rfc3339();
+    let (status, rewound) = service
+        .call(
+            reqwest::Method::POST,
+            &rewind,
+            AUTH,
+            Some(&json!({"to": to})),
+        )
+        .await;
+    assert_eq!(status, 200, "{rewound}");
+    assert_eq!(rewound["resource"], "customers");
+    assert_eq!(rewound["forgottenChanges"], 2, "{rewound}");
+    assert_eq!(
+        rewound["watermark"],
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    // Exactly the two changes after T again, with the same event ids; not the one before.
+    let again = receive(&mut events, 2).await;
+    assert_eq!(event_ids(&again), event_ids(&second), "{again:?}");
+    assert!(
+        again.iter().all(|e| after.contains(&e.object_id)),
+        "{again:?}"
+    );
+
+    // Refusals: forward, an unknown resource, a bad body; the command line too.
+    let later = (chrono::Utc::now() + TimeDelta::hours(1)).to_rfc3339();
+    let (status, refused) = service
+        .call(
+            reqwest::Method::POST,
+            &rewind,
+            AUTH,
+            Some(&json!({"to": later})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.to_string().contains("would skip changes"),
+        "{refused}"
+    );
+    let (status, refused) = service
+        .call(
+            reqwest::Method::POST,
+            &format!("/instances/{id}/resources/cusotmers/rewind"),
+            AUTH,
+            Some(&json!({"to": to})),
+        )
+        .await;
+    assert_eq!(status, 404, "{refused}");
+    assert!(
+        refused.to_string().contains("it polls: customers"),
+        "{refused}"
+    );
+    let (status, refused) = service
+        .call(
+            reqwest::Method::POST,
+            &rewind,
+            AUTH,
+            Some(&json!({"to": "yesterday"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("/to"), "{refused}");
+
+    let db = service.db_url();
+    let id_text = id.to_string();
+    let cli = |to: &str| {
+        crate::support::pollen_command(
+            &[
+                "rewind",
+                "--db",
+                &db,
+                "--instance",
+                &id_text,
+                "--resource",
+                "customers",
+                "--to",
+                to,
+                "--json",
+            ],
+            &[],
+        )
+    };
+    let refused = cli(&later);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("would skip changes"), "{stderr}");
+    let done = cli(&to);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&done.stdout).expect("JSON");
+    assert_eq!(printed["forgottenChanges"], 2, "{printed}");
+    let again = receive(&mut events, 2).await;
+    assert_eq!(event_ids(&again), event_ids(&second), "{again:?}");
+    service.stop().await;
 }
