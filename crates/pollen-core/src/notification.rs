@@ -420,7 +420,11 @@ mod tests {
         let twice = notification_id_after(&ids, 2);
         assert_ne!(once, first);
         assert_ne!(twice, once);
-        assert_eq!(notification_id_after(&ids, 1), once, "stable within a rewind");
+        assert_eq!(
+            notification_id_after(&ids, 1),
+            once,
+            "stable within a rewind"
+        );
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(&at("/new/preview"), post(preview))
         .route(&at("/instances/{id}"), get(detail))
         .route(&at("/instances/{id}/redeliver"), post(redeliver))
+        .route(&at("/instances/{id}/rewind"), post(rewind))
         .route(&at("/instances/{id}/pause"), post(pause))
         .route(&at("/instances/{id}/resume"), post(resume))
         .route(&at("/instances/{id}/callback"), post(edit_callback))
@@ -531,6 +532,15 @@ async fn render_detail(
          <div class=\"field{invalid}\"><label for=\"callback_url\">Callback URL</label>{callback_problem}\
          <input type=\"url\" id=\"callback_url\" name=\"callback_url\" value=\"{callback_value}\"{callback_attrs}></div>\
          <button type=\"submit\">Save callback URL</button></form>\
+         <form method=\"post\" action=\"/console/instances/{id}/rewind\" class=\"inline-form rewind\">{csrf}\
+         <div class=\"field\"><label for=\"rewind_resource\">Rewind resource</label>\
+         <select id=\"rewind_resource\" name=\"resource\">{rewind_options}</select></div>\
+         <div class=\"field\"><label for=\"rewind_to\">to (RFC 3339)</label>\
+         <input type=\"text\" id=\"rewind_to\" name=\"to\" required placeholder=\"2026-12-01T00:00:00Z\" \
+         aria-describedby=\"rewind_help\"></div>\
+         <button type=\"submit\">Rewind</button>\
+         <p class=\"muted\" id=\"rewind_help\">The next poll reads the resource again from that instant and \
+         re-sends the changes it finds, with their event ids (for a receiver that rebuilt its store).</p></form>\
          <h2>Events</h2><div id=\"events\" class=\"live\">{events}</div>\
          <h2>Last hour</h2><div id=\"chart\" class=\"live\">{chart}</div>\
          <details><summary>Instance JSON (secrets masked)</summary><pre class=\"body\" tabindex=\"0\">{masked}</pre></details>",
@@ -539,6 +549,11 @@ async fn render_detail(
         events_on = if enabled { "on" } else { "off" },
         business = esc(&business),
         status_region = pages::status_region(&view),
+        rewind_options = view
+            .resources
+            .iter()
+            .map(|(name, _)| format!("<option>{}</option>", esc(name)))
+            .collect::<String>(),
         invalid = if callback_error.is_some() { " invalid" } else { "" },
         callback_value = esc(callback_value),
         masked = esc(&masked),
@@ -610,6 +625,63 @@ async fn redeliver(
         _ => format!("/console/instances/{}", instance.id),
     };
     Redirect::to(&back).into_response()
+}
+
+async fn rewind(
+    state: Shared,
+    signed: SignedIn,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&signed, &pairs) {
+        return refused;
+    }
+    let instance = match load(&state, &signed, &id).await {
+        Ok(instance) => instance,
+        Err(response) => return response,
+    };
+    let resource = field(&pairs, "resource").unwrap_or_default();
+    let text = field(&pairs, "to").unwrap_or_default().trim();
+    let Ok(to) = chrono::DateTime::parse_from_rfc3339(text) else {
+        return error_page(
+            &signed,
+            &state,
+            StatusCode::BAD_REQUEST,
+            &format!("`{text}` is not an RFC 3339 date-time (like 2026-12-01T00:00:00Z)."),
+        );
+    };
+    let to = to.with_timezone(&chrono::Utc);
+    match crate::rewind::rewind(state.engine.store(), &instance, resource, to).await {
+        Ok(rewound) => {
+            state.engine.wake_poller();
+            state.console.sessions.flash(
+                &signed.id,
+                format!(
+                    "{resource} rewound to {}: its next poll re-sends the changes since ({} already sent).",
+                    to.to_rfc3339(),
+                    rewound.forgotten
+                ),
+            );
+        }
+        Err(crate::rewind::Refused::Store(error)) => {
+            tracing::error!(%error, "console: rewinding");
+            return error_page(
+                &signed,
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rewinding failed; see the server log",
+            );
+        }
+        Err(refused) => {
+            let status = if matches!(refused, crate::rewind::Refused::Invalid(_)) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            return error_page(&signed, &state, status, &refused.to_string());
+        }
+    }
+    Redirect::to(&format!("/console/instances/{}", instance.id)).into_response()
 }
 
 async fn set_paused(

@@ -553,6 +553,16 @@ async fn the_console_in_a_real_browser() {
     .expect("the re-delivered notification within 15 s");
     assert!(event.signature_valid);
 
+    // Rewinding a resource past its watermark is refused with the rule's reason.
+    browser.fill("#rewind_to", "2999-01-01T00:00:00Z").await;
+    browser.click("form.rewind button[type=submit]").await;
+    browser
+        .until(
+            "the refused rewind",
+            "return document.body.innerText.includes('would skip changes')",
+        )
+        .await;
+
     // The notification's page: body, headers, attempts with their response codes.
     browser
         .goto(&format!("{base}/notifications/{target}"))
