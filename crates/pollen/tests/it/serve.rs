@@ -1054,7 +1054,7 @@ async fn rewinding_a_resource_emits_exactly_the_changes_after_t_again() {
             .into_iter()
             .map(|(id, ..)| id)
             .collect::<Vec<_>>(),
-        [before.clone()]
+        [before]
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let t = chrono::Utc::now()
