@@ -118,6 +118,31 @@ impl Service {
     }
 }
 
+/// A simulator with five records per resource and the seed's grant code, a receiver checking
+/// signatures with `key`, and a `serve`.
+async fn sim_receiver_service(
+    key: &'static [u8],
+) -> (
+    RunningSim,
+    Receiver,
+    mpsc::UnboundedReceiver<ReceivedEvent>,
+    Service,
+) {
+    let sim = Simulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        SimConfig {
+            records: 5,
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    sim.add_authorization_code(CODE, ApiVersion::V31);
+    let (receiver, events) = Receiver::start(key).await.expect("receiver");
+    let service = Service::start(1024 * 1024).await;
+    (sim, receiver, events, service)
+}
+
 /// Receives until `count` events arrived (or 40 s passed), then half a second more for repeats.
 async fn receive(
     events: &mut mpsc::UnboundedReceiver<ReceivedEvent>,
@@ -200,18 +225,7 @@ fn check(expected: &HashMap<(String, String), usize>, received: &[ReceivedEvent]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_delivers_one_signed_event_per_change() {
-    let sim = Simulator::start(
-        ([127, 0, 0, 1], 0).into(),
-        SimConfig {
-            records: 5,
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator");
-    sim.add_authorization_code(CODE, ApiVersion::V31);
-    let (receiver, mut events) = Receiver::start(b"serve-test-key").await.expect("receiver");
-    let mut service = Service::start(1024 * 1024).await;
+    let (sim, receiver, mut events, mut service) = sim_receiver_service(b"serve-test-key").await;
 
     let mut instance =
         demo_instance(&sim.handle(), &receiver.url(), "serve-test-key").expect("json");
@@ -1026,18 +1040,7 @@ fn event_ids(events: &[ReceivedEvent]) -> std::collections::BTreeSet<(String, St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewinding_a_resource_emits_exactly_the_changes_after_t_again() {
-    let sim = Simulator::start(
-        ([127, 0, 0, 1], 0).into(),
-        SimConfig {
-            records: 5,
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator");
-    sim.add_authorization_code(CODE, ApiVersion::V31);
-    let (receiver, mut events) = Receiver::start(b"rewind-key").await.expect("receiver");
-    let mut service = Service::start(1024 * 1024).await;
+    let (sim, receiver, mut events, mut service) = sim_receiver_service(b"rewind-key").await;
     let instance = demo_instance(&sim.handle(), &receiver.url(), "rewind-key").expect("json");
     let (status, created) = service
         .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
