@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::fmt::Write;
 
 use super::html::{csrf_field, esc, layout};
-use super::{csrf_refused, error_page, field, load, Shared, SignedIn};
+use super::{error_page, field, load, posted_instance, Shared, SignedIn};
 use crate::api::{self, AppState};
 use crate::businesses::{describe_business, InstanceBusiness};
 
@@ -188,10 +188,7 @@ pub(super) async fn choose(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = csrf_refused(&signed, &pairs) {
-        return refused;
-    }
-    let instance = match load(&state, &signed, &id).await {
+    let instance = match posted_instance(&state, &signed, &id, &pairs).await {
         Ok(instance) => instance,
         Err(response) => return response,
     };

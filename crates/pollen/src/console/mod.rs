@@ -411,6 +411,20 @@ async fn workers(state: Shared, signed: SignedIn) -> Response {
     }
 }
 
+/// The instance a posted form acts on: the form's CSRF token checked first (403), then the
+/// instance loaded (404 when there is none).
+async fn posted_instance(
+    state: &AppState,
+    signed: &SignedIn,
+    id: &str,
+    pairs: &[(String, String)],
+) -> Result<Instance, Response> {
+    if let Some(refused) = csrf_refused(signed, pairs) {
+        return Err(refused);
+    }
+    load(state, signed, id).await
+}
+
 async fn load(state: &AppState, signed: &SignedIn, id: &str) -> Result<Instance, Response> {
     let not_found = || {
         error_page(
@@ -569,10 +583,7 @@ async fn redeliver(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = csrf_refused(&signed, &pairs) {
-        return refused;
-    }
-    let instance = match load(&state, &signed, &id).await {
+    let instance = match posted_instance(&state, &signed, &id, &pairs).await {
         Ok(instance) => instance,
         Err(response) => return response,
     };
@@ -633,10 +644,7 @@ async fn rewind(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = csrf_refused(&signed, &pairs) {
-        return refused;
-    }
-    let instance = match load(&state, &signed, &id).await {
+    let instance = match posted_instance(&state, &signed, &id, &pairs).await {
         Ok(instance) => instance,
         Err(response) => return response,
     };
@@ -738,10 +746,7 @@ async fn edit_callback(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = csrf_refused(&signed, &pairs) {
-        return refused;
-    }
-    let instance = match load(&state, &signed, &id).await {
+    let instance = match posted_instance(&state, &signed, &id, &pairs).await {
         Ok(instance) => instance,
         Err(response) => return response,
     };
@@ -808,10 +813,7 @@ async fn delete(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = csrf_refused(&signed, &pairs) {
-        return refused;
-    }
-    let instance = match load(&state, &signed, &id).await {
+    let instance = match posted_instance(&state, &signed, &id, &pairs).await {
         Ok(instance) => instance,
         Err(response) => return response,
     };
