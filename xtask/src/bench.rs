@@ -379,6 +379,21 @@ fn cpu_time(pid: u32) -> Option<Duration> {
 }
 
 /// Stops the child with SIGTERM (SIGKILL after 10 s).
+/// Serves `app` on 127.0.0.1 (an ephemeral port): the callback URL of its `/events`, and the
+/// server's task.
+pub(crate) async fn serve_receiver(
+    app: axum::Router,
+) -> Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("binding the receiver")?;
+    let callback = format!("http://{}/events", listener.local_addr()?);
+    Ok((
+        callback,
+        tokio::spawn(async move { axum::serve(listener, app).await }),
+    ))
+}
+
 pub(crate) fn stop(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -417,11 +432,7 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
     let app = axum::Router::new()
         .route("/events", axum::routing::post(receive))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("binding the receiver")?;
-    let callback = format!("http://{}/events", listener.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (callback, server) = crate::bench::serve_receiver(app).await?;
 
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let config_dir = dir.path().join("instances");

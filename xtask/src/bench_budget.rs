@@ -250,11 +250,7 @@ async fn run(pollen: &Path, budget: u32, seconds: u64) -> Result<RunResult> {
         "/events",
         axum::routing::post(|| async { axum::http::StatusCode::OK }),
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("binding the receiver")?;
-    let callback = format!("http://{}/events", listener.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (callback, server) = crate::bench::serve_receiver(app).await?;
 
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let config = dir.path().join("instances");

@@ -21,8 +21,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
 use crate::shared::{
-    db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or, stable_id,
-    status_from, Holders, OUTBOX_COLUMNS, STATE_COLUMNS,
+    check_rewind, db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or,
+    stable_id, status_from, Holders, OUTBOX_COLUMNS, STATE_COLUMNS,
 };
 
 mod overview;
@@ -1248,17 +1248,7 @@ impl PgBackend {
         let Some((id, previous, owner)) = row else {
             return Err(Error::not_found(format_args!("poll state for {key}")));
         };
-        if to >= previous {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "rewinding {key} to {} would skip changes: its watermark is {}; rewind to an \
-                     earlier instant",
-                    to.to_rfc3339(),
-                    previous.to_rfc3339()
-                ),
-            ));
-        }
+        check_rewind(key, to, previous)?;
         // The lease goes too: a poll in flight commits nothing (its fencing token no longer
         // matches a held lease) and the next poll, due now, reads from `to`.
         sqlx::query(

@@ -1,8 +1,30 @@
 //! What both backends share: column lists and value conversions.
 
-use pollen_core::{OutboxStatus, StableId, RESPONSE_EXCERPT_LIMIT};
+use chrono::{DateTime, Utc};
+use pollen_core::{OutboxStatus, PollKey, StableId, RESPONSE_EXCERPT_LIMIT};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+
+/// A rewind of `key` from watermark `previous` to `to` must go back: forward would skip the
+/// changes in between.
+pub(crate) fn check_rewind(
+    key: &PollKey,
+    to: DateTime<Utc>,
+    previous: DateTime<Utc>,
+) -> Result<()> {
+    if to >= previous {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "rewinding {key} to {} would skip changes: its watermark is {}; rewind to an \
+                 earlier instant",
+                to.to_rfc3339(),
+                previous.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(())
+}
 
 pub(crate) const STATE_COLUMNS: &str = "id, instance, resource, watermark, next_due, \
     consecutive_failures, last_error, lease_owner, lease_expires, fencing_token, completed_polls, reconciled_at, rewinds";
