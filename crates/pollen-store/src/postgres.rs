@@ -20,6 +20,9 @@ use sqlx::{Executor, Postgres, QueryBuilder, Row};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
+use crate::replay::{
+    list_from, list_text, Replay, ReplayFilter, ReplayState, Scanned, COUNT_PAGE, REPLAY_COLUMNS,
+};
 use crate::shared::{
     check_rewind, db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or,
     stable_id, status_from, Holders, OUTBOX_COLUMNS, STATE_COLUMNS,
@@ -142,6 +145,25 @@ const INSTANCE_COLUMNS: &str =
 
 /// A schema name safe to splice into SQL: lowercase letters, digits, `_`, not starting with a
 /// digit, at most 63 bytes.
+fn replay_from(row: &PgRow) -> Result<Replay> {
+    Ok(Replay {
+        id: get(row, "id")?,
+        filter: ReplayFilter {
+            instance: get(row, "instance")?,
+            since: get(row, "since")?,
+            until: get(row, "until")?,
+            resources: list_from(&get::<String>(row, "resources")?)?,
+            event_types: list_from(&get::<String>(row, "event_types")?)?,
+        },
+        state: ReplayState::parse(&get::<String>(row, "state")?)?,
+        total: db_count(get(row, "total")?),
+        replayed: db_count(get(row, "replayed")?),
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        finished_at: get(row, "finished_at")?,
+    })
+}
+
 fn check_schema(schema: &str) -> Result<()> {
     let ok = !schema.is_empty()
         && schema.len() <= 63
@@ -1276,6 +1298,232 @@ impl PgBackend {
             forgotten,
             interrupted: owner.is_some(),
         })
+    }
+
+    // ----- replays -----
+
+    /// Up to `limit` outbox rows of the filter's instance, range and resources with `seq` in
+    /// `(after, upto]`, by seq; the event types are matched on the bodies here.
+    async fn replay_scan<'c>(
+        conn: impl Executor<'c, Database = Postgres>,
+        filter: &ReplayFilter,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Scanned>> {
+        let mut q = QueryBuilder::<Postgres>::new(if filter.event_types.is_empty() {
+            "SELECT seq, '' AS body FROM outbox WHERE instance = "
+        } else {
+            "SELECT seq, body FROM outbox WHERE instance = "
+        });
+        q.push_bind(filter.instance.as_str())
+            .push(" AND seq > ")
+            .push_bind(after)
+            .push(" AND seq <= ")
+            .push_bind(upto)
+            .push(" AND created_at >= ")
+            .push_bind(filter.since)
+            .push(" AND created_at < ")
+            .push_bind(filter.until);
+        if !filter.resources.is_empty() {
+            q.push(" AND resource = ANY(")
+                .push_bind(filter.resources.clone())
+                .push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ")
+            .push_bind(db_u64(limit as u64));
+        let rows: Vec<(i64, String)> = q
+            .build_query_as()
+            .fetch_all(conn)
+            .await
+            .map_err(db("reading notifications to replay"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, body)| Scanned {
+                seq,
+                matches: filter.types_match(&body),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn count_replay(&self, filter: &ReplayFilter) -> Result<u64> {
+        filter.check()?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("connecting to count notifications"))?;
+        Self::count_matching(&mut conn, filter, i64::MAX).await
+    }
+
+    async fn count_matching(
+        conn: &mut sqlx::PgConnection,
+        filter: &ReplayFilter,
+        upto: i64,
+    ) -> Result<u64> {
+        let (mut after, mut total) = (0, 0);
+        loop {
+            let page = Self::replay_scan(&mut *conn, filter, after, upto, COUNT_PAGE).await?;
+            total += page.iter().filter(|s| s.matches).count() as u64;
+            match page.last() {
+                Some(last) if page.len() == COUNT_PAGE => after = last.seq,
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    pub(crate) async fn start_replay(
+        &self,
+        filter: &ReplayFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Replay> {
+        filter.check()?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        // Notifications written from now on are not part of it: they go out anyway. A row
+        // whose seq was drawn before this but commits after is left out: it is new, so it is
+        // delivered without a replay.
+        let (last_seq,): (i64,) = sqlx::query_as("SELECT coalesce(max(seq), 0) FROM outbox")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("reading the outbox's last seq"))?;
+        let total = Self::count_matching(&mut tx, filter, last_seq).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO replay (instance, since, until, resources, event_types, state, total, \
+             last_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8) \
+             RETURNING {REPLAY_COLUMNS}"
+        ))
+        .bind(&filter.instance)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(list_text(&filter.resources))
+        .bind(list_text(&filter.event_types))
+        .bind(db_u64(total))
+        .bind(last_seq)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("creating a replay"))?;
+        let replay = replay_from(&row)?;
+        tx.commit().await.map_err(db("committing a replay"))?;
+        Ok(replay)
+    }
+
+    pub(crate) async fn advance_replay(
+        &self,
+        id: i64,
+        chunk: usize,
+        backlog: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Replay> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        // The row lock makes concurrent advances of one replay take turns: each sees the
+        // cursor the one before left.
+        let row = sqlx::query(&format!(
+            "SELECT {REPLAY_COLUMNS}, cursor_seq, last_seq FROM replay WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("reading a replay"))?
+        .ok_or_else(|| Error::not_found(format_args!("replay {id}")))?;
+        let replay = replay_from(&row)?;
+        if replay.state != ReplayState::Running {
+            return Ok(replay);
+        }
+        let (cursor, last_seq): (i64, i64) = (get(&row, "cursor_seq")?, get(&row, "last_seq")?);
+        // The instance's backlog bounds the replay: it waits while the receiver catches up.
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE instance = $1 AND status = 'pending' \
+             LIMIT $2) AS backlog",
+        )
+        .bind(&replay.filter.instance)
+        .bind(db_u64(backlog as u64))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("counting pending notifications"))?;
+        if db_count(pending) >= backlog as u64 {
+            return Ok(replay);
+        }
+        let scanned = Self::replay_scan(&mut *tx, &replay.filter, cursor, last_seq, chunk).await?;
+        let matched: Vec<i64> = scanned
+            .iter()
+            .filter(|s| s.matches)
+            .map(|s| s.seq)
+            .collect();
+        // Re-queued like a redelivery; held as queued while the subscription is deactivated.
+        sqlx::query(
+            "UPDATE outbox SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_inactive i \
+             WHERE i.instance = outbox.instance) THEN 'queued' ELSE 'pending' END, \
+             next_attempt = $2, attempts = 0, lease_owner = NULL, lease_token = NULL, \
+             lease_expires = NULL WHERE seq = ANY($1)",
+        )
+        .bind(&matched)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("re-queueing notifications"))?;
+        let finished = scanned.len() < chunk;
+        let cursor = scanned.last().map_or(cursor, |s| s.seq);
+        let row = sqlx::query(&format!(
+            "UPDATE replay SET cursor_seq = $2, replayed = replayed + $3, updated_at = $4, \
+             state = CASE WHEN $5 THEN 'done' ELSE state END, \
+             finished_at = CASE WHEN $5 THEN $4 ELSE finished_at END \
+             WHERE id = $1 RETURNING {REPLAY_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(cursor)
+        .bind(db_u64(matched.len() as u64))
+        .bind(now)
+        .bind(finished)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("advancing a replay"))?;
+        let replay = replay_from(&row)?;
+        tx.commit().await.map_err(db("committing a replay chunk"))?;
+        Ok(replay)
+    }
+
+    pub(crate) async fn cancel_replay(&self, id: i64, now: DateTime<Utc>) -> Result<Replay> {
+        // Waits for a chunk in flight (its row lock), so no chunk lands after the cancel.
+        let row = sqlx::query(&format!(
+            "WITH cancelled AS (UPDATE replay SET state = 'cancelled', updated_at = $2, \
+             finished_at = $2 WHERE id = $1 AND state = 'running' RETURNING {REPLAY_COLUMNS}) \
+             SELECT {REPLAY_COLUMNS} FROM cancelled \
+             UNION ALL SELECT {REPLAY_COLUMNS} FROM replay \
+             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM cancelled)"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("cancelling a replay"))?
+        .ok_or_else(|| Error::not_found(format_args!("replay {id}")))?;
+        replay_from(&row)
+    }
+
+    pub(crate) async fn list_replays(
+        &self,
+        instance: Option<&str>,
+        running: bool,
+    ) -> Result<Vec<Replay>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REPLAY_COLUMNS} FROM replay WHERE ($1::TEXT IS NULL OR instance = $1) \
+             AND (NOT $2 OR state = 'running') ORDER BY id"
+        ))
+        .bind(instance)
+        .bind(running)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing replays"))?;
+        rows.iter().map(replay_from).collect()
     }
 
     // ----- rate budget -----

@@ -27,6 +27,9 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
+use crate::replay::{
+    list_from, list_text, Replay, ReplayFilter, ReplayState, Scanned, COUNT_PAGE, REPLAY_COLUMNS,
+};
 use crate::shared::{
     check_rewind, db_count, db_u64, event_ids_bytes, event_ids_from, excerpt, foreign_key_or,
     stable_id, status_from, Holders, STATE_COLUMNS,
@@ -286,6 +289,25 @@ const INSTANCE_COLUMNS: &str =
     "id, name, element_key, status, tags, created_at, updated_at, config_sealed";
 
 /// `PATH.lock`, beside the database file.
+fn replay_from(row: &SqliteRow) -> Result<Replay> {
+    Ok(Replay {
+        id: get(row, "id")?,
+        filter: ReplayFilter {
+            instance: get(row, "instance")?,
+            since: instant(get(row, "since")?)?,
+            until: instant(get(row, "until")?)?,
+            resources: list_from(&get::<String>(row, "resources")?)?,
+            event_types: list_from(&get::<String>(row, "event_types")?)?,
+        },
+        state: ReplayState::parse(&get::<String>(row, "state")?)?,
+        total: db_count(get(row, "total")?),
+        replayed: db_count(get(row, "replayed")?),
+        created_at: instant(get(row, "created_at")?)?,
+        updated_at: instant(get(row, "updated_at")?)?,
+        finished_at: opt_instant(get(row, "finished_at")?)?,
+    })
+}
+
 fn lock_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
@@ -1695,6 +1717,245 @@ impl SqliteBackend {
             forgotten,
             interrupted: owner.is_some(),
         })
+    }
+
+    // ----- replays -----
+
+    /// Up to `limit` outbox rows of the filter's instance, range and resources with `seq` in
+    /// `(after, upto]`, by seq; the event types are matched on the bodies here.
+    async fn replay_scan<'c>(
+        conn: impl sqlx::Executor<'c, Database = Sqlite>,
+        filter: &ReplayFilter,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Scanned>> {
+        let mut q = QueryBuilder::<Sqlite>::new(if filter.event_types.is_empty() {
+            "SELECT o.seq, '' AS body FROM outbox AS o WHERE o.instance = "
+        } else {
+            "SELECT o.seq, b.body FROM outbox AS o JOIN outbox_body AS b ON b.seq = o.seq \
+             WHERE o.instance = "
+        });
+        q.push_bind(filter.instance.as_str())
+            .push(" AND o.seq > ")
+            .push_bind(after)
+            .push(" AND o.seq <= ")
+            .push_bind(upto)
+            .push(" AND o.created_at >= ")
+            .push_bind(micros(filter.since))
+            .push(" AND o.created_at < ")
+            .push_bind(micros(filter.until));
+        if !filter.resources.is_empty() {
+            q.push(" AND o.resource IN (");
+            let mut list = q.separated(", ");
+            for resource in &filter.resources {
+                list.push_bind(resource.as_str());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY o.seq LIMIT ")
+            .push_bind(db_u64(limit as u64));
+        let rows: Vec<(i64, String)> = q
+            .build_query_as()
+            .fetch_all(conn)
+            .await
+            .map_err(db("reading notifications to replay"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, body)| Scanned {
+                seq,
+                matches: filter.types_match(&body),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn count_replay(&self, filter: &ReplayFilter) -> Result<u64> {
+        filter.check()?;
+        let mut conn = self
+            .reader
+            .acquire()
+            .await
+            .map_err(db("connecting to count notifications"))?;
+        Self::count_matching(&mut conn, filter, i64::MAX).await
+    }
+
+    async fn count_matching(
+        conn: &mut SqliteConnection,
+        filter: &ReplayFilter,
+        upto: i64,
+    ) -> Result<u64> {
+        let (mut after, mut total) = (0, 0);
+        loop {
+            let page = Self::replay_scan(&mut *conn, filter, after, upto, COUNT_PAGE).await?;
+            total += page.iter().filter(|s| s.matches).count() as u64;
+            match page.last() {
+                Some(last) if page.len() == COUNT_PAGE => after = last.seq,
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    pub(crate) async fn start_replay(
+        &self,
+        filter: &ReplayFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Replay> {
+        filter.check()?;
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        // Notifications written from now on are not part of it: they go out anyway.
+        let (last_seq,): (i64,) = sqlx::query_as("SELECT coalesce(max(seq), 0) FROM outbox")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("reading the outbox's last seq"))?;
+        let total = Self::count_matching(&mut tx, filter, last_seq).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO replay (instance, since, until, resources, event_types, state, total, \
+             last_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) \
+             RETURNING {REPLAY_COLUMNS}"
+        ))
+        .bind(&filter.instance)
+        .bind(micros(filter.since))
+        .bind(micros(filter.until))
+        .bind(list_text(&filter.resources))
+        .bind(list_text(&filter.event_types))
+        .bind(db_u64(total))
+        .bind(last_seq)
+        .bind(micros(now))
+        .bind(micros(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("creating a replay"))?;
+        let replay = replay_from(&row)?;
+        tx.commit().await.map_err(db("committing a replay"))?;
+        Ok(replay)
+    }
+
+    pub(crate) async fn advance_replay(
+        &self,
+        id: i64,
+        chunk: usize,
+        backlog: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Replay> {
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {REPLAY_COLUMNS}, cursor_seq, last_seq FROM replay WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("reading a replay"))?
+        .ok_or_else(|| Error::not_found(format_args!("replay {id}")))?;
+        let replay = replay_from(&row)?;
+        if replay.state != ReplayState::Running {
+            return Ok(replay);
+        }
+        let (cursor, last_seq): (i64, i64) = (get(&row, "cursor_seq")?, get(&row, "last_seq")?);
+        // The instance's backlog bounds the replay: it waits while the receiver catches up.
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE instance = ? AND status = 'pending' \
+             LIMIT ?)",
+        )
+        .bind(&replay.filter.instance)
+        .bind(db_u64(backlog as u64))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("counting pending notifications"))?;
+        if db_count(pending) >= backlog as u64 {
+            return Ok(replay);
+        }
+        let scanned = Self::replay_scan(&mut *tx, &replay.filter, cursor, last_seq, chunk).await?;
+        let matched: Vec<i64> = scanned
+            .iter()
+            .filter(|s| s.matches)
+            .map(|s| s.seq)
+            .collect();
+        for part in matched.chunks(INSERT_CHUNK) {
+            // Re-queued like a redelivery; held as queued while the subscription is deactivated.
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE outbox SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_inactive \
+                 i WHERE i.instance = outbox.instance) THEN 'queued' ELSE 'pending' END, \
+                 next_attempt = ",
+            );
+            q.push_bind(micros(now)).push(
+                ", attempts = 0, lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
+                 WHERE seq IN (",
+            );
+            let mut list = q.separated(", ");
+            for seq in part {
+                list.push_bind(*seq);
+            }
+            q.push(")");
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("re-queueing notifications"))?;
+        }
+        let finished = scanned.len() < chunk;
+        let cursor = scanned.last().map_or(cursor, |s| s.seq);
+        let row = sqlx::query(&format!(
+            "UPDATE replay SET cursor_seq = ?, replayed = replayed + ?, updated_at = ?, \
+             state = CASE WHEN ? THEN 'done' ELSE state END, \
+             finished_at = CASE WHEN ? THEN ? ELSE finished_at END \
+             WHERE id = ? RETURNING {REPLAY_COLUMNS}"
+        ))
+        .bind(cursor)
+        .bind(db_u64(matched.len() as u64))
+        .bind(micros(now))
+        .bind(finished)
+        .bind(finished)
+        .bind(micros(now))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("advancing a replay"))?;
+        let replay = replay_from(&row)?;
+        tx.commit().await.map_err(db("committing a replay chunk"))?;
+        Ok(replay)
+    }
+
+    pub(crate) async fn cancel_replay(&self, id: i64, now: DateTime<Utc>) -> Result<Replay> {
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        sqlx::query(
+            "UPDATE replay SET state = 'cancelled', updated_at = ?, finished_at = ? \
+             WHERE id = ? AND state = 'running'",
+        )
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("cancelling a replay"))?;
+        let row = sqlx::query(&format!("SELECT {REPLAY_COLUMNS} FROM replay WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("reading a replay"))?
+            .ok_or_else(|| Error::not_found(format_args!("replay {id}")))?;
+        let replay = replay_from(&row)?;
+        tx.commit().await.map_err(db("committing a cancel"))?;
+        Ok(replay)
+    }
+
+    pub(crate) async fn list_replays(
+        &self,
+        instance: Option<&str>,
+        running: bool,
+    ) -> Result<Vec<Replay>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REPLAY_COLUMNS} FROM replay WHERE (? IS NULL OR instance = ?) \
+             AND (NOT ? OR state = 'running') ORDER BY id"
+        ))
+        .bind(instance)
+        .bind(instance)
+        .bind(running)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("listing replays"))?;
+        rows.iter().map(replay_from).collect()
     }
 
     // ----- rate budget -----

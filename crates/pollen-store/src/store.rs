@@ -20,6 +20,7 @@ use crate::key::SecretKey;
 use crate::options::{DatabaseUrl, PruneReport, Retention, Rewound, StoreOptions};
 use crate::overview::OutboxHealth;
 use crate::postgres::PgBackend;
+use crate::replay::{Replay, ReplayFilter};
 use crate::shared::Holders;
 use crate::sqlite::SqliteBackend;
 
@@ -330,6 +331,48 @@ impl SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Rewound> {
         on_backend!(self, b => b.rewind(key, to, now).await)
+    }
+
+    /// How many notifications a replay with `filter` would re-send now (the preview).
+    /// `InvalidInput` for an empty range or an unknown event type.
+    pub async fn count_replay(&self, filter: &ReplayFilter) -> Result<u64> {
+        on_backend!(self, b => b.count_replay(filter).await)
+    }
+
+    /// Starts a replay of the notifications matching `filter` written so far: `Running`, with
+    /// its `total`, nothing re-queued yet (see [`SqlStore::advance_replay`]). `InvalidInput`
+    /// for an empty range or an unknown event type.
+    pub async fn start_replay(&self, filter: &ReplayFilter, now: DateTime<Utc>) -> Result<Replay> {
+        on_backend!(self, b => b.start_replay(filter, now).await)
+    }
+
+    /// Moves a running replay on by one chunk, in one transaction: the next `chunk` outbox
+    /// rows of its range are looked at and the matching ones re-queued (pending and due at
+    /// `now`, attempts reset, leases dropped — queued instead while the instance's
+    /// subscription is deactivated); when fewer than `chunk` were left it is `Done`. Nothing
+    /// moves while the instance has `backlog` or more pending notifications, nor for a replay
+    /// that is not running. Concurrent calls for one replay take turns. Returns the replay as
+    /// it is now; `NotFound` for an unknown id.
+    pub async fn advance_replay(
+        &self,
+        id: i64,
+        chunk: usize,
+        backlog: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Replay> {
+        on_backend!(self, b => b.advance_replay(id, chunk.max(1), backlog.max(1), now).await)
+    }
+
+    /// Cancels replay `id` if it is running (what it re-queued stays queued for delivery; no
+    /// chunk is re-queued after this returns). Returns the replay; `NotFound` for an unknown id.
+    pub async fn cancel_replay(&self, id: i64, now: DateTime<Utc>) -> Result<Replay> {
+        on_backend!(self, b => b.cancel_replay(id, now).await)
+    }
+
+    /// The replays of `instance` (every instance: `None`), only the running ones if `running`,
+    /// oldest first.
+    pub async fn list_replays(&self, instance: Option<&str>, running: bool) -> Result<Vec<Replay>> {
+        on_backend!(self, b => b.list_replays(instance, running).await)
     }
 
     /// Takes one call for `purpose` from the rate budget `business` (a Sage business), a token

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use pollen_config::{Secret, MASK};
 use pollen_core::{
-    ErrorKind as CoreKind, OutboxFilter, OutboxStatus, Purpose, RateBucket, SeenChange, Store,
+    ErrorKind as CoreKind, OutboxFilter, OutboxStatus, PollKey, Purpose, RateBucket, SeenChange,
+    Store,
 };
-use pollen_store::{Credentials, ErrorKind, InstanceStatus, Retention, SecretKey};
+use pollen_store::{Credentials, ErrorKind, InstanceStatus, ReplayState, Retention, SecretKey};
 
 use crate::harness::Db;
 use crate::support::{
@@ -28,6 +29,7 @@ crate::on_both!(
     code_exchange_is_claimed_once,
     rate_budget_is_shared_by_every_handle,
     rewind_moves_one_watermark_back_and_forgets_only_later_keys,
+    replay_requeues_exactly_its_range_in_chunks,
     instances_put_by_name_race_to_one,
     concurrent_registers_of_one_key_agree,
     response_excerpts_are_capped,
@@ -1038,4 +1040,227 @@ async fn claims_match_the_memory_store(db: &Db) {
         left.push(page.iter().map(|e| e.notification.id).collect::<Vec<_>>());
     }
     assert_eq!(left[0], left[1], "the pending notifications differ");
+}
+
+/// A replay re-queues exactly the notifications of its instance, range, resources and event
+/// types that were written before it started, whatever their status, chunk by chunk; it waits
+/// while the instance's backlog is full, stops when cancelled, and refuses empty ranges and
+/// unknown types.
+async fn replay_requeues_exactly_its_range_in_chunks(db: &Db) {
+    let store = db.open().await;
+    let hour = |h: i64| t0() + TimeDelta::hours(h);
+    let body = |t: &str| format!(r#"{{"message":{{"events":[{{"eventType":"{t}"}}]}}}}"#);
+    let (invoices, customers, elsewhere) = (
+        key("7", "invoices"),
+        key("7", "customers"),
+        key("8", "invoices"),
+    );
+    // Notification n of `k` written at `h` hours with one event of type `t`.
+    let written: Vec<(&PollKey, u32, i64, &str)> = vec![
+        (&invoices, 1, 1, "CREATED"),
+        (&invoices, 2, 2, "CREATED"),
+        (&invoices, 3, 3, "UPDATED"),
+        (&invoices, 4, 4, "DELETED"),
+        (&invoices, 5, 5, "UPDATED"),
+        (&customers, 6, 2, "CREATED"),
+        (&customers, 7, 4, "UPDATED"),
+        (&elsewhere, 8, 3, "CREATED"),
+    ];
+    for k in [&invoices, &customers, &elsewhere] {
+        store.register(k, t0(), t0()).await.unwrap();
+    }
+    for state in store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap()
+    {
+        let mut c = commit(&state.key, state.lease.unwrap().token, hour(6));
+        c.notifications = written
+            .iter()
+            .filter(|(k, ..)| **k == state.key)
+            .map(|(k, n, h, t)| notification(k, *n, hour(*h), &body(t)))
+            .collect();
+        store.commit_poll(c).await.unwrap();
+    }
+    // Every notification delivered, but number 3 queued after its last retry.
+    let now = hour(7);
+    for entry in store
+        .claim_outbox("s", now, TimeDelta::minutes(1), 100)
+        .await
+        .unwrap()
+    {
+        let token = entry.lease.unwrap().token;
+        let n = &entry.notification.id;
+        if *n == id(1, 3) {
+            store
+                .mark_queued(n, token, &attempt(now, 500, Some("500")))
+                .await
+                .unwrap();
+        } else {
+            store
+                .mark_delivered(n, token, &attempt(now, 200, None))
+                .await
+                .unwrap();
+        }
+    }
+
+    // Instance 7, [2 h, 5 h): notifications 2, 3, 4, 6 and 7.
+    let range = pollen_store::ReplayFilter::new("7", hour(2), hour(5));
+    assert_eq!(store.count_replay(&range).await.unwrap(), 5);
+    let only_invoices = range.clone().resources(vec!["invoices".into()]);
+    assert_eq!(store.count_replay(&only_invoices).await.unwrap(), 3);
+    let updates = range
+        .clone()
+        .event_types(vec!["UPDATED".into(), "DELETED".into()]);
+    assert_eq!(store.count_replay(&updates).await.unwrap(), 3, "3, 4 and 7");
+
+    let replay = store.start_replay(&updates, now).await.unwrap();
+    assert_eq!(
+        (replay.state, replay.total, replay.replayed),
+        (ReplayState::Running, 3, 0)
+    );
+    // Written after the start, in the range: not part of the replay (it goes out anyway).
+    store
+        .register(&key("7", "bills"), t0(), t0())
+        .await
+        .unwrap();
+    let token = store
+        .claim_due("a", hour(7), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.key.resource == "bills")
+        .and_then(|s| s.lease)
+        .unwrap()
+        .token;
+    let mut late = commit(&key("7", "bills"), token, hour(8));
+    late.notifications = vec![notification(
+        &key("7", "bills"),
+        9,
+        hour(3),
+        &body("UPDATED"),
+    )];
+    store.commit_poll(late).await.unwrap();
+    let pending_before: Vec<_> = pending_ids(&store).await;
+    assert_eq!(pending_before, [id(1, 9)]);
+
+    // A full backlog holds the replay.
+    let held = store.advance_replay(replay.id, 2, 1, now).await.unwrap();
+    assert_eq!(held.replayed, 0, "advanced past a full backlog");
+    // Chunks of two rows of the range (five rows; the types are matched after): the third
+    // chunk comes up short and finishes it.
+    let mut replayed = Vec::new();
+    let mut done = held;
+    for _ in 0..3 {
+        done = store.advance_replay(replay.id, 2, 100, now).await.unwrap();
+        replayed.push(done.replayed);
+    }
+    assert!(
+        replayed
+            .windows(2)
+            .all(|w| w[0] <= w[1] && w[1] - w[0] <= 2),
+        "{replayed:?}"
+    );
+    assert_eq!(replayed[2], 3, "{replayed:?}");
+    assert_eq!(done.state, ReplayState::Done, "{done:?}");
+    assert!(done.finished_at.is_some());
+    let mut pending = pending_ids(&store).await;
+    pending.sort();
+    let mut expected = vec![id(1, 3), id(1, 4), id(1, 7), id(1, 9)];
+    expected.sort();
+    assert_eq!(pending, expected, "exactly 3, 4 and 7 re-queued (9 is new)");
+    let requeued = store
+        .list_outbox(&OutboxFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.notification.id == id(1, 4))
+        .unwrap();
+    assert_eq!((requeued.attempts, requeued.next_attempt), (0, now));
+    assert_eq!(
+        store.list_attempts(&id(1, 4)).await.unwrap().len(),
+        1,
+        "the delivery log keeps the first delivery"
+    );
+    // A finished replay does not move again.
+    let again = store.advance_replay(replay.id, 2, 100, now).await.unwrap();
+    assert_eq!(again, done);
+
+    // Cancelled after one chunk: nothing more is re-queued.
+    let everything = pollen_store::ReplayFilter::new("7", hour(0), hour(6));
+    let cancelled = store.start_replay(&everything, now).await.unwrap();
+    assert_eq!(cancelled.total, 8, "1 to 7, and 9 now");
+    let first = store
+        .advance_replay(cancelled.id, 1, 100, now)
+        .await
+        .unwrap();
+    assert_eq!(first.replayed, 1);
+    let stopped = store.cancel_replay(cancelled.id, now).await.unwrap();
+    assert_eq!(stopped.state, ReplayState::Cancelled);
+    let after = store
+        .advance_replay(cancelled.id, 1, 100, now)
+        .await
+        .unwrap();
+    assert_eq!((after.state, after.replayed), (ReplayState::Cancelled, 1));
+    assert_eq!(store.cancel_replay(cancelled.id, now).await.unwrap(), after);
+
+    // Four advancers over two handles take turns: every row is re-queued once.
+    let shared = store.start_replay(&everything, now).await.unwrap();
+    let handles = [Arc::new(db.open().await), Arc::new(db.open().await)];
+    let advancers: Vec<_> = (0..4)
+        .map(|n| {
+            let store = Arc::clone(&handles[n % 2]);
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    let r = store.advance_replay(shared.id, 1, 100, now).await.unwrap();
+                    if r.state != ReplayState::Running {
+                        return r;
+                    }
+                }
+                panic!("replay {} not done after 20 chunks", shared.id)
+            })
+        })
+        .collect();
+    for advancer in advancers {
+        let r = advancer.await.unwrap();
+        assert_eq!((r.state, r.replayed), (ReplayState::Done, 8), "{r:?}");
+    }
+
+    let listed: Vec<i64> = store
+        .list_replays(Some("7"), false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [replay.id, cancelled.id, shared.id]);
+    assert!(store.list_replays(None, true).await.unwrap().is_empty());
+    assert!(store
+        .list_replays(Some("8"), false)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let empty = pollen_store::ReplayFilter::new("7", hour(5), hour(5));
+    let err = store.start_replay(&empty, now).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let typo = range.event_types(vec!["CREATE".into()]);
+    let err = store.count_replay(&typo).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = store.advance_replay(999, 1, 1, now).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+async fn pending_ids(store: &pollen_store::SqlStore) -> Vec<pollen_core::StableId> {
+    let filter = OutboxFilter {
+        status: Some(OutboxStatus::Pending),
+        ..OutboxFilter::default()
+    };
+    store
+        .list_outbox(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.notification.id)
+        .collect()
 }
