@@ -90,6 +90,9 @@ pub const DEFAULT_LEASE_TTL: TimeDelta = TimeDelta::seconds(30);
 /// How often the engine checks whether the poller enqueued notifications, to wake the sender.
 const WAKE_CHECK: Duration = Duration::from_millis(20);
 
+/// How often the engine moves running replays on by a chunk (sooner when one starts here).
+const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// `pollen-<pid>-<random>`: unique per process, so two workers never share a lease.
 fn default_owner() -> String {
     format!(
@@ -128,6 +131,8 @@ struct Inner {
     /// The Sage rate budgets every source draws from: in memory on an embedded database this
     /// process holds alone, in the database when processes share it.
     budget: Arc<RateBudget>,
+    /// Wakes the replay loop when a replay was started here.
+    replays: tokio::sync::Notify,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +195,7 @@ impl Engine {
                 last_heartbeat: Mutex::new(None),
                 leases_taken_over: AtomicU64::new(0),
                 budget,
+                replays: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -242,6 +248,11 @@ impl Engine {
     /// Looks for due polls now rather than at the next idle check (after a rewind, say).
     pub fn wake_poller(&self) {
         self.inner.scheduler.wake();
+    }
+
+    /// Moves the running replays on now rather than at the next look (after starting one).
+    pub fn wake_replays(&self) {
+        self.inner.replays.notify_one();
     }
 
     /// What each Sage business's rate budget did in this process.
@@ -616,8 +627,25 @@ impl Engine {
                 }
             }
         };
+        // Replays started here or by any process sharing the store, a chunk at a time.
+        let replaying = async {
+            let mut stop = stop_rx.clone();
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|stop| *stop) => break,
+                    () = self.inner.replays.notified() => {}
+                    () = tokio::time::sleep(REPLAY_INTERVAL) => {}
+                }
+                match crate::replay::advance(&self.inner.store).await {
+                    Ok(0) => {}
+                    Ok(_) => self.inner.sender.wake(),
+                    Err(error) => tracing::warn!(%error, "advancing replays failed"),
+                }
+            }
+        };
         let both = async {
-            let (polled, (), (), (), ()) = tokio::join!(polling, sending, waking, syncing, beating);
+            let (polled, (), (), (), (), ()) =
+                tokio::join!(polling, sending, waking, syncing, beating, replaying);
             polled
         };
         tokio::pin!(both);

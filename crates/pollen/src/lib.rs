@@ -41,6 +41,7 @@ pub mod engine;
 mod error;
 pub mod instances;
 pub mod receiver;
+pub mod replay;
 pub mod rewind;
 mod tokens;
 pub mod workers;

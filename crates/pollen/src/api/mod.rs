@@ -9,6 +9,7 @@
 mod auth;
 mod businesses;
 mod events;
+mod replays;
 mod instances;
 mod ops;
 mod workers;
@@ -147,6 +148,16 @@ fn router(
         )
         .route("/instances/{id}/events", get(events::list))
         .route("/instances/{id}/events/redeliver", post(events::redeliver))
+        .route("/instances/{id}/events/replay", post(replays::start))
+        .route("/instances/{id}/events/replays", get(replays::list))
+        .route(
+            "/instances/{id}/events/replays/{replay_id}",
+            get(replays::get_one),
+        )
+        .route(
+            "/instances/{id}/events/replays/{replay_id}/cancel",
+            post(replays::cancel),
+        )
         .route("/instances/events/{event_id}", get(events::get_one))
         .route("/hubs/finance/{resource}", get(ops::hub))
         .route("/workers", get(workers::list))
