@@ -69,7 +69,11 @@ impl ReplayRequest {
         let until = self.until.unwrap_or(now);
         if since >= until {
             return Err(Refused::Invalid {
-                field: if self.until.is_some() { "until" } else { "since" },
+                field: if self.until.is_some() {
+                    "until"
+                } else {
+                    "since"
+                },
                 message: format!(
                     "the range is empty: since {} is not before until {}",
                     date(since),

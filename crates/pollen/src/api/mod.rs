@@ -9,9 +9,9 @@
 mod auth;
 mod businesses;
 mod events;
-mod replays;
 mod instances;
 mod ops;
+mod replays;
 mod workers;
 
 use std::future::Future;

@@ -15,7 +15,9 @@ use crate::replay::{self, Refused, ReplayRequest};
 
 fn refused(refused: Refused) -> ApiError {
     match refused {
-        Refused::Invalid { field, message } => ApiError::bad_request(format!("/{field}: {message}")),
+        Refused::Invalid { field, message } => {
+            ApiError::bad_request(format!("/{field}: {message}"))
+        }
         Refused::UnknownReplay(id) => ApiError::not_found(format!("no replay {id}")),
         Refused::Store(e) => ApiError::internal("replaying", e),
     }
@@ -44,9 +46,9 @@ fn strings(body: &Value, field: &str) -> ApiResult<Vec<String>> {
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                item.as_str().map(str::to_owned).ok_or_else(|| {
-                    ApiError::bad_request(format!("/{field}/{i}: must be a string"))
-                })
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request(format!("/{field}/{i}: must be a string")))
             })
             .collect(),
         Some(_) => Err(ApiError::bad_request(format!(

@@ -1171,3 +1171,178 @@ async fn rewinding_a_resource_emits_exactly_the_changes_after_t_again() {
     assert_eq!(event_ids(&again), event_ids(&second), "{again:?}");
     service.stop().await;
 }
+
+/// The notification ids of `events`.
+fn notification_ids(events: &[ReceivedEvent]) -> std::collections::BTreeSet<String> {
+    events.iter().map(|e| e.notification_id.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_range_resends_exactly_its_notifications_with_the_same_ids() {
+    let (sim, receiver, mut events, mut service) = sim_receiver_service(b"replay-key").await;
+    let instance = demo_instance(&sim.handle(), &receiver.url(), "replay-key").expect("json");
+    let (status, created) = service
+        .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+    let whole_second = || {
+        chrono::Utc::now()
+            .with_nanosecond(0)
+            .expect("a whole second")
+    };
+
+    // Before the range, in it (two creates, then a delete), after it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = create_customer(&sim, "Before");
+    assert_eq!(receive(&mut events, 1).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let since = whole_second();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    create_customer(&sim, "In 1");
+    create_customer(&sim, "In 2");
+    let mut in_range = receive(&mut events, 2).await;
+    sim.delete(Resource::Contacts, &before).expect("deleting");
+    let deleted = receive(&mut events, 1).await;
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0].event_type, "DELETED");
+    in_range.extend(deleted.iter().cloned());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let until = whole_second() + TimeDelta::milliseconds(1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    create_customer(&sim, "After");
+    assert_eq!(receive(&mut events, 1).await.len(), 1);
+
+    let replay = format!("/instances/{id}/events/replay");
+    let range = json!({"since": since.to_rfc3339(), "until": until.to_rfc3339()});
+    let mut preview = range.clone();
+    preview["preview"] = json!(true);
+    let (status, counted) = service
+        .call(reqwest::Method::POST, &replay, AUTH, Some(&preview))
+        .await;
+    assert_eq!(status, 200, "{counted}");
+    let expected = notification_ids(&in_range);
+    assert_eq!(
+        counted["count"],
+        expected.len(),
+        "{counted} vs {in_range:?}"
+    );
+
+    // Exactly the range's notifications again: same notification ids, same event ids.
+    let (status, started) = service
+        .call(reqwest::Method::POST, &replay, AUTH, Some(&range))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["total"], expected.len(), "{started}");
+    let again = receive(&mut events, in_range.len()).await;
+    assert_eq!(event_ids(&again), event_ids(&in_range), "{again:?}");
+    assert_eq!(notification_ids(&again), expected);
+    assert!(again.iter().all(|e| e.signature_valid), "{again:?}");
+    let progress = format!("/instances/{id}/events/replays/{}", started["id"]);
+    let (status, done) = service
+        .call(reqwest::Method::GET, &progress, AUTH, None)
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["replayed"], expected.len(), "{done}");
+    // Cancelling a finished replay changes nothing.
+    let (status, cancelled) = service
+        .call(
+            reqwest::Method::POST,
+            &format!("{progress}/cancel"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!((status, &cancelled["state"]), (200, &json!("done")));
+
+    // Only the deletions, from the command line: the one notification holding the DELETED.
+    let db = service.db_url();
+    let id_text = id.to_string();
+    let (since_text, until_text) = (since.to_rfc3339(), until.to_rfc3339());
+    let cli = |extra: &[&str]| {
+        let mut args = vec![
+            "events",
+            "replay",
+            "--db",
+            &db,
+            "--instance",
+            &id_text,
+            "--since",
+            &since_text,
+            "--until",
+            &until_text,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        crate::support::pollen_command(&args, &[])
+    };
+    let refused = cli(&["--type", "CREATE"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--type: `CREATE` is not one of"),
+        "{stderr}"
+    );
+    let counted = cli(&["--type", "deleted", "--preview"]);
+    let printed: Value = serde_json::from_slice(&counted.stdout).expect("JSON");
+    assert_eq!(printed["count"], 1, "{printed}");
+    let started = cli(&["--type", "DELETED", "--resource", "customers"]);
+    assert_eq!(
+        started.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&started.stdout).expect("JSON");
+    assert_eq!(printed["total"], 1, "{printed}");
+    assert_eq!(printed["eventTypes"], json!(["DELETED"]));
+    let again = receive(&mut events, 1).await;
+    assert_eq!(event_ids(&again), event_ids(&deleted), "{again:?}");
+
+    let (status, listed) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}/events/replays"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+
+    // Refusals: an empty range, an unknown type, an unknown replay.
+    let (status, refused) = service
+        .call(
+            reqwest::Method::POST,
+            &replay,
+            AUTH,
+            Some(&json!({"since": until_text, "until": since_text})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.to_string().contains("/until: the range is empty"),
+        "{refused}"
+    );
+    let (status, refused) = service
+        .call(
+            reqwest::Method::POST,
+            &replay,
+            AUTH,
+            Some(&json!({"since": since_text, "eventTypes": ["MOVED"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("/eventTypes"), "{refused}");
+    let (status, refused) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}/events/replays/999999"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{refused}");
+    service.stop().await;
+}
