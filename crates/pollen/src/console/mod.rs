@@ -12,6 +12,7 @@ mod chart;
 mod form;
 mod html;
 mod pages;
+mod replay;
 mod session;
 
 use std::collections::HashMap;
@@ -89,6 +90,12 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(&at("/instances/{id}"), get(detail))
         .route(&at("/instances/{id}/redeliver"), post(redeliver))
         .route(&at("/instances/{id}/rewind"), post(rewind))
+        .route(&at("/instances/{id}/replay/preview"), post(replay::preview))
+        .route(&at("/instances/{id}/replay"), post(replay::start))
+        .route(
+            &at("/instances/{id}/replays/{replay}/cancel"),
+            post(replay::cancel),
+        )
         .route(&at("/instances/{id}/pause"), post(pause))
         .route(&at("/instances/{id}/resume"), post(resume))
         .route(&at("/instances/{id}/callback"), post(edit_callback))
@@ -471,6 +478,8 @@ async fn render_detail(
     let store = state.engine.store();
     let events = pages::events_region(store, &instance, &signed.csrf).await;
     let chart = pages::chart_region(store, Some(&instance)).await;
+    let replays = replay::region(store, &instance, &signed.csrf).await;
+    let replay_form = replay::form(&instance, &signed.csrf);
     let id = instance.id;
     let name = instance.name.clone();
     let enabled = instance.config.configuration.notification.enabled;
@@ -487,9 +496,9 @@ async fn render_detail(
     let business = crate::businesses::describe_business(&instance.config);
     let v31 = instance.config.configuration.sage.api_version != pollen_config::ApiVersion::V3;
     let view = pages::instance_view(store, instance).await;
-    let (view, events, chart) = match (view, events, chart) {
-        (Ok(v), Ok(e), Ok(c)) => (v, e, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+    let (view, events, chart, replays) = match (view, events, chart, replays) {
+        (Ok(v), Ok(e), Ok(c), Ok(r)) => (v, e, c, r),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
             return error_page(signed, state, StatusCode::INTERNAL_SERVER_ERROR, &e)
         }
     };
@@ -555,6 +564,7 @@ async fn render_detail(
          <button type=\"submit\">Rewind</button>\
          <p class=\"muted\" id=\"rewind_help\">The next poll reads the resource again from that instant and \
          re-sends the changes it finds, with their event ids (for a receiver that rebuilt its store).</p></form>\
+         <h2>Replays</h2>{replay_form}<div id=\"replays\" class=\"live\">{replays}</div>\
          <h2>Events</h2><div id=\"events\" class=\"live\">{events}</div>\
          <h2>Last hour</h2><div id=\"chart\" class=\"live\">{chart}</div>\
          <details><summary>Instance JSON (secrets masked)</summary><pre class=\"body\" tabindex=\"0\">{masked}</pre></details>",
@@ -1032,6 +1042,10 @@ async fn regions(
             if with_chart {
                 out.insert("chart", pages::chart_region(store, Some(&instance)).await?);
             }
+            out.insert(
+                "replays",
+                replay::region(store, &instance, csrf).await?,
+            );
             let view = pages::instance_view(store, instance).await?;
             out.insert("status", pages::status_region(&view));
         }
