@@ -133,6 +133,8 @@ struct Inner {
     budget: Arc<RateBudget>,
     /// Wakes the replay loop when a replay was started here.
     replays: tokio::sync::Notify,
+    /// Notifications this process re-queued for replays.
+    replayed: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +198,7 @@ impl Engine {
                 leases_taken_over: AtomicU64::new(0),
                 budget,
                 replays: tokio::sync::Notify::new(),
+                replayed: AtomicU64::new(0),
             }),
         })
     }
@@ -235,6 +238,11 @@ impl Engine {
     /// process before this one) that this process released so that they are taken up at once.
     pub fn leases_taken_over(&self) -> u64 {
         self.inner.leases_taken_over.load(Ordering::Relaxed)
+    }
+
+    /// Notifications this process re-queued for replays (any process may move a replay on).
+    pub fn replayed(&self) -> u64 {
+        self.inner.replayed.load(Ordering::Relaxed)
     }
 
     fn last_heartbeat(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
@@ -638,7 +646,10 @@ impl Engine {
                 }
                 match crate::replay::advance(&self.inner.store).await {
                     Ok(0) => {}
-                    Ok(_) => self.inner.sender.wake(),
+                    Ok(n) => {
+                        self.inner.replayed.fetch_add(n, Ordering::Relaxed);
+                        self.inner.sender.wake();
+                    }
                     Err(error) => tracing::warn!(%error, "advancing replays failed"),
                 }
             }

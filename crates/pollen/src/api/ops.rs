@@ -286,6 +286,28 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         "Subscriptions deactivated (410 Gone or retries exhausted).",
         &[("", sent.deactivations)],
     );
+    metric(
+        &mut out,
+        "pollen_replayed_notifications_total",
+        "counter",
+        "Notifications this process re-queued for replays.",
+        &[("", state.engine.replayed())],
+    );
+    let running = match store.list_replays(None, true).await {
+        Ok(running) => running.len() as u64,
+        Err(error) => {
+            tracing::warn!(%error, "metrics: listing the replays failed");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable")
+                .into_response();
+        }
+    };
+    metric(
+        &mut out,
+        "pollen_replays_running",
+        "gauge",
+        "Replays not yet finished nor cancelled, in the whole database.",
+        &[("", running)],
+    );
     let mut depth = Vec::new();
     for status in [OutboxStatus::Pending, OutboxStatus::Queued] {
         match count_outbox(store.as_ref(), status).await {

@@ -563,6 +563,54 @@ async fn the_console_in_a_real_browser() {
         )
         .await;
 
+    // Replay everything the instance wrote: the preview counts it, the start re-sends each
+    // notification (now to the right receiver) with its id, the table shows it done.
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    browser.fill("#replay_since", "2000-01-01T00:00:00Z").await;
+    browser.click("form.replay button[type=submit]").await;
+    browser
+        .until(
+            "the replay preview",
+            "return document.getElementById('replay-preview') !== null",
+        )
+        .await;
+    let count: usize = browser
+        .text("#replay-preview strong")
+        .await
+        .trim()
+        .parse()
+        .expect("a count");
+    assert!(count >= 3, "customers, vendors and a deletion: {count}");
+    browser.screenshot("replay-preview").await;
+    while events.try_recv().is_ok() {}
+    browser.click("button.primary").await;
+    browser
+        .until(
+            "the started replay",
+            "return ((document.querySelector('.flash') || {}).textContent || '').startsWith('Replay ')",
+        )
+        .await;
+    let mut replayed = std::collections::BTreeSet::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while replayed.len() < count {
+            let event = events.recv().await.expect("the receiver runs");
+            assert!(event.signature_valid);
+            replayed.insert(event.notification_id);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} of {count} notifications replayed in 20 s", replayed.len()));
+    browser
+        .until(
+            "the finished replay",
+            "return document.querySelector('#replays .badge.ok') !== null",
+        )
+        .await;
+    let table = browser.text("#replays").await;
+    assert!(table.contains(&format!("{count} of {count}")), "{table}");
+
     // The notification's page: body, headers, attempts with their response codes.
     browser
         .goto(&format!("{base}/notifications/{target}"))

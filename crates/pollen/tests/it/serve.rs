@@ -1310,6 +1310,20 @@ async fn replaying_a_range_resends_exactly_its_notifications_with_the_same_ids()
         .await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let metrics = reqwest::get(service.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(&format!(
+            "pollen_replayed_notifications_total {}",
+            expected.len() + 1
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pollen_replays_running 0"), "{metrics}");
 
     // Refusals: an empty range, an unknown type, an unknown replay.
     let (status, refused) = service
