@@ -91,6 +91,7 @@
 mod error;
 mod instance;
 mod key;
+mod keys;
 mod options;
 mod overview;
 mod postgres;
@@ -102,6 +103,7 @@ mod store;
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{Credentials, Instance, InstanceStatus, InstanceToken};
 pub use key::SecretKey;
+pub use keys::{KeyScheme, RetiredKey};
 pub use options::{DatabaseUrl, PruneReport, Retention, Rewound, StoreOptions};
 pub use overview::OutboxHealth;
 pub use replay::{Replay, ReplayFilter, ReplayState, EVENT_TYPES};

@@ -19,6 +19,7 @@ use sqlx::{Executor, Postgres, QueryBuilder, Row};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
+use crate::keys::RetiredRow;
 use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
 use crate::replay::{
     list_from, list_text, Replay, ReplayFilter, ReplayState, Scanned, COUNT_PAGE, REPLAY_COLUMNS,
@@ -1243,6 +1244,70 @@ impl PgBackend {
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
+    }
+
+    // ----- retired signing keys -----
+
+    pub(crate) async fn retire_signing_key(
+        &self,
+        id: i64,
+        scheme: &str,
+        sealed: &[u8],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "WITH expired AS (DELETE FROM retired_signing_key WHERE instance_id = $1 \
+             AND expires_at <= $4) \
+             INSERT INTO retired_signing_key (instance_id, scheme, key_sealed, retired_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(scheme)
+        .bind(sealed)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| foreign_key_or(&e, id, "retiring a signing key"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn retired_signing_keys(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RetiredRow>> {
+        let rows: Vec<(String, Vec<u8>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT scheme, key_sealed, retired_at, expires_at FROM retired_signing_key \
+             WHERE instance_id = $1 AND expires_at > $2 ORDER BY retired_at DESC, id DESC",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading retired signing keys"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(scheme, sealed, retired_at, expires_at)| RetiredRow {
+                scheme,
+                sealed,
+                retired_at,
+                expires_at,
+            })
+            .collect())
+    }
+
+    pub(crate) async fn drop_retired_signing_keys(&self, id: i64, scheme: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = $1 AND scheme = $2")
+                .bind(id)
+                .bind(scheme)
+                .execute(&self.pool)
+                .await
+                .map_err(db("dropping retired signing keys"))?
+                .rows_affected(),
+        )
     }
 
     // ----- rewind -----

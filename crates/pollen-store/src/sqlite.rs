@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
+use crate::keys::RetiredRow;
 use crate::options::{PruneReport, Retention, Rewound, StoreOptions};
 use crate::replay::{
     list_from, list_text, Replay, ReplayFilter, ReplayState, Scanned, COUNT_PAGE, REPLAY_COLUMNS,
@@ -1665,6 +1666,78 @@ impl SqliteBackend {
         .await
         .map_err(|e| foreign_key_or(&e, id, "claiming the code exchange"))?;
         Ok(claimed.is_some())
+    }
+
+    // ----- retired signing keys -----
+
+    pub(crate) async fn retire_signing_key(
+        &self,
+        id: i64,
+        scheme: &str,
+        sealed: &[u8],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = ? AND expires_at <= ?")
+            .bind(id)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("dropping expired signing keys"))?;
+        sqlx::query(
+            "INSERT INTO retired_signing_key (instance_id, scheme, key_sealed, retired_at, \
+             expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(scheme)
+        .bind(sealed)
+        .bind(micros(now))
+        .bind(micros(expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| foreign_key_or(&e, id, "retiring a signing key"))?;
+        tx.commit().await.map_err(db("committing a retired key"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn retired_signing_keys(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RetiredRow>> {
+        let rows: Vec<(String, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT scheme, key_sealed, retired_at, expires_at FROM retired_signing_key \
+             WHERE instance_id = ? AND expires_at > ? ORDER BY retired_at DESC, id DESC",
+        )
+        .bind(id)
+        .bind(micros(now))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading retired signing keys"))?;
+        rows.into_iter()
+            .map(|(scheme, sealed, retired_at, expires_at)| {
+                Ok(RetiredRow {
+                    scheme,
+                    sealed,
+                    retired_at: instant(retired_at)?,
+                    expires_at: instant(expires_at)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn drop_retired_signing_keys(&self, id: i64, scheme: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = ? AND scheme = ?")
+                .bind(id)
+                .bind(scheme)
+                .execute(self.writer().await?.conn()?)
+                .await
+                .map_err(db("dropping retired signing keys"))?
+                .rows_affected(),
+        )
     }
 
     // ----- rewind -----

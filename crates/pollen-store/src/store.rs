@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
-use pollen_config::InstanceConfig;
+use pollen_config::{InstanceConfig, Secret};
 use pollen_core::{
     AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey,
     PollProgress, PollState, Purpose, RateBucket, RateTake, ReleasedWork, StableId, Store, Worker,
@@ -17,6 +17,7 @@ use crate::instance::{
     InstanceFields, InstanceStatus, InstanceToken,
 };
 use crate::key::SecretKey;
+use crate::keys::{retired_key_context, KeyScheme, RetiredKey};
 use crate::options::{DatabaseUrl, PruneReport, Retention, Rewound, StoreOptions};
 use crate::overview::OutboxHealth;
 use crate::postgres::PgBackend;
@@ -316,6 +317,53 @@ impl SqlStore {
     /// instance.
     pub async fn claim_code_exchange(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
         on_backend!(self, b => b.claim_code_exchange(id, now).await)
+    }
+
+    /// Keeps `key`, the `scheme` key instance `id` signed with until a rotation, so that
+    /// deliveries are signed with it too until `expires_at` ([`SqlStore::retired_signing_keys`]);
+    /// encrypted like every secret. Keys of the instance that expired by `now` are dropped.
+    /// `NotFound` without the instance.
+    pub async fn retire_signing_key(
+        &self,
+        id: i64,
+        scheme: KeyScheme,
+        key: &Secret,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let sealed = self
+            .key
+            .seal(&retired_key_context(id, scheme), key.expose().as_bytes());
+        on_backend!(self, b => b.retire_signing_key(id, scheme.as_str(), &sealed, expires_at, now).await)
+    }
+
+    /// The retired keys of instance `id` still signing at `now`, newest first.
+    pub async fn retired_signing_keys(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RetiredKey>> {
+        let rows = on_backend!(self, b => b.retired_signing_keys(id, now).await)?;
+        rows.into_iter()
+            .map(|row| {
+                let scheme = KeyScheme::stored(&row.scheme)?;
+                let key = self
+                    .key
+                    .open_text(&retired_key_context(id, scheme), &row.sealed)?;
+                Ok(RetiredKey {
+                    scheme,
+                    key: Secret::new(key),
+                    retired_at: row.retired_at,
+                    expires_at: row.expires_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Stops signing with the retired `scheme` keys of instance `id` at once (a leaked key);
+    /// returns how many were dropped.
+    pub async fn drop_retired_signing_keys(&self, id: i64, scheme: KeyScheme) -> Result<u64> {
+        on_backend!(self, b => b.drop_retired_signing_keys(id, scheme.as_str()).await)
     }
 
     /// Moves the watermark of `key` back to `to` (before its current one: forward would skip

@@ -9,7 +9,9 @@ use pollen_core::{
     ErrorKind as CoreKind, OutboxFilter, OutboxStatus, PollKey, Purpose, RateBucket, SeenChange,
     Store,
 };
-use pollen_store::{Credentials, ErrorKind, InstanceStatus, ReplayState, Retention, SecretKey};
+use pollen_store::{
+    Credentials, ErrorKind, InstanceStatus, KeyScheme, ReplayState, Retention, SecretKey,
+};
 
 use crate::harness::Db;
 use crate::support::{
@@ -30,6 +32,7 @@ crate::on_both!(
     rate_budget_is_shared_by_every_handle,
     rewind_moves_one_watermark_back_and_forgets_only_later_keys,
     replay_requeues_exactly_its_range_in_chunks,
+    retired_keys_sign_until_they_expire,
     instances_put_by_name_race_to_one,
     concurrent_registers_of_one_key_agree,
     response_excerpts_are_capped,
@@ -472,7 +475,18 @@ async fn secrets_are_unreadable_without_the_key(db: &Db) {
         .save_credentials(instance.id, &credentials, t0())
         .await
         .unwrap();
+    store
+        .retire_signing_key(
+            instance.id,
+            KeyScheme::Elements,
+            &Secret::new("SEKRIT-retired-key-5a1c"),
+            t0() + TimeDelta::hours(24),
+            t0(),
+        )
+        .await
+        .unwrap();
     secrets.extend([
+        "SEKRIT-retired-key-5a1c".to_owned(),
         "SEKRIT-stored-access-3b8e".to_owned(),
         "SEKRIT-stored-refresh-91f0".to_owned(),
         token.expose().to_owned(),
@@ -1263,4 +1277,90 @@ async fn pending_ids(store: &pollen_store::SqlStore) -> Vec<pollen_core::StableI
         .into_iter()
         .map(|e| e.notification.id)
         .collect()
+}
+
+/// A retired key is listed (newest first, opened) until it expires, dropped on demand, and
+/// goes with its instance.
+async fn retired_keys_sign_until_they_expire(db: &Db) {
+    let store = db.open().await;
+    let (config, _) = secrets_fixture();
+    let (instance, _) = store.create_instance(&config, t0()).await.unwrap();
+    let retire = |scheme, key: &'static str, hours: i64, at| {
+        let store = &store;
+        async move {
+            store
+                .retire_signing_key(
+                    instance.id,
+                    scheme,
+                    &Secret::new(key),
+                    t0() + TimeDelta::hours(hours),
+                    at,
+                )
+                .await
+        }
+    };
+    retire(KeyScheme::Elements, "first-old", 24, t0())
+        .await
+        .unwrap();
+    retire(
+        KeyScheme::StandardWebhooks,
+        "whsec_old",
+        1,
+        t0() + TimeDelta::minutes(1),
+    )
+    .await
+    .unwrap();
+    let listed = |at| {
+        let store = &store;
+        async move {
+            store
+                .retired_signing_keys(instance.id, at)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| (k.scheme, k.key.expose().to_owned()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(t0() + TimeDelta::minutes(2)).await,
+        [
+            (KeyScheme::StandardWebhooks, "whsec_old".to_owned()),
+            (KeyScheme::Elements, "first-old".to_owned()),
+        ]
+    );
+    // The Standard Webhooks key's hour is over.
+    assert_eq!(
+        listed(t0() + TimeDelta::hours(1)).await,
+        [(KeyScheme::Elements, "first-old".to_owned())]
+    );
+    let debug = format!(
+        "{:?}",
+        store.retired_signing_keys(instance.id, t0()).await.unwrap()
+    );
+    assert!(!debug.contains("first-old"), "{debug}");
+    assert_eq!(
+        store
+            .drop_retired_signing_keys(instance.id, KeyScheme::Elements)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(listed(t0())
+        .await
+        .iter()
+        .all(|(s, _)| *s != KeyScheme::Elements));
+    retire(KeyScheme::Elements, "second-old", 1, t0())
+        .await
+        .unwrap();
+    let err = store
+        .retire_signing_key(999_999, KeyScheme::Elements, &Secret::new("k"), t0(), t0())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    store.delete_instance(instance.id).await.unwrap();
+    assert!(
+        listed(t0()).await.is_empty(),
+        "kept after the instance was deleted"
+    );
 }

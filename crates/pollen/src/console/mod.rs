@@ -1042,10 +1042,7 @@ async fn regions(
             if with_chart {
                 out.insert("chart", pages::chart_region(store, Some(&instance)).await?);
             }
-            out.insert(
-                "replays",
-                replay::region(store, &instance, csrf).await?,
-            );
+            out.insert("replays", replay::region(store, &instance, csrf).await?);
             let view = pages::instance_view(store, instance).await?;
             out.insert("status", pages::status_region(&view));
         }

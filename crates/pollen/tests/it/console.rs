@@ -601,7 +601,12 @@ async fn the_console_in_a_real_browser() {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("{} of {count} notifications replayed in 20 s", replayed.len()));
+    .unwrap_or_else(|_| {
+        panic!(
+            "{} of {count} notifications replayed in 20 s",
+            replayed.len()
+        )
+    });
     browser
         .until(
             "the finished replay",
