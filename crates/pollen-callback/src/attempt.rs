@@ -48,15 +48,30 @@ pub fn request_headers(
             elements_signature(key.expose().as_bytes(), body),
         );
     }
+    // During a rotation's grace period the replaced keys sign too.
+    let previous: Vec<String> = endpoint
+        .previous_signature_keys(timestamp)
+        .map(|key| elements_signature(key.expose().as_bytes(), body))
+        .collect();
+    if !previous.is_empty() {
+        set(
+            HeaderName::from_static("elements-webhook-signature-previous"),
+            previous.join(", "),
+        );
+    }
     if let Some(secret) = endpoint.standard_webhooks() {
         set(HeaderName::from_static("webhook-id"), id.into());
         set(
             HeaderName::from_static("webhook-timestamp"),
             timestamp.to_string(),
         );
+        let signatures: Vec<String> = std::iter::once(secret)
+            .chain(endpoint.previous_standard_webhooks(timestamp))
+            .map(|s| s.sign(id, timestamp, body))
+            .collect();
         set(
             HeaderName::from_static("webhook-signature"),
-            secret.sign(id, timestamp, body),
+            signatures.join(" "),
         );
     }
     if let Some((user, password)) = endpoint.basic() {

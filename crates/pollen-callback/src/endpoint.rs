@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue};
 use pollen_config::{InstanceConfig, Secret};
@@ -17,10 +18,15 @@ use crate::sign::StandardWebhooksSecret;
 /// `webhook-signature` headers.
 pub const STANDARD_WEBHOOKS_SECRET_KEY: &str = "event.notification.standard_webhooks.secret";
 
+/// The header holding the signatures of replaced `Elements-Webhook-Signature` keys during a
+/// rotation's grace period (a pollen extension: the vendor has one key).
+pub const PREVIOUS_SIGNATURE_HEADER: &str = "Elements-Webhook-Signature-Previous";
+
 /// Headers the sender sets itself; extra headers never replace them.
 const RESERVED: &[&str] = &[
     "elements-webhook-id",
     "elements-webhook-signature",
+    "elements-webhook-signature-previous",
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -41,6 +47,9 @@ pub struct Endpoint {
     url: Url,
     signature_key: Option<Secret>,
     standard_webhooks: Option<StandardWebhooksSecret>,
+    /// Keys replaced by a rotation, each signing too until its instant (Unix seconds).
+    previous_signature_keys: Vec<(Secret, i64)>,
+    previous_standard_webhooks: Vec<(StandardWebhooksSecret, i64)>,
     basic: Option<(String, Secret)>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -60,6 +69,8 @@ impl Endpoint {
             url: parsed,
             signature_key: None,
             standard_webhooks: None,
+            previous_signature_keys: Vec::new(),
+            previous_standard_webhooks: Vec::new(),
             basic: None,
             headers: Vec::new(),
         })
@@ -111,6 +122,27 @@ impl Endpoint {
         self
     }
 
+    /// Also signs with `key`, the `Elements-Webhook-Signature` key a rotation replaced, until
+    /// `until`: its signature goes in [`PREVIOUS_SIGNATURE_HEADER`] (several: comma-separated,
+    /// newest first), so that a receiver still verifying with it accepts every delivery.
+    pub fn with_previous_signature_key(mut self, key: Secret, until: DateTime<Utc>) -> Self {
+        self.previous_signature_keys.push((key, until.timestamp()));
+        self
+    }
+
+    /// Also signs with `secret`, the Standard Webhooks secret a rotation replaced, until
+    /// `until`: `webhook-signature` then lists both signatures, space-separated, as the
+    /// specification allows for rotations.
+    pub fn with_previous_standard_webhooks(
+        mut self,
+        secret: StandardWebhooksSecret,
+        until: DateTime<Utc>,
+    ) -> Self {
+        self.previous_standard_webhooks
+            .push((secret, until.timestamp()));
+        self
+    }
+
     /// Sends HTTP basic authentication (it replaces an extra `Authorization` header).
     pub fn with_basic_auth(mut self, username: impl Into<String>, password: Secret) -> Self {
         self.basic = Some((username.into(), password));
@@ -151,6 +183,25 @@ impl Endpoint {
         self.standard_webhooks.as_ref()
     }
 
+    /// The replaced `Elements-Webhook-Signature` keys still signing at `timestamp`.
+    pub(crate) fn previous_signature_keys(&self, timestamp: i64) -> impl Iterator<Item = &Secret> {
+        self.previous_signature_keys
+            .iter()
+            .filter(move |(_, until)| *until > timestamp)
+            .map(|(key, _)| key)
+    }
+
+    /// The replaced Standard Webhooks secrets still signing at `timestamp`.
+    pub(crate) fn previous_standard_webhooks(
+        &self,
+        timestamp: i64,
+    ) -> impl Iterator<Item = &StandardWebhooksSecret> {
+        self.previous_standard_webhooks
+            .iter()
+            .filter(move |(_, until)| *until > timestamp)
+            .map(|(secret, _)| secret)
+    }
+
     pub(crate) fn basic(&self) -> Option<(&str, &Secret)> {
         self.basic.as_ref().map(|(u, p)| (u.as_str(), p))
     }
@@ -180,6 +231,11 @@ impl fmt::Debug for Endpoint {
             .field("url", &self.display_url())
             .field("signature_key", &self.signature_key)
             .field("standard_webhooks", &self.standard_webhooks)
+            .field("previous_signature_keys", &self.previous_signature_keys)
+            .field(
+                "previous_standard_webhooks",
+                &self.previous_standard_webhooks,
+            )
             .field("basic", &self.basic)
             .field("headers", &headers)
             .finish()

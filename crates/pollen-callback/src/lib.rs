@@ -111,7 +111,9 @@ mod sender;
 mod sign;
 
 pub use attempt::{request_headers, USER_AGENT_VALUE};
-pub use endpoint::{Endpoint, EndpointMap, Endpoints, STANDARD_WEBHOOKS_SECRET_KEY};
+pub use endpoint::{
+    Endpoint, EndpointMap, Endpoints, PREVIOUS_SIGNATURE_HEADER, STANDARD_WEBHOOKS_SECRET_KEY,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use guard::{AddressPolicy, BlockedAddress, Cidr};
 pub use retry::RetryPolicy;

@@ -58,6 +58,22 @@ fn endpoint_from(input: &Value) -> Endpoint {
     if let Some(secret) = e["standardWebhooksSecret"].as_str() {
         endpoint = endpoint.with_standard_webhooks(StandardWebhooksSecret::parse(secret).unwrap());
     }
+    // Keys a rotation replaced, signing until `until` (Unix seconds).
+    let until = |item: &Value| {
+        chrono::DateTime::from_timestamp(item["until"].as_i64().unwrap(), 0).unwrap()
+    };
+    for item in e["previousSignatureKeys"].as_array().into_iter().flatten() {
+        endpoint = endpoint
+            .with_previous_signature_key(Secret::new(item["key"].as_str().unwrap()), until(item));
+    }
+    for item in e["previousStandardWebhooksSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let secret = StandardWebhooksSecret::parse(item["secret"].as_str().unwrap()).unwrap();
+        endpoint = endpoint.with_previous_standard_webhooks(secret, until(item));
+    }
     if let Some(basic) = e.get("basic") {
         endpoint = endpoint.with_basic_auth(
             basic["username"].as_str().unwrap(),
