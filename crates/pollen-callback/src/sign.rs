@@ -5,6 +5,7 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use pollen_config::Secret;
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
@@ -44,6 +45,20 @@ impl StandardWebhooksSecret {
             )));
         }
         Ok(StandardWebhooksSecret { key })
+    }
+
+    /// A new random secret of 32 bytes, as text (`whsec_<base64>`) to save and hand to the
+    /// receiver.
+    ///
+    /// ```
+    /// use pollen_callback::StandardWebhooksSecret;
+    ///
+    /// let text = StandardWebhooksSecret::generate();
+    /// assert!(StandardWebhooksSecret::parse(text.expose()).is_ok());
+    /// ```
+    pub fn generate() -> Secret {
+        let bytes: [u8; 32] = rand::random();
+        Secret::new(format!("whsec_{}", BASE64.encode(bytes)))
     }
 
     /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`: the value of

@@ -1298,16 +1298,24 @@ impl PgBackend {
             .collect())
     }
 
-    pub(crate) async fn drop_retired_signing_keys(&self, id: i64, scheme: &str) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = $1 AND scheme = $2")
-                .bind(id)
-                .bind(scheme)
-                .execute(&self.pool)
-                .await
-                .map_err(db("dropping retired signing keys"))?
-                .rows_affected(),
+    pub(crate) async fn drop_retired_signing_keys(
+        &self,
+        id: i64,
+        scheme: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let (dropped,): (i64,) = sqlx::query_as(
+            "WITH gone AS (DELETE FROM retired_signing_key WHERE instance_id = $1 \
+             AND (scheme = $2 OR expires_at <= $3) RETURNING scheme, expires_at) \
+             SELECT count(*) FROM gone WHERE scheme = $2 AND expires_at > $3",
         )
+        .bind(id)
+        .bind(scheme)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("dropping retired signing keys"))?;
+        Ok(db_count(dropped))
     }
 
     // ----- rewind -----

@@ -1728,16 +1728,30 @@ impl SqliteBackend {
             .collect()
     }
 
-    pub(crate) async fn drop_retired_signing_keys(&self, id: i64, scheme: &str) -> Result<u64> {
-        Ok(
+    pub(crate) async fn drop_retired_signing_keys(
+        &self,
+        id: i64,
+        scheme: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = ? AND expires_at <= ?")
+            .bind(id)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("dropping expired signing keys"))?;
+        let dropped =
             sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = ? AND scheme = ?")
                 .bind(id)
                 .bind(scheme)
-                .execute(self.writer().await?.conn()?)
+                .execute(&mut *tx)
                 .await
                 .map_err(db("dropping retired signing keys"))?
-                .rows_affected(),
-        )
+                .rows_affected();
+        tx.commit().await.map_err(db("committing"))?;
+        Ok(dropped)
     }
 
     // ----- rewind -----

@@ -361,9 +361,14 @@ impl SqlStore {
     }
 
     /// Stops signing with the retired `scheme` keys of instance `id` at once (a leaked key);
-    /// returns how many were dropped.
-    pub async fn drop_retired_signing_keys(&self, id: i64, scheme: KeyScheme) -> Result<u64> {
-        on_backend!(self, b => b.drop_retired_signing_keys(id, scheme.as_str()).await)
+    /// returns how many that still signed were dropped (expired ones go too, uncounted).
+    pub async fn drop_retired_signing_keys(
+        &self,
+        id: i64,
+        scheme: KeyScheme,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        on_backend!(self, b => b.drop_retired_signing_keys(id, scheme.as_str(), now).await)
     }
 
     /// Moves the watermark of `key` back to `to` (before its current one: forward would skip

@@ -324,11 +324,21 @@ impl Engine {
     async fn apply_instance(&self, instance: &Instance) -> Result<()> {
         let key = instance.key();
         // The endpoint first: a paused instance's notifications already written still go out.
-        match Endpoint::from_config(&instance.config).map_err(Error::wrap(
+        let endpoint = Endpoint::from_config(&instance.config).map_err(Error::wrap(
             ErrorKind::Callback,
             format_args!("instance {key}"),
-        ))? {
-            Some(endpoint) => self.inner.endpoints.insert(key.clone(), endpoint),
+        ))?;
+        match endpoint {
+            Some(endpoint) => {
+                // Keys a rotation replaced sign too until their grace period ends.
+                let endpoint = crate::keys::with_retired(&self.inner.store, instance, endpoint)
+                    .await
+                    .map_err(Error::wrap(
+                        ErrorKind::Store,
+                        format_args!("instance {key}: reading retired signing keys"),
+                    ))?;
+                self.inner.endpoints.insert(key.clone(), endpoint);
+            }
             None => {
                 self.inner.endpoints.remove(&key);
             }

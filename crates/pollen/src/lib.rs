@@ -40,6 +40,7 @@ pub mod demo;
 pub mod engine;
 mod error;
 pub mod instances;
+pub mod keys;
 pub mod receiver;
 pub mod replay;
 pub mod rewind;

@@ -1341,7 +1341,7 @@ async fn retired_keys_sign_until_they_expire(db: &Db) {
     assert!(!debug.contains("first-old"), "{debug}");
     assert_eq!(
         store
-            .drop_retired_signing_keys(instance.id, KeyScheme::Elements)
+            .drop_retired_signing_keys(instance.id, KeyScheme::Elements, t0())
             .await
             .unwrap(),
         1

@@ -10,6 +10,7 @@ mod auth;
 mod businesses;
 mod events;
 mod instances;
+mod keys;
 mod ops;
 mod replays;
 mod workers;
@@ -148,6 +149,12 @@ fn router(
         )
         .route("/instances/{id}/events", get(events::list))
         .route("/instances/{id}/events/redeliver", post(events::redeliver))
+        .route("/instances/{id}/signing-keys", get(keys::list))
+        .route("/instances/{id}/signing-keys/rotate", post(keys::rotate))
+        .route(
+            "/instances/{id}/signing-keys/retired",
+            axum::routing::delete(keys::drop_retired),
+        )
         .route("/instances/{id}/events/replay", post(replays::start))
         .route("/instances/{id}/events/replays", get(replays::list))
         .route(

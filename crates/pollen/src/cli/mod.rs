@@ -2,6 +2,7 @@
 
 mod demo;
 mod events;
+mod keys;
 mod rewind;
 mod run;
 mod sage;
@@ -53,6 +54,9 @@ enum Command {
     /// Read and re-send the notifications in the outbox.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Rotate an instance's signing keys with a grace period.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Serve the management API and poll every stored instance.
     Serve(serve::ServeArgs),
     /// Move one resource's watermark back: its next poll emits the changes since again.
@@ -80,6 +84,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::SageSim(args) => sage_sim::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Events(command) => events::run(command),
+        Command::Keys(command) => keys::run(command),
         Command::Workers(args) => workers::run(&args),
     }
 }

@@ -8,6 +8,7 @@ mod console;
 mod crash;
 mod demo;
 mod faults;
+mod keys;
 mod restart;
 mod run;
 mod sage_sim;

@@ -1,0 +1,245 @@
+//! Rotating an instance's signing keys with an overlap: the new key goes into the instance's
+//! configuration, the one it replaces is kept (encrypted) for a grace period during which
+//! every delivery carries both signatures, so receivers switch keys at their own pace. One
+//! rule for the API (`/instances/{id}/signing-keys`), `pollen keys` and the console.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use pollen_callback::{Endpoint, StandardWebhooksSecret, STANDARD_WEBHOOKS_SECRET_KEY};
+use pollen_config::{InstanceConfig, Secret, Secrets};
+use pollen_store::{Instance, KeyScheme, RetiredKey, SqlStore};
+use serde_json::{json, Value};
+
+/// How long a replaced key keeps signing by default.
+pub const DEFAULT_GRACE: TimeDelta = TimeDelta::hours(24);
+
+/// The longest grace period a rotation may ask for.
+pub const MAX_GRACE: TimeDelta = TimeDelta::days(30);
+
+/// The configuration key holding a scheme's current key.
+pub fn config_key(scheme: KeyScheme) -> &'static str {
+    match scheme {
+        KeyScheme::StandardWebhooks => STANDARD_WEBHOOKS_SECRET_KEY,
+        _ => "event.notification.signature.key",
+    }
+}
+
+fn current(config: &InstanceConfig, scheme: KeyScheme) -> Option<&Secret> {
+    let n = &config.configuration.notification;
+    match scheme {
+        KeyScheme::StandardWebhooks => n.standard_webhooks_secret.as_ref(),
+        _ => n.signature_key.as_ref(),
+    }
+}
+
+/// What an operator asked for.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The key to replace.
+    pub scheme: KeyScheme,
+    /// The new key; `None`: pollen generates one (and shows it once).
+    pub key: Option<Secret>,
+    /// How long the replaced key keeps signing (0: it stops at once, for a leaked key).
+    pub grace: TimeDelta,
+}
+
+/// A rotation done.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Rotated {
+    /// The key replaced.
+    pub scheme: KeyScheme,
+    /// The generated key, to hand to the receiver: shown once, never again.
+    pub generated: Option<Secret>,
+    /// Until when the replaced key signs too; `None` when there was none or no grace.
+    pub previous_until: Option<DateTime<Utc>>,
+    /// The instance's configuration with the new key, to be saved by the caller.
+    pub config: InstanceConfig,
+}
+
+/// Why a rotation was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Refused {
+    /// A bad request; the message names the field (`key`, `grace`).
+    Invalid {
+        /// The request field at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The store failed.
+    Store(pollen_store::Error),
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Invalid { field, message } => write!(f, "{field}: {message}"),
+            Refused::Store(e) => write!(f, "rotating the key failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A grace period from text like `24h`, `90m` or `0s`, within [`MAX_GRACE`].
+pub fn parse_grace(text: &str) -> Result<TimeDelta, Refused> {
+    let invalid = |message: String| Refused::Invalid {
+        field: "grace",
+        message,
+    };
+    let parsed = humantime::parse_duration(text.trim())
+        .map_err(|e| invalid(format!("`{text}` is not a duration like 24h or 30m ({e})")))?;
+    let grace = TimeDelta::from_std(parsed).unwrap_or(TimeDelta::MAX);
+    if grace > MAX_GRACE {
+        return Err(invalid(format!(
+            "`{text}` is longer than the longest grace period, 30 days"
+        )));
+    }
+    Ok(grace)
+}
+
+/// A new random key of 32 bytes: `whsec_<base64>` for Standard Webhooks, 64 hex digits else.
+fn generate(scheme: KeyScheme) -> Secret {
+    match scheme {
+        KeyScheme::StandardWebhooks => StandardWebhooksSecret::generate(),
+        _ => {
+            let bytes: [u8; 32] = rand::random();
+            Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    }
+}
+
+/// Puts a new `scheme` key into `instance`'s configuration and keeps the one it replaces
+/// signing for `rotation.grace` ([`SqlStore::retire_signing_key`]). The caller saves
+/// [`Rotated::config`] (the API and console through the engine, the command line in the store,
+/// where running processes pick it up within their instance sync).
+pub async fn rotate(
+    store: &SqlStore,
+    instance: &Instance,
+    rotation: Rotation,
+) -> Result<Rotated, Refused> {
+    if rotation.grace < TimeDelta::zero() || rotation.grace > MAX_GRACE {
+        return Err(Refused::Invalid {
+            field: "grace",
+            message: "must be between 0 and 30 days".to_owned(),
+        });
+    }
+    let scheme = rotation.scheme;
+    let (key, generated) = match rotation.key {
+        Some(key) => (key, None),
+        None => {
+            let key = generate(scheme);
+            (key.clone(), Some(key))
+        }
+    };
+    let invalid = |message: String| Refused::Invalid {
+        field: "key",
+        message,
+    };
+    if key.expose().trim().is_empty() {
+        return Err(invalid("must not be empty".to_owned()));
+    }
+    if scheme == KeyScheme::StandardWebhooks {
+        StandardWebhooksSecret::parse(key.expose()).map_err(|e| invalid(e.to_string()))?;
+    }
+    let previous = current(&instance.config, scheme);
+    if previous.is_some_and(|p| p.expose() == key.expose()) {
+        return Err(invalid(
+            "is the current key: a rotation needs a new one".to_owned(),
+        ));
+    }
+    let mut merged = instance.config.to_json(Secrets::Expose);
+    merged["configuration"][config_key(scheme)] = Value::String(key.expose().to_owned());
+    let config = InstanceConfig::from_json_value_for(&merged, &crate::instances::sage_vocabulary())
+        .map_err(|errors| {
+            invalid(
+                errors
+                    .errors()
+                    .map(|p| p.message().to_owned())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?
+        .config;
+    let now = Utc::now();
+    let previous_until = match previous {
+        Some(previous) if rotation.grace > TimeDelta::zero() => {
+            let until = now + rotation.grace;
+            store
+                .retire_signing_key(instance.id, scheme, previous, until, now)
+                .await
+                .map_err(Refused::Store)?;
+            Some(until)
+        }
+        _ => None,
+    };
+    Ok(Rotated {
+        scheme,
+        generated,
+        previous_until,
+        config,
+    })
+}
+
+/// `endpoint` signing also with `instance`'s retired keys still in their grace period.
+pub(crate) async fn with_retired(
+    store: &SqlStore,
+    instance: &Instance,
+    mut endpoint: Endpoint,
+) -> pollen_store::Result<Endpoint> {
+    for retired in store.retired_signing_keys(instance.id, Utc::now()).await? {
+        endpoint = match retired.scheme {
+            KeyScheme::StandardWebhooks => {
+                match StandardWebhooksSecret::parse(retired.key.expose()) {
+                    Ok(secret) => {
+                        endpoint.with_previous_standard_webhooks(secret, retired.expires_at)
+                    }
+                    // Only valid secrets are ever retired; one that is not cannot sign.
+                    Err(_) => endpoint,
+                }
+            }
+            _ => endpoint.with_previous_signature_key(retired.key, retired.expires_at),
+        };
+    }
+    Ok(endpoint)
+}
+
+fn date(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A rotation as the API and `pollen keys rotate --json` show it: the generated key once.
+pub fn rotated_json(rotated: &Rotated) -> Value {
+    json!({
+        "scheme": rotated.scheme.as_str(),
+        "key": rotated.generated.as_ref().map(|k| k.expose().to_owned()),
+        "previousKeyValidUntil": rotated.previous_until.map(date),
+    })
+}
+
+/// The instance's signing keys without a single secret: which schemes are set, and until
+/// when each retired key still signs.
+pub fn keys_json(instance: &Instance, retired: &[RetiredKey]) -> Value {
+    Value::Array(
+        KeyScheme::ALL
+            .iter()
+            .map(|&scheme| {
+                json!({
+                    "scheme": scheme.as_str(),
+                    "configured": current(&instance.config, scheme).is_some(),
+                    "retired": retired
+                        .iter()
+                        .filter(|r| r.scheme == scheme)
+                        .map(|r| json!({
+                            "retiredDate": date(r.retired_at),
+                            "validUntil": date(r.expires_at),
+                        }))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
