@@ -1728,6 +1728,16 @@ impl SqliteBackend {
             .collect()
     }
 
+    pub(crate) async fn count_retired_signing_keys(&self, now: DateTime<Utc>) -> Result<u64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM retired_signing_key WHERE expires_at > ?")
+                .bind(micros(now))
+                .fetch_one(&self.reader)
+                .await
+                .map_err(db("counting retired signing keys"))?;
+        Ok(db_count(n))
+    }
+
     pub(crate) async fn drop_retired_signing_keys(
         &self,
         id: i64,

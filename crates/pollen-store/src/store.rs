@@ -360,6 +360,12 @@ impl SqlStore {
             .collect()
     }
 
+    /// How many retired keys of every instance still sign at `now` (rotations in their grace
+    /// period).
+    pub async fn count_retired_signing_keys(&self, now: DateTime<Utc>) -> Result<u64> {
+        on_backend!(self, b => b.count_retired_signing_keys(now).await)
+    }
+
     /// Stops signing with the retired `scheme` keys of instance `id` at once (a leaked key);
     /// returns how many that still signed were dropped (expired ones go too, uncounted).
     pub async fn drop_retired_signing_keys(

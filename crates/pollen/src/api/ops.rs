@@ -308,6 +308,21 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         "Replays not yet finished nor cancelled, in the whole database.",
         &[("", running)],
     );
+    let in_grace = match store.count_retired_signing_keys(chrono::Utc::now()).await {
+        Ok(n) => n,
+        Err(error) => {
+            tracing::warn!(%error, "metrics: counting retired signing keys failed");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable")
+                .into_response();
+        }
+    };
+    metric(
+        &mut out,
+        "pollen_signing_keys_in_grace",
+        "gauge",
+        "Signing keys a rotation replaced that still sign (their grace period runs), in the whole database.",
+        &[("", in_grace)],
+    );
     let mut depth = Vec::new();
     for status in [OutboxStatus::Pending, OutboxStatus::Queued] {
         match count_outbox(store.as_ref(), status).await {

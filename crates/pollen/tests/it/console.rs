@@ -728,6 +728,46 @@ async fn the_console_in_a_real_browser() {
         .await
         .expect("desktop width");
 
+    // Rotating the signing key: the generated key is shown once, the old one signs on until
+    // the grace period ends, or until "Stop it now".
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    browser.click("form.rotate button[type=submit]").await;
+    browser
+        .until(
+            "the generated key",
+            "return document.getElementById('generated-key') !== null",
+        )
+        .await;
+    let generated = browser.text("#generated-key").await;
+    assert_eq!(generated.trim().len(), 64, "{generated}");
+    assert!(browser.text("#rotated").await.contains("signs too until"));
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    let source = browser.client.source().await.expect("source");
+    assert!(
+        !source.contains(generated.trim()),
+        "a saved key was shown again"
+    );
+    assert!(
+        browser
+            .text("dl.keys")
+            .await
+            .contains("the replaced key signs too until"),
+        "{}",
+        browser.text("dl.keys").await
+    );
+    browser.click("form[action$='/keys/drop'] button").await;
+    browser
+        .until(
+            "the dropped key",
+            "return ((document.querySelector('.flash') || {}).textContent || '').includes('no longer sign')",
+        )
+        .await;
+    assert!(!browser.text("dl.keys").await.contains("signs too until"));
+
     // Delete, with its confirmation; then sign out.
     browser
         .goto(&format!("{base}/instances/{instance_id}/delete"))

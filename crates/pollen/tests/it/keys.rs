@@ -203,6 +203,17 @@ async fn during_a_rotation_either_key_verifies_and_after_it_only_the_new_one() {
         .await;
     assert!(!shown.to_string().contains("new-key"), "{shown}");
 
+    let metrics = reqwest::get(service.metrics_url())
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pollen_signing_keys_in_grace 2"),
+        "{metrics}"
+    );
+
     // Every delivery until the grace ends verifies with either key; from then on with the
     // new one only. Customers keep coming until both sides were seen (at most 40).
     let (mut during, mut after) = (0, 0);

@@ -82,6 +82,10 @@ impl Service {
         format!("http://{}{BASE_PATH}{path}", self.addr)
     }
 
+    pub(crate) fn metrics_url(&self) -> String {
+        self.url("/metrics")
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -910,6 +914,20 @@ async fn serve_answers_bad_requests_with_the_right_status() {
     assert_eq!(openapi["openapi"], "3.0.3");
     assert!(openapi["paths"]["/instances/{id}/events/redeliver"]["post"].is_object());
     assert!(openapi["paths"]["/workers"]["get"].is_object());
+    for (path, method) in [
+        ("/instances/{id}/events/replay", "post"),
+        ("/instances/{id}/events/replays", "get"),
+        ("/instances/{id}/events/replays/{replayId}", "get"),
+        ("/instances/{id}/events/replays/{replayId}/cancel", "post"),
+        ("/instances/{id}/signing-keys", "get"),
+        ("/instances/{id}/signing-keys/rotate", "post"),
+        ("/instances/{id}/signing-keys/retired", "delete"),
+    ] {
+        assert!(
+            openapi["paths"][path][method].is_object(),
+            "{method} {path}"
+        );
+    }
     assert!(
         openapi["components"]["schemas"]["Worker"]["properties"]["heartbeatAgeSeconds"].is_object()
     );
