@@ -1278,7 +1278,7 @@ impl PgBackend {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<RetiredRow>> {
-        let rows: Vec<(String, Vec<u8>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT scheme, key_sealed, retired_at, expires_at FROM retired_signing_key \
              WHERE instance_id = $1 AND expires_at > $2 ORDER BY retired_at DESC, id DESC",
         )
@@ -1287,15 +1287,16 @@ impl PgBackend {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading retired signing keys"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(scheme, sealed, retired_at, expires_at)| RetiredRow {
-                scheme,
-                sealed,
-                retired_at,
-                expires_at,
+        rows.iter()
+            .map(|row| {
+                Ok(RetiredRow {
+                    scheme: get(row, "scheme")?,
+                    sealed: get(row, "key_sealed")?,
+                    retired_at: get(row, "retired_at")?,
+                    expires_at: get(row, "expires_at")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub(crate) async fn count_retired_signing_keys(&self, now: DateTime<Utc>) -> Result<u64> {

@@ -77,10 +77,10 @@ fn parse_scheme(text: &str) -> Result<KeyScheme, String> {
         .ok_or_else(|| format!("`{text}` is not one of elements, standard-webhooks"))
 }
 
-pub(crate) fn run(command: KeysCommand) -> Result<ExitCode> {
+pub(crate) fn run(command: &KeysCommand) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let (db, id) = match &command {
+        let (db, id) = match command {
             KeysCommand::List(a) => (&a.db, a.instance),
             KeysCommand::Rotate(a) => (&a.db, a.instance),
             KeysCommand::DropRetired(a) => (&a.db, a.instance),
@@ -90,7 +90,7 @@ pub(crate) fn run(command: KeysCommand) -> Result<ExitCode> {
             eprintln!("pollen keys: no instance {id}");
             return Ok(ExitCode::FAILURE);
         };
-        let code = match &command {
+        let code = match command {
             KeysCommand::List(args) => list(&store, &instance, args.json).await?,
             KeysCommand::Rotate(args) => rotate_key(&store, &instance, args).await?,
             KeysCommand::DropRetired(args) => {

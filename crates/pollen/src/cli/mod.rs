@@ -84,7 +84,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::SageSim(args) => sage_sim::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Events(command) => events::run(command),
-        Command::Keys(command) => keys::run(command),
+        Command::Keys(command) => keys::run(&command),
         Command::Workers(args) => workers::run(&args),
     }
 }
