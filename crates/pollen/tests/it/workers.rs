@@ -327,10 +327,14 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
         "not every worker polled:\n{}",
         logs()
     );
-    assert!(requests
+    // A request the victim wrote to its socket just before the SIGKILL may be read by the
+    // simulator a little after `kill` returned (seen on a loaded machine): a second of slack.
+    let late: Vec<_> = requests
         .iter()
         .filter(|r| worker_of(r) == Some(VICTIM))
-        .all(|r| r.started <= killed_at));
+        .filter(|r| r.started > killed_at + chrono::TimeDelta::seconds(1))
+        .collect();
+    assert!(late.is_empty(), "the victim polled after its death: {late:?}");
     let mut walkers: HashMap<&str, HashSet<&str>> = HashMap::new();
     for request in &requests {
         if let (Some(grant), Some(worker)) = (request.grant.as_deref(), worker_of(request)) {
