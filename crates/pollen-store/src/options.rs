@@ -186,6 +186,11 @@ pub struct PruneReport {
     pub seen: u64,
     /// Delivered notifications deleted (with their delivery logs).
     pub delivered: u64,
+    /// Finished or cancelled replays deleted, once finished longer ago than the delivered
+    /// notifications are kept.
+    pub replays: u64,
+    /// Signing keys deleted whose grace period had ended.
+    pub retired_keys: u64,
 }
 
 /// What [`SqlStore::rewind`](crate::SqlStore::rewind) changed.

@@ -1856,6 +1856,19 @@ impl PgBackend {
                 break;
             }
         }
+        report.replays =
+            sqlx::query("DELETE FROM replay WHERE state <> 'running' AND finished_at < $1")
+                .bind(now - retention.delivered)
+                .execute(&self.pool)
+                .await
+                .map_err(db("pruning finished replays"))?
+                .rows_affected();
+        report.retired_keys = sqlx::query("DELETE FROM retired_signing_key WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db("pruning expired signing keys"))?
+            .rows_affected();
         Ok(report)
     }
 }

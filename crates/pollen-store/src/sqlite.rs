@@ -2286,6 +2286,19 @@ impl SqliteBackend {
                 break;
             }
         }
+        report.replays =
+            sqlx::query("DELETE FROM replay WHERE state <> 'running' AND finished_at < ?")
+                .bind(micros(now - retention.delivered))
+                .execute(self.writer().await?.conn()?)
+                .await
+                .map_err(db("pruning finished replays"))?
+                .rows_affected();
+        report.retired_keys = sqlx::query("DELETE FROM retired_signing_key WHERE expires_at <= ?")
+            .bind(micros(now))
+            .execute(self.writer().await?.conn()?)
+            .await
+            .map_err(db("pruning expired signing keys"))?
+            .rows_affected();
         Ok(report)
     }
 }

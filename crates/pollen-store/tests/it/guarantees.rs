@@ -377,10 +377,48 @@ async fn pruning_keeps_what_retention_keeps(db: &Db) {
         .await
         .unwrap();
 
+    // A replay cancelled 8 days ago goes, a running one stays; an expired key goes.
+    let range = pollen_store::ReplayFilter::new("1", eight_days, now);
+    let old = store.start_replay(&range, eight_days).await.unwrap();
+    store.cancel_replay(old.id, eight_days).await.unwrap();
+    let running = store.start_replay(&range, now).await.unwrap();
+    let (config, _) = secrets_fixture();
+    let (instance, _) = store.create_instance(&config, eight_days).await.unwrap();
+    for (key, until) in [
+        ("expired", now - TimeDelta::hours(1)),
+        ("valid", now + TimeDelta::hours(1)),
+    ] {
+        store
+            .retire_signing_key(
+                instance.id,
+                KeyScheme::Elements,
+                &Secret::new(key),
+                until,
+                eight_days,
+            )
+            .await
+            .unwrap();
+    }
+
     let mut retention = Retention::new(TimeDelta::days(7), TimeDelta::days(7));
     retention.batch = 2;
     let report = store.prune(now, &retention).await.unwrap();
     assert_eq!((report.seen, report.delivered), (3, 1));
+    assert_eq!((report.replays, report.retired_keys), (1, 1));
+    let left: Vec<i64> = store
+        .list_replays(None, false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, [running.id]);
+    let keys = store
+        .retired_signing_keys(instance.id, eight_days)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].key.expose(), "valid");
     assert_eq!(store.seen_count(&k).await.unwrap(), 2);
     assert_eq!(
         store.seen(&k, &[id(4, 0), id(4, 3)]).await.unwrap(),

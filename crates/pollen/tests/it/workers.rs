@@ -334,7 +334,10 @@ async fn three_workers_on_postgres_one_killed_lose_nothing_and_never_poll_togeth
         .filter(|r| worker_of(r) == Some(VICTIM))
         .filter(|r| r.started > killed_at + chrono::TimeDelta::seconds(1))
         .collect();
-    assert!(late.is_empty(), "the victim polled after its death: {late:?}");
+    assert!(
+        late.is_empty(),
+        "the victim polled after its death: {late:?}"
+    );
     let mut walkers: HashMap<&str, HashSet<&str>> = HashMap::new();
     for request in &requests {
         if let (Some(grant), Some(worker)) = (request.grant.as_deref(), worker_of(request)) {
