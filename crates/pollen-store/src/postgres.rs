@@ -1524,9 +1524,10 @@ impl PgBackend {
         }
         let (cursor, last_seq): (i64, i64) = (get(&row, "cursor_seq")?, get(&row, "last_seq")?);
         // The instance's backlog bounds the replay: it waits while the receiver catches up.
+        // Waiting rows: pending, not in flight (as on SQLite).
         let (pending,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE instance = $1 AND status = 'pending' \
-             LIMIT $2) AS backlog",
+             AND lease_owner IS NULL LIMIT $2) AS backlog",
         )
         .bind(&replay.filter.instance)
         .bind(db_u64(backlog as u64))

@@ -1951,9 +1951,10 @@ impl SqliteBackend {
         }
         let (cursor, last_seq): (i64, i64) = (get(&row, "cursor_seq")?, get(&row, "last_seq")?);
         // The instance's backlog bounds the replay: it waits while the receiver catches up.
+        // Waiting rows (pending, not in flight) are what `outbox_ready_instance` indexes.
         let (pending,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE instance = ? AND status = 'pending' \
-             LIMIT ?)",
+             AND lease_owner IS NULL LIMIT ?)",
         )
         .bind(&replay.filter.instance)
         .bind(db_u64(backlog as u64))

@@ -409,7 +409,7 @@ impl SqlStore {
     /// rows of its range are looked at and the matching ones re-queued (pending and due at
     /// `now`, attempts reset, leases dropped — queued instead while the instance's
     /// subscription is deactivated); when fewer than `chunk` were left it is `Done`. Nothing
-    /// moves while the instance has `backlog` or more pending notifications, nor for a replay
+    /// moves while the instance has `backlog` or more notifications waiting (pending, not in flight), nor for a replay
     /// that is not running. Concurrent calls for one replay take turns. Returns the replay as
     /// it is now; `NotFound` for an unknown id.
     pub async fn advance_replay(

@@ -90,8 +90,11 @@ pub const DEFAULT_LEASE_TTL: TimeDelta = TimeDelta::seconds(30);
 /// How often the engine checks whether the poller enqueued notifications, to wake the sender.
 const WAKE_CHECK: Duration = Duration::from_millis(20);
 
-/// How often the engine moves running replays on by a chunk (sooner when one starts here).
+/// How often the engine looks for running replays (at once when one starts here).
 const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often it tries the next chunk while a replay runs (the chunk waits for the backlog).
+const REPLAY_STEP: Duration = Duration::from_millis(100);
 
 /// `pollen-<pid>-<random>`: unique per process, so two workers never share a lease.
 fn default_owner() -> String {
@@ -645,22 +648,36 @@ impl Engine {
                 }
             }
         };
-        // Replays started here or by any process sharing the store, a chunk at a time.
+        // Replays started here or by any process sharing the store, a chunk at a time: looked
+        // at every REPLAY_INTERVAL, and every REPLAY_STEP while one runs, so that a chunk
+        // follows as soon as the receiver has taken the one before.
         let replaying = async {
             let mut stop = stop_rx.clone();
+            let mut pause = REPLAY_INTERVAL;
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|stop| *stop) => break,
                     () = self.inner.replays.notified() => {}
-                    () = tokio::time::sleep(REPLAY_INTERVAL) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
                 match crate::replay::advance(&self.inner.store).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        self.inner.replayed.fetch_add(n, Ordering::Relaxed);
-                        self.inner.sender.wake();
+                    Ok(advanced) => {
+                        if advanced.requeued > 0 {
+                            self.inner
+                                .replayed
+                                .fetch_add(advanced.requeued, Ordering::Relaxed);
+                            self.inner.sender.wake();
+                        }
+                        pause = if advanced.running > 0 {
+                            REPLAY_STEP
+                        } else {
+                            REPLAY_INTERVAL
+                        };
                     }
-                    Err(error) => tracing::warn!(%error, "advancing replays failed"),
+                    Err(error) => {
+                        tracing::warn!(%error, "advancing replays failed");
+                        pause = REPLAY_INTERVAL;
+                    }
                 }
             }
         };

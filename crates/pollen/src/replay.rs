@@ -9,7 +9,7 @@
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use pollen_store::{Instance, Replay, ReplayFilter, SqlStore, EVENT_TYPES};
+use pollen_store::{Instance, Replay, ReplayFilter, ReplayState, SqlStore, EVENT_TYPES};
 use serde_json::{json, Value};
 
 /// Notifications a chunk looks at, and the instance's pending backlog under which the next
@@ -157,17 +157,27 @@ pub async fn cancel(store: &SqlStore, instance: &Instance, id: i64) -> Result<Re
         .map_err(Refused::Store)
 }
 
-/// Moves every running replay on by one chunk; returns how many notifications were re-queued.
-/// Any process sharing the database may do this at the same time: the store makes them take
-/// turns.
-pub async fn advance(store: &SqlStore) -> pollen_store::Result<u64> {
-    let mut requeued = 0;
+/// What one pass of [`advance`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Advanced {
+    /// Notifications re-queued.
+    pub requeued: u64,
+    /// Replays still running after the pass.
+    pub running: usize,
+}
+
+/// Moves every running replay on by one chunk. Any process sharing the database may do this at
+/// the same time: the store makes them take turns.
+pub async fn advance(store: &SqlStore) -> pollen_store::Result<Advanced> {
+    let mut advanced = Advanced::default();
     for replay in store.list_replays(None, true).await? {
         let moved = store
             .advance_replay(replay.id, CHUNK, CHUNK, Utc::now())
             .await?;
-        requeued += moved.replayed.saturating_sub(replay.replayed);
-        if moved.state != replay.state {
+        advanced.requeued += moved.replayed.saturating_sub(replay.replayed);
+        if moved.state == ReplayState::Running {
+            advanced.running += 1;
+        } else {
             tracing::info!(
                 replay = moved.id,
                 instance = %moved.filter.instance,
@@ -177,7 +187,7 @@ pub async fn advance(store: &SqlStore) -> pollen_store::Result<u64> {
             );
         }
     }
-    Ok(requeued)
+    Ok(advanced)
 }
 
 fn date(at: DateTime<Utc>) -> String {
