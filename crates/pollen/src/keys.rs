@@ -3,13 +3,13 @@
 //! every delivery carries both signatures, so receivers switch keys at their own pace. One
 //! rule for the API (`/instances/{id}/signing-keys`), `pollen keys` and the console.
 
-use std::fmt;
-
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use pollen_callback::{Endpoint, StandardWebhooksSecret, STANDARD_WEBHOOKS_SECRET_KEY};
 use pollen_config::{InstanceConfig, Secret, Secrets};
 use pollen_store::{Instance, KeyScheme, RetiredKey, SqlStore};
 use serde_json::{json, Value};
+
+pub use crate::refused::Refused;
 
 /// How long a replaced key keeps signing by default.
 pub const DEFAULT_GRACE: TimeDelta = TimeDelta::hours(24);
@@ -58,38 +58,9 @@ pub struct Rotated {
     pub config: InstanceConfig,
 }
 
-/// Why a rotation was refused.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Refused {
-    /// A bad request; the message names the field (`key`, `grace`).
-    Invalid {
-        /// The request field at fault.
-        field: &'static str,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// The store failed.
-    Store(pollen_store::Error),
-}
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refused::Invalid { field, message } => write!(f, "{field}: {message}"),
-            Refused::Store(e) => write!(f, "rotating the key failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Refused {}
-
 /// A grace period from text like `24h`, `90m` or `0s`, within [`MAX_GRACE`].
 pub fn parse_grace(text: &str) -> Result<TimeDelta, Refused> {
-    let invalid = |message: String| Refused::Invalid {
-        field: "grace",
-        message,
-    };
+    let invalid = |message: String| Refused::invalid("grace", message);
     let parsed = humantime::parse_duration(text.trim())
         .map_err(|e| invalid(format!("`{text}` is not a duration like 24h or 30m ({e})")))?;
     let grace = TimeDelta::from_std(parsed).unwrap_or(TimeDelta::MAX);
@@ -122,10 +93,7 @@ pub async fn rotate(
     rotation: Rotation,
 ) -> Result<Rotated, Refused> {
     if rotation.grace < TimeDelta::zero() || rotation.grace > MAX_GRACE {
-        return Err(Refused::Invalid {
-            field: "grace",
-            message: "must be between 0 and 30 days".to_owned(),
-        });
+        return Err(Refused::invalid("grace", "must be between 0 and 30 days"));
     }
     let scheme = rotation.scheme;
     let (key, generated) = match rotation.key {
@@ -135,10 +103,7 @@ pub async fn rotate(
             (key.clone(), Some(key))
         }
     };
-    let invalid = |message: String| Refused::Invalid {
-        field: "key",
-        message,
-    };
+    let invalid = |message: String| Refused::invalid("key", message);
     if key.expose().trim().is_empty() {
         return Err(invalid("must not be empty".to_owned()));
     }
@@ -171,7 +136,7 @@ pub async fn rotate(
             store
                 .retire_signing_key(instance.id, scheme, previous, until, now)
                 .await
-                .map_err(Refused::Store)?;
+                .map_err(Refused::store("retiring the replaced key"))?;
             Some(until)
         }
         _ => None,

@@ -42,6 +42,7 @@ mod error;
 pub mod instances;
 pub mod keys;
 pub mod receiver;
+mod refused;
 pub mod replay;
 pub mod rewind;
 mod tokens;

@@ -6,11 +6,11 @@
 //! A replay is a row in the store ([`SqlStore::start_replay`]); [`advance`] moves every
 //! running one on by a chunk at a time, wherever it was started, on whichever engine runs it.
 
-use std::fmt;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use pollen_store::{Instance, Replay, ReplayFilter, ReplayState, SqlStore, EVENT_TYPES};
 use serde_json::{json, Value};
+
+pub use crate::refused::Refused;
 
 /// Notifications a chunk looks at, and the instance's pending backlog under which the next
 /// chunk is re-queued: a replay never puts more than about this many notifications ahead of
@@ -30,41 +30,11 @@ pub struct ReplayRequest {
     pub event_types: Vec<String>,
 }
 
-/// Why a replay was refused.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Refused {
-    /// A bad request; the message names the field (`since`, `until`, `eventTypes`).
-    Invalid {
-        /// The request field at fault.
-        field: &'static str,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// No replay of that id for this instance.
-    UnknownReplay(i64),
-    /// The store failed.
-    Store(pollen_store::Error),
-}
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refused::Invalid { field, message } => write!(f, "{field}: {message}"),
-            Refused::UnknownReplay(id) => write!(f, "no replay {id}"),
-            Refused::Store(e) => write!(f, "replaying failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Refused {}
-
 impl ReplayRequest {
     /// The store's filter for `instance`, `until` defaulting to `now`.
     pub fn filter(&self, instance: &Instance, now: DateTime<Utc>) -> Result<ReplayFilter, Refused> {
-        let since = self.since.ok_or_else(|| Refused::Invalid {
-            field: "since",
-            message: "required (the first instant of the range)".to_owned(),
+        let since = self.since.ok_or_else(|| {
+            Refused::invalid("since", "required (the first instant of the range)")
         })?;
         let until = self.until.unwrap_or(now);
         if since >= until {
@@ -85,10 +55,10 @@ impl ReplayRequest {
         for text in &self.event_types {
             let upper = text.trim().to_ascii_uppercase();
             if !EVENT_TYPES.contains(&upper.as_str()) {
-                return Err(Refused::Invalid {
-                    field: "eventTypes",
-                    message: format!("`{text}` is not one of {}", EVENT_TYPES.join(", ")),
-                });
+                return Err(Refused::invalid(
+                    "eventTypes",
+                    format!("`{text}` is not one of {}", EVENT_TYPES.join(", ")),
+                ));
             }
             if !types.contains(&upper) {
                 types.push(upper);
@@ -108,11 +78,11 @@ impl ReplayRequest {
 
 fn store_error(e: pollen_store::Error) -> Refused {
     match e.kind() {
-        pollen_store::ErrorKind::InvalidInput => Refused::Invalid {
-            field: "since",
-            message: e.message().to_owned(),
+        pollen_store::ErrorKind::InvalidInput => Refused::invalid("since", e.message()),
+        _ => Refused::Store {
+            doing: "replaying",
+            error: e,
         },
-        _ => Refused::Store(e),
     }
 }
 
@@ -142,10 +112,10 @@ pub async fn find(store: &SqlStore, instance: &Instance, id: i64) -> Result<Repl
     store
         .list_replays(Some(&instance.key()), false)
         .await
-        .map_err(Refused::Store)?
+        .map_err(Refused::store("listing replays"))?
         .into_iter()
         .find(|r| r.id == id)
-        .ok_or(Refused::UnknownReplay(id))
+        .ok_or_else(|| Refused::NotFound(format!("no replay {id}")))
 }
 
 /// Cancels replay `id` of `instance` (a finished one is returned as it is).
@@ -154,7 +124,7 @@ pub async fn cancel(store: &SqlStore, instance: &Instance, id: i64) -> Result<Re
     store
         .cancel_replay(id, Utc::now())
         .await
-        .map_err(Refused::Store)
+        .map_err(Refused::store("cancelling the replay"))
 }
 
 /// What one pass of [`advance`] did.

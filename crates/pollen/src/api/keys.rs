@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::instances::{load, update_instance};
 use super::{json_body, parse_id, ApiError, ApiResult, Shared};
-use crate::keys::{self, Refused, Rotation};
+use crate::keys::{self, Rotation};
 
 fn scheme(text: Option<&str>, pointer: &str) -> ApiResult<KeyScheme> {
     let names = || {
@@ -71,12 +71,10 @@ pub(crate) async fn rotate(
         key: text("key")?.map(Secret::new),
         grace: match text("grace")? {
             None => keys::DEFAULT_GRACE,
-            Some(grace) => keys::parse_grace(grace).map_err(refused)?,
+            Some(grace) => keys::parse_grace(grace)?,
         },
     };
-    let rotated = keys::rotate(state.engine.store(), &instance, rotation)
-        .await
-        .map_err(refused)?;
+    let rotated = keys::rotate(state.engine.store(), &instance, rotation).await?;
     update_instance(&state, instance.id, &rotated.config, None).await?;
     tracing::info!(
         instance = instance.id,
@@ -84,15 +82,6 @@ pub(crate) async fn rotate(
         "signing key rotated"
     );
     Ok(Json(keys::rotated_json(&rotated)))
-}
-
-fn refused(refused: Refused) -> ApiError {
-    match refused {
-        Refused::Invalid { field, message } => {
-            ApiError::bad_request(format!("/{field}: {message}"))
-        }
-        Refused::Store(e) => ApiError::internal("rotating a signing key", e),
-    }
 }
 
 #[derive(Debug, Deserialize)]

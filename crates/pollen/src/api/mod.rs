@@ -360,6 +360,19 @@ pub(crate) type ApiResult<T> = std::result::Result<T, ApiError>;
 
 /// The JSON body of a request: 415 unless `Content-Type` is JSON, 413 over the limit, 400
 /// with the line and column when it does not parse.
+impl From<crate::refused::Refused> for ApiError {
+    fn from(refused: crate::refused::Refused) -> Self {
+        use crate::refused::Refused;
+        match refused {
+            Refused::Invalid { field, message } => {
+                ApiError::bad_request(format!("/{field}: {message}"))
+            }
+            Refused::NotFound(message) => ApiError::not_found(message),
+            Refused::Store { doing, error } => ApiError::internal(doing, error),
+        }
+    }
+}
+
 pub(crate) fn json_body(
     headers: &HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,

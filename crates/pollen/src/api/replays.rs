@@ -11,17 +11,7 @@ use serde_json::{json, Value};
 
 use super::instances::load;
 use super::{json_body, parse_id, ApiError, ApiResult, Shared};
-use crate::replay::{self, Refused, ReplayRequest};
-
-fn refused(refused: Refused) -> ApiError {
-    match refused {
-        Refused::Invalid { field, message } => {
-            ApiError::bad_request(format!("/{field}: {message}"))
-        }
-        Refused::UnknownReplay(id) => ApiError::not_found(format!("no replay {id}")),
-        Refused::Store(e) => ApiError::internal("replaying", e),
-    }
-}
+use crate::replay::{self, ReplayRequest};
 
 fn instant(body: &Value, field: &str) -> ApiResult<Option<DateTime<Utc>>> {
     match body.get(field) {
@@ -81,14 +71,10 @@ pub(crate) async fn start(
     };
     let store = state.engine.store();
     if preview {
-        let count = replay::preview(store, &instance, &request)
-            .await
-            .map_err(refused)?;
+        let count = replay::preview(store, &instance, &request).await?;
         return Ok((StatusCode::OK, Json(json!({ "count": count }))));
     }
-    let started = replay::start(store, &instance, &request)
-        .await
-        .map_err(refused)?;
+    let started = replay::start(store, &instance, &request).await?;
     state.engine.wake_replays();
     tracing::info!(
         instance = instance.id,
@@ -127,9 +113,7 @@ pub(crate) async fn get_one(
     Path((id, replay_id_text)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let instance = load(&state, parse_id(&id)?).await?;
-    let found = replay::find(state.engine.store(), &instance, replay_id(&replay_id_text)?)
-        .await
-        .map_err(refused)?;
+    let found = replay::find(state.engine.store(), &instance, replay_id(&replay_id_text)?).await?;
     Ok(Json(replay::replay_json(&found)))
 }
 
@@ -140,8 +124,7 @@ pub(crate) async fn cancel(
     Path((id, replay_id_text)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let instance = load(&state, parse_id(&id)?).await?;
-    let cancelled = replay::cancel(state.engine.store(), &instance, replay_id(&replay_id_text)?)
-        .await
-        .map_err(refused)?;
+    let cancelled =
+        replay::cancel(state.engine.store(), &instance, replay_id(&replay_id_text)?).await?;
     Ok(Json(replay::replay_json(&cancelled)))
 }

@@ -260,7 +260,7 @@ async fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     store.close().await;
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(Refused::Store(e)) => Err(e).context("replaying"),
+        Err(Refused::Store { doing, error }) => Err(error).context(doing),
         Err(Refused::Invalid { field, message }) => {
             let flag = if field == "eventTypes" { "type" } else { field };
             eprintln!("pollen events replay: --{flag}: {message}");

@@ -175,7 +175,7 @@ async fn rotate_key(store: &SqlStore, instance: &Instance, args: &RotateArgs) ->
     };
     let rotated = match rotate(store, instance, rotation).await {
         Ok(rotated) => rotated,
-        Err(Refused::Store(e)) => return Err(e).context("rotating the key"),
+        Err(Refused::Store { doing, error }) => return Err(error).context(doing),
         Err(refused) => {
             eprintln!("pollen keys rotate: {refused}");
             return Ok(ExitCode::FAILURE);

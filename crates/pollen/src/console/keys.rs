@@ -13,9 +13,9 @@ use pollen_config::Secret;
 use pollen_store::{Instance, KeyScheme, SqlStore};
 
 use super::html::{csrf_field, esc, layout};
-use super::{error_page, field, posted_instance, Shared, SignedIn};
+use super::{error_page, field, posted_instance, refused_page, Shared, SignedIn};
 use crate::api;
-use crate::keys::{self, Refused, Rotation};
+use crate::keys::{self, Rotation};
 
 fn label(scheme: KeyScheme) -> &'static str {
     match scheme {
@@ -91,23 +91,6 @@ pub(super) async fn section(
          can switch keys at its pace. A generated key is shown once, on the next page.</p></form>"
     );
     Ok(out)
-}
-
-fn refused_page(signed: &SignedIn, state: &api::AppState, refused: &Refused) -> Response {
-    match refused {
-        Refused::Store(error) => {
-            tracing::error!(%error, "console: rotating a signing key");
-            error_page(
-                signed,
-                state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rotating the key failed; see the server log",
-            )
-        }
-        Refused::Invalid { .. } => {
-            error_page(signed, state, StatusCode::BAD_REQUEST, &refused.to_string())
-        }
-    }
 }
 
 fn posted_scheme(pairs: &[(String, String)]) -> Result<KeyScheme, String> {

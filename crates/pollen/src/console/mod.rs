@@ -245,6 +245,28 @@ fn error_page(signed: &SignedIn, state: &AppState, status: StatusCode, message: 
         .into_response()
 }
 
+/// The error page of a refused operator request (a replay, a key rotation).
+fn refused_page(
+    signed: &SignedIn,
+    state: &AppState,
+    refused: &crate::refused::Refused,
+) -> Response {
+    use crate::refused::Refused;
+    match refused {
+        Refused::Store { doing, error } => {
+            tracing::error!(%error, "console: {doing}");
+            error_page(
+                signed,
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("{doing} failed; see the server log"),
+            )
+        }
+        Refused::NotFound(message) => error_page(signed, state, StatusCode::NOT_FOUND, message),
+        _ => error_page(signed, state, StatusCode::BAD_REQUEST, &refused.to_string()),
+    }
+}
+
 // ----- sign in and out -----
 
 #[derive(Debug, Deserialize)]

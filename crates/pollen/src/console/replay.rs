@@ -12,8 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use pollen_store::{Instance, ReplayState, SqlStore, EVENT_TYPES};
 
 use super::html::{csrf_field, esc, layout};
-use super::{error_page, field, posted_instance, Shared, SignedIn};
-use crate::replay::{self, Refused, ReplayRequest};
+use super::{error_page, field, posted_instance, refused_page, Shared, SignedIn};
+use crate::replay::{self, ReplayRequest};
 
 fn date(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -148,26 +148,6 @@ fn request(pairs: &[(String, String)]) -> Result<ReplayRequest, String> {
             .map(|(_, v)| v.clone())
             .collect(),
     })
-}
-
-fn refused_page(signed: &SignedIn, state: &crate::api::AppState, refused: &Refused) -> Response {
-    match refused {
-        Refused::Store(error) => {
-            tracing::error!(%error, "console: replaying");
-            error_page(
-                signed,
-                state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "replaying failed; see the server log",
-            )
-        }
-        Refused::UnknownReplay(_) => {
-            error_page(signed, state, StatusCode::NOT_FOUND, &refused.to_string())
-        }
-        Refused::Invalid { .. } => {
-            error_page(signed, state, StatusCode::BAD_REQUEST, &refused.to_string())
-        }
-    }
 }
 
 /// `POST /console/instances/{id}/replay/preview`: how many notifications it would re-send,

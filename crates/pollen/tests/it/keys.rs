@@ -11,13 +11,12 @@ use axum::routing::post;
 use axum::Router;
 use pollen::demo::demo_instance;
 use pollen_callback::{elements_signature, StandardWebhooksSecret};
-use pollen_sage_sim::{ApiVersion, Resource, SimConfig, Simulator};
+use pollen_sage_sim::Resource;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::serve::{Service, AUTH};
+use crate::serve::{sim_receiver_service, AUTH};
 
-const CODE: &str = "2f6ff4089d58d80e86482ab7d5b97f15dd7b041d";
 const OLD_SW: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 /// One request as the receiver got it.
@@ -116,20 +115,10 @@ fn unix_seconds(text: &Value) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_a_rotation_either_key_verifies_and_after_it_only_the_new_one() {
-    let sim = Simulator::start(
-        ([127, 0, 0, 1], 0).into(),
-        SimConfig {
-            records: 2,
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator");
-    sim.add_authorization_code(CODE, ApiVersion::V31);
+    // The serve tests' simulator and service; this test's own receiver records raw requests.
+    let (sim, _receiver, _events, mut service) = sim_receiver_service(b"unused").await;
     let (url, mut deliveries) = capture_receiver().await;
-    let mut service = Service::start(1024 * 1024).await;
     let mut instance = demo_instance(&sim.handle(), &url, "old-key").expect("json");
-    instance["providerData"]["code"] = json!(CODE);
     instance["configuration"]["event.notification.standard_webhooks.secret"] = json!(OLD_SW);
     let (status, created) = service
         .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))

@@ -124,7 +124,7 @@ impl Service {
 
 /// A simulator with five records per resource and the seed's grant code, a receiver checking
 /// signatures with `key`, and a `serve`.
-async fn sim_receiver_service(
+pub(crate) async fn sim_receiver_service(
     key: &'static [u8],
 ) -> (
     RunningSim,
