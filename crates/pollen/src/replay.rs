@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 pub use crate::refused::Refused;
 
-/// Notifications a chunk looks at, and the instance's pending backlog under which the next
-/// chunk is re-queued: a replay never puts more than about this many notifications ahead of
+/// Notifications a chunk looks at, and the instance's backlog (notifications waiting to be
+/// claimed) under which the next chunk is re-queued: a replay never puts more than about this many notifications ahead of
 /// the live ones.
 pub const CHUNK: usize = 500;
 
@@ -38,18 +38,19 @@ impl ReplayRequest {
         })?;
         let until = self.until.unwrap_or(now);
         if since >= until {
-            return Err(Refused::Invalid {
-                field: if self.until.is_some() {
-                    "until"
-                } else {
-                    "since"
-                },
-                message: format!(
+            let field = if self.until.is_some() {
+                "until"
+            } else {
+                "since"
+            };
+            return Err(Refused::invalid(
+                field,
+                format!(
                     "the range is empty: since {} is not before until {}",
                     date(since),
                     date(until)
                 ),
-            });
+            ));
         }
         let mut types = Vec::new();
         for text in &self.event_types {
