@@ -562,6 +562,19 @@ async fn the_console_in_a_real_browser() {
             "return document.body.innerText.includes('would skip changes')",
         )
         .await;
+    // Back to a minute ago: rewound, the flash says so.
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    let minute_ago = (chrono::Utc::now() - chrono::TimeDelta::minutes(1)).to_rfc3339();
+    browser.fill("#rewind_to", &minute_ago).await;
+    browser.click("form.rewind button[type=submit]").await;
+    browser
+        .until(
+            "the rewind",
+            "return ((document.querySelector('.flash') || {}).textContent || '').includes('rewound to')",
+        )
+        .await;
 
     // Replay everything the instance wrote: the preview counts it, the start re-sends each
     // notification (now to the right receiver) with its id, the table shows it done.
