@@ -87,6 +87,7 @@ mod problem;
 mod render;
 pub mod schema;
 mod secret;
+mod subscription;
 mod walk;
 
 pub use load::{Loaded, Vocabulary};
@@ -98,3 +99,4 @@ pub use model::{
 pub use problem::{ConfigErrors, Problem, ProblemKind, Severity, MAX_SHOWN_PROBLEMS};
 pub use render::Secrets;
 pub use secret::{Secret, MASK};
+pub use subscription::{Subscription, EVENT_TYPES, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS};

@@ -1,5 +1,6 @@
 //! From JSON text to [`InstanceConfig`]: every section read, every problem collected.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,6 +16,7 @@ use crate::model::{
 use crate::poller;
 use crate::problem::{ConfigErrors, Problem, ProblemKind, Severity};
 use crate::schema::{default_value, Section};
+use crate::secret::Secret;
 use crate::walk::{child, describe, quote, Ctx};
 
 /// A configuration that loaded, and the warnings found on the way.
@@ -506,31 +508,8 @@ fn read_configuration(
             "the signature key",
         )
     });
-    let standard_webhooks_secret = Ctx::present(map, STANDARD_WEBHOOKS_SECRET).and_then(|v| {
-        let at = conf(STANDARD_WEBHOOKS_SECRET);
-        let secret = ctx.secret(v, &at, "a Standard Webhooks secret `whsec_...`")?;
-        match standard_webhooks_key_len(secret.expose()) {
-            Some(len) if (24..=64).contains(&len) => Some(secret),
-            Some(len) => {
-                ctx.error(
-                    ProblemKind::InvalidValue,
-                    &at,
-                    format!(
-                        "the Standard Webhooks secret decodes to {len} bytes; expected 24 to 64"
-                    ),
-                );
-                None
-            }
-            None => {
-                ctx.error(
-                    ProblemKind::InvalidValue,
-                    &at,
-                    "expected `whsec_` followed by standard base64 (the value is not shown)",
-                );
-                None
-            }
-        }
-    });
+    let standard_webhooks_secret = Ctx::present(map, STANDARD_WEBHOOKS_SECRET)
+        .and_then(|v| standard_webhooks_secret(ctx, v, &conf(STANDARD_WEBHOOKS_SECRET)));
     let basic = read_basic(ctx, map);
     let headers = poller::read_headers(ctx, map);
 
@@ -610,6 +589,8 @@ fn read_configuration(
         .as_ref()
         .map_or(pollen_template::Zone::UTC, |z| z.zone().clone());
     let resources = poller::read_resources(ctx, map, &template_zone);
+    let names: Option<BTreeSet<String>> = resources.as_ref().map(|r| r.keys().cloned().collect());
+    let subscriptions = crate::subscription::read_subscriptions(ctx, map, names.as_ref());
 
     if let (Some(enabled), Some(resources)) = (enabled, &resources) {
         if !enabled && !resources.is_empty() {
@@ -652,6 +633,7 @@ fn read_configuration(
             standard_webhooks_secret,
             basic: basic?,
             headers: headers?,
+            subscriptions: subscriptions?,
         },
         poller: Poller {
             refresh_interval: refresh_interval?,
@@ -775,6 +757,30 @@ pub(crate) fn absolute_url(
 }
 
 const STANDARD_WEBHOOKS_SECRET: &str = "event.notification.standard_webhooks.secret";
+
+/// A Standard Webhooks secret at `at`: `whsec_` and base64 of 24 to 64 bytes.
+pub(crate) fn standard_webhooks_secret(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Secret> {
+    let secret = ctx.secret(value, at, "a Standard Webhooks secret `whsec_...`")?;
+    match standard_webhooks_key_len(secret.expose()) {
+        Some(len) if (24..=64).contains(&len) => Some(secret),
+        Some(len) => {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                at,
+                format!("the Standard Webhooks secret decodes to {len} bytes; expected 24 to 64"),
+            );
+            None
+        }
+        None => {
+            ctx.error(
+                ProblemKind::InvalidValue,
+                at,
+                "expected `whsec_` followed by standard base64 (the value is not shown)",
+            );
+            None
+        }
+    }
+}
 
 /// The number of bytes a `whsec_<base64>` secret decodes to (padded standard alphabet, as the
 /// Standard Webhooks libraries write it), or `None` when it is not that shape. Only the length is

@@ -292,6 +292,9 @@ pub struct Notification {
     pub basic: Option<BasicAuth>,
     /// `event.notification.callback.headers`, sorted by name.
     pub headers: Vec<(String, String)>,
+    /// `event.notification.subscriptions`: receivers besides the callback, in order, names
+    /// unique (a pollen extension).
+    pub subscriptions: Vec<crate::Subscription>,
 }
 
 /// HTTP basic authentication to the callback.

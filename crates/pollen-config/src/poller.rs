@@ -24,6 +24,52 @@ const HEADERS: &str = "/configuration/event.notification.callback.headers";
 const MAX_PAGE_SIZE: u64 = 200;
 
 /// An object, or a string holding one encoded as JSON (as the vendor returns it).
+/// An array, or a string holding one in JSON (the vendor stores structured values as strings).
+pub(crate) fn encoded_array(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Vec<Value>> {
+    match value {
+        Value::Array(items) => Some(items.clone()),
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => Some(items),
+            Ok(other) => {
+                ctx.error(
+                    ProblemKind::WrongType,
+                    at,
+                    format!(
+                        "expected an array or a string holding one, found a string holding {}",
+                        describe(&other)
+                    ),
+                );
+                None
+            }
+            Err(err) => {
+                ctx.error(
+                    ProblemKind::WrongType,
+                    at,
+                    format!(
+                        "expected an array or a string holding one in JSON, but the string is \
+                         not valid JSON: {} at line {}, column {}",
+                        json_error_message(&err),
+                        err.line(),
+                        err.column()
+                    ),
+                );
+                None
+            }
+        },
+        other => {
+            ctx.error(
+                ProblemKind::WrongType,
+                at,
+                format!(
+                    "expected an array or a JSON-encoded string, found {}",
+                    describe(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
 fn object_or_encoded(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Map<String, Value>> {
     match value {
         Value::Object(map) => Some(map.clone()),
@@ -337,7 +383,7 @@ fn date_format(ctx: &mut Ctx, value: &Value, at: &str) -> Option<DateFormatSetti
 
 /// A problem about a compiled string (pattern, template, where clause): the message, then the
 /// string with a caret at `offset` (a byte offset into `text`) and the hint, if any.
-fn located(
+pub(crate) fn located(
     severity: Severity,
     kind: ProblemKind,
     at: &str,

@@ -20,14 +20,14 @@ pub enum Secrets {
 }
 
 impl Secrets {
-    fn show(self, secret: &Secret) -> Value {
+    pub(crate) fn show(self, secret: &Secret) -> Value {
         match self {
             Secrets::Mask => Value::String(MASK.to_owned()),
             Secrets::Expose => Value::String(secret.expose().to_owned()),
         }
     }
 
-    fn extra(self, extra: &Extra, into: &mut Map<String, Value>) {
+    pub(crate) fn extra(self, extra: &Extra, into: &mut Map<String, Value>) {
         for (key, value) in extra.iter() {
             let value = if self == Secrets::Mask && Extra::looks_secret(key) {
                 Value::String(MASK.to_owned())
@@ -125,6 +125,13 @@ impl InstanceConfig {
             put(
                 "event.notification.callback.headers",
                 text(&Value::Object(headers).to_string()),
+            );
+        }
+        if !n.subscriptions.is_empty() {
+            let list: Vec<Value> = n.subscriptions.iter().map(|s| s.to_json(secrets)).collect();
+            put(
+                "event.notification.subscriptions",
+                text(&Value::Array(list).to_string()),
             );
         }
         let poller = &c.poller;

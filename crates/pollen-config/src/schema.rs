@@ -17,17 +17,20 @@ pub enum Section {
     Resource,
     /// A resource's `datesConfiguration`.
     Dates,
+    /// One entry of `event.notification.subscriptions`.
+    Subscription,
 }
 
 impl Section {
     /// Every section, in documentation order.
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Instance,
         Section::Element,
         Section::ProviderData,
         Section::Configuration,
         Section::Resource,
         Section::Dates,
+        Section::Subscription,
     ];
 
     /// How the section is named in the documentation.
@@ -39,6 +42,7 @@ impl Section {
             Section::Configuration => "`configuration`",
             Section::Resource => "`configuration` → `event.poller.configuration` → *resource*",
             Section::Dates => "*resource* → `datesConfiguration`",
+            Section::Subscription => "`configuration` → `event.notification.subscriptions` → *subscription*",
         }
     }
 
@@ -61,6 +65,13 @@ impl Section {
             Section::Dates => {
                 "How to read each record's dates, to tell CREATED from UPDATED and to drop records \
                  that did not change since the last poll."
+            }
+            Section::Subscription => {
+                "A receiver besides `event.notification.callback.url` (which stays subscription 0, \
+                 unchanged). Each has its own delivery lane: retries, deactivation, in-flight limit \
+                 and metrics of its own. It is sent the events its filters let through, at most 10 \
+                 per notification, with the callback's event ids and notification ids of its own. At \
+                 most 16 per instance. pollen extension."
             }
         }
     }
@@ -136,7 +147,7 @@ const fn secret(
 }
 
 use DefaultValue::{Absent, Required, Value};
-use Section::{Configuration, Dates, Element, Instance, ProviderData, Resource};
+use Section::{Configuration, Dates, Element, Instance, ProviderData, Resource, Subscription};
 
 /// Every key pollen reads, by section.
 pub const KEYS: &[KeyDoc] = &[
@@ -168,6 +179,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Configuration, "event.notification.basic.username", "string", Absent("no basic authentication"), r#""pollen""#, "HTTP basic-auth user for the callback; needs the password too."),
     secret(Configuration, "event.notification.basic.password", Absent("no basic authentication"), r#""hunter2""#, "HTTP basic-auth password for the callback; needs the username too."),
     key(Configuration, "event.notification.callback.headers", "object of header name to string, or that object JSON-encoded in a string", Absent("no extra headers"), r#"{"X-Tenant": "acme"}"#, "Extra headers sent with every notification."),
+    key(Configuration, "event.notification.subscriptions", "array of subscriptions, or that array JSON-encoded in a string", Absent("only the callback"), r#"[{"name": "billing", "url": "https://billing.example.com/hook", "resources": ["invoices"]}]"#, "More receivers, each with its own filter and lane (see below). pollen extension."),
     key(Configuration, "event.poller.refresh_interval", "number of minutes > 0 (decimals allowed)", Value("15"), r#""15""#, "Time between two polls of a resource."),
     key(Configuration, "event.poller.timezone", "time zone id (`UTC`, `Europe/Paris`, `EST`, `-08:00`)", Value("UTC"), r#""UTC""#, "Zone of `${date:...}` in poller URLs. pollen extension."),
     key(Configuration, "event.poller.backfill_since", "RFC 3339 date-time", Absent("the instance's creation: records older than it do not fire"), r#""2024-01-01T00:00:00Z""#, "Where the first poll starts. pollen extension."),
@@ -189,6 +201,14 @@ pub const KEYS: &[KeyDoc] = &[
     key(Dates, "createdDateField", "dotted path", Absent("no created date: every record is UPDATED"), r#""created_at""#, "Creation date of each record."),
     key(Dates, "createdDateFormat", "as `updatedDateFormat`", Absent("the updated date's format"), r#""yyyy-MM-dd'T'HH:mm:ss'Z'""#, "How to parse the created date."),
     key(Dates, "createdDateTimezone", "time zone id", Absent("the updated date's zone"), r#""GMT""#, "Zone of created dates that carry none."),
+    key(Subscription, "name", "1 to 64 of `a-z` `0-9` `-` `_`, unique in the instance", Required, r#""billing""#, "Names the subscription in the API, the console, the metrics (`subscription` label) and its notification ids."),
+    key(Subscription, "url", "absolute http(s) URL", Required, r#""https://billing.example.com/hook""#, "Where its notifications are POSTed."),
+    key(Subscription, "resources", "array of resource names of `event.poller.configuration` (or one comma-separated string)", Absent("every resource"), r#"["invoices", "customers"]"#, "Only these resources' events."),
+    key(Subscription, "eventTypes", "array of `CREATED` `UPDATED` `DELETED` (any case; or one comma-separated string)", Absent("all three"), r#"["CREATED"]"#, "Only these event types."),
+    key(Subscription, "where", "CEQL clause (see docs/ceql.md), without `${...}` templates", Absent("every record"), r#""total_amount > 1000 and currency.id = 'GBP'""#, "Only events whose record matches. A DELETED event is sent unless its record shows it does not match (deletion records often carry only an id)."),
+    secret(Subscription, "signatureKey", Absent("no `Elements-Webhook-Signature` header"), r#""s3cret""#, "HMAC-SHA256 key of its `Elements-Webhook-Signature` header."),
+    secret(Subscription, "standardWebhooksSecret", Absent("no Standard Webhooks headers"), r#""whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD""#, "As `event.notification.standard_webhooks.secret`, for this subscription."),
+    key(Subscription, "maxInFlight", "whole number 1 to 64", Absent("4, the sender's per-endpoint limit"), "2", "Requests in flight to this subscription at most."),
 ];
 
 /// The documented keys of one section.

@@ -191,6 +191,36 @@ fn unknown_keys_are_kept() {
     assert_eq!(customers.id_field.as_str(), "id");
 }
 
+#[test]
+fn subscriptions_are_read_with_their_filters_and_secrets_hidden() {
+    let loaded = load("subscriptions-valid.json");
+    let subs = &loaded.config.configuration.notification.subscriptions;
+    let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["billing", "crm"]);
+    let billing = &subs[0];
+    assert_eq!(billing.url.as_str(), "https://billing.example.com/hook");
+    assert!(billing.covers("invoices") && !billing.covers("customers"));
+    let types: Vec<&str> = billing
+        .event_types
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(types, ["CREATED", "UPDATED"]);
+    assert_eq!(
+        billing.filter.as_ref().map(ToString::to_string).as_deref(),
+        Some("total_amount > 1000 AND currency.id = 'GBP'")
+    );
+    assert_eq!(billing.max_in_flight, Some(2));
+    assert_eq!(billing.signature_key.as_ref().map(|k| k.expose()), Some("s3cret"));
+    let crm = &subs[1];
+    assert!(crm.covers("customers") && crm.covers("invoices"));
+    assert!(crm.event_types.is_none() && crm.filter.is_none() && crm.max_in_flight.is_none());
+
+    let shown = format!("{:?} {}", loaded.config, loaded.config.to_masked_json());
+    assert!(!shown.contains("s3cret") && !shown.contains("whsec_C2FV"), "{shown}");
+}
+
 /// Loading what `to_json(Secrets::Expose)` writes gives the same configuration back.
 #[test]
 fn serialisation_round_trips() {
@@ -200,6 +230,7 @@ fn serialisation_round_trips() {
         "legacy-urls.json",
         "unknown-keys.json",
         "resource-level-timezone.json",
+        "subscriptions-valid.json",
     ] {
         let first = load(name).config;
         let written = first.to_json(Secrets::Expose);
