@@ -59,6 +59,7 @@ fn notification(key: &PollKey, n: u64) -> Notification {
         created_at: Utc::now(),
         event_ids: vec![],
         body,
+        subscription: None,
     }
 }
 

@@ -77,6 +77,7 @@
 //! let id = StableId([7; 16]);
 //! let notification = Notification {
 //!     id, key: key.clone(), created_at: t0, event_ids: vec![], body: r#"{"id":"x"}"#.into(),
+//!     subscription: None,
 //! };
 //! store.commit_poll(PollCommit {
 //!     key, lease_token: lease, watermark: t0, next_due: t0 + TimeDelta::minutes(15),

@@ -42,7 +42,9 @@ impl Section {
             Section::Configuration => "`configuration`",
             Section::Resource => "`configuration` → `event.poller.configuration` → *resource*",
             Section::Dates => "*resource* → `datesConfiguration`",
-            Section::Subscription => "`configuration` → `event.notification.subscriptions` → *subscription*",
+            Section::Subscription => {
+                "`configuration` → `event.notification.subscriptions` → *subscription*"
+            }
         }
     }
 

@@ -124,7 +124,10 @@ pub(crate) fn read_subscriptions(
                     ctx.error(
                         ProblemKind::Inconsistent,
                         &child(&at, "name"),
-                        format!("the name {} is used by an earlier subscription", quote(&sub.name)),
+                        format!(
+                            "the name {} is used by an earlier subscription",
+                            quote(&sub.name)
+                        ),
                     );
                     ok = false;
                 }
@@ -227,7 +230,11 @@ fn read_resources(
                     format!(
                         "{} is not a resource of event.poller.configuration (it has: {})",
                         quote(name),
-                        if list.is_empty() { "none".to_owned() } else { list.join(", ") }
+                        if list.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            list.join(", ")
+                        }
                     ),
                 );
                 ok = false;

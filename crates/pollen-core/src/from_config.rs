@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::spec::{DateField, FieldPath, InstanceInfo, PollKey, PollSpec, RequestTemplate};
-use crate::Rfc3339Dates;
+use crate::{EventType, Rfc3339Dates, SubscriptionFilter};
 
 /// The hub every `sageone` resource belongs to, as notifications name it (`hubKey`).
 const FINANCE_HUB: &str = "finance";
@@ -49,6 +49,7 @@ impl PollSpec {
                 spec.poll_delay = delta(resource.poll_delay, "pollDelay")?;
                 spec.refresh_interval = refresh_interval;
                 spec.reconcile_interval = reconcile_interval;
+                spec.subscriptions = subscriptions(config, &resource.name)?;
                 spec.validate()?;
                 Ok(spec)
             })
@@ -78,4 +79,37 @@ fn delta(duration: std::time::Duration, what: &str) -> Result<TimeDelta> {
             format!("{what} is too long: {duration:?}"),
         )
     })
+}
+
+/// The filters of the instance's subscriptions that take events of `resource`.
+fn subscriptions(
+    config: &pollen_config::InstanceConfig,
+    resource: &str,
+) -> Result<Vec<SubscriptionFilter>> {
+    config
+        .configuration
+        .notification
+        .subscriptions
+        .iter()
+        .filter(|s| s.covers(resource))
+        .map(|s| {
+            let mut filter = SubscriptionFilter::new(s.name.as_str());
+            if let Some(types) = &s.event_types {
+                let types = types
+                    .iter()
+                    .filter_map(|t| match t.as_str() {
+                        "CREATED" => Some(EventType::Created),
+                        "UPDATED" => Some(EventType::Updated),
+                        "DELETED" => Some(EventType::Deleted),
+                        _ => None,
+                    })
+                    .collect();
+                filter = filter.with_event_types(types);
+            }
+            match &s.filter {
+                Some(clause) => filter.with_filter(clause.expr.clone()),
+                None => Ok(filter),
+            }
+        })
+        .collect()
 }

@@ -88,6 +88,7 @@ mod scheduler;
 mod source;
 mod spec;
 mod store;
+mod subscription;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -99,8 +100,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryStore;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use notification::{
-    build_notifications, build_notifications_after, notification_id, notification_id_after,
-    Notification, MAX_EVENTS_PER_NOTIFICATION,
+    build_notifications, build_notifications_after, lane, notification_id, notification_id_after,
+    notification_id_for, split_lane, Notification, MAX_EVENTS_PER_NOTIFICATION,
 };
 pub use poll::{backoff, next_slot, phase, PollSummary};
 pub use scheduler::{PollReport, Renewal, Scheduler, SchedulerConfig};
@@ -116,3 +117,4 @@ pub use store::{
     PollCommit, PollFailure, PollProgress, PollState, Reconciled, ReleasedWork, SeenChange, Store,
     Worker, WorkerStatus, RESPONSE_EXCERPT_LIMIT,
 };
+pub use subscription::SubscriptionFilter;

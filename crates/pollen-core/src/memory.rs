@@ -36,11 +36,12 @@ struct Inner {
     known: HashMap<PollKey, BTreeSet<String>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
-    /// Per instance, (next attempt, seq) of its pending notifications, leased or not: claims
-    /// merge these in order instead of scanning the whole outbox, and skip an instance whole.
+    /// Per lane ([`crate::lane`]), (next attempt, seq) of its pending notifications, leased or
+    /// not: claims merge these in order instead of scanning the whole outbox, and skip a lane whole.
     pending: HashMap<String, BTreeSet<(DateTime<Utc>, u64)>>,
     /// The delivery log, per notification.
     attempts: HashMap<StableId, Vec<DeliveryAttempt>>,
+    /// Deactivated lanes.
     inactive: HashSet<String>,
     /// The worker registry, by id.
     workers: BTreeMap<String, Worker>,
@@ -92,18 +93,19 @@ impl Inner {
         if let Some(before) = prune_before {
             known.retain(|_, at| *at >= before);
         }
-        let queued = self.inactive.contains(&key.instance);
         for notification in notifications {
             if self.outbox_ids.contains_key(&notification.id) {
                 continue;
             }
+            let lane = notification.lane();
+            let queued = self.inactive.contains(&lane);
             self.last_seq += 1;
             let seq = self.last_seq;
             self.outbox_ids.insert(notification.id, seq);
             let next_attempt = notification.created_at;
             if !queued {
                 self.pending
-                    .entry(key.instance.clone())
+                    .entry(lane)
                     .or_default()
                     .insert((next_attempt, seq));
             }
@@ -170,17 +172,17 @@ impl Inner {
     /// Applies `change` to the outbox row `seq`, keeping the pending index in step.
     fn update_outbox(&mut self, seq: u64, change: impl FnOnce(&mut OutboxEntry)) {
         if let Some(entry) = self.outbox.get_mut(&seq) {
-            let instance = &entry.notification.key.instance;
-            if let Some(set) = self.pending.get_mut(instance) {
+            let lane = entry.notification.lane();
+            if let Some(set) = self.pending.get_mut(&lane) {
                 set.remove(&(entry.next_attempt, seq));
                 if set.is_empty() {
-                    self.pending.remove(instance);
+                    self.pending.remove(&lane);
                 }
             }
             change(entry);
             if entry.status == OutboxStatus::Pending {
                 self.pending
-                    .entry(entry.notification.key.instance.clone())
+                    .entry(lane)
                     .or_default()
                     .insert((entry.next_attempt, seq));
             }

@@ -29,13 +29,40 @@ pub struct Notification {
     pub event_ids: Vec<StableId>,
     /// The JSON body, exactly as it is to be sent.
     pub body: String,
+    /// The subscription it goes to: `None` for the Open Connectors callback (subscription 0),
+    /// else a name of `event.notification.subscriptions`.
+    pub subscription: Option<String>,
 }
 
 impl Notification {
+    /// The delivery lane it waits in: see [`lane`].
+    pub fn lane(&self) -> String {
+        lane(&self.key.instance, self.subscription.as_deref())
+    }
+
     /// The body parsed back into JSON.
     pub fn payload(&self) -> Value {
         // The body was rendered from a `Value` by this crate, so it always parses.
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// The delivery lane of an instance's subscription: the instance id for the Open Connectors
+/// callback (`None`), `instance/name` for a named subscription. A lane has its own endpoint,
+/// in-flight limit, retries and deactivation; the outbox claims and the sender key on it.
+pub fn lane(instance: &str, subscription: Option<&str>) -> String {
+    match subscription {
+        None => instance.to_owned(),
+        Some(name) => format!("{instance}/{name}"),
+    }
+}
+
+/// The (instance, subscription) of a [`lane`]: subscription names have no `/`, so the last one
+/// separates them.
+pub fn split_lane(lane: &str) -> (&str, Option<&str>) {
+    match lane.rsplit_once('/') {
+        Some((instance, name)) => (instance, Some(name)),
+        None => (lane, None),
     }
 }
 
@@ -48,6 +75,17 @@ pub fn notification_id(event_ids: &[StableId]) -> StableId {
 /// `rewinds`-th rewind: the same events (and event ids) in a new delivery, which the outbox's
 /// de-duplication of notification ids would otherwise drop. `0` is [`notification_id`].
 pub fn notification_id_after(event_ids: &[StableId], rewinds: u64) -> StableId {
+    notification_id_for(event_ids, rewinds, None)
+}
+
+/// [`notification_id_after`] for a named subscription: the same events under an id of that
+/// subscription's own (the outbox keeps one row per notification id). `None`, the callback,
+/// is [`notification_id_after`].
+pub fn notification_id_for(
+    event_ids: &[StableId],
+    rewinds: u64,
+    subscription: Option<&str>,
+) -> StableId {
     let mut hasher = Sha256::new();
     hasher.update(b"pollen-notification-v1\0");
     for id in event_ids {
@@ -56,6 +94,10 @@ pub fn notification_id_after(event_ids: &[StableId], rewinds: u64) -> StableId {
     if rewinds > 0 {
         hasher.update(b"rewind\0");
         hasher.update(rewinds.to_be_bytes());
+    }
+    if let Some(name) = subscription {
+        hasher.update(b"subscription\0");
+        hasher.update(name.as_bytes());
     }
     StableId::from_digest(&hasher.finalize())
 }
@@ -76,6 +118,10 @@ pub fn build_notifications(
 
 /// [`build_notifications`] for a key rewound `rewinds` times: the same bodies and event ids
 /// under notification ids of their own ([`notification_id_after`]).
+///
+/// Then, for each of the spec's [`subscriptions`](PollSpec::subscriptions), the changes its
+/// filter accepts, grouped the same way, with the same event ids under notification ids of
+/// that subscription ([`notification_id_for`]).
 pub fn build_notifications_after(
     spec: &PollSpec,
     changes: &[Change],
@@ -83,10 +129,28 @@ pub fn build_notifications_after(
     now: DateTime<Utc>,
     rewinds: u64,
 ) -> Vec<Notification> {
-    changes
+    let mut out: Vec<Notification> = changes
         .chunks(MAX_EVENTS_PER_NOTIFICATION)
-        .map(|chunk| build_one(spec, chunk, poll_date, now, rewinds))
-        .collect()
+        .map(|chunk| build_one(spec, chunk, poll_date, now, rewinds, None))
+        .collect();
+    for subscription in &spec.subscriptions {
+        let accepted: Vec<Change> = changes
+            .iter()
+            .filter(|c| subscription.accepts(c))
+            .cloned()
+            .collect();
+        out.extend(accepted.chunks(MAX_EVENTS_PER_NOTIFICATION).map(|chunk| {
+            build_one(
+                spec,
+                chunk,
+                poll_date,
+                now,
+                rewinds,
+                Some(&subscription.name),
+            )
+        }));
+    }
+    out
 }
 
 fn build_one(
@@ -95,9 +159,10 @@ fn build_one(
     poll_date: DateTime<Utc>,
     now: DateTime<Utc>,
     rewinds: u64,
+    subscription: Option<&str>,
 ) -> Notification {
     let event_ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
-    let id = notification_id_after(&event_ids, rewinds);
+    let id = notification_id_for(&event_ids, rewinds, subscription);
     let info = &spec.instance;
     let resource = spec.key.resource.as_str();
     let instance_id = instance_id_value(&spec.key.instance);
@@ -142,6 +207,7 @@ fn build_one(
         created_at: now,
         event_ids,
         body,
+        subscription: subscription.map(str::to_owned),
     }
 }
 

@@ -331,6 +331,9 @@ pub struct PollSpec {
     /// feed but can walk ids ([`Source::supports_reconcile`](crate::Source::supports_reconcile)).
     /// `None`: never (the default here; `from_config` applies the instance's, 24 h unless set).
     pub reconcile_interval: Option<TimeDelta>,
+    /// The instance's subscriptions besides the callback that take events of this resource
+    /// (`event.notification.subscriptions`), each sent its own filtered notifications.
+    pub subscriptions: Vec<crate::SubscriptionFilter>,
 }
 
 impl PollSpec {
@@ -355,6 +358,7 @@ impl PollSpec {
             start,
             max_pages: 100_000,
             reconcile_interval: None,
+            subscriptions: Vec::new(),
         }
     }
 

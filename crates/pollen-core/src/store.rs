@@ -394,7 +394,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Writes a finished poll atomically: watermark, next due, failures reset, lease released,
     /// `completed_polls + 1`, seen changes added (existing ones kept), old ones pruned,
-    /// notifications appended to the outbox (as `Queued` when the instance's subscription is
+    /// notifications appended to the outbox (as `Queued` when their lane's subscription is
     /// inactive, else `Pending` due at once; ids already in the outbox are skipped), `known`
     /// ids added, and a [`Reconciled`] applied (known ids added and removed, `reconciled_at`
     /// set). All or nothing; `LeaseLost` (and no change) if `lease_token` is not the current lease's.
@@ -424,16 +424,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`Reconciled`]), sorted.
     fn known_ids<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<String>>>;
 
-    /// Activates or deactivates the subscription of `instance`. Deactivating moves its pending
-    /// notifications to `Queued`; activating changes no notification (use [`Store::requeue`]).
+    /// Activates or deactivates the subscription whose delivery lane is `lane` ([`crate::lane`]:
+    /// the instance id for its Open Connectors callback, `instance/name` for a named
+    /// subscription). Deactivating moves the lane's pending notifications to `Queued`;
+    /// activating changes no notification (use [`Store::requeue`]).
     fn set_subscription_active<'a>(
         &'a self,
-        instance: &'a str,
+        lane: &'a str,
         active: bool,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Whether the subscription of `instance` is active (true unless deactivated).
-    fn subscription_active<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Whether the subscription of `lane` is active (true unless deactivated).
+    fn subscription_active<'a>(&'a self, lane: &'a str) -> BoxFuture<'a, Result<bool>>;
 
     /// Claims up to `limit` pending notifications due at `now` whose lease is absent or
     /// expired, in `(next_attempt, seq)` order, leasing them to `owner` until
@@ -446,8 +448,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<OutboxEntry>>>;
 
-    /// [`Store::claim_outbox`], skipping the notifications of the instances named in `skip`
-    /// and taking at most `per_instance` of any one instance.
+    /// [`Store::claim_outbox`], skipping the notifications of the lanes ([`crate::lane`]) named
+    /// in `skip` and taking at most `per_instance` of any one lane (the parameter's name is
+    /// older than subscriptions: a lane is an instance's callback or one of its subscriptions).
     ///
     /// The claim is the first `limit` notifications, in `(next_attempt, seq)` order, of the set
     /// made of each instance's first `per_instance` claimable notifications (instances in

@@ -94,6 +94,7 @@ async fn writer(store: Arc<SqlStore>, writer: u32) -> (u64, Duration) {
                             created_at: now,
                             event_ids: vec![stable(writer, poll, n + 200)],
                             body: body(writer, poll, n),
+                            subscription: None,
                         })
                         .collect(),
                     prune_before: Some(now - TimeDelta::hours(2)),

@@ -48,6 +48,7 @@ async fn fill(store: &dyn Store) {
                     created_at: now,
                     event_ids: vec![],
                     body: format!("{{\"n\":{n},\"pad\":\"{}\"}}", "x".repeat(1_300)),
+                    subscription: None,
                 }
             })
             .collect();

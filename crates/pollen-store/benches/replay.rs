@@ -54,6 +54,7 @@ async fn fill(store: &SqlStore) -> Vec<StableId> {
                         "{{\"message\":{{\"events\":[{{\"eventType\":\"{kind}\",\"objectId\":\"{n}\"}}]}},\"pad\":\"{}\"}}",
                         "x".repeat(1_300)
                     ),
+                    subscription: None,
                 }
             })
             .collect();

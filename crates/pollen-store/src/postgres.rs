@@ -118,6 +118,7 @@ fn outbox_from(row: &PgRow) -> Result<OutboxEntry> {
             created_at: get(row, "created_at")?,
             event_ids: event_ids_from(&get::<Vec<u8>>(row, "event_ids")?)?,
             body: get(row, "body")?,
+            subscription: crate::shared::subscription_of(&get::<String>(row, "lane")?),
         },
         status: status_from(&get::<String>(row, "status")?)?,
         attempts: u32::try_from(get::<i32>(row, "attempts")?).unwrap_or(0),
@@ -518,6 +519,7 @@ impl PgBackend {
         let n = notifications;
         let ids: Vec<Vec<u8>> = n.iter().map(|n| n.id.0.to_vec()).collect();
         let instances: Vec<&str> = n.iter().map(|n| n.key.instance.as_str()).collect();
+        let lanes: Vec<String> = n.iter().map(Notification::lane).collect();
         let resources: Vec<&str> = n.iter().map(|n| n.key.resource.as_str()).collect();
         let created: Vec<DateTime<Utc>> = n.iter().map(|n| n.created_at).collect();
         let events: Vec<Vec<u8>> = n.iter().map(|n| event_ids_bytes(&n.event_ids)).collect();
@@ -533,14 +535,15 @@ impl PgBackend {
                FROM st, UNNEST($7::bytea[], $8::timestamptz[]) AS u (change_id, seen_at) \
                ON CONFLICT DO NOTHING), \
              notes AS (\
-               INSERT INTO outbox (id, instance, resource, created_at, event_ids, body, status, \
-                 next_attempt) \
-               SELECT u.id, u.instance, u.resource, u.created_at, u.event_ids, u.body, \
+               INSERT INTO outbox (id, instance, lane, resource, created_at, event_ids, body, \
+                 status, next_attempt) \
+               SELECT u.id, u.instance, u.lane, u.resource, u.created_at, u.event_ids, u.body, \
                  CASE WHEN EXISTS (SELECT 1 FROM subscription_inactive i \
-                   WHERE i.instance = u.instance) THEN 'queued' ELSE 'pending' END, \
+                   WHERE i.instance = u.lane) THEN 'queued' ELSE 'pending' END, \
                  u.created_at \
                FROM st, UNNEST($9::bytea[], $10::text[], $11::text[], $12::timestamptz[], \
-                 $13::bytea[], $14::text[]) AS u (id, instance, resource, created_at, event_ids, body) \
+                 $13::bytea[], $14::text[], $18::text[]) \
+                 AS u (id, instance, resource, created_at, event_ids, body, lane) \
                ON CONFLICT (id) DO NOTHING), \
              known_new AS (\
                INSERT INTO known_record (state_id, record_id) \
@@ -569,6 +572,7 @@ impl PgBackend {
             .bind(known.at)
             .bind(known.add)
             .bind(known.remove)
+            .bind(&lanes)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -650,7 +654,7 @@ impl PgBackend {
             "WITH off AS (\
                INSERT INTO subscription_inactive (instance) VALUES ($1) ON CONFLICT DO NOTHING) \
              UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_token = NULL, \
-               lease_expires = NULL WHERE instance = $1 AND status = 'pending'",
+               lease_expires = NULL WHERE lane = $1 AND status = 'pending'",
         )
         .bind(instance)
         .execute(&self.pool)
@@ -671,12 +675,13 @@ impl PgBackend {
     }
 
     /// See [`Store::claim_outbox_skipping`](pollen_core::Store): a loose index scan over the
-    /// instances with pending rows (one seek each, on `outbox_pending_instance`), then per
-    /// instance not skipped at most `per_instance` claimable rows in `(next_attempt, seq)`
+    /// lanes (an instance's callback, or one of its subscriptions) with pending rows (one seek
+    /// each, on `outbox_pending_lane`), then per lane not skipped at most `per_instance` claimable rows in `(next_attempt, seq)`
     /// order, locked with `SKIP LOCKED`; the first `limit` of those in that order are leased.
     /// The cost is O(instances with pending rows) seeks, whatever their backlogs. (The walk
     /// orders by the index's whole key so that the planner takes that index, not
-    /// `outbox_instance`, which also holds every delivered row.)
+    /// `outbox_instance`, which also holds every delivered row; `COLLATE \"C\"` matches the
+    /// index's.)
     pub(crate) async fn claim_outbox(
         &self,
         owner: &str,
@@ -691,16 +696,17 @@ impl PgBackend {
         }
         let sql = format!(
             "WITH RECURSIVE inst (name) AS (\
-               (SELECT instance FROM outbox WHERE status = 'pending' \
-                 ORDER BY instance, next_attempt, seq LIMIT 1) \
+               (SELECT lane FROM outbox WHERE status = 'pending' \
+                 ORDER BY lane COLLATE \"C\", next_attempt, seq LIMIT 1) \
                UNION ALL \
-               SELECT (SELECT instance FROM outbox WHERE status = 'pending' \
-                 AND instance > inst.name ORDER BY instance, next_attempt, seq LIMIT 1) \
+               SELECT (SELECT lane FROM outbox WHERE status = 'pending' \
+                 AND lane COLLATE \"C\" > inst.name \
+                 ORDER BY lane COLLATE \"C\", next_attempt, seq LIMIT 1) \
                FROM inst WHERE inst.name IS NOT NULL), \
              due AS (\
                SELECT d.seq FROM inst CROSS JOIN LATERAL (\
                  SELECT seq, next_attempt FROM outbox \
-                 WHERE instance = inst.name AND status = 'pending' AND next_attempt <= $1 \
+                 WHERE lane COLLATE \"C\" = inst.name AND status = 'pending' AND next_attempt <= $1 \
                    AND (lease_expires IS NULL OR lease_expires <= $1) \
                  ORDER BY next_attempt, seq LIMIT $6 FOR UPDATE SKIP LOCKED) d \
                WHERE inst.name IS NOT NULL AND NOT (inst.name = ANY($5)) \
@@ -1177,7 +1183,8 @@ impl PgBackend {
         let deleted: Option<i64> = sqlx::query_scalar(
             "WITH states AS (DELETE FROM poll_state WHERE instance = $2), \
              notes AS (DELETE FROM outbox WHERE instance = $2), \
-             subs AS (DELETE FROM subscription_inactive WHERE instance = $2) \
+             subs AS (DELETE FROM subscription_inactive \
+               WHERE instance = $2 OR instance LIKE $2 || '/%') \
              DELETE FROM instance WHERE id = $1 RETURNING id",
         )
         .bind(id)
@@ -1526,7 +1533,8 @@ impl PgBackend {
         // The instance's backlog bounds the replay: it waits while the receiver catches up.
         // Waiting rows: pending, not in flight (as on SQLite).
         let (pending,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE instance = $1 AND status = 'pending' \
+            "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE lane COLLATE \"C\" >= $1 \
+             AND lane COLLATE \"C\" < $1 || '0' AND status = 'pending' \
              AND lease_owner IS NULL LIMIT $2) AS backlog",
         )
         .bind(&replay.filter.instance)
@@ -1546,7 +1554,7 @@ impl PgBackend {
         // Re-queued like a redelivery; held as queued while the subscription is deactivated.
         sqlx::query(
             "UPDATE outbox SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_inactive i \
-             WHERE i.instance = outbox.instance) THEN 'queued' ELSE 'pending' END, \
+             WHERE i.instance = outbox.lane) THEN 'queued' ELSE 'pending' END, \
              next_attempt = $2, attempts = 0, lease_owner = NULL, lease_token = NULL, \
              lease_expires = NULL WHERE seq = ANY($1)",
         )

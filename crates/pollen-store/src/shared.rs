@@ -29,7 +29,8 @@ pub(crate) fn check_rewind(
 pub(crate) const STATE_COLUMNS: &str = "id, instance, resource, watermark, next_due, \
     consecutive_failures, last_error, lease_owner, lease_expires, fencing_token, completed_polls, reconciled_at, rewinds";
 
-pub(crate) const OUTBOX_COLUMNS: &str = "seq, id, instance, resource, created_at, event_ids, \
+pub(crate) const OUTBOX_COLUMNS: &str =
+    "seq, id, instance, lane, resource, created_at, event_ids, \
     body, status, attempts, next_attempt, last_error, lease_owner, lease_token, lease_expires, \
     delivered_at";
 
@@ -158,4 +159,9 @@ pub(crate) fn attach_holdings(
         }
     }
     workers
+}
+
+/// The subscription of an outbox row's lane (`None`: the instance's callback).
+pub(crate) fn subscription_of(lane: &str) -> Option<String> {
+    pollen_core::split_lane(lane).1.map(str::to_owned)
 }

@@ -45,7 +45,8 @@ const CLAIM_WINDOW: usize = 2;
 
 /// The outbox columns `outbox_from` reads, for a query over `outbox AS o` joined with
 /// `outbox_body AS b` (migration 5 keeps bodies apart).
-pub(crate) const OUTBOX_JOINED: &str = "o.seq, o.id, o.instance, o.resource, o.created_at, \
+pub(crate) const OUTBOX_JOINED: &str =
+    "o.seq, o.id, o.instance, o.lane, o.resource, o.created_at, \
     o.event_ids, b.body, o.status, o.attempts, o.next_attempt, o.last_error, o.lease_owner, \
     o.lease_token, o.lease_expires, o.delivered_at \
     FROM outbox AS o JOIN outbox_body AS b ON b.seq = o.seq";
@@ -263,6 +264,7 @@ fn outbox_from(row: &SqliteRow) -> Result<OutboxEntry> {
             created_at: instant(get(row, "created_at")?)?,
             event_ids: event_ids_from(&get::<Vec<u8>>(row, "event_ids")?)?,
             body: get(row, "body")?,
+            subscription: crate::shared::subscription_of(&get::<String>(row, "lane")?),
         },
         status: status_from(&get::<String>(row, "status")?)?,
         attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
@@ -871,7 +873,7 @@ impl SqliteBackend {
             .map_err(db("deactivating a subscription"))?;
             sqlx::query(
                 "UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_token = NULL, \
-                 lease_expires = NULL WHERE instance = ? AND status = 'pending'",
+                 lease_expires = NULL WHERE lane = ? AND status = 'pending'",
             )
             .bind(instance)
             .execute(&mut *tx)
@@ -895,8 +897,9 @@ impl SqliteBackend {
     }
 
     /// The seqs a claim takes (see [`Store::claim_outbox_skipping`](pollen_core::Store)):
-    /// the first `limit`, in `(next_attempt, seq)` order, of each non-skipped instance's first
-    /// `per_instance` claimable rows.
+    /// the first `limit`, in `(next_attempt, seq)` order, of each non-skipped lane's first
+    /// `per_instance` claimable rows (a lane is an instance's callback or one of its
+    /// subscriptions; "instance" below reads as lane).
     ///
     /// Statements are plain, index-only range reads with fixed text (prepared once per
     /// connection) that return few rows; the choosing happens here, because sqlx hands every
@@ -905,7 +908,7 @@ impl SqliteBackend {
     /// lease expired (rare: a worker died or stalled), in one statement. If the skip list and
     /// the cap leave `limit` of them, or the window held every due row, that is the answer.
     /// Otherwise (the head belongs to skipped or capped instances: a backlog behind endpoints
-    /// at their limit, or one busy instance) a loose index scan over `outbox_ready_instance`
+    /// at their limit, or one busy instance) a loose index scan over `outbox_ready_lane`
     /// lists each instance with due rows and its first one (a seek per instance), and the
     /// instances the head did not cap are read in the order of their first due row, in
     /// growing groups, until no instance left can come before the `limit`-th pick.
@@ -922,11 +925,11 @@ impl SqliteBackend {
         let skip: HashSet<String> = skip.iter().cloned().collect();
         let window = limit.saturating_mul(CLAIM_WINDOW);
         let rows: Vec<(bool, i64, i64, String)> = sqlx::query_as(
-            "SELECT 0, * FROM (SELECT next_attempt, seq, instance FROM outbox INDEXED BY outbox_ready \
+            "SELECT 0, * FROM (SELECT next_attempt, seq, lane FROM outbox INDEXED BY outbox_ready \
                WHERE status = 'pending' AND lease_owner IS NULL AND next_attempt <= ?1 \
                ORDER BY next_attempt, seq LIMIT ?2) \
              UNION ALL \
-             SELECT 1, next_attempt, seq, instance FROM outbox INDEXED BY outbox_leased \
+             SELECT 1, next_attempt, seq, lane FROM outbox INDEXED BY outbox_leased \
                WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_expires <= ?1 \
                  AND next_attempt <= ?1",
         )
@@ -966,19 +969,19 @@ impl SqliteBackend {
         // Each instance with due unleased rows and its first one.
         let firsts: Vec<(String, i64, i64)> = sqlx::query_as(
             "WITH RECURSIVE inst (name) AS (\
-               SELECT (SELECT min(instance) FROM outbox INDEXED BY outbox_ready_instance \
+               SELECT (SELECT min(lane) FROM outbox INDEXED BY outbox_ready_lane \
                  WHERE status = 'pending' AND lease_owner IS NULL) \
                UNION ALL \
-               SELECT (SELECT instance FROM outbox INDEXED BY outbox_ready_instance \
-                 WHERE status = 'pending' AND lease_owner IS NULL AND instance > inst.name \
-                 ORDER BY instance LIMIT 1) \
+               SELECT (SELECT lane FROM outbox INDEXED BY outbox_ready_lane \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND lane > inst.name \
+                 ORDER BY lane LIMIT 1) \
                FROM inst WHERE inst.name IS NOT NULL) \
              SELECT * FROM (SELECT name, \
-               (SELECT next_attempt FROM outbox INDEXED BY outbox_ready_instance \
-                 WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
+               (SELECT next_attempt FROM outbox INDEXED BY outbox_ready_lane \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND lane = inst.name \
                  ORDER BY next_attempt, seq LIMIT 1) AS next_attempt, \
-               (SELECT seq FROM outbox INDEXED BY outbox_ready_instance \
-                 WHERE status = 'pending' AND lease_owner IS NULL AND instance = inst.name \
+               (SELECT seq FROM outbox INDEXED BY outbox_ready_lane \
+                 WHERE status = 'pending' AND lease_owner IS NULL AND lane = inst.name \
                  ORDER BY next_attempt, seq LIMIT 1) AS seq \
                FROM inst WHERE name IS NOT NULL) WHERE next_attempt <= ?",
         )
@@ -1030,9 +1033,9 @@ impl SqliteBackend {
                     q.push(" UNION ALL ");
                 }
                 q.push(
-                    "SELECT * FROM (SELECT next_attempt, seq, instance \
-                     FROM outbox INDEXED BY outbox_ready_instance \
-                     WHERE status = 'pending' AND lease_owner IS NULL AND instance = ",
+                    "SELECT * FROM (SELECT next_attempt, seq, lane \
+                     FROM outbox INDEXED BY outbox_ready_lane \
+                     WHERE status = 'pending' AND lease_owner IS NULL AND lane = ",
                 )
                 .push_bind(instances.get(n).map(String::as_str))
                 .push(" AND next_attempt <= ")
@@ -1592,7 +1595,7 @@ impl SqliteBackend {
         for sql in [
             "DELETE FROM poll_state WHERE instance = ?",
             "DELETE FROM outbox WHERE instance = ?",
-            "DELETE FROM subscription_inactive WHERE instance = ?",
+            "DELETE FROM subscription_inactive WHERE instance = ?1 OR instance LIKE ?1 || '/%'",
         ] {
             sqlx::query(sql)
                 .bind(&key)
@@ -1951,10 +1954,12 @@ impl SqliteBackend {
         }
         let (cursor, last_seq): (i64, i64) = (get(&row, "cursor_seq")?, get(&row, "last_seq")?);
         // The instance's backlog bounds the replay: it waits while the receiver catches up.
-        // Waiting rows (pending, not in flight) are what `outbox_ready_instance` indexes.
+        // Waiting rows (pending, not in flight) are what `outbox_ready_lane` indexes; the
+        // instance's lanes are its id and `id/name`, the range [id, id || '0') (ids are digits).
         let (pending,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE instance = ? AND status = 'pending' \
-             AND lease_owner IS NULL LIMIT ?)",
+            "SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_ready_lane \
+             WHERE lane >= ?1 AND lane < ?1 || '0' AND status = 'pending' \
+             AND lease_owner IS NULL LIMIT ?2)",
         )
         .bind(&replay.filter.instance)
         .bind(db_u64(backlog as u64))
@@ -1974,7 +1979,7 @@ impl SqliteBackend {
             // Re-queued like a redelivery; held as queued while the subscription is deactivated.
             let mut q = QueryBuilder::<Sqlite>::new(
                 "UPDATE outbox SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_inactive \
-                 i WHERE i.instance = outbox.instance) THEN 'queued' ELSE 'pending' END, \
+                 i WHERE i.instance = outbox.lane) THEN 'queued' ELSE 'pending' END, \
                  next_attempt = ",
             );
             q.push_bind(micros(now)).push(
@@ -2393,40 +2398,42 @@ async fn append(
     }
     if !notifications.is_empty() {
         let mut inactive = HashSet::new();
-        let instances: HashSet<&str> = notifications
-            .iter()
-            .map(|n| n.key.instance.as_str())
-            .collect();
-        for instance in instances {
+        let lanes: Vec<String> = notifications.iter().map(Notification::lane).collect();
+        let distinct: HashSet<&str> = lanes.iter().map(String::as_str).collect();
+        for lane in distinct {
             let off: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM subscription_inactive WHERE instance = ?)",
             )
-            .bind(instance)
+            .bind(lane)
             .fetch_one(&mut **tx)
             .await
             .map_err(db("reading a subscription"))?;
             if off {
-                inactive.insert(instance);
+                inactive.insert(lane);
             }
         }
         let event_ids: Vec<Vec<u8>> = notifications
             .iter()
             .map(|n| event_ids_bytes(&n.event_ids))
             .collect();
-        let rows: Vec<(&Notification, &Vec<u8>)> = notifications.iter().zip(&event_ids).collect();
+        let rows: Vec<(&Notification, (&Vec<u8>, &String))> = notifications
+            .iter()
+            .zip(event_ids.iter().zip(&lanes))
+            .collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO outbox (id, instance, resource, created_at, event_ids, \
+                "INSERT INTO outbox (id, instance, lane, resource, created_at, event_ids, \
                  status, next_attempt) ",
             );
-            q.push_values(chunk, |mut row, (n, events)| {
-                let status = if inactive.contains(n.key.instance.as_str()) {
+            q.push_values(chunk, |mut row, (n, (events, lane))| {
+                let status = if inactive.contains(lane.as_str()) {
                     OutboxStatus::Queued
                 } else {
                     OutboxStatus::Pending
                 };
                 row.push_bind(n.id.0.as_slice())
                     .push_bind(&n.key.instance)
+                    .push_bind(lane.as_str())
                     .push_bind(&n.key.resource)
                     .push_bind(micros(n.created_at))
                     .push_bind(events.as_slice())

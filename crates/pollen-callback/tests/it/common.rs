@@ -54,6 +54,7 @@ pub(crate) async fn enqueue(
                 event_ids: vec![],
                 // Non-ASCII on purpose: the body must arrive byte for byte.
                 body: format!(r#"{{"id":"{id}","message":{{"instanceName":"Café n°{n}"}}}}"#),
+                subscription: None,
             }
         })
         .collect();

@@ -212,13 +212,19 @@ fn subscriptions_are_read_with_their_filters_and_secrets_hidden() {
         Some("total_amount > 1000 AND currency.id = 'GBP'")
     );
     assert_eq!(billing.max_in_flight, Some(2));
-    assert_eq!(billing.signature_key.as_ref().map(|k| k.expose()), Some("s3cret"));
+    assert_eq!(
+        billing.signature_key.as_ref().map(|k| k.expose()),
+        Some("s3cret")
+    );
     let crm = &subs[1];
     assert!(crm.covers("customers") && crm.covers("invoices"));
     assert!(crm.event_types.is_none() && crm.filter.is_none() && crm.max_in_flight.is_none());
 
     let shown = format!("{:?} {}", loaded.config, loaded.config.to_masked_json());
-    assert!(!shown.contains("s3cret") && !shown.contains("whsec_C2FV"), "{shown}");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("whsec_C2FV"),
+        "{shown}"
+    );
 }
 
 /// Loading what `to_json(Secrets::Expose)` writes gives the same configuration back.

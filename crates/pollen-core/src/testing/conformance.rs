@@ -36,6 +36,7 @@ fn notification(key: &PollKey, n: u8, at: DateTime<Utc>) -> Notification {
         created_at: at,
         event_ids: vec![id(n.wrapping_add(100))],
         body: format!("{{\"n\":{n}}}"),
+        subscription: None,
     }
 }
 
@@ -86,6 +87,7 @@ where
     seen_and_prune(&fresh().await).await;
     outbox_lifecycle(&fresh().await).await;
     deactivated_subscription_queues(&fresh().await).await;
+    subscription_lanes_are_separate(&fresh().await).await;
     claim_outbox_skipping_instances(&fresh().await).await;
     claim_outbox_per_instance(&fresh().await).await;
     record_attempts_in_one_batch(&fresh().await).await;
@@ -635,6 +637,88 @@ pub async fn deactivated_subscription_queues(store: &dyn Store) {
             .len(),
         2
     );
+}
+
+/// Each subscription of an instance is a lane of its own ([`crate::lane`]): rows keep their
+/// subscription, claims skip and cap per lane, deactivation queues one lane only.
+pub async fn subscription_lanes_are_separate(store: &dyn Store) {
+    let k = key("lanes");
+    let of = |n: u8, sub: Option<&str>| Notification {
+        subscription: sub.map(str::to_owned),
+        ..notification(&k, n, t0())
+    };
+    store.register(&k, t0(), t0()).await.unwrap();
+    let claimed = store
+        .claim_due("p", t0(), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let mut c = commit(&k, claimed[0].lease.as_ref().unwrap().token, t0());
+    c.notifications = vec![
+        of(1, None),
+        of(2, None),
+        of(3, Some("billing")),
+        of(4, Some("billing")),
+        of(5, Some("crm")),
+    ];
+    store.commit_poll(c).await.unwrap();
+    let all = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    let subs: Vec<(StableId, Option<&str>)> = all
+        .iter()
+        .map(|e| (e.notification.id, e.notification.subscription.as_deref()))
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            (id(1), None),
+            (id(2), None),
+            (id(3), Some("billing")),
+            (id(4), Some("billing")),
+            (id(5), Some("crm"))
+        ],
+        "rows lost their subscription"
+    );
+
+    // One per lane, the billing lane skipped.
+    let skip = ["conformance/billing".to_owned()];
+    let claimed = store
+        .claim_outbox_skipping("s", t0(), TimeDelta::seconds(30), 10, 1, &skip)
+        .await
+        .unwrap();
+    let ids: Vec<StableId> = claimed.iter().map(|e| e.notification.id).collect();
+    assert_eq!(ids, [id(1), id(5)], "claims are not per lane");
+
+    store
+        .set_subscription_active("conformance/billing", false)
+        .await
+        .unwrap();
+    assert!(store.subscription_active("conformance").await.unwrap());
+    assert!(!store
+        .subscription_active("conformance/billing")
+        .await
+        .unwrap());
+    let claimed = store
+        .claim_due("p", t0() + TimeDelta::hours(1), TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let mut c = commit(
+        &k,
+        claimed[0].lease.as_ref().unwrap().token,
+        t0() + TimeDelta::hours(1),
+    );
+    c.notifications = vec![of(6, Some("billing")), of(7, None)];
+    store.commit_poll(c).await.unwrap();
+    let all = store.list_outbox(&OutboxFilter::default()).await.unwrap();
+    let status = |n: u8| {
+        all.iter()
+            .find(|e| e.notification.id == id(n))
+            .map(|e| e.status)
+    };
+    for n in [3, 4, 6] {
+        assert_eq!(status(n), Some(OutboxStatus::Queued), "billing's {n}");
+    }
+    for n in [2, 7] {
+        assert_eq!(status(n), Some(OutboxStatus::Pending), "the callback's {n}");
+    }
 }
 
 /// `claim_outbox_skipping` leaves the named instances' notifications alone, and claims the

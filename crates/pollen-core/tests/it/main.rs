@@ -9,3 +9,4 @@ mod reconcile;
 mod records;
 mod scheduling;
 mod semantics;
+mod subscriptions;

@@ -57,6 +57,7 @@ fn notification_of(key: &PollKey, due: DateTime<Utc>) -> Option<Notification> {
         created_at: due,
         event_ids: vec![StableId(bytes)],
         body: format!("{{\"instance\":{i},\"due\":\"{due}\"}}"),
+        subscription: None,
     })
 }
 

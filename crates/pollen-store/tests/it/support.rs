@@ -28,6 +28,7 @@ pub(crate) fn notification(key: &PollKey, n: u32, at: DateTime<Utc>, body: &str)
         created_at: at,
         event_ids: vec![id(2, n), id(3, n)],
         body: body.to_owned(),
+        subscription: None,
     }
 }
 

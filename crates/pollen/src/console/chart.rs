@@ -248,6 +248,7 @@ mod tests {
                 created_at: created,
                 event_ids: vec![],
                 body: serde_json::json!({"message": {"events": events}}).to_string(),
+                subscription: None,
             },
             status: if delivered.is_some() {
                 OutboxStatus::Delivered
