@@ -52,6 +52,8 @@ pub struct Endpoint {
     previous_standard_webhooks: Vec<(StandardWebhooksSecret, i64)>,
     basic: Option<(String, Secret)>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Requests in flight to it at most, when not the sender's per-endpoint limit.
+    max_in_flight: Option<usize>,
 }
 
 impl Endpoint {
@@ -73,6 +75,7 @@ impl Endpoint {
             previous_standard_webhooks: Vec::new(),
             basic: None,
             headers: Vec::new(),
+            max_in_flight: None,
         })
     }
 
@@ -108,6 +111,36 @@ impl Endpoint {
             endpoint.standard_webhooks = Some(secret);
         }
         Ok(Some(endpoint))
+    }
+
+    /// The endpoint of a subscription of `event.notification.subscriptions`: its URL, its
+    /// `Elements-Webhook-Signature` key and Standard Webhooks secret, its in-flight limit. (The
+    /// callback's basic authentication and extra headers are the callback's own.)
+    pub fn from_subscription(subscription: &pollen_config::Subscription) -> Result<Endpoint> {
+        let name = &subscription.name;
+        let mut endpoint = Endpoint::new(subscription.url.as_str())
+            .map_err(|e| Error::config(format!("subscription {name}: {e}")))?;
+        endpoint.signature_key = subscription.signature_key.clone();
+        if let Some(secret) = &subscription.standard_webhooks_secret {
+            let secret = StandardWebhooksSecret::parse(secret.expose()).map_err(|e| {
+                Error::config(format!("subscription {name}: standardWebhooksSecret: {e}"))
+            })?;
+            endpoint.standard_webhooks = Some(secret);
+        }
+        endpoint.max_in_flight = subscription.max_in_flight.map(|n| n as usize);
+        Ok(endpoint)
+    }
+
+    /// At most `n` requests in flight to this endpoint (at least 1), instead of the sender's
+    /// per-endpoint limit.
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n.max(1));
+        self
+    }
+
+    /// Its own in-flight limit, if it has one.
+    pub fn max_in_flight(&self) -> Option<usize> {
+        self.max_in_flight
     }
 
     /// Signs every notification with `Elements-Webhook-Signature` under `key`.
@@ -238,6 +271,7 @@ impl fmt::Debug for Endpoint {
             )
             .field("basic", &self.basic)
             .field("headers", &headers)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -248,6 +282,13 @@ pub trait Endpoints: Send + Sync + fmt::Debug {
     /// The endpoint of `instance`; `None` when it has none (the attempt then fails with that
     /// reason and is retried on the schedule).
     fn endpoint<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<Option<Arc<Endpoint>>>>;
+
+    /// The in-flight limit of the endpoint of `lane` when it has its own
+    /// ([`Endpoint::with_max_in_flight`]); `None`: the sender's per-endpoint limit.
+    fn max_in_flight(&self, lane: &str) -> Option<usize> {
+        let _ = lane;
+        None
+    }
 }
 
 /// An [`Endpoints`] held in memory, updated by whoever owns the instances.
@@ -272,6 +313,12 @@ impl EndpointMap {
         self.write().remove(instance).is_some()
     }
 
+    /// Keeps only the endpoints whose key `keep` accepts (an instance's subscriptions that are
+    /// gone, say).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.write().retain(|key, _| keep(key));
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Endpoint>>> {
         // The map is consistent after any panic (single inserts and removes).
         self.map
@@ -289,5 +336,13 @@ impl Endpoints for EndpointMap {
             .get(instance)
             .cloned();
         Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn max_in_flight(&self, lane: &str) -> Option<usize> {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(lane)
+            .and_then(|e| e.max_in_flight)
     }
 }

@@ -117,7 +117,8 @@ struct Counters {
 /// What to re-send with [`redeliver`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redelivery {
-    /// Every queued notification of this instance.
+    /// Every queued notification of this lane: an instance id (its callback) or
+    /// `instance/name` (one of its subscriptions, see [`pollen_core::lane`]).
     Instance(String),
     /// These notifications, whatever their status.
     Ids(Vec<StableId>),
@@ -126,24 +127,26 @@ pub enum Redelivery {
 /// Re-activates subscriptions and makes notifications pending again, due at `now`; returns how
 /// many were requeued.
 ///
-/// For an instance: activates its subscription and requeues its queued notifications. For ids:
+/// For a lane: activates its subscription and requeues its queued notifications. For ids:
 /// activates the subscriptions of the queued ones among them, and requeues them all (delivered
 /// ones are sent again). Unknown ids are ignored.
 pub async fn redeliver(store: &dyn Store, what: &Redelivery, now: DateTime<Utc>) -> Result<u64> {
     const PAGE: usize = 1000;
-    let instance = match what {
-        Redelivery::Instance(instance) => Some(instance.clone()),
+    let lane = match what {
+        Redelivery::Instance(lane) => Some(lane.clone()),
         Redelivery::Ids(_) => None,
     };
-    if let Some(instance) = &instance {
-        store.set_subscription_active(instance, true).await?;
+    if let Some(lane) = &lane {
+        store.set_subscription_active(lane, true).await?;
     }
     let wanted: HashSet<StableId> = match what {
         Redelivery::Ids(ids) => ids.iter().copied().collect(),
         Redelivery::Instance(_) => HashSet::new(),
     };
     let mut filter = OutboxFilter {
-        instance,
+        instance: lane
+            .as_deref()
+            .map(|lane| pollen_core::split_lane(lane).0.to_owned()),
         status: Some(OutboxStatus::Queued),
         after_seq: None,
         limit: Some(PAGE),
@@ -154,10 +157,12 @@ pub async fn redeliver(store: &dyn Store, what: &Redelivery, now: DateTime<Utc>)
         let page = store.list_outbox(&filter).await?;
         for entry in &page {
             let id = entry.notification.id;
-            if let Redelivery::Instance(_) = what {
-                ids.push(id);
+            if let Some(lane) = &lane {
+                if entry.notification.lane() == *lane {
+                    ids.push(id);
+                }
             } else if wanted.contains(&id) {
-                instances.insert(entry.notification.key.instance.clone());
+                instances.insert(entry.notification.lane());
             }
         }
         match page.last() {
@@ -503,7 +508,7 @@ impl Sender {
         let mut skip: Vec<String> = d
             .lanes
             .iter()
-            .filter(|(_, lane)| lane.in_flight + lane.waiting.len() >= lane_capacity(config))
+            .filter(|(name, lane)| lane.in_flight + lane.waiting.len() >= self.lane_capacity(name))
             .map(|(instance, _)| instance.clone())
             .collect();
         skip.extend(self.inner.unknown_instances(now));
@@ -523,7 +528,7 @@ impl Sender {
         d.starved = !full;
         d.opened = false;
         for entry in claimed {
-            let instance = entry.notification.key.instance.clone();
+            let instance = entry.notification.lane();
             d.lanes
                 .entry(instance.clone())
                 .or_default()
@@ -546,7 +551,8 @@ impl Sender {
             let Some(lane) = d.lanes.get_mut(&instance) else {
                 continue;
             };
-            while lane.in_flight < config.per_endpoint_limit && d.in_flight < config.global_limit {
+            let limit = self.lane_limit(&instance);
+            while lane.in_flight < limit && d.in_flight < config.global_limit {
                 let Some(entry) = lane.waiting.pop_front() else {
                     break;
                 };
@@ -622,13 +628,26 @@ impl Sender {
         self.start_waiting(d);
     }
 
+    /// Requests in flight to the endpoint of `lane` at most: its own limit, or the sender's.
+    fn lane_limit(&self, lane: &str) -> usize {
+        self.inner
+            .endpoints
+            .max_in_flight(lane)
+            .unwrap_or(self.inner.config.per_endpoint_limit)
+    }
+
+    /// How many of `lane`'s notifications the sender holds at most (in flight and waiting).
+    fn lane_capacity(&self, lane: &str) -> usize {
+        self.lane_limit(lane).saturating_mul(LANE_DEPTH)
+    }
+
     /// One request to `instance`'s endpoint is no longer in flight.
     fn free_slot(&self, d: &mut Dispatch, instance: &str) {
         // Saturating: a task that panicked after freeing its slot early is freed twice.
         d.in_flight = d.in_flight.saturating_sub(1);
         if let Some(lane) = d.lanes.get_mut(instance) {
             lane.in_flight = lane.in_flight.saturating_sub(1);
-            if lane.in_flight + lane.waiting.len() < lane_capacity(&self.inner.config) {
+            if lane.in_flight + lane.waiting.len() < self.lane_capacity(instance) {
                 d.opened = true;
             }
             if lane.in_flight == 0 && lane.waiting.is_empty() {
@@ -656,7 +675,7 @@ impl Inner {
         recorder: &Recorder,
         responded: &mpsc::UnboundedSender<String>,
     ) -> Done {
-        let instance = entry.notification.key.instance.clone();
+        let instance = entry.notification.lane();
         let freed = std::sync::atomic::AtomicBool::new(false);
         let free_early = || {
             // The dispatcher outlives its tasks except at shutdown, when nothing is waiting.
@@ -693,7 +712,8 @@ impl Inner {
         free_early: impl FnOnce(),
     ) -> Result<bool> {
         let notification = &entry.notification;
-        let instance = notification.key.instance.as_str();
+        let lane = notification.lane();
+        let instance = lane.as_str();
         let token = entry.lease.as_ref().map_or(0, |l| l.token);
         let Some(endpoint) = self.endpoints.endpoint(instance).await? else {
             // Not an attempt: this process does not know where the instance's notifications go

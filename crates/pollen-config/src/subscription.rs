@@ -59,8 +59,8 @@ impl Subscription {
         self.resources.as_ref().is_none_or(|r| r.contains(resource))
     }
 
-    /// The subscription in the instance JSON's shape.
-    pub(crate) fn to_json(&self, secrets: Secrets) -> Value {
+    /// The subscription in the instance JSON's shape, secrets as `secrets` says.
+    pub fn to_json(&self, secrets: Secrets) -> Value {
         let mut map = Map::new();
         map.insert("name".into(), Value::String(self.name.clone()));
         map.insert("url".into(), Value::String(self.url.as_str().to_owned()));

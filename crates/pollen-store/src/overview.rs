@@ -17,6 +17,16 @@ pub struct OutboxHealth {
 }
 
 impl OutboxHealth {
+    /// Both counts added up.
+    pub(crate) fn plus(self, other: OutboxHealth) -> OutboxHealth {
+        OutboxHealth {
+            pending: self.pending + other.pending,
+            failing: self.failing + other.failing,
+            queued: self.queued + other.queued,
+            delivered: self.delivered + other.delivered,
+        }
+    }
+
     /// Adds `count` rows of `status` (`pending`, `delivered`, `queued`), `failing` of which
     /// had an attempt; other statuses are ignored.
     pub(crate) fn add(&mut self, status: &str, count: u64, failing: u64) {

@@ -134,6 +134,21 @@ impl SqlStore {
         on_backend!(self, b => b.outbox_health(instance).await)
     }
 
+    /// [`SqlStore::outbox_health`] per delivery lane of `instance` ([`pollen_core::lane`]: its
+    /// id for the callback, `id/name` for each subscription), sorted by lane; lanes without
+    /// rows are absent. One grouped count.
+    pub async fn outbox_health_by_lane(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<(String, OutboxHealth)>> {
+        on_backend!(self, b => b.outbox_health_by_lane(instance).await)
+    }
+
+    /// The deactivated lanes of `instance` (its callback's is its id), sorted.
+    pub async fn inactive_lanes(&self, instance: &str) -> Result<Vec<String>> {
+        on_backend!(self, b => b.inactive_lanes(instance).await)
+    }
+
     /// At most `limit` notifications, newest (highest `seq`) first, of `instance` (all when
     /// `None`), below `before_seq` when given: page backwards by passing the last row's `seq`.
     /// Each page is an index range scan, however large the outbox.

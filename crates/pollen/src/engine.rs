@@ -346,6 +346,7 @@ impl Engine {
                 self.inner.endpoints.remove(&key);
             }
         }
+        self.apply_subscriptions(instance)?;
         if instance.status != InstanceStatus::Active {
             self.pause_instance(&key).await?;
             return Ok(());
@@ -399,6 +400,31 @@ impl Engine {
         Ok(())
     }
 
+    /// The endpoints of the instance's `event.notification.subscriptions`, one per lane
+    /// (`instance/name`); those of subscriptions that are gone are dropped. Their
+    /// notifications already written still go out while the subscription exists.
+    fn apply_subscriptions(&self, instance: &Instance) -> Result<()> {
+        let key = instance.key();
+        let notification = &instance.config.configuration.notification;
+        let mut lanes = Vec::new();
+        if notification.enabled {
+            for subscription in &notification.subscriptions {
+                let endpoint = Endpoint::from_subscription(subscription).map_err(Error::wrap(
+                    ErrorKind::Callback,
+                    format_args!("instance {key}"),
+                ))?;
+                let lane = pollen_core::lane(&key, Some(&subscription.name));
+                self.inner.endpoints.insert(lane.clone(), endpoint);
+                lanes.push(lane);
+            }
+        }
+        let prefix = format!("{key}/");
+        self.inner
+            .endpoints
+            .retain(|lane| !lane.starts_with(&prefix) || lanes.iter().any(|l| l == lane));
+        Ok(())
+    }
+
     /// Stops polling instance `key` in every process sharing the store, keeping its stored poll
     /// states (see [`Engine::add_instance`]). Its pending notifications are still delivered.
     async fn pause_instance(&self, key: &str) -> Result<()> {
@@ -421,6 +447,10 @@ impl Engine {
     pub async fn remove_instance(&self, key: &str) -> Result<()> {
         self.applied().remove(key);
         self.inner.endpoints.remove(key);
+        let prefix = format!("{key}/");
+        self.inner
+            .endpoints
+            .retain(|lane| !lane.starts_with(&prefix));
         let removed = self.lock().remove(key);
         if let Some(removed) = removed {
             self.retire(&removed.source);

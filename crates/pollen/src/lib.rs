@@ -45,6 +45,7 @@ pub mod receiver;
 mod refused;
 pub mod replay;
 pub mod rewind;
+pub mod subscriptions;
 mod tokens;
 pub mod workers;
 

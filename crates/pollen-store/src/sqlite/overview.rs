@@ -10,23 +10,50 @@ use crate::shared::{db_count, db_u64};
 
 impl SqliteBackend {
     pub(crate) async fn outbox_health(&self, instance: &str) -> Result<OutboxHealth> {
+        let lanes = self.outbox_health_by_lane(instance).await?;
+        Ok(lanes
+            .into_iter()
+            .fold(OutboxHealth::default(), |total, (_, lane)| total.plus(lane)))
+    }
+
+    pub(crate) async fn outbox_health_by_lane(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<(String, OutboxHealth)>> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n, COALESCE(SUM(attempts > 0), 0) AS failing \
-             FROM outbox WHERE instance = ? GROUP BY status",
+            "SELECT lane, status, COUNT(*) AS n, COALESCE(SUM(attempts > 0), 0) AS failing \
+             FROM outbox WHERE instance = ? GROUP BY lane, status ORDER BY lane",
         )
         .bind(instance)
         .fetch_all(&self.reader)
         .await
         .map_err(db("counting the outbox"))?;
-        let mut health = OutboxHealth::default();
+        let mut lanes: Vec<(String, OutboxHealth)> = Vec::new();
         for row in &rows {
-            health.add(
-                &get::<String>(row, "status")?,
-                db_count(get::<i64>(row, "n")?),
-                db_count(get::<i64>(row, "failing")?),
-            );
+            let lane: String = get(row, "lane")?;
+            if lanes.last().is_none_or(|(last, _)| *last != lane) {
+                lanes.push((lane, OutboxHealth::default()));
+            }
+            if let Some((_, health)) = lanes.last_mut() {
+                health.add(
+                    &get::<String>(row, "status")?,
+                    db_count(get::<i64>(row, "n")?),
+                    db_count(get::<i64>(row, "failing")?),
+                );
+            }
         }
-        Ok(health)
+        Ok(lanes)
+    }
+
+    pub(crate) async fn inactive_lanes(&self, instance: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT instance FROM subscription_inactive \
+             WHERE instance = ?1 OR instance LIKE ?1 || '/%' ORDER BY instance",
+        )
+        .bind(instance)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading deactivated subscriptions"))
     }
 
     pub(crate) async fn recent_outbox(

@@ -47,7 +47,7 @@ pub(crate) fn instance_json(instance: &Instance) -> Value {
 }
 
 /// Validates an instance JSON: 400 listing every problem (pointer and message) on error.
-fn validate(value: &Value) -> ApiResult<InstanceConfig> {
+pub(crate) fn validate(value: &Value) -> ApiResult<InstanceConfig> {
     InstanceConfig::from_json_value_for(value, &crate::instances::sage_vocabulary())
         .map(|loaded| loaded.config)
         .map_err(|errors| {

@@ -13,6 +13,7 @@ mod instances;
 mod keys;
 mod ops;
 mod replays;
+mod subscriptions;
 mod workers;
 
 use std::future::Future;
@@ -164,6 +165,15 @@ fn router(
         .route(
             "/instances/{id}/events/replays/{replay_id}/cancel",
             post(replays::cancel),
+        )
+        .route("/instances/{id}/subscriptions", get(subscriptions::list))
+        .route(
+            "/instances/{id}/subscriptions/{name}",
+            axum::routing::put(subscriptions::put).delete(subscriptions::delete),
+        )
+        .route(
+            "/instances/{id}/subscriptions/{name}/redeliver",
+            post(subscriptions::redeliver),
         )
         .route("/instances/events/{event_id}", get(events::get_one))
         .route("/hubs/finance/{resource}", get(ops::hub))
