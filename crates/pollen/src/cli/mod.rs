@@ -8,6 +8,7 @@ mod run;
 mod sage;
 mod sage_sim;
 mod serve;
+mod subscriptions;
 mod template;
 mod validate;
 mod where_clause;
@@ -57,6 +58,9 @@ enum Command {
     /// Rotate an instance's signing keys with a grace period.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// An instance's receivers besides its callback (`event.notification.subscriptions`).
+    #[command(subcommand)]
+    Subscriptions(subscriptions::SubscriptionsCommand),
     /// Serve the management API and poll every stored instance.
     Serve(serve::ServeArgs),
     /// Move one resource's watermark back: its next poll emits the changes since again.
@@ -85,6 +89,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&args),
         Command::Events(command) => events::run(command),
         Command::Keys(command) => keys::run(&command),
+        Command::Subscriptions(command) => subscriptions::run(&command),
         Command::Workers(args) => workers::run(&args),
     }
 }
