@@ -350,7 +350,61 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         "Notifications waiting in the outbox, by status.",
         &samples,
     );
+    if let Err(error) = subscription_metrics(store, &mut out).await {
+        tracing::warn!(%error, "metrics: counting subscriptions' notifications failed");
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable")
+            .into_response();
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// `pollen_subscription_notifications` and `pollen_subscription_active`, per subscription of
+/// `event.notification.subscriptions` (the callbacks are the other metrics' subject): one
+/// grouped count per instance that has subscriptions.
+async fn subscription_metrics(
+    store: &pollen_store::SqlStore,
+    out: &mut String,
+) -> Result<(), crate::refused::Refused> {
+    let instances = store
+        .list_instances()
+        .await
+        .map_err(crate::refused::Refused::store("listing instances"))?;
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    let mut active: Vec<(String, u64)> = Vec::new();
+    for instance in instances
+        .iter()
+        .filter(|i| !i.config.configuration.notification.subscriptions.is_empty())
+    {
+        for lane in crate::subscriptions::lanes(store, instance).await? {
+            let Some(name) = &lane.name else { continue };
+            let labels = format!("instance=\"{}\",subscription=\"{name}\"", instance.id);
+            let h = lane.health;
+            for (status, n) in [
+                ("pending", h.pending),
+                ("failing", h.failing),
+                ("queued", h.queued),
+                ("delivered", h.delivered),
+            ] {
+                counts.push((format!("{labels},status=\"{status}\""), n));
+            }
+            active.push((labels, u64::from(lane.active)));
+        }
+    }
+    metric(
+        out,
+        "pollen_subscription_notifications",
+        "gauge",
+        "Notifications of each subscription besides the callback, by status (failing: pending after a failed attempt).",
+        &samples(&counts),
+    );
+    metric(
+        out,
+        "pollen_subscription_active",
+        "gauge",
+        "1 while a subscription besides the callback delivers, 0 once deactivated after its last retry.",
+        &samples(&active),
+    );
+    Ok(())
 }
 
 /// `GET /hubs/finance/{resource}?where=&pageSize=&page=`: one page of the normalized resource

@@ -13,5 +13,6 @@ mod restart;
 mod run;
 mod sage_sim;
 mod serve;
+mod subscriptions;
 mod support;
 mod workers;
