@@ -32,7 +32,9 @@ use serde_json::{json, Value};
 
 pub use auth::ApiSecrets;
 pub(crate) use events::find_entry;
-pub(crate) use instances::{create_instance, delete_instance, instance_json, update_instance};
+pub(crate) use instances::{
+    create_instance, delete_instance, instance_json, update_instance, validate as validate_instance,
+};
 
 use crate::console::ConsoleState;
 use crate::engine::{Engine, EngineOptions};

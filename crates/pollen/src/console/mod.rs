@@ -15,6 +15,7 @@ mod keys;
 mod pages;
 mod replay;
 mod session;
+mod subscriptions;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -91,6 +92,18 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(&at("/instances/{id}"), get(detail))
         .route(&at("/instances/{id}/redeliver"), post(redeliver))
         .route(&at("/instances/{id}/rewind"), post(rewind))
+        .route(
+            &at("/instances/{id}/subscriptions"),
+            post(subscriptions::upsert),
+        )
+        .route(
+            &at("/instances/{id}/subscriptions/{name}/remove"),
+            post(subscriptions::remove),
+        )
+        .route(
+            &at("/instances/{id}/subscriptions/{name}/redeliver"),
+            post(subscriptions::redeliver),
+        )
         .route(&at("/instances/{id}/keys/rotate"), post(keys::rotate))
         .route(&at("/instances/{id}/keys/drop"), post(keys::drop_retired))
         .route(&at("/instances/{id}/replay/preview"), post(replay::preview))
@@ -505,6 +518,7 @@ async fn render_detail(
     let chart = pages::chart_region(store, Some(&instance)).await;
     let replays = replay::region(store, &instance, &signed.csrf).await;
     let signing = keys::section(store, &instance, &signed.csrf).await;
+    let subs = subscriptions::section(store, &instance, &signed.csrf).await;
     let replay_form = replay::form(&instance, &signed.csrf);
     let id = instance.id;
     let name = instance.name.clone();
@@ -522,14 +536,18 @@ async fn render_detail(
     let business = crate::businesses::describe_business(&instance.config);
     let v31 = instance.config.configuration.sage.api_version != pollen_config::ApiVersion::V3;
     let view = pages::instance_view(store, instance).await;
-    let (view, events, chart, replays, signing) = match (view, events, chart, replays, signing) {
-        (Ok(v), Ok(e), Ok(c), Ok(r), Ok(k)) => (v, e, c, r, k),
-        (Err(e), ..)
-        | (_, Err(e), ..)
-        | (_, _, Err(e), ..)
-        | (_, _, _, Err(e), _)
-        | (.., Err(e)) => return error_page(signed, state, StatusCode::INTERNAL_SERVER_ERROR, &e),
-    };
+    let (view, events, chart, replays, signing, subs) =
+        match (view, events, chart, replays, signing, subs) {
+            (Ok(v), Ok(e), Ok(c), Ok(r), Ok(k), Ok(s)) => (v, e, c, r, k, s),
+            (Err(e), ..)
+            | (_, Err(e), ..)
+            | (_, _, Err(e), ..)
+            | (_, _, _, Err(e), ..)
+            | (_, _, _, _, Err(e), _)
+            | (.., Err(e)) => {
+                return error_page(signed, state, StatusCode::INTERNAL_SERVER_ERROR, &e)
+            }
+        };
     let polled = view
         .resources
         .iter()
@@ -592,6 +610,7 @@ async fn render_detail(
          <button type=\"submit\">Rewind</button>\
          <p class=\"muted\" id=\"rewind_help\">The next poll reads the resource again from that instant and \
          re-sends the changes it finds, with their event ids (for a receiver that rebuilt its store).</p></form>\
+         <h2 id=\"subscriptions-heading\">Subscriptions</h2>{subs}\
          <h2>Signing keys</h2>{signing}\
          <h2>Replays</h2>{replay_form}<div id=\"replays\" class=\"live\">{replays}</div>\
          <h2>Events</h2><div id=\"events\" class=\"live\">{events}</div>\

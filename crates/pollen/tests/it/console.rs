@@ -629,6 +629,72 @@ async fn the_console_in_a_real_browser() {
     let table = browser.text("#replays").await;
     assert!(table.contains(&format!("{count} of {count}")), "{table}");
 
+    // A second subscription, CREATED only, signed with its own key: added in the form, it is
+    // sent the next customer's creation, and its row counts the delivery.
+    let (second, mut second_events) = Receiver::start(b"second-key").await.expect("receiver");
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    browser.fill("#sub_name", "second").await;
+    browser.fill("#sub_url", &second.url()).await;
+    browser
+        .click("form.subscription input[name=event_type][value=CREATED]")
+        .await;
+    browser.fill("#sub_key", "second-key").await;
+    browser.click("form.subscription button[type=submit]").await;
+    browser
+        .until(
+            "the saved subscription",
+            "return ((document.querySelector('.flash') || {}).textContent || '').includes('Subscription second saved')",
+        )
+        .await;
+    let lane_row = "#subscriptions tr[data-lane$='/second']";
+    assert!(
+        browser.text(lane_row).await.contains("CREATED"),
+        "{}",
+        browser.text("#subscriptions").await
+    );
+    let newcomer = sim
+        .create(
+            Resource::Contacts,
+            &json!({"contact_types": [{"id": "CUSTOMER"}], "name": "Second Subscriber"}),
+        )
+        .expect("creating a customer")
+        .id()
+        .to_owned();
+    let got = tokio::time::timeout(Duration::from_secs(45), second_events.recv())
+        .await
+        .expect("the second subscription's delivery within 45 s")
+        .expect("the receiver runs");
+    assert_eq!(
+        (got.object_id.as_str(), got.event_type.as_str()),
+        (newcomer.as_str(), "CREATED")
+    );
+    assert!(
+        got.signature_valid,
+        "signed with the subscription's own key"
+    );
+    let mut counted = false;
+    for _ in 0..20 {
+        browser
+            .goto(&format!("{base}/instances/{instance_id}"))
+            .await;
+        let delivered = browser
+            .script(&format!(
+                "return document.querySelector({}).cells[6].textContent",
+                js(lane_row)
+            ))
+            .await;
+        if delivered.as_str().is_some_and(|d| d != "0") {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(counted, "{}", browser.text("#subscriptions").await);
+    browser.screenshot("subscriptions").await;
+    while events.try_recv().is_ok() {}
+
     // The notification's page: body, headers, attempts with their response codes.
     browser
         .goto(&format!("{base}/notifications/{target}"))
