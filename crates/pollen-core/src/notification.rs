@@ -533,7 +533,7 @@ mod tests {
                 tags: vec!["t1".into(), "ü".into()],
             };
             for chunk in [&changes[..], &changes[..1], &changes[3..7], &[]] {
-                let built = build_one(&spec, chunk, poll_date, now, 0);
+                let built = build_one(&spec, chunk, poll_date, now, 0, None);
                 assert_eq!(
                     built.body,
                     rendered_through_value(&spec, chunk, poll_date, now),
