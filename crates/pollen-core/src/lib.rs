@@ -97,7 +97,7 @@ pub use change::{Change, Classifier, EventType, StableId, Tally, Window};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryStore;
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{EventCount, Metrics, MetricsSnapshot};
 pub use notification::{
     build_notifications, build_notifications_after, notification_id, notification_id_after,
     Notification, MAX_EVENTS_PER_NOTIFICATION,
