@@ -671,7 +671,8 @@ impl Inner {
             instance = %instance,
             resource = %entry.notification.key.resource,
             notification_id = %entry.notification.id,
-            attempt = entry.attempts + 1,
+            // Signed: an OpenTelemetry layer exports u64 fields as strings.
+            attempt = i64::from(entry.attempts) + 1,
             status = tracing::field::Empty,
             outcome = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
@@ -742,7 +743,7 @@ impl Inner {
         let outcome = attempt(&cx, &endpoint, &notification.id.to_string(), &body, at).await;
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
         if let Some(status) = outcome.attempt.status {
-            span.record("status", status);
+            span.record("status", i64::from(status));
         }
         let mut row = outcome.attempt;
         let record = |outcome, attempt| AttemptRecord {

@@ -215,8 +215,9 @@ pub(crate) async fn run_poll(
     // The final write, as its own span under the poll's (chunks written before are not in it).
     let commit_span = tracing::info_span!(
         "poll.commit",
-        events = fresh.total(),
-        notifications = notification_count,
+        // Signed: an OpenTelemetry layer exports u64 fields as strings, i64 as integers.
+        events = fresh.total() as i64,
+        notifications = notification_count as i64,
         watermark = %new_watermark,
     );
     ctx.store

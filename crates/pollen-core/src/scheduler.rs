@@ -504,8 +504,9 @@ impl Scheduler {
             Ok(summary) => {
                 shared.metrics.add_polls_succeeded(1);
                 span.record("outcome", "committed");
-                span.record("pages", summary.pages);
-                span.record("events", summary.events);
+                // Signed: an OpenTelemetry layer exports u64 fields as strings.
+                span.record("pages", i64::from(summary.pages));
+                span.record("events", summary.events as i64);
                 tracing::debug!(
                     events = summary.events,
                     duplicates = summary.duplicates,

@@ -344,7 +344,8 @@ impl Api {
             method = "GET",
             path = url.path(),
             purpose = purpose.as_str(),
-            page = page,
+            // Signed: an OpenTelemetry layer exports u64 fields as strings.
+            page = page.map(|p| p as i64),
             status = tracing::field::Empty,
             attempts = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
@@ -378,10 +379,10 @@ impl Api {
             }
             let started = std::time::Instant::now();
             let outcome = self.attempt(url, &credentials).await;
-            span.record("attempts", retry + 1);
+            span.record("attempts", i64::from(retry + 1));
             match &outcome {
-                Ok(Outcome::Done(fetched)) => span.record("status", fetched.status),
-                Ok(Outcome::Status(status, _, _)) => span.record("status", status.as_u16()),
+                Ok(Outcome::Done(fetched)) => span.record("status", i64::from(fetched.status)),
+                Ok(Outcome::Status(status, _, _)) => span.record("status", i64::from(status.as_u16())),
                 Err(_) => span,
             };
             let (error, wait) = match outcome {

@@ -14,4 +14,5 @@ mod run;
 mod sage_sim;
 mod serve;
 mod support;
+mod traces;
 mod workers;
