@@ -130,7 +130,9 @@ fn measure_traces(pollen: &Path, counts: Vec<usize>) -> Result<()> {
     let sink = Arc::new(Mutex::new(Sink::default()));
     let endpoint = runtime.block_on(async {
         async fn export(State(sink): State<Arc<Mutex<Sink>>>, body: Bytes) -> StatusCode {
-            let mut sink = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut sink = sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             sink.requests += 1;
             sink.bytes += body.len() as u64;
             StatusCode::OK
@@ -150,17 +152,27 @@ fn measure_traces(pollen: &Path, counts: Vec<usize>) -> Result<()> {
                     unlimited: true,
                 };
                 let before = {
-                    let s = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let s = sink
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     (s.requests, s.bytes)
                 };
                 let result = runtime.block_on(e2e(pollen, records, &variant))?;
                 let after = {
-                    let s = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let s = sink
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     (s.requests, s.bytes)
                 };
                 let mode = if on { "on" } else { "off" };
                 println!("traces {mode} (round {}): {result}", round + 1);
-                rows.push((mode, round + 1, after.0 - before.0, after.1 - before.1, result));
+                rows.push((
+                    mode,
+                    round + 1,
+                    after.0 - before.0,
+                    after.1 - before.1,
+                    result,
+                ));
             }
         }
     }

@@ -157,9 +157,7 @@ impl Metrics {
             .events_by_resource
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *counts
-            .entry((resource.to_owned(), event_type))
-            .or_default() += n;
+        *counts.entry((resource.to_owned(), event_type)).or_default() += n;
     }
 
     /// Events committed so far, by resource and type (sorted; pairs with none left out).

@@ -525,12 +525,15 @@ impl Auth {
     async fn refresh_tokens(&self, state: &mut State) -> (&'static str, Result<()>) {
         let Some(refresh_token) = state.tokens.as_ref().and_then(|t| t.refresh_token.clone())
         else {
-            return ("refused", Err(self
-                .give_up(
-                    state,
-                    "the access token expired and there is no refresh token".to_owned(),
-                )
-                .await));
+            return (
+                "refused",
+                Err(self
+                    .give_up(
+                        state,
+                        "the access token expired and there is no refresh token".to_owned(),
+                    )
+                    .await),
+            );
         };
         let form = [
             ("grant_type", "refresh_token"),

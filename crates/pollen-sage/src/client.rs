@@ -350,7 +350,10 @@ impl Api {
             attempts = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         );
-        let result = self.get_with_retries(url, purpose, &span).instrument(span.clone()).await;
+        let result = self
+            .get_with_retries(url, purpose, &span)
+            .instrument(span.clone())
+            .await;
         if result.is_err() {
             span.record("otel.status_code", "ERROR");
         }
@@ -382,7 +385,9 @@ impl Api {
             span.record("attempts", i64::from(retry + 1));
             match &outcome {
                 Ok(Outcome::Done(fetched)) => span.record("status", i64::from(fetched.status)),
-                Ok(Outcome::Status(status, _, _)) => span.record("status", i64::from(status.as_u16())),
+                Ok(Outcome::Status(status, _, _)) => {
+                    span.record("status", i64::from(status.as_u16()))
+                }
                 Err(_) => span,
             };
             let (error, wait) = match outcome {

@@ -106,7 +106,10 @@ impl TelemetryConfig {
         }
         let (variable, headers) = match var("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
             Some(text) => ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", Some(text)),
-            None => ("OTEL_EXPORTER_OTLP_HEADERS", var("OTEL_EXPORTER_OTLP_HEADERS")),
+            None => (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                var("OTEL_EXPORTER_OTLP_HEADERS"),
+            ),
         };
         let headers = match headers {
             Some(text) => parse_headers(variable, &text)?,
@@ -122,8 +125,8 @@ impl TelemetryConfig {
 
 fn parse_endpoint(variable: &'static str, text: &str) -> Result<url::Url, TelemetryConfigError> {
     // The value is not repeated: it may carry credentials.
-    let url = url::Url::parse(text.trim())
-        .map_err(|e| bad(variable, format!("not a URL ({e})")))?;
+    let url =
+        url::Url::parse(text.trim()).map_err(|e| bad(variable, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad(
             variable,
@@ -323,12 +326,18 @@ mod tests {
             "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not `key=value`"
         );
         let config = read(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://user:pw@127.0.0.1:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://user:pw@127.0.0.1:4318",
+            ),
             ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%20ekrit"),
         ])
         .expect("read")
         .expect("on");
-        assert_eq!(config.headers, vec![("api-key".to_owned(), "s ekrit".to_owned())]);
+        assert_eq!(
+            config.headers,
+            vec![("api-key".to_owned(), "s ekrit".to_owned())]
+        );
         let shown = format!("{config:?}");
         assert!(!shown.contains("ekrit") && !shown.contains("pw"), "{shown}");
         assert!(shown.contains("api-key"), "{shown}");

@@ -315,7 +315,11 @@ async fn a_refused_refresh_token_needs_reauthorization_and_stops_calling_sage() 
     // One refresh tried, refused; none succeeded nor failed on what may pass.
     let stats = source.auth_stats();
     assert_eq!(
-        (stats.refreshes, stats.refreshes_refused, stats.refreshes_failed),
+        (
+            stats.refreshes,
+            stats.refreshes_refused,
+            stats.refreshes_failed
+        ),
         (0, 1, 0)
     );
 

@@ -177,7 +177,10 @@ async fn spans_of_polls_page_requests_commits_and_deliveries_are_exported_over_o
         collected.paths
     );
     let spans: Vec<&Span> = collected.spans.iter().map(|(_, s)| s).collect();
-    assert!(collected.spans.iter().all(|(service, _)| service == "pollen"));
+    assert!(collected
+        .spans
+        .iter()
+        .all(|(service, _)| service == "pollen"));
     let named = |name: &'static str| spans.iter().filter(move |s| s.name == name).copied();
 
     // The poll that found the change: its commit wrote the notification, and its page
@@ -203,13 +206,22 @@ async fn spans_of_polls_page_requests_commits_and_deliveries_are_exported_over_o
     );
     let instance = string_attr(&poll.attributes, "instance").expect("the poll's instance");
     assert!(!instance.is_empty());
-    assert_eq!(string_attr(&poll.attributes, "outcome").as_deref(), Some("committed"));
+    assert_eq!(
+        string_attr(&poll.attributes, "outcome").as_deref(),
+        Some("committed")
+    );
     let requests: Vec<&Span> = named("sage.request")
         .filter(|s| s.parent_span_id == poll.span_id && s.trace_id == poll.trace_id)
         .collect();
-    assert!(!requests.is_empty(), "the poll's page requests are its children");
+    assert!(
+        !requests.is_empty(),
+        "the poll's page requests are its children"
+    );
     for request in &requests {
-        assert_eq!(string_attr(&request.attributes, "method").as_deref(), Some("GET"));
+        assert_eq!(
+            string_attr(&request.attributes, "method").as_deref(),
+            Some("GET")
+        );
         let path = string_attr(&request.attributes, "path").expect("path");
         assert!(path.starts_with("/v3.1/") && !path.contains('?'), "{path}");
         assert_eq!(int_attr(&request.attributes, "status"), Some(200));
@@ -223,7 +235,10 @@ async fn spans_of_polls_page_requests_commits_and_deliveries_are_exported_over_o
                 == Some(event.notification_id.as_str())
         })
         .expect("a delivery span of the delivered notification");
-    assert_eq!(string_attr(&delivery.attributes, "instance").as_deref(), Some(instance.as_str()));
+    assert_eq!(
+        string_attr(&delivery.attributes, "instance").as_deref(),
+        Some(instance.as_str())
+    );
     assert_eq!(int_attr(&delivery.attributes, "attempt"), Some(1));
     assert_eq!(int_attr(&delivery.attributes, "status"), Some(200));
     assert_eq!(
