@@ -1,4 +1,6 @@
-//! `cargo xtask bench e2e [--records N,N,...]`: the end-to-end benchmark of issue 11. `bench
+//! `cargo xtask bench e2e [--traces] [--records N,N,...]`: the end-to-end benchmark of issue
+//! 11 (`--traces`: the same workload with the OTLP export off and on, see
+//! [`measure_traces`]). `bench
 //! restart` and `bench budget` are dispatched here too (`bench_restart.rs`, `bench_budget.rs`).
 //!
 //! For each record count (default 10,000 and 100,000): an in-process Sage simulator holding
@@ -65,7 +67,12 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         }
         return rerun_optimized(root, args);
     }
-    let counts = match args {
+    let (traces, args_rest): (bool, Vec<&str>) = match args {
+        ["e2e", "--traces", rest @ ..] => (true, [&["e2e"][..], rest].concat()),
+        _ => (false, args.to_vec()),
+    };
+    let counts = match args_rest.as_slice() {
+        ["e2e"] if traces => vec![10_000],
         ["e2e"] => vec![10_000, 100_000],
         ["e2e", "--records", list] => list
             .split(',')
@@ -76,7 +83,7 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
             })
             .collect::<Result<Vec<_>>>()?,
         _ => bail!(
-            "usage: cargo xtask bench e2e [--records N[,N...]] | restart | budget [--seconds N]"
+            "usage: cargo xtask bench e2e [--traces] [--records N[,N...]] | restart | budget [--seconds N]"
         ),
     };
     ensure!(
@@ -88,9 +95,105 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         // this one.
         let exe = std::env::current_exe().context("finding the xtask binary")?;
         let release = exe.parent().context("the xtask binary's directory")?;
+        if traces {
+            return measure_traces(&release.join("pollen"), counts);
+        }
         return measure(&release.join("pollen"), counts);
     }
     rerun_optimized(root, args)
+}
+
+/// How one e2e run is set up.
+#[derive(Debug, Clone, Default)]
+struct Variant {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` for pollen, or none (unset).
+    otlp: Option<String>,
+    /// `--sage-rate-limit 0`: the comparison measures pollen, not the default Sage budget.
+    unlimited: bool,
+}
+
+/// What the OTLP sink got.
+#[derive(Default)]
+struct Sink {
+    requests: u64,
+    bytes: u64,
+}
+
+/// `bench e2e --traces`: for each count, the same workload with the export off (variable
+/// unset) and on (to an OTLP/HTTP sink in this process that counts and discards), alternated
+/// twice, both with `--sage-rate-limit 0`.
+fn measure_traces(pollen: &Path, counts: Vec<usize>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let sink = Arc::new(Mutex::new(Sink::default()));
+    let endpoint = runtime.block_on(async {
+        async fn export(State(sink): State<Arc<Mutex<Sink>>>, body: Bytes) -> StatusCode {
+            let mut sink = sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            sink.requests += 1;
+            sink.bytes += body.len() as u64;
+            StatusCode::OK
+        }
+        let app = axum::Router::new()
+            .route("/v1/traces", axum::routing::post(export))
+            .with_state(sink.clone());
+        let (url, _server) = serve_receiver(app).await?;
+        Ok::<_, anyhow::Error>(url.trim_end_matches("/events").to_owned())
+    })?;
+    let mut rows = Vec::new();
+    for records in counts {
+        for round in 0..2 {
+            for on in [false, true] {
+                let variant = Variant {
+                    otlp: on.then(|| endpoint.clone()),
+                    unlimited: true,
+                };
+                let before = {
+                    let s = sink
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    (s.requests, s.bytes)
+                };
+                let result = runtime.block_on(e2e(pollen, records, &variant))?;
+                let after = {
+                    let s = sink
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    (s.requests, s.bytes)
+                };
+                let mode = if on { "on" } else { "off" };
+                println!("traces {mode} (round {}): {result}", round + 1);
+                rows.push((
+                    mode,
+                    round + 1,
+                    after.0 - before.0,
+                    after.1 - before.1,
+                    result,
+                ));
+            }
+        }
+    }
+    println!();
+    println!(
+        "| records | traces | round | spawn → last event | events/s | pollen CPU | events per CPU-s \
+         | peak RSS | OTLP requests (bytes) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (mode, round, requests, bytes, r) in &rows {
+        println!(
+            "| {} | {mode} | {round} | {:.2} s | {:.0} | {:.2} s | {:.0} | {:.1} MB | {requests} ({bytes}) |",
+            r.records,
+            r.wall.as_secs_f64(),
+            r.rate(r.wall),
+            r.pollen_cpu.as_secs_f64(),
+            r.events as f64 / r.pollen_cpu.as_secs_f64().max(0.001),
+            r.peak_rss_mb
+        );
+    }
+    Ok(())
 }
 
 /// Runs `cargo xtask bench ARGS` again from the optimized build: the simulator and the
@@ -114,7 +217,7 @@ fn measure(pollen: &Path, counts: Vec<usize>) -> Result<()> {
         .context("starting the async runtime")?;
     let mut results = Vec::new();
     for records in counts {
-        let result = runtime.block_on(e2e(pollen, records))?;
+        let result = runtime.block_on(e2e(pollen, records, &Variant::default()))?;
         println!("{result}");
         results.push(result);
     }
@@ -409,7 +512,7 @@ pub(crate) fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
+async fn e2e(pollen: &Path, records: usize, variant: &Variant) -> Result<RunResult> {
     let sim = Simulator::start(
         ([127, 0, 0, 1], 0).into(),
         SimConfig {
@@ -445,9 +548,19 @@ async fn e2e(pollen: &Path, records: usize) -> Result<RunResult> {
     let db = format!("sqlite://{}", dir.path().join("pollen.db").display());
     sim.reset_request_counts();
     let spawned = Instant::now();
-    let mut child = Command::new(pollen)
+    let mut command = Command::new(pollen);
+    command
         .args(["run", "--allow-private-callbacks", "--db", &db, "--config"])
         .arg(&config_dir)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if variant.unlimited {
+        command.args(["--sage-rate-limit", "0"]);
+    }
+    if let Some(endpoint) = &variant.otlp {
+        command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    }
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

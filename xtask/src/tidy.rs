@@ -107,6 +107,11 @@ pub(crate) fn edges(metadata: &Value) -> Vec<Edge> {
     edges
 }
 
+/// `opentelemetry`, `opentelemetry_sdk`, `opentelemetry-otlp`, `tracing-opentelemetry` …
+fn is_opentelemetry(name: &str) -> bool {
+    name.contains("opentelemetry")
+}
+
 /// Every edge that breaks a rule, as one message naming it.
 pub(crate) fn check_layering(edges: &[Edge]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -129,6 +134,16 @@ pub(crate) fn check_layering(edges: &[Edge]) -> Vec<String> {
             problems.push(format!(
                 "`{} -> pollen` ({kind}): nothing may depend on the binary",
                 edge.from
+            ));
+            continue;
+        }
+        // OpenTelemetry is the binary's business: libraries open `tracing` spans and the
+        // binary decides where they go (any kind of edge, tests included).
+        if edge.from != "pollen" && is_opentelemetry(&edge.to) {
+            problems.push(format!(
+                "`{} -> {}` ({kind}) is forbidden: only the binary (pollen) may use \
+                 OpenTelemetry crates; libraries use `tracing` only",
+                edge.from, edge.to
             ));
             continue;
         }
@@ -247,6 +262,8 @@ mod tests {
             edge("pollen", "pollen-sage", None),
             edge("pollen-template", "serde_json", None),
             edge("pollen-core", "tokio", None),
+            edge("pollen", "opentelemetry-otlp", None),
+            edge("pollen", "opentelemetry-proto", Some("dev")),
         ];
         assert_eq!(check_layering(&edges), Vec::<String>::new());
     }
@@ -260,6 +277,8 @@ mod tests {
             edge("pollen-template", "tokio", None),
             edge("pollen-store", "pollen", Some("dev")),
             edge("pollen-extra", "serde", None),
+            edge("pollen-core", "tracing-opentelemetry", None),
+            edge("pollen-callback", "opentelemetry_sdk", Some("dev")),
         ];
         let problems = check_layering(&edges);
         assert_eq!(
@@ -271,6 +290,8 @@ mod tests {
                 "`pollen-core -> sqlx` (normal) is forbidden by design.md: pollen-core must know no HTTP and no SQL",
                 "`pollen-template -> tokio` (normal) is forbidden by design.md: pollen-template must know nothing async",
                 "`pollen-store -> pollen` (dev): nothing may depend on the binary",
+                "`pollen-core -> tracing-opentelemetry` (normal) is forbidden: only the binary (pollen) may use OpenTelemetry crates; libraries use `tracing` only",
+                "`pollen-callback -> opentelemetry_sdk` (dev) is forbidden: only the binary (pollen) may use OpenTelemetry crates; libraries use `tracing` only",
             ]
         );
     }

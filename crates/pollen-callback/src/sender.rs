@@ -12,6 +12,7 @@ use pollen_core::{
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::attempt::{attempt, AttemptContext};
 use crate::endpoint::Endpoints;
@@ -683,7 +684,23 @@ impl Inner {
                 freed.store(true, Ordering::Relaxed);
             }
         };
-        let deactivated = match self.attempt_and_record(&entry, recorder, free_early).await {
+        // One span per attempt; the notification id ties it to the poll that wrote it.
+        let span = tracing::info_span!(
+            "delivery",
+            instance = %instance,
+            resource = %entry.notification.key.resource,
+            notification_id = %entry.notification.id,
+            // Signed: an OpenTelemetry layer exports u64 fields as strings.
+            attempt = i64::from(entry.attempts) + 1,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let deactivated = match self
+            .attempt_and_record(&entry, recorder, free_early, &span)
+            .instrument(span.clone())
+            .await
+        {
             Ok(deactivated) => deactivated,
             Err(e) if e.kind() == ErrorKind::Store => {
                 // LeaseLost included: someone else owns the notification now; the log of this
@@ -710,6 +727,7 @@ impl Inner {
         entry: &OutboxEntry,
         recorder: &Recorder,
         free_early: impl FnOnce(),
+        span: &tracing::Span,
     ) -> Result<bool> {
         let notification = &entry.notification;
         let lane = notification.lane();
@@ -744,6 +762,9 @@ impl Inner {
         let body = bytes::Bytes::copy_from_slice(notification.body.as_bytes());
         let outcome = attempt(&cx, &endpoint, &notification.id.to_string(), &body, at).await;
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = outcome.attempt.status {
+            span.record("status", i64::from(status));
+        }
         let mut row = outcome.attempt;
         let record = |outcome, attempt| AttemptRecord {
             id: notification.id,
@@ -752,6 +773,7 @@ impl Inner {
             attempt,
         };
         let Some(failure) = outcome.failure else {
+            span.record("outcome", "delivered");
             free_early();
             recorder
                 .record(record(AttemptOutcome::Delivered, row))
@@ -766,8 +788,10 @@ impl Inner {
                 .retry
                 .after_failure(failures, &failure, self.clock.now(), &mut rng)
         };
+        span.record("otel.status_code", "ERROR");
         match next {
             Next::RetryAt(when) => {
+                span.record("outcome", "retried");
                 recorder
                     .record(record(AttemptOutcome::Failed { next_attempt: when }, row))
                     .await?;
@@ -775,6 +799,7 @@ impl Inner {
                 Ok(false)
             }
             Next::Deactivate => {
+                span.record("outcome", "queued");
                 if !failure.gone {
                     let error = row.error.get_or_insert_with(String::new);
                     error.push_str(&format!(

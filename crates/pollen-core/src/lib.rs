@@ -98,7 +98,7 @@ pub use change::{Change, Classifier, EventType, StableId, Tally, Window};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryStore;
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{EventCount, Metrics, MetricsSnapshot};
 pub use notification::{
     build_notifications, build_notifications_after, lane, notification_id, notification_id_after,
     notification_id_for, split_lane, Notification, MAX_EVENTS_PER_NOTIFICATION,

@@ -1,8 +1,12 @@
 //! Counters of the poller, for the binary's metrics endpoint and for tests.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
+
+use crate::change::EventType;
 
 /// Live counters, shared by all polls of a [`Scheduler`](crate::Scheduler). Cheap to update
 /// (relaxed atomics); read them with [`Metrics::snapshot`].
@@ -32,6 +36,19 @@ pub struct Metrics {
     dispatch_lag_count: AtomicU64,
     dispatch_lag_micros_total: AtomicU64,
     dispatch_lag_micros_max: AtomicU64,
+    /// Events committed, by resource and type: a lock per written chunk, not per event.
+    events_by_resource: Mutex<BTreeMap<(String, EventType), u64>>,
+}
+
+/// Events committed to the outbox for one resource and event type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventCount {
+    /// The hub resource name.
+    pub resource: String,
+    /// The event type.
+    pub event_type: EventType,
+    /// Events committed since the scheduler started.
+    pub count: u64,
 }
 
 /// A copy of the counters at one moment.
@@ -130,6 +147,31 @@ impl Metrics {
             .fetch_add(micros, Ordering::Relaxed);
         self.dispatch_lag_micros_max
             .fetch_max(micros, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_events_of(&self, resource: &str, event_type: EventType, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut counts = self
+            .events_by_resource
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *counts.entry((resource.to_owned(), event_type)).or_default() += n;
+    }
+
+    /// Events committed so far, by resource and type (sorted; pairs with none left out).
+    pub fn events_by_resource(&self) -> Vec<EventCount> {
+        self.events_by_resource
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|((resource, event_type), count)| EventCount {
+                resource: resource.clone(),
+                event_type: *event_type,
+                count: *count,
+            })
+            .collect()
     }
 
     /// The counters now.

@@ -7,6 +7,7 @@ use std::future::Future;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::{self, BoxFuture, Either};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::change::{Change, Classifier, EventType, StableId, Tally, Window};
 use crate::clock::Clock;
@@ -211,7 +212,18 @@ pub(crate) async fn run_poll(
         known,
         reconciled,
     };
-    ctx.store.commit_poll(commit).await?;
+    // The final write, as its own span under the poll's (chunks written before are not in it).
+    let commit_span = tracing::info_span!(
+        "poll.commit",
+        // Signed: an OpenTelemetry layer exports u64 fields as strings, i64 as integers.
+        events = fresh.total() as i64,
+        notifications = notification_count as i64,
+        watermark = %new_watermark,
+    );
+    ctx.store
+        .commit_poll(commit)
+        .instrument(commit_span)
+        .await?;
     emitter.count_committed(fresh, notification_count);
 
     let metrics = ctx.metrics;
@@ -458,6 +470,10 @@ impl<'c, 'a> Emitter<'c, 'a> {
         metrics.add_events_created(fresh.created);
         metrics.add_events_updated(fresh.updated);
         metrics.add_events_deleted(fresh.deleted);
+        let resource = &self.spec.key.resource;
+        metrics.add_events_of(resource, EventType::Created, fresh.created);
+        metrics.add_events_of(resource, EventType::Updated, fresh.updated);
+        metrics.add_events_of(resource, EventType::Deleted, fresh.deleted);
         metrics.add_notifications_enqueued(notifications as u64);
         self.events += fresh.total();
         self.notifications += notifications;

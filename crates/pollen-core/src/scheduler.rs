@@ -226,6 +226,11 @@ impl Scheduler {
         self.shared.metrics.snapshot()
     }
 
+    /// Events committed, by resource and type.
+    pub fn events_by_resource(&self) -> Vec<crate::metrics::EventCount> {
+        self.shared.metrics.events_by_resource()
+    }
+
     /// The poll keys running here now, with the fencing token of each one's lease.
     pub fn held_leases(&self) -> Vec<(PollKey, u64)> {
         let mut held: Vec<(PollKey, u64)> = self
@@ -451,6 +456,11 @@ impl Scheduler {
             resource = %spec.key.resource,
             watermark = %state.watermark,
             since = %spec.window_start(state.watermark),
+            outcome = tracing::field::Empty,
+            pages = tracing::field::Empty,
+            events = tracing::field::Empty,
+            // Read by an OpenTelemetry layer, when one is installed, as the span's status.
+            otel.status_code = tracing::field::Empty,
         );
         let ctx = PollContext {
             store: shared.store.as_ref(),
@@ -493,6 +503,10 @@ impl Scheduler {
         match &result {
             Ok(summary) => {
                 shared.metrics.add_polls_succeeded(1);
+                span.record("outcome", "committed");
+                // Signed: an OpenTelemetry layer exports u64 fields as strings.
+                span.record("pages", i64::from(summary.pages));
+                span.record("events", summary.events as i64);
                 tracing::debug!(
                     events = summary.events,
                     duplicates = summary.duplicates,
@@ -502,6 +516,8 @@ impl Scheduler {
             }
             Err(error) => {
                 shared.metrics.add_polls_failed(1);
+                span.record("outcome", "failed");
+                span.record("otel.status_code", "ERROR");
                 if error.kind() == ErrorKind::LeaseLost {
                     shared.metrics.add_leases_lost(1);
                     tracing::warn!(%error, "poll discarded: lease lost");

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use pollen_config::Secret;
 use pollen_core::Clock;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::SageSettings;
@@ -186,6 +187,11 @@ pub struct AuthStats {
     pub code_exchanges: u64,
     /// Refresh-token grants (each rotates the refresh token).
     pub refreshes: u64,
+    /// Refreshes Sage refused (or that had no refresh token): the instance needs
+    /// re-authorization.
+    pub refreshes_refused: u64,
+    /// Refreshes that failed on what may pass (5xx, 429, the network) after their retries.
+    pub refreshes_failed: u64,
 }
 
 /// After a refused refresh, how often and how long apart the token store is checked for a
@@ -233,6 +239,8 @@ pub(crate) struct Auth {
     status: Mutex<AuthStatus>,
     code_exchanges: AtomicU64,
     refreshes: AtomicU64,
+    refreshes_refused: AtomicU64,
+    refreshes_failed: AtomicU64,
 }
 
 fn needs_reauthorization(reason: &str) -> Error {
@@ -264,6 +272,8 @@ impl Auth {
             status: Mutex::new(AuthStatus::Ready),
             code_exchanges: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
+            refreshes_refused: AtomicU64::new(0),
+            refreshes_failed: AtomicU64::new(0),
         }
     }
 
@@ -271,6 +281,8 @@ impl Auth {
         AuthStats {
             code_exchanges: self.code_exchanges.load(Ordering::Relaxed),
             refreshes: self.refreshes.load(Ordering::Relaxed),
+            refreshes_refused: self.refreshes_refused.load(Ordering::Relaxed),
+            refreshes_failed: self.refreshes_failed.load(Ordering::Relaxed),
         }
     }
 
@@ -483,15 +495,45 @@ impl Auth {
         }
     }
 
+    /// One refresh, in a `sage.token` span that says how it ended.
     async fn refresh(&self, state: &mut State) -> Result<()> {
+        let span = tracing::info_span!(
+            "sage.token",
+            grant = "refresh_token",
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let (outcome, result) = self.refresh_tokens(state).instrument(span.clone()).await;
+        match outcome {
+            "succeeded" | "adopted" => {}
+            "refused" => {
+                self.refreshes_refused.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                self.refreshes_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        span.record("outcome", outcome);
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
+    }
+
+    /// The refresh and its outcome: `succeeded`, `adopted` (refused, but another worker had
+    /// rotated the pair), `refused` or `failed`.
+    async fn refresh_tokens(&self, state: &mut State) -> (&'static str, Result<()>) {
         let Some(refresh_token) = state.tokens.as_ref().and_then(|t| t.refresh_token.clone())
         else {
-            return Err(self
-                .give_up(
-                    state,
-                    "the access token expired and there is no refresh token".to_owned(),
-                )
-                .await);
+            return (
+                "refused",
+                Err(self
+                    .give_up(
+                        state,
+                        "the access token expired and there is no refresh token".to_owned(),
+                    )
+                    .await),
+            );
         };
         let form = [
             ("grant_type", "refresh_token"),
@@ -509,22 +551,27 @@ impl Auth {
                     }
                 }
                 self.install(state, tokens);
-                self.save(state).await
+                ("succeeded", self.save(state).await)
             }
             Err(Failure::Refused(why)) => {
                 // Another worker may have refreshed with the same token a moment before us
                 // and be saving the new pair: wait for it briefly before giving up.
                 for _ in 0..REFUSED_REFRESH_CHECKS {
                     tokio::time::sleep(REFUSED_REFRESH_WAIT).await;
-                    if self.adopt_stored(state).await? {
-                        return Ok(());
+                    match self.adopt_stored(state).await {
+                        Ok(true) => return ("adopted", Ok(())),
+                        Ok(false) => {}
+                        Err(e) => return ("failed", Err(e)),
                     }
                 }
-                Err(self
-                    .give_up(state, format!("the refresh token was refused ({why})"))
-                    .await)
+                (
+                    "refused",
+                    Err(self
+                        .give_up(state, format!("the refresh token was refused ({why})"))
+                        .await),
+                )
             }
-            Err(Failure::Transient(e)) => Err(e),
+            Err(Failure::Transient(e)) => ("failed", Err(e)),
         }
     }
 

@@ -10,6 +10,7 @@ use pollen_config::ApiVersion;
 use pollen_core::Purpose;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::StatusCode;
+use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{Auth, Credentials};
@@ -21,6 +22,7 @@ use crate::signing::{nonce, Signer};
 /// A successful response.
 #[derive(Debug)]
 pub(crate) struct Fetched {
+    pub(crate) status: u16,
     pub(crate) body: Bytes,
     /// The `Date` header.
     pub(crate) date: Option<DateTime<Utc>>,
@@ -313,6 +315,7 @@ impl Api {
         let body = self.body(response, url).await?;
         if status.is_success() {
             return Ok(Outcome::Done(Fetched {
+                status: status.as_u16(),
                 body,
                 date: date_header(&headers),
             }));
@@ -324,6 +327,45 @@ impl Api {
     /// within the [`RetryPolicy`](crate::RetryPolicy), fails at once on other statuses.
     /// Every attempt first takes a call from the rate budget, at `purpose`'s priority.
     pub(crate) async fn get(&self, url: &Url, purpose: Purpose) -> Result<Fetched> {
+        self.get_page(url, purpose, None).await
+    }
+
+    /// [`Api::get`] of page `page` of a walk (1 first), for the request's span.
+    pub(crate) async fn get_page(
+        &self,
+        url: &Url,
+        purpose: Purpose,
+        page: Option<u64>,
+    ) -> Result<Fetched> {
+        // The path only: the query holds the filter (record values), never needed to follow
+        // a trace.
+        let span = tracing::info_span!(
+            "sage.request",
+            method = "GET",
+            path = url.path(),
+            purpose = purpose.as_str(),
+            // Signed: an OpenTelemetry layer exports u64 fields as strings.
+            page = page.map(|p| p as i64),
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = self
+            .get_with_retries(url, purpose, &span)
+            .instrument(span.clone())
+            .await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
+    }
+
+    async fn get_with_retries(
+        &self,
+        url: &Url,
+        purpose: Purpose,
+        span: &tracing::Span,
+    ) -> Result<Fetched> {
         let policy = &self.settings.retry;
         let mut retry = 0u32;
         let mut refreshed = false;
@@ -340,6 +382,14 @@ impl Api {
             }
             let started = std::time::Instant::now();
             let outcome = self.attempt(url, &credentials).await;
+            span.record("attempts", i64::from(retry + 1));
+            match &outcome {
+                Ok(Outcome::Done(fetched)) => span.record("status", i64::from(fetched.status)),
+                Ok(Outcome::Status(status, _, _)) => {
+                    span.record("status", i64::from(status.as_u16()))
+                }
+                Err(_) => span,
+            };
             let (error, wait) = match outcome {
                 Ok(Outcome::Done(fetched)) => {
                     tracing::debug!(

@@ -532,7 +532,12 @@ impl SageSource {
                 (self.next_url(cursor.next)?, Some(cursor))
             }
         };
-        let Fetched { body, date } = self.api.get(&url, purpose).await?;
+        // Page 1 first, then the one after the page the cursor names (unknown without `$page`).
+        let page = match &previous {
+            None => Some(1),
+            Some(cursor) => cursor.page.map(|p| p + 1),
+        };
+        let Fetched { body, date, .. } = self.api.get_page(&url, purpose, page).await?;
         let envelope = read_envelope(&body).map_err(|detail| {
             Error::new(
                 ErrorKind::MalformedResponse,

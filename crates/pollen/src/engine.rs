@@ -221,6 +221,11 @@ impl Engine {
         self.inner.scheduler.metrics()
     }
 
+    /// Events committed by this process, by resource and type.
+    pub fn events_by_resource(&self) -> Vec<pollen_core::EventCount> {
+        self.inner.scheduler.events_by_resource()
+    }
+
     /// This process's row in the worker registry, as of its last heartbeat.
     pub fn worker(&self) -> Worker {
         let mut worker = self.inner.worker.clone();
@@ -822,5 +827,7 @@ fn hostname() -> String {
 fn add_auth_stats(mut total: AuthStats, more: AuthStats) -> AuthStats {
     total.code_exchanges += more.code_exchanges;
     total.refreshes += more.refreshes;
+    total.refreshes_refused += more.refreshes_refused;
+    total.refreshes_failed += more.refreshes_failed;
     total
 }

@@ -20,6 +20,7 @@
 //! - [`businesses`] lists the Sage businesses of an instance's user and keeps an instance on
 //!   the business it has polled.
 //! - [`workers`] shows the worker registry (`GET /workers`, `pollen workers`, the console).
+//! - [`telemetry`] exports the spans over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! - [`instances::load_instance_files`] reads and validates `--config FILE|DIR`.
 //!
 //! # Example
@@ -46,6 +47,7 @@ mod refused;
 pub mod replay;
 pub mod rewind;
 pub mod subscriptions;
+pub mod telemetry;
 mod tokens;
 pub mod workers;
 

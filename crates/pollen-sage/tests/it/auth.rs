@@ -144,6 +144,7 @@ async fn concurrent_requests_share_one_refresh() {
     assert_eq!(store.saves(), 1);
     let stats = source.auth_stats();
     assert_eq!((stats.code_exchanges, stats.refreshes), (0, 1));
+    assert_eq!((stats.refreshes_refused, stats.refreshes_failed), (0, 0));
 }
 
 /// Two workers: two sources (processes) sharing one token store (database), on one clock.
@@ -311,6 +312,16 @@ async fn a_refused_refresh_token_needs_reauthorization_and_stops_calling_sage() 
     let counts = sim.request_counts();
     assert_eq!(counts.endpoint_total("POST /token"), 1, "no retry loop");
     assert_eq!(counts.endpoint_total("GET /v3.1/contacts"), 0);
+    // One refresh tried, refused; none succeeded nor failed on what may pass.
+    let stats = source.auth_stats();
+    assert_eq!(
+        (
+            stats.refreshes,
+            stats.refreshes_refused,
+            stats.refreshes_failed
+        ),
+        (0, 1, 0)
+    );
 
     // Authorising again brings it back.
     let code = sim.authorization_code(ApiVersion::V31);

@@ -114,6 +114,28 @@ pub(crate) async fn metrics(state: Shared) -> Response {
             ("type=\"DELETED\"", polls.events_deleted),
         ],
     );
+    let by_resource: Vec<(String, u64)> = state
+        .engine
+        .events_by_resource()
+        .iter()
+        .map(|c| {
+            (
+                format!(
+                    "resource=\"{}\",type=\"{}\"",
+                    label_value(&c.resource),
+                    c.event_type.as_str()
+                ),
+                c.count,
+            )
+        })
+        .collect();
+    metric(
+        &mut out,
+        "pollen_events_total",
+        "counter",
+        "Events committed to the outbox by this process, by resource and type.",
+        &samples(&by_resource),
+    );
     let auth = state.engine.auth_stats();
     metric(
         &mut out,
@@ -123,6 +145,18 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         &[
             ("grant=\"authorization_code\"", auth.code_exchanges),
             ("grant=\"refresh_token\"", auth.refreshes),
+        ],
+    );
+    metric(
+        &mut out,
+        "pollen_token_refreshes_total",
+        "counter",
+        "Access token refreshes by outcome: succeeded, refused by Sage (the instance needs \
+         re-authorization), failed on what may pass (5xx, 429, the network).",
+        &[
+            ("outcome=\"succeeded\"", auth.refreshes),
+            ("outcome=\"refused\"", auth.refreshes_refused),
+            ("outcome=\"failed\"", auth.refreshes_failed),
         ],
     );
     metric(

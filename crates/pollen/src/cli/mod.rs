@@ -76,7 +76,8 @@ enum Command {
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = matches!(cli.command, Command::Demo(_));
-    init_logging(cli.log_format, if quiet { "warn" } else { "info" });
+    // Held until the command returns: dropping it flushes the spans still buffered.
+    let _telemetry = init_logging(cli.log_format, if quiet { "warn" } else { "info" })?;
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run::run(&args),
@@ -140,18 +141,35 @@ fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .map_err(|err| format!("'{text}' is not an RFC 3339 instant ({err})"))
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default level.
-fn init_logging(format: LogFormat, default_level: &str) {
+/// Logs go to stderr; `RUST_LOG` overrides the default level. Spans are exported over OTLP
+/// as well when the `OTEL_*` variables name an endpoint (see `pollen::telemetry`); unset,
+/// no OpenTelemetry layer is installed at all.
+fn init_logging(
+    format: LogFormat,
+    default_level: &str,
+) -> Result<Option<pollen::telemetry::Telemetry>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second initialisation (never in the binary) is harmless: keep the first.
-    let _ = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Human => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    let config = pollen::telemetry::TelemetryConfig::from_env(|name| std::env::var(name).ok())?;
+    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+    // A second initialisation (never in the binary) is harmless: keep the first.
+    let Some(config) = config else {
+        let _ = registry.try_init();
+        return Ok(None);
+    };
+    let (telemetry, layer) = pollen::telemetry::Telemetry::start(&config)
+        .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot export traces: {e}"))?;
+    let _ = registry.with(layer).try_init();
+    Ok(Some(telemetry))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

@@ -15,4 +15,5 @@ mod sage_sim;
 mod serve;
 mod subscriptions;
 mod support;
+mod traces;
 mod workers;

@@ -431,6 +431,12 @@ async fn serve_delivers_one_signed_event_per_change() {
         "pollen_events_emitted_total{type=\"DELETED\"} 30",
         "pollen_token_grants_total{grant=\"authorization_code\"} 1",
         "pollen_token_grants_total{grant=\"refresh_token\"} 0",
+        "pollen_events_total{resource=\"customers\",type=\"CREATED\"} 120",
+        "pollen_events_total{resource=\"customers\",type=\"UPDATED\"} 50",
+        "pollen_events_total{resource=\"customers\",type=\"DELETED\"} 30",
+        "pollen_token_refreshes_total{outcome=\"succeeded\"} 0",
+        "pollen_token_refreshes_total{outcome=\"refused\"} 0",
+        "pollen_token_refreshes_total{outcome=\"failed\"} 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
