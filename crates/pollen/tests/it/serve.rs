@@ -148,7 +148,7 @@ pub(crate) async fn sim_receiver_service(
 }
 
 /// Receives until `count` events arrived (or 40 s passed), then half a second more for repeats.
-async fn receive(
+pub(crate) async fn receive(
     events: &mut mpsc::UnboundedReceiver<ReceivedEvent>,
     count: usize,
 ) -> Vec<ReceivedEvent> {

@@ -10,29 +10,8 @@ use pollen::demo::demo_instance;
 use pollen::receiver::{ReceivedEvent, Receiver};
 use pollen_sage_sim::Resource;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
-use crate::serve::{sim_receiver_service, AUTH};
-
-/// Receives until `count` events arrived (or 40 s passed), then 1.5 s more for any extra.
-async fn receive(
-    events: &mut mpsc::UnboundedReceiver<ReceivedEvent>,
-    count: usize,
-) -> Vec<ReceivedEvent> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while got.len() < count {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(event)) => got.push(event),
-            _ => break,
-        }
-    }
-    let settle = tokio::time::Instant::now() + Duration::from_millis(1500);
-    while let Ok(Some(event)) = tokio::time::timeout_at(settle, events.recv()).await {
-        got.push(event);
-    }
-    got
-}
+use crate::serve::{receive, sim_receiver_service, AUTH};
 
 /// (record id, event type) of each event, sorted.
 fn kinds(events: &[ReceivedEvent]) -> Vec<(String, String)> {
