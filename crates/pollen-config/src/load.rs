@@ -506,31 +506,10 @@ fn read_configuration(
             "the signature key",
         )
     });
-    let standard_webhooks_secret = Ctx::present(map, STANDARD_WEBHOOKS_SECRET).and_then(|v| {
-        let at = conf(STANDARD_WEBHOOKS_SECRET);
-        let secret = ctx.secret(v, &at, "a Standard Webhooks secret `whsec_...`")?;
-        match standard_webhooks_key_len(secret.expose()) {
-            Some(len) if (24..=64).contains(&len) => Some(secret),
-            Some(len) => {
-                ctx.error(
-                    ProblemKind::InvalidValue,
-                    &at,
-                    format!(
-                        "the Standard Webhooks secret decodes to {len} bytes; expected 24 to 64"
-                    ),
-                );
-                None
-            }
-            None => {
-                ctx.error(
-                    ProblemKind::InvalidValue,
-                    &at,
-                    "expected `whsec_` followed by standard base64 (the value is not shown)",
-                );
-                None
-            }
-        }
-    });
+    let standard_webhooks_secret = read_whsec(ctx, map, STANDARD_WEBHOOKS_SECRET);
+    let alerts_url = Ctx::present(map, ALERTS_URL)
+        .and_then(|v| absolute_url(ctx, v, &conf(ALERTS_URL), true));
+    let alerts_secret = read_whsec(ctx, map, ALERTS_SECRET);
     let basic = read_basic(ctx, map);
     let headers = poller::read_headers(ctx, map);
 
@@ -652,6 +631,8 @@ fn read_configuration(
             standard_webhooks_secret,
             basic: basic?,
             headers: headers?,
+            alerts_url,
+            alerts_secret,
         },
         poller: Poller {
             refresh_interval: refresh_interval?,
@@ -775,6 +756,37 @@ pub(crate) fn absolute_url(
 }
 
 const STANDARD_WEBHOOKS_SECRET: &str = "event.notification.standard_webhooks.secret";
+const ALERTS_URL: &str = "event.notification.alerts.url";
+const ALERTS_SECRET: &str = "event.notification.alerts.secret";
+
+/// A `whsec_` secret at `key` (Standard Webhooks: base64 of 24 to 64 bytes), when present.
+fn read_whsec(ctx: &mut Ctx, map: &Map<String, Value>, key: &str) -> Option<crate::Secret> {
+    Ctx::present(map, key).and_then(|v| {
+        let at = conf(key);
+        let secret = ctx.secret(v, &at, "a Standard Webhooks secret `whsec_...`")?;
+        match standard_webhooks_key_len(secret.expose()) {
+            Some(len) if (24..=64).contains(&len) => Some(secret),
+            Some(len) => {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    &at,
+                    format!(
+                        "the Standard Webhooks secret decodes to {len} bytes; expected 24 to 64"
+                    ),
+                );
+                None
+            }
+            None => {
+                ctx.error(
+                    ProblemKind::InvalidValue,
+                    &at,
+                    "expected `whsec_` followed by standard base64 (the value is not shown)",
+                );
+                None
+            }
+        }
+    })
+}
 
 /// The number of bytes a `whsec_<base64>` secret decodes to (padded standard alphabet, as the
 /// Standard Webhooks libraries write it), or `None` when it is not that shape. Only the length is
