@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::attempt::{attempt, AttemptContext};
@@ -67,7 +66,7 @@ impl Poster {
         &self,
         endpoint: &Endpoint,
         id: &str,
-        body: Bytes,
+        body: Vec<u8>,
         at: DateTime<Utc>,
     ) -> PostOutcome {
         let cx = AttemptContext {
@@ -75,7 +74,7 @@ impl Poster {
             policy: &self.policy,
             timeout: self.timeout,
         };
-        let outcome = attempt(&cx, endpoint, id, &body, at).await;
+        let outcome = attempt(&cx, endpoint, id, &bytes::Bytes::from(body), at).await;
         PostOutcome {
             status: outcome.attempt.status,
             error: outcome.attempt.error,

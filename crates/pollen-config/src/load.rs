@@ -507,8 +507,8 @@ fn read_configuration(
         )
     });
     let standard_webhooks_secret = read_whsec(ctx, map, STANDARD_WEBHOOKS_SECRET);
-    let alerts_url = Ctx::present(map, ALERTS_URL)
-        .and_then(|v| absolute_url(ctx, v, &conf(ALERTS_URL), true));
+    let alerts_url =
+        Ctx::present(map, ALERTS_URL).and_then(|v| absolute_url(ctx, v, &conf(ALERTS_URL), true));
     let alerts_secret = read_whsec(ctx, map, ALERTS_SECRET);
     let basic = read_basic(ctx, map);
     let headers = poller::read_headers(ctx, map);
