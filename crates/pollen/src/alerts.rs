@@ -66,6 +66,8 @@ pub(crate) struct AlertCounters {
     pub(crate) failed: AtomicU64,
     pub(crate) given_up: AtomicU64,
     pub(crate) skipped: AtomicU64,
+    /// The alerts open in the whole database at the last check (the console's bell).
+    pub(crate) open: AtomicU64,
 }
 
 impl AlertCounters {
@@ -128,6 +130,13 @@ pub(crate) async fn round(
     for a in &changes.resolved {
         tracing::info!(alert = a.id, kind = a.kind.as_str(), instance = %a.instance, subject = %a.subject, "alert resolved");
     }
+    let open = store
+        .count_open_alerts()
+        .await
+        .map_err(Error::wrap(ErrorKind::Store, "counting open alerts"))?;
+    counters
+        .open
+        .store(open.iter().map(|(_, n)| n).sum(), Ordering::Relaxed);
     let claimed = store
         .claim_alert_deliveries(owner, now, CLAIM_FOR, CLAIM_BATCH)
         .await

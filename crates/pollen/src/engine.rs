@@ -271,6 +271,11 @@ impl Engine {
         self.inner.alert_counters.snapshot()
     }
 
+    /// The alerts open in the whole database at this process's last check.
+    pub fn open_alerts(&self) -> u64 {
+        self.inner.alert_counters.open.load(Ordering::Relaxed)
+    }
+
     fn last_heartbeat(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
         // A plain value: consistent after a panic elsewhere.
         self.inner

@@ -1,5 +1,6 @@
 //! Argument definitions and dispatch for every subcommand.
 
+mod alerts;
 mod demo;
 mod events;
 mod keys;
@@ -68,6 +69,8 @@ enum Command {
     SageSim(sage_sim::SageSimArgs),
     /// List the processes sharing the database: heartbeat age, alive or dead, what each holds.
     Workers(workers::WorkersArgs),
+    /// List the operational alerts (open ones; `--all` adds the resolved ones kept).
+    Alerts(alerts::AlertsArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -86,6 +89,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(command) => events::run(command),
         Command::Keys(command) => keys::run(&command),
         Command::Workers(args) => workers::run(&args),
+        Command::Alerts(args) => alerts::run(&args),
     }
 }
 
