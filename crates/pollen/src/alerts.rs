@@ -82,8 +82,8 @@ impl AlertCounters {
     }
 }
 
-/// The JSON body of one alert announcement (see docs/events.md).
-pub(crate) fn alert_json(alert: &Alert) -> serde_json::Value {
+/// An alert as JSON: the `data` of an announcement (docs/events.md), an item of `GET /alerts`.
+pub fn alert_json(alert: &Alert) -> serde_json::Value {
     json!({
         "id": alert.id,
         "kind": alert.kind.as_str(),
