@@ -60,7 +60,7 @@ pub(crate) fn layout(page: &Page<'_>, content: &str) -> String {
              <a href=\"/console/new?paste=1\">Paste JSON</a>\
              <a href=\"/console/workers\">Workers</a></nav>\
              <a class=\"bell{}\" href=\"/console/alerts\" aria-label=\"Alerts: {} open\">\
-             <span aria-hidden=\"true\">&#128276;</span> <span class=\"count\">{}</span></a>\
+             <span aria-hidden=\"true\">Alerts</span> <span class=\"count\">{}</span></a>\
              <form method=\"post\" action=\"/console/logout\" class=\"signout\">{}\
              <button type=\"submit\">Sign out</button></form>",
             if page.open_alerts > 0 { " open" } else { "" },
