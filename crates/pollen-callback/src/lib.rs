@@ -42,6 +42,11 @@
 //! delays the others and claimed notifications do not wait long under lease for their turn. Delivery order is not promised; receivers de-duplicate on
 //! the notification id, which is the same on every attempt.
 //!
+//! # Other messages
+//!
+//! A [`Poster`] makes single signed POSTs with the same headers, guard and timeout, for
+//! messages whose state the caller keeps (pollen's operational alerts).
+//!
 //! # SSRF guard
 //!
 //! The [`AddressPolicy`] refuses loopback, private, link-local, carrier-grade NAT, metadata and
@@ -107,6 +112,7 @@ mod attempt;
 mod endpoint;
 mod error;
 mod guard;
+mod poster;
 mod retry;
 mod sender;
 mod sign;
@@ -117,6 +123,7 @@ pub use endpoint::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use guard::{AddressPolicy, BlockedAddress, Cidr};
+pub use poster::{PostOutcome, Poster};
 pub use retry::RetryPolicy;
 pub use sender::{redeliver, Redelivery, Sender, SenderConfig, SenderStats};
 pub use sign::{elements_signature, StandardWebhooksSecret};

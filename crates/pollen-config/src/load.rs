@@ -508,8 +508,10 @@ fn read_configuration(
             "the signature key",
         )
     });
-    let standard_webhooks_secret = Ctx::present(map, STANDARD_WEBHOOKS_SECRET)
-        .and_then(|v| standard_webhooks_secret(ctx, v, &conf(STANDARD_WEBHOOKS_SECRET)));
+    let standard_webhooks_secret = read_whsec(ctx, map, STANDARD_WEBHOOKS_SECRET);
+    let alerts_url =
+        Ctx::present(map, ALERTS_URL).and_then(|v| absolute_url(ctx, v, &conf(ALERTS_URL), true));
+    let alerts_secret = read_whsec(ctx, map, ALERTS_SECRET);
     let basic = read_basic(ctx, map);
     let headers = poller::read_headers(ctx, map);
 
@@ -634,6 +636,8 @@ fn read_configuration(
             basic: basic?,
             headers: headers?,
             subscriptions: subscriptions?,
+            alerts_url,
+            alerts_secret,
         },
         poller: Poller {
             refresh_interval: refresh_interval?,
@@ -757,6 +761,13 @@ pub(crate) fn absolute_url(
 }
 
 const STANDARD_WEBHOOKS_SECRET: &str = "event.notification.standard_webhooks.secret";
+const ALERTS_URL: &str = "event.notification.alerts.url";
+const ALERTS_SECRET: &str = "event.notification.alerts.secret";
+
+/// A `whsec_` secret at `key` (Standard Webhooks: base64 of 24 to 64 bytes), when present.
+fn read_whsec(ctx: &mut Ctx, map: &Map<String, Value>, key: &str) -> Option<crate::Secret> {
+    Ctx::present(map, key).and_then(|v| standard_webhooks_secret(ctx, v, &conf(key)))
+}
 
 /// A Standard Webhooks secret at `at`: `whsec_` and base64 of 24 to 64 bytes.
 pub(crate) fn standard_webhooks_secret(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Secret> {

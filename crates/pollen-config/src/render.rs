@@ -109,6 +109,12 @@ impl InstanceConfig {
                 secrets.show(secret),
             );
         }
+        if let Some(url) = &n.alerts_url {
+            put("event.notification.alerts.url", text(url.as_str()));
+        }
+        if let Some(secret) = &n.alerts_secret {
+            put("event.notification.alerts.secret", secrets.show(secret));
+        }
         if let Some(basic) = &n.basic {
             put("event.notification.basic.username", text(&basic.username));
             put(

@@ -88,6 +88,7 @@
 //! # });
 //! ```
 
+mod alert;
 mod error;
 mod instance;
 mod key;
@@ -100,6 +101,10 @@ mod shared;
 mod sqlite;
 mod store;
 
+pub use alert::{
+    Alert, AlertChanges, AlertDelivery, AlertEvent, AlertKind, AlertOutcome, AlertSettings,
+    AlertTarget,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{Credentials, Instance, InstanceStatus, InstanceToken};
 pub use key::SecretKey;

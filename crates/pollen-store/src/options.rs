@@ -191,6 +191,9 @@ pub struct PruneReport {
     pub replays: u64,
     /// Signing keys deleted whose grace period had ended.
     pub retired_keys: u64,
+    /// Resolved alerts deleted (with their deliveries), once resolved longer ago than the
+    /// delivered notifications are kept and announced.
+    pub alerts: u64,
 }
 
 /// What [`SqlStore::rewind`](crate::SqlStore::rewind) changed.

@@ -29,6 +29,7 @@ use crate::shared::{
     stable_id, status_from, Holders, OUTBOX_COLUMNS, STATE_COLUMNS,
 };
 
+mod alert;
 mod overview;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -283,9 +284,12 @@ impl PgBackend {
         // conflict's update (and then returned by it, not by the UNION's read).
         let sql = format!(
             "WITH ins AS (\
-               INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at) \
-               VALUES ($1, $2, $3, $4, $4) ON CONFLICT (instance, resource) \
-               DO UPDATE SET paused = false WHERE poll_state.paused \
+               INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at, \
+               completed_due) VALUES ($1, $2, $3, $4, $4, $4) ON CONFLICT (instance, resource) \
+               DO UPDATE SET paused = false, \
+               completed_due = greatest(poll_state.completed_due, $4), \
+               stall_at = greatest(poll_state.completed_due, $4) + 3 * poll_state.poll_interval \
+               WHERE poll_state.paused \
                RETURNING {STATE_COLUMNS}) \
              SELECT {STATE_COLUMNS} FROM ins UNION ALL \
              SELECT {STATE_COLUMNS} FROM poll_state WHERE instance = $1 AND resource = $2 \
@@ -430,6 +434,7 @@ impl PgBackend {
         let state = "UPDATE poll_state SET watermark = $4, next_due = $5, \
              consecutive_failures = 0, last_error = NULL, lease_owner = NULL, \
              lease_expires = NULL, completed_polls = completed_polls + 1, claimable_at = $5, \
+             completed_due = $5, stall_at = $5 + 3 * poll_interval, \
              reconciled_at = coalesce($15::timestamptz, reconciled_at) \
              WHERE instance = $1 AND resource = $2 AND lease_owner IS NOT NULL \
              AND fencing_token = $3 \
@@ -1772,6 +1777,15 @@ impl PgBackend {
         .await
         .map_err(db("releasing delivery leases"))?
         .rows_affected();
+        sqlx::query(
+            "UPDATE alert_delivery SET lease_owner = NULL, lease_expires = NULL \
+             WHERE state = 'pending' AND lease_owner IS NOT NULL AND ($1 OR lease_owner = ANY($2))",
+        )
+        .bind(every)
+        .bind(&owners)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("releasing alert delivery leases"))?;
         tx.commit()
             .await
             .map_err(db("committing released leases"))?;
@@ -1872,6 +1886,15 @@ impl PgBackend {
                 .await
                 .map_err(db("pruning finished replays"))?
                 .rows_affected();
+        report.alerts = sqlx::query(
+            "DELETE FROM alert WHERE resolved_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM alert_delivery d WHERE d.alert_id = alert.id AND d.state = 'pending')",
+        )
+        .bind(now - retention.delivered)
+        .execute(&self.pool)
+        .await
+        .map_err(db("pruning resolved alerts"))?
+        .rows_affected();
         report.retired_keys = sqlx::query("DELETE FROM retired_signing_key WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)

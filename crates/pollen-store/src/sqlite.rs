@@ -80,6 +80,7 @@ fn pick(candidates: &mut [Candidate], limit: usize, per_instance: usize) -> Vec<
 /// Attempt records per statement in `record_attempts` (6 parameters each).
 const RECORD_CHUNK: usize = 1_000;
 
+mod alert;
 mod overview;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -553,14 +554,15 @@ impl SqliteBackend {
     ) -> Result<PollState> {
         // An existing state is kept as it is, and resumed if it was paused.
         sqlx::query(
-            "INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance, resource) DO UPDATE SET paused = 0 \
+            "INSERT INTO poll_state (instance, resource, watermark, next_due, claimable_at, \
+             completed_due) VALUES (?1, ?2, ?3, ?4, ?4, ?4) ON CONFLICT (instance, resource) \
+             DO UPDATE SET paused = 0, completed_due = max(coalesce(completed_due, ?4), ?4), \
+             stall_at = max(coalesce(completed_due, ?4), ?4) + 3 * interval_us \
              WHERE poll_state.paused <> 0",
         )
         .bind(&key.instance)
         .bind(&key.resource)
         .bind(micros(watermark))
-        .bind(micros(next_due))
         .bind(micros(next_due))
         .execute(self.writer().await?.conn()?)
         .await
@@ -725,15 +727,14 @@ impl SqliteBackend {
         let mut writer = self.writer().await?;
         let mut tx = begin(writer.conn()?).await?;
         let state_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE poll_state SET watermark = ?, next_due = ?, consecutive_failures = 0, \
+            "UPDATE poll_state SET watermark = ?1, next_due = ?2, consecutive_failures = 0, \
              last_error = NULL, lease_owner = NULL, lease_expires = NULL, \
-             completed_polls = completed_polls + 1, claimable_at = ?, \
-             reconciled_at = coalesce(?, reconciled_at) \
-             WHERE instance = ? AND resource = ? AND lease_owner IS NOT NULL AND fencing_token = ? \
-             RETURNING id",
+             completed_polls = completed_polls + 1, claimable_at = ?2, completed_due = ?2, \
+             stall_at = ?2 + 3 * interval_us, reconciled_at = coalesce(?3, reconciled_at) \
+             WHERE instance = ?4 AND resource = ?5 AND lease_owner IS NOT NULL \
+             AND fencing_token = ?6 RETURNING id",
         )
         .bind(micros(commit.watermark))
-        .bind(micros(commit.next_due))
         .bind(micros(commit.next_due))
         .bind(commit.reconciled.as_ref().map(|r| micros(r.at)))
         .bind(&commit.key.instance)
@@ -2179,11 +2180,15 @@ impl SqliteBackend {
                 "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
                  WHERE status = 'pending' AND {owners}"
             ),
+            format!(
+                "UPDATE alert_delivery SET lease_owner = NULL, lease_expires = NULL \
+                 WHERE state = 'pending' AND {owners}"
+            ),
             format!("DELETE FROM worker WHERE {workers}"),
         ];
         let mut writer = self.writer().await?;
         let mut tx = begin(writer.conn()?).await?;
-        let mut counts = [0u64; 3];
+        let mut counts = [0u64; 4];
         for (sql, count) in statements.iter().zip(&mut counts) {
             let query = sqlx::query(sql);
             let query = match holders {
@@ -2200,7 +2205,7 @@ impl SqliteBackend {
         tx.commit()
             .await
             .map_err(db("committing released leases"))?;
-        let [polls, notifications, workers] = counts;
+        let [polls, notifications, _alert_deliveries, workers] = counts;
         Ok(ReleasedWork {
             workers,
             polls,
@@ -2299,6 +2304,15 @@ impl SqliteBackend {
                 .await
                 .map_err(db("pruning finished replays"))?
                 .rows_affected();
+        report.alerts = sqlx::query(
+            "DELETE FROM alert WHERE resolved_at < ? AND NOT EXISTS \
+             (SELECT 1 FROM alert_delivery d WHERE d.alert_id = alert.id AND d.state = 'pending')",
+        )
+        .bind(micros(now - retention.delivered))
+        .execute(self.writer().await?.conn()?)
+        .await
+        .map_err(db("pruning resolved alerts"))?
+        .rows_affected();
         report.retired_keys = sqlx::query("DELETE FROM retired_signing_key WHERE expires_at <= ?")
             .bind(micros(now))
             .execute(self.writer().await?.conn()?)

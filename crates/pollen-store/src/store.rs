@@ -11,6 +11,7 @@ use pollen_core::{
     WorkerStatus,
 };
 
+use crate::alert::{Alert, AlertChanges, AlertDelivery, AlertKind, AlertOutcome, AlertSettings};
 use crate::error::{Error, Result};
 use crate::instance::{
     check_round_trip, config_context, config_plaintext, CredentialRow, Credentials, Instance,
@@ -461,6 +462,72 @@ impl SqlStore {
         purpose: Purpose,
     ) -> Result<RateTake> {
         on_backend!(self, b => b.take_rate_token(business, bucket, purpose).await)
+    }
+
+    // ----- operational alerts -----
+
+    /// Records `key`'s refresh interval, which sets its stall deadline: 3 intervals after the
+    /// poll due next when the last one completed (see [`AlertKind::PollsStalled`]). The
+    /// engine calls it for every poll it registers; an unchanged interval writes nothing.
+    pub async fn set_poll_interval(&self, key: &PollKey, interval: TimeDelta) -> Result<()> {
+        on_backend!(self, b => b.set_poll_interval(key, interval).await)
+    }
+
+    /// Opens an alert for every condition the state shows at `now` that has none open, and
+    /// resolves every open alert whose condition is gone, queueing one delivery of each
+    /// opening and resolution per [`AlertTarget`](crate::AlertTarget); all in one transaction. Checks of the
+    /// processes sharing the database are serialized, so each alert opens once and resolves
+    /// once whichever process sees it. Each condition is one query over an index that holds
+    /// only the rows in that condition, so a check costs little however many instances there
+    /// are.
+    pub async fn check_alerts(
+        &self,
+        now: DateTime<Utc>,
+        settings: &AlertSettings,
+    ) -> Result<AlertChanges> {
+        on_backend!(self, b => b.check_alerts(now, settings).await)
+    }
+
+    /// At most `limit` alerts, newest first: only the open ones when `open_only`, only those
+    /// of `instance` when given.
+    pub async fn list_alerts(
+        &self,
+        open_only: bool,
+        instance: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Alert>> {
+        on_backend!(self, b => b.list_alerts(open_only, instance, limit).await)
+    }
+
+    /// The open alerts, counted by kind (kinds without any are absent).
+    pub async fn count_open_alerts(&self) -> Result<Vec<(AlertKind, u64)>> {
+        on_backend!(self, b => b.count_open_alerts().await)
+    }
+
+    /// Claims up to `limit` alert deliveries due at `now` for `owner` until `now + lease_for`
+    /// (PostgreSQL skips rows another process is claiming). A dead owner's claims are freed by
+    /// [`Store::release_dead_workers`] like its
+    /// other leases, or when the lease ends.
+    pub async fn claim_alert_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<AlertDelivery>> {
+        on_backend!(self, b => b.claim_alert_deliveries(owner, now, lease_for, limit).await)
+    }
+
+    /// Records how the attempt at delivery `id`, claimed by `owner`, ended. Returns `false`
+    /// (and changes nothing) when `owner` no longer holds it.
+    pub async fn finish_alert_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        outcome: &AlertOutcome,
+    ) -> Result<bool> {
+        on_backend!(self, b => b.finish_alert_delivery(id, owner, now, outcome).await)
     }
 }
 

@@ -56,6 +56,8 @@ pub struct EngineOptions {
     /// The rate budget of a Sage business whose instances set no `sage.rate_limit`, in calls
     /// a minute (default 200, `--sage-rate-limit`; 0: no budget for them).
     pub sage_rate_limit: u32,
+    /// Operational alerts: the server-wide URL and secret, the failure threshold.
+    pub alerts: crate::alerts::AlertOptions,
 }
 
 impl EngineOptions {
@@ -74,6 +76,7 @@ impl EngineOptions {
             delivery_retry: None,
             instance_sync: Duration::from_secs(10),
             sage_rate_limit: pollen_sage::DEFAULT_RATE_LIMIT,
+            alerts: crate::alerts::AlertOptions::new(),
         }
     }
 }
@@ -138,6 +141,10 @@ struct Inner {
     replays: tokio::sync::Notify,
     /// Notifications this process re-queued for replays.
     replayed: AtomicU64,
+    /// Signed POSTs of the alerts.
+    poster: pollen_callback::Poster,
+    /// Alert deliveries by outcome.
+    alert_counters: crate::alerts::AlertCounters,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +177,14 @@ impl Engine {
         if let Some(retry) = &options.delivery_retry {
             sender_config.retry = retry.clone();
         }
+        let poster = pollen_callback::Poster::new(
+            sender_config.addresses.clone(),
+            options.delivery_timeout.min(Duration::from_secs(10)),
+        )
+        .map_err(Error::wrap(
+            ErrorKind::Callback,
+            "setting up alert delivery",
+        ))?;
         let sender = Sender::new(core_store, endpoints.clone(), clock, sender_config)
             .map_err(Error::wrap(ErrorKind::Callback, "setting up delivery"))?;
         let now = Utc::now();
@@ -202,6 +217,8 @@ impl Engine {
                 budget,
                 replays: tokio::sync::Notify::new(),
                 replayed: AtomicU64::new(0),
+                poster,
+                alert_counters: crate::alerts::AlertCounters::default(),
             }),
         })
     }
@@ -251,6 +268,17 @@ impl Engine {
     /// Notifications this process re-queued for replays (any process may move a replay on).
     pub fn replayed(&self) -> u64 {
         self.inner.replayed.load(Ordering::Relaxed)
+    }
+
+    /// Alert deliveries this process made, by outcome (`delivered`, `failed` and retried,
+    /// `given_up`, `skipped` for a target without a URL).
+    pub fn alert_deliveries(&self) -> [(&'static str, u64); 4] {
+        self.inner.alert_counters.snapshot()
+    }
+
+    /// The alerts open in the whole database at this process's last check.
+    pub fn open_alerts(&self) -> u64 {
+        self.inner.alert_counters.open.load(Ordering::Relaxed)
     }
 
     fn last_heartbeat(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
@@ -383,9 +411,19 @@ impl Engine {
         let as_source: Arc<dyn pollen_core::Source> = source.clone();
         for spec in specs {
             let poll_key = spec.key.clone();
+            let interval = spec.refresh_interval;
             self.inner
                 .scheduler
                 .register(spec, as_source.clone())
+                .await
+                .map_err(Error::wrap(
+                    ErrorKind::Store,
+                    format_args!("registering {poll_key}"),
+                ))?;
+            // The stall deadline of its alert follows the interval.
+            self.inner
+                .store
+                .set_poll_interval(&poll_key, interval)
                 .await
                 .map_err(Error::wrap(
                     ErrorKind::Store,
@@ -716,9 +754,29 @@ impl Engine {
                 }
             }
         };
+        // Alert conditions checked, and their announcements sent, every ALERT_INTERVAL.
+        let alerting = async {
+            let mut stop = stop_rx.clone();
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|stop| *stop) => break,
+                    () = tokio::time::sleep(crate::alerts::ALERT_INTERVAL) => {}
+                }
+                let round = crate::alerts::round(
+                    &self.inner.store,
+                    &self.inner.poster,
+                    &self.inner.options.owner,
+                    &self.inner.options.alerts,
+                    &self.inner.alert_counters,
+                );
+                if let Err(error) = round.await {
+                    tracing::warn!(%error, "checking or sending alerts failed");
+                }
+            }
+        };
         let both = async {
-            let (polled, (), (), (), (), ()) =
-                tokio::join!(polling, sending, waking, syncing, beating, replaying);
+            let (polled, (), (), (), (), (), ()) =
+                tokio::join!(polling, sending, waking, syncing, beating, replaying, alerting);
             polled
         };
         tokio::pin!(both);

@@ -33,6 +33,7 @@
 //! assert_eq!(tally(&[], &[]).to_string(), "summary: changes=0 events=0 duplicates=0 missing=0");
 //! ```
 
+pub mod alerts;
 pub mod api;
 pub mod businesses;
 pub mod console;

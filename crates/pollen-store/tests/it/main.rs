@@ -2,6 +2,7 @@
 //! guarantees, each run against SQLite and (when `POLLEN_TEST_DATABASE_URL` is set)
 //! PostgreSQL; SQLite file details; the PostgreSQL multi-worker day.
 
+mod alerts;
 mod conformance;
 mod guarantees;
 mod harness;

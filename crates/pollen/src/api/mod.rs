@@ -6,6 +6,7 @@
 //! `Element <instance token>`. Errors are JSON `{"status", "message", "problems"?}`; bad input
 //! is a 4xx naming the field, never a 500.
 
+mod alerts;
 mod auth;
 mod businesses;
 mod events;
@@ -179,6 +180,7 @@ fn router(
         )
         .route("/instances/events/{event_id}", get(events::get_one))
         .route("/hubs/finance/{resource}", get(ops::hub))
+        .route("/alerts", get(alerts::list))
         .route("/workers", get(workers::list))
         .route("/budgets", get(workers::budgets))
         .route_layer(middleware::from_fn_with_state(

@@ -357,6 +357,45 @@ pub(crate) async fn metrics(state: Shared) -> Response {
         "Signing keys a rotation replaced that still sign (their grace period runs), in the whole database.",
         &[("", in_grace)],
     );
+    let open_alerts = match store.count_open_alerts().await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::warn!(%error, "metrics: counting open alerts failed");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable")
+                .into_response();
+        }
+    };
+    // Every kind, zeros included, so a resolved alert's series drops to 0 instead of vanishing.
+    let by_kind: Vec<(String, u64)> = pollen_store::AlertKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let n = open_alerts
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(0, |(_, n)| *n);
+            (format!("kind=\"{}\"", kind.as_str()), n)
+        })
+        .collect();
+    metric(
+        &mut out,
+        "pollen_alerts_open",
+        "gauge",
+        "Operational alerts open, by kind, in the whole database.",
+        &samples(&by_kind),
+    );
+    let deliveries: Vec<(String, u64)> = state
+        .engine
+        .alert_deliveries()
+        .iter()
+        .map(|(outcome, n)| (format!("outcome=\"{outcome}\""), *n))
+        .collect();
+    metric(
+        &mut out,
+        "pollen_alert_deliveries_total",
+        "counter",
+        "Alert deliveries this process attempted or skipped, by outcome: delivered, failed (retried), given_up, skipped (the target has no URL).",
+        &samples(&deliveries),
+    );
     let mut depth = Vec::new();
     for status in [OutboxStatus::Pending, OutboxStatus::Queued] {
         match count_outbox(store.as_ref(), status).await {

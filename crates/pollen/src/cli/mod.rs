@@ -1,5 +1,6 @@
 //! Argument definitions and dispatch for every subcommand.
 
+mod alerts;
 mod demo;
 mod events;
 mod keys;
@@ -72,6 +73,8 @@ enum Command {
     SageSim(sage_sim::SageSimArgs),
     /// List the processes sharing the database: heartbeat age, alive or dead, what each holds.
     Workers(workers::WorkersArgs),
+    /// List the operational alerts (open ones; `--all` adds the resolved ones kept).
+    Alerts(alerts::AlertsArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -92,6 +95,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(command) => keys::run(&command),
         Command::Subscriptions(command) => subscriptions::run(&command),
         Command::Workers(args) => workers::run(&args),
+        Command::Alerts(args) => alerts::run(&args),
     }
 }
 
@@ -117,6 +121,46 @@ struct SageArgs {
         value_parser = clap::value_parser!(u32).range(0..=i64::from(pollen_config::MAX_RATE_LIMIT))
     )]
     rate_limit: u32,
+}
+
+/// Operational alerts (`--alerts-url`, `--alert-after-failures`).
+#[derive(Debug, clap::Args)]
+struct AlertArgs {
+    /// Where every instance's operational alerts are POSTed, signed with Standard Webhooks
+    /// headers when `POLLEN_ALERTS_SECRET` holds a `whsec_` secret (see docs/events.md).
+    #[arg(long, value_parser = parse_alerts_url)]
+    alerts_url: Option<String>,
+    /// Failed polls of a resource in a row that open a `polls_failing` alert.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    alert_after_failures: u32,
+}
+
+/// The environment variable holding the server-wide alerts' Standard Webhooks secret.
+const ALERTS_SECRET_ENV: &str = "POLLEN_ALERTS_SECRET";
+
+fn parse_alerts_url(text: &str) -> std::result::Result<String, String> {
+    pollen_callback::Endpoint::new(text)
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+impl AlertArgs {
+    /// The engine's alert options; a `POLLEN_ALERTS_SECRET` that is not a `whsec_` secret is
+    /// refused (without quoting it).
+    fn options(&self) -> anyhow::Result<pollen::alerts::AlertOptions> {
+        let mut options = pollen::alerts::AlertOptions::new();
+        options.url.clone_from(&self.alerts_url);
+        options.after_failures = self.alert_after_failures;
+        if let Some(text) = std::env::var(ALERTS_SECRET_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        {
+            pollen_callback::StandardWebhooksSecret::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{ALERTS_SECRET_ENV}: {e}"))?;
+            options.secret = Some(pollen_config::Secret::new(text));
+        }
+        Ok(options)
+    }
 }
 
 impl LeaseArgs {

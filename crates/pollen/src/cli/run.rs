@@ -35,6 +35,8 @@ pub(crate) struct RunArgs {
     lease: super::LeaseArgs,
     #[command(flatten)]
     sage: super::SageArgs,
+    #[command(flatten)]
+    alerts: super::AlertArgs,
     /// Time allowed for one delivery attempt (default 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     delivery_timeout: Option<Duration>,
@@ -81,6 +83,7 @@ impl RunArgs {
         }
         options.lease_ttl = self.lease.ttl();
         options.sage_rate_limit = self.sage.rate_limit;
+        options.alerts = self.alerts.options()?;
         if self.retry_schedule.is_some() || self.retry_throttle_minimum.is_some() {
             let mut retry = pollen_callback::RetryPolicy::vendor();
             if let Some(Schedule(offsets)) = &self.retry_schedule {

@@ -30,6 +30,8 @@ pub(crate) struct ServeArgs {
     lease: super::LeaseArgs,
     #[command(flatten)]
     sage: super::SageArgs,
+    #[command(flatten)]
+    alerts: super::AlertArgs,
 }
 
 fn secret(name: &str) -> Option<String> {
@@ -66,6 +68,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         options.secure_cookies = args.secure_cookies;
         options.engine.lease_ttl = args.lease.ttl();
         options.engine.sage_rate_limit = args.sage.rate_limit;
+        options.engine.alerts = args.alerts.options()?;
         serve(
             listener,
             store.clone(),

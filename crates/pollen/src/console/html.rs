@@ -29,6 +29,8 @@ pub(crate) struct Page<'a> {
     pub(crate) live: Option<String>,
     /// A one-time message shown above the content.
     pub(crate) flash: Option<String>,
+    /// The open alerts, for the header's bell (signed-in pages).
+    pub(crate) open_alerts: u64,
 }
 
 /// The whole document: a skip link, the header with navigation and sign-out, the content.
@@ -57,8 +59,13 @@ pub(crate) fn layout(page: &Page<'_>, content: &str) -> String {
              <a href=\"/console/new\">Create instance</a>\
              <a href=\"/console/new?paste=1\">Paste JSON</a>\
              <a href=\"/console/workers\">Workers</a></nav>\
+             <a class=\"bell{}\" href=\"/console/alerts\" aria-label=\"Alerts: {} open\">\
+             <span aria-hidden=\"true\">Alerts</span> <span class=\"count\">{}</span></a>\
              <form method=\"post\" action=\"/console/logout\" class=\"signout\">{}\
              <button type=\"submit\">Sign out</button></form>",
+            if page.open_alerts > 0 { " open" } else { "" },
+            page.open_alerts,
+            page.open_alerts,
             csrf_field(csrf)
         );
     }

@@ -125,6 +125,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
         .route(&at("/notifications/{id}"), get(notification))
         .route(&at("/workers"), get(workers))
+        .route(&at("/alerts"), get(alerts))
         .route(&at("/live"), get(live))
         .route(
             &at("/assets/console.css"),
@@ -205,6 +206,7 @@ impl SignedIn {
             csrf: Some(&self.csrf),
             live: None,
             flash: state.console.sessions.take_flash(&self.id),
+            open_alerts: state.engine.open_alerts(),
         }
     }
 }
@@ -453,6 +455,31 @@ async fn workers(state: Shared, signed: SignedIn) -> Response {
             Html(layout(&page, &body)).into_response()
         }
         Err(e) => error_page(&signed, &state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+async fn alerts(state: Shared, signed: SignedIn) -> Response {
+    match state.engine.store().list_alerts(false, None, 200).await {
+        Ok(list) => {
+            let page = signed.page(&state, "Alerts");
+            let body = format!(
+                "<h1>Alerts</h1><p>Conditions to act on, derived from the stored state: a \
+                 subscription deactivated, notifications that failed their last retry, an \
+                 instance to re-authorize, polls failing or stalled. Each opening and recovery is \
+                 also POSTed to the alerts URLs.</p>{}",
+                pages::alerts_table(&list)
+            );
+            Html(layout(&page, &body)).into_response()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "console: listing the alerts failed");
+            error_page(
+                &signed,
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The alerts could not be read.",
+            )
+        }
     }
 }
 

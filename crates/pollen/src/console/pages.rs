@@ -539,3 +539,47 @@ pub(crate) async fn notification_page(
     );
     Ok(out)
 }
+
+/// The alerts page's table: open ones first, then the resolved ones kept.
+pub(crate) fn alerts_table(alerts: &[pollen_store::Alert]) -> String {
+    if alerts.is_empty() {
+        return "<p class=\"empty\">No alerts.</p>".into();
+    }
+    let mut sorted: Vec<&pollen_store::Alert> = alerts.iter().collect();
+    sorted.sort_by_key(|a| (a.resolved_at.is_some(), std::cmp::Reverse(a.id)));
+    let mut out = String::from(
+        "<div class=\"scroll\"><table class=\"alerts\"><caption>Alerts</caption><thead><tr>\
+         <th scope=\"col\">State</th><th scope=\"col\">Kind</th><th scope=\"col\">Instance</th>\
+         <th scope=\"col\">Subject</th><th scope=\"col\">Opened</th>\
+         <th scope=\"col\">Resolved</th><th scope=\"col\">Detail</th></tr></thead><tbody>",
+    );
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for a in sorted {
+        let (state, class) = match a.resolved_at {
+            Some(_) => ("resolved", "resolved"),
+            None => ("open", "open"),
+        };
+        let _ = write!(
+            out,
+            "<tr class=\"{class}\"><td>{state}</td><td>{}</td>\
+             <td><a href=\"/console/instances/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td></tr>",
+            esc(a.kind.as_str()),
+            esc(&a.instance),
+            esc(&a.instance),
+            if a.subject.is_empty() {
+                "&mdash;".to_owned()
+            } else {
+                esc(&a.subject)
+            },
+            esc(&at(a.opened_at)),
+            a.resolved_at
+                .map(|t| esc(&at(t)))
+                .unwrap_or_else(|| "&mdash;".into()),
+            esc(&a.detail),
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}

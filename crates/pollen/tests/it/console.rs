@@ -2,7 +2,7 @@
 //! its chromedriver. Signs in, creates an instance against the simulator by ticking resources,
 //! watches events arrive live while the simulator changes records, re-delivers a failed
 //! notification, sees a validation error next to its field, and has a form without its CSRF
-//! token refused. `UPDATE_SCREENSHOTS=1` saves each page under `docs/screenshots/`.
+//! token refused, and lists the alerts of failing polls. `UPDATE_SCREENSHOTS=1` saves each page under `docs/screenshots/`.
 //!
 //! chromedriver must be installed (`.ci/run` installs `chromium` and `chromium-driver`); the
 //! test fails, naming the package, when it is not.
@@ -215,6 +215,7 @@ async fn start_service() -> (
     options.engine.first_poll_within = Some(TimeDelta::seconds(1));
     options.engine.delivery_interval = Duration::from_millis(200);
     options.engine.shutdown_grace = Duration::from_secs(5);
+    options.engine.alerts.after_failures = 2;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(
         listener,
@@ -848,6 +849,52 @@ async fn the_console_in_a_real_browser() {
     assert!(!browser.text("dl.keys").await.contains("signs too until"));
 
     // Delete, with its confirmation; then sign out.
+    // Alerts: the instance resumed, every Sage call fails, so its polls fail in a row; the
+    // bell counts the open alerts and the alerts page lists them.
+    browser
+        .goto(&format!("{base}/instances/{instance_id}"))
+        .await;
+    browser.click("form[action$='/resume'] button").await;
+    browser
+        .until(
+            "the resumed instance",
+            "return !document.querySelector(\"form[action$='/resume']\")",
+        )
+        .await;
+    sim.inject(
+        pollen_sage_sim::Fault::probability(
+            pollen_sage_sim::FaultKind::ServiceUnavailable,
+            1.0,
+            11,
+        )
+        .on_path_prefix("/v3.1/"),
+    )
+    .expect("a fault");
+    browser.goto(&format!("{base}/alerts")).await;
+    let mut listed = false;
+    for _ in 0..60 {
+        let found = browser
+            .script(
+                "return [...document.querySelectorAll('table.alerts tbody tr.open')]\
+                 .some(r => r.innerText.includes('polls_failing'))",
+            )
+            .await;
+        if found == true {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser.goto(&format!("{base}/alerts")).await;
+    }
+    assert!(listed, "no open polls_failing alert listed within 30 s");
+    let bell = browser.text("a.bell .count").await;
+    assert!(
+        bell.trim().parse::<u64>().unwrap_or(0) >= 1,
+        "the bell: {bell}"
+    );
+    browser.screenshot("alerts").await;
+    sim.clear_faults();
+
     browser
         .goto(&format!("{base}/instances/{instance_id}/delete"))
         .await;

@@ -1,5 +1,6 @@
 //! The `pollen` binary's integration tests: real processes, fixtures as data.
 
+mod alerts;
 mod bad_input;
 mod budget;
 mod businesses;

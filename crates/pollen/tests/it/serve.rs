@@ -38,6 +38,15 @@ impl Service {
     }
 
     async fn start_in(dir: Arc<tempfile::TempDir>, body_limit: usize) -> Service {
+        Service::start_with_alerts(dir, body_limit, pollen::alerts::AlertOptions::new()).await
+    }
+
+    /// A `serve` with these alert options.
+    pub(crate) async fn start_with_alerts(
+        dir: Arc<tempfile::TempDir>,
+        body_limit: usize,
+        alerts: pollen::alerts::AlertOptions,
+    ) -> Service {
         let url = format!("sqlite://{}", dir.path().join("pollen.db").display());
         // As `pollen serve --db` opens it (key file beside), so the CLI can open it too.
         let store = pollen::db::open_store(&url).await.expect("store");
@@ -55,6 +64,7 @@ impl Service {
         options.engine.instance_sync = Duration::from_millis(300);
         // Heartbeats every second: dead workers are found within the test's patience.
         options.engine.lease_ttl = TimeDelta::seconds(3);
+        options.engine.alerts = alerts;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             listener,
