@@ -23,46 +23,55 @@ const HEADERS: &str = "/configuration/event.notification.callback.headers";
 /// Sage returns at most this many records per page.
 const MAX_PAGE_SIZE: u64 = 200;
 
-/// An object, or a string holding one encoded as JSON (as the vendor returns it).
-/// An array, or a string holding one in JSON (the vendor stores structured values as strings).
-pub(crate) fn encoded_array(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Vec<Value>> {
-    match value {
-        Value::Array(items) => Some(items.clone()),
-        Value::String(text) => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Array(items)) => Some(items),
-            Ok(other) => {
+/// `value` if `want` takes it, else the JSON a string holds if `want` takes that (the vendor
+/// stores structured values as strings); `what` names the wanted type in the error.
+fn decoded<T>(
+    ctx: &mut Ctx,
+    value: &Value,
+    at: &str,
+    what: &str,
+    want: impl Fn(Value) -> Result<T, Value>,
+) -> Option<T> {
+    let value = match want(value.clone()) {
+        Ok(found) => return Some(found),
+        Err(value) => value,
+    };
+    let Value::String(text) = &value else {
+        ctx.error(
+            ProblemKind::WrongType,
+            at,
+            format!(
+                "expected {what} or a JSON-encoded string, found {}",
+                describe(&value)
+            ),
+        );
+        return None;
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(inner) => match want(inner) {
+            Ok(found) => Some(found),
+            Err(other) => {
                 ctx.error(
                     ProblemKind::WrongType,
                     at,
                     format!(
-                        "expected an array or a string holding one, found a string holding {}",
+                        "expected {what} or a string holding one, found a string holding {}",
                         describe(&other)
                     ),
                 );
                 None
             }
-            Err(err) => {
-                ctx.error(
-                    ProblemKind::WrongType,
-                    at,
-                    format!(
-                        "expected an array or a string holding one in JSON, but the string is \
-                         not valid JSON: {} at line {}, column {}",
-                        json_error_message(&err),
-                        err.line(),
-                        err.column()
-                    ),
-                );
-                None
-            }
         },
-        other => {
+        Err(err) => {
             ctx.error(
                 ProblemKind::WrongType,
                 at,
                 format!(
-                    "expected an array or a JSON-encoded string, found {}",
-                    describe(other)
+                    "expected {what} or a string holding one in JSON, but the string is \
+                     not valid JSON: {} at line {}, column {}",
+                    json_error_message(&err),
+                    err.line(),
+                    err.column()
                 ),
             );
             None
@@ -70,49 +79,20 @@ pub(crate) fn encoded_array(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Ve
     }
 }
 
+/// An array, or a string holding one in JSON.
+pub(crate) fn encoded_array(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Vec<Value>> {
+    decoded(ctx, value, at, "an array", |v| match v {
+        Value::Array(items) => Ok(items),
+        other => Err(other),
+    })
+}
+
+/// An object, or a string holding one encoded as JSON (as the vendor returns it).
 fn object_or_encoded(ctx: &mut Ctx, value: &Value, at: &str) -> Option<Map<String, Value>> {
-    match value {
-        Value::Object(map) => Some(map.clone()),
-        Value::String(text) => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => Some(map),
-            Ok(other) => {
-                ctx.error(
-                    ProblemKind::WrongType,
-                    at,
-                    format!(
-                        "expected an object or a string holding one, found a string holding {}",
-                        describe(&other)
-                    ),
-                );
-                None
-            }
-            Err(err) => {
-                ctx.error(
-                    ProblemKind::WrongType,
-                    at,
-                    format!(
-                        "expected an object or a string holding one in JSON, but the string is \
-                         not valid JSON: {} at line {}, column {}",
-                        json_error_message(&err),
-                        err.line(),
-                        err.column()
-                    ),
-                );
-                None
-            }
-        },
-        other => {
-            ctx.error(
-                ProblemKind::WrongType,
-                at,
-                format!(
-                    "expected an object or a JSON-encoded string, found {}",
-                    describe(other)
-                ),
-            );
-            None
-        }
-    }
+    decoded(ctx, value, at, "an object", |v| match v {
+        Value::Object(map) => Ok(map),
+        other => Err(other),
+    })
 }
 
 /// `event.notification.callback.headers`, sorted by name.
