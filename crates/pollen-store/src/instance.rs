@@ -169,6 +169,8 @@ pub(crate) struct InstanceFields {
     pub(crate) config_masked: String,
     /// The status a new instance is stored with (active unless created paused).
     pub(crate) status: InstanceStatus,
+    /// Its subscriptions' names, as JSON: the retired keys of any other go with the update.
+    pub(crate) subscriptions: String,
 }
 
 impl InstanceFields {
@@ -179,6 +181,16 @@ impl InstanceFields {
             tags: serde_json::Value::from(config.tags.clone()).to_string(),
             config_masked: config.to_json(pollen_config::Secrets::Mask).to_string(),
             status: InstanceStatus::Active,
+            subscriptions: serde_json::Value::from(
+                config
+                    .configuration
+                    .notification
+                    .subscriptions
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .to_string(),
         }
     }
 }

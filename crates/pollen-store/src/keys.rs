@@ -43,6 +43,8 @@ impl KeyScheme {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetiredKey {
+    /// The subscription it signed for; `None`: the instance's Open Connectors callback.
+    pub subscription: Option<String>,
     /// Which signature it makes.
     pub scheme: KeyScheme,
     /// The key itself.
@@ -55,13 +57,28 @@ pub struct RetiredKey {
 
 /// A retired key's row before it is opened: its key sealed.
 pub(crate) struct RetiredRow {
+    /// '' for the callback.
+    pub(crate) subscription: String,
     pub(crate) scheme: String,
     pub(crate) sealed: Vec<u8>,
     pub(crate) retired_at: DateTime<Utc>,
     pub(crate) expires_at: DateTime<Utc>,
 }
 
-/// The encryption context of instance `id`'s retired `scheme` keys.
-pub(crate) fn retired_key_context(id: i64, scheme: KeyScheme) -> String {
-    format!("retired-key:{id}:{}", scheme.as_str())
+/// The encryption context of instance `id`'s retired `scheme` keys of `subscription` (the
+/// callback's: `None`, the context they had before subscriptions existed).
+pub(crate) fn retired_key_context(
+    id: i64,
+    subscription: Option<&str>,
+    scheme: KeyScheme,
+) -> String {
+    match subscription {
+        None => format!("retired-key:{id}:{}", scheme.as_str()),
+        Some(name) => format!("retired-key:{id}/{name}:{}", scheme.as_str()),
+    }
+}
+
+/// How the `subscription` column stores `subscription`.
+pub(crate) fn stored_subscription(subscription: Option<&str>) -> &str {
+    subscription.unwrap_or_default()
 }

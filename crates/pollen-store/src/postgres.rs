@@ -1111,7 +1111,7 @@ impl PgBackend {
                 .map_err(db("finding an instance by name"))?;
         let (id, created) = match existing {
             Some(id) => {
-                Self::update_instance_row(&mut *tx, id, fields, seal(id), now).await?;
+                Self::update_instance_row(&mut tx, id, fields, seal(id), now).await?;
                 (id, false)
             }
             None => (
@@ -1130,12 +1130,20 @@ impl PgBackend {
         sealed: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Self::update_instance_row(&self.pool, id, fields, sealed, now).await
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let found = Self::update_instance_row(&mut tx, id, fields, sealed, now).await?;
+        tx.commit().await.map_err(db("committing an instance"))?;
+        Ok(found)
     }
 
-    /// Replaces the configuration of row `id`; whether it exists.
-    async fn update_instance_row<'e>(
-        executor: impl Executor<'e, Database = Postgres>,
+    /// Replaces the configuration of row `id`, and drops the retired keys of subscriptions it
+    /// no longer has; whether it exists.
+    async fn update_instance_row(
+        conn: &mut sqlx::PgConnection,
         id: i64,
         fields: &InstanceFields,
         sealed: Vec<u8>,
@@ -1152,9 +1160,18 @@ impl PgBackend {
         .bind(&fields.config_masked)
         .bind(sealed)
         .bind(now)
-        .execute(executor)
+        .execute(&mut *conn)
         .await
         .map_err(db("updating an instance"))?;
+        sqlx::query(
+            "DELETE FROM retired_signing_key WHERE instance_id = $1 AND subscription <> '' \
+             AND subscription NOT IN (SELECT jsonb_array_elements_text($2::jsonb))",
+        )
+        .bind(id)
+        .bind(&fields.subscriptions)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("dropping the retired keys of removed subscriptions"))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1263,6 +1280,7 @@ impl PgBackend {
     pub(crate) async fn retire_signing_key(
         &self,
         id: i64,
+        subscription: &str,
         scheme: &str,
         sealed: &[u8],
         expires_at: DateTime<Utc>,
@@ -1272,13 +1290,14 @@ impl PgBackend {
             "WITH expired AS (DELETE FROM retired_signing_key WHERE instance_id = $1 \
              AND expires_at <= $4) \
              INSERT INTO retired_signing_key (instance_id, scheme, key_sealed, retired_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5)",
+             expires_at, subscription) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(scheme)
         .bind(sealed)
         .bind(now)
         .bind(expires_at)
+        .bind(subscription)
         .execute(&self.pool)
         .await
         .map_err(|e| foreign_key_or(&e, id, "retiring a signing key"))?;
@@ -1291,7 +1310,8 @@ impl PgBackend {
         now: DateTime<Utc>,
     ) -> Result<Vec<RetiredRow>> {
         let rows = sqlx::query(
-            "SELECT scheme, key_sealed, retired_at, expires_at FROM retired_signing_key \
+            "SELECT subscription, scheme, key_sealed, retired_at, expires_at \
+             FROM retired_signing_key \
              WHERE instance_id = $1 AND expires_at > $2 ORDER BY retired_at DESC, id DESC",
         )
         .bind(id)
@@ -1302,6 +1322,7 @@ impl PgBackend {
         rows.iter()
             .map(|row| {
                 Ok(RetiredRow {
+                    subscription: get(row, "subscription")?,
                     scheme: get(row, "scheme")?,
                     sealed: get(row, "key_sealed")?,
                     retired_at: get(row, "retired_at")?,
@@ -1324,17 +1345,21 @@ impl PgBackend {
     pub(crate) async fn drop_retired_signing_keys(
         &self,
         id: i64,
+        subscription: &str,
         scheme: &str,
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let (dropped,): (i64,) = sqlx::query_as(
             "WITH gone AS (DELETE FROM retired_signing_key WHERE instance_id = $1 \
-             AND (scheme = $2 OR expires_at <= $3) RETURNING scheme, expires_at) \
-             SELECT count(*) FROM gone WHERE scheme = $2 AND expires_at > $3",
+             AND ((scheme = $2 AND subscription = $4) OR expires_at <= $3) \
+             RETURNING scheme, subscription, expires_at) \
+             SELECT count(*) FROM gone WHERE scheme = $2 AND subscription = $4 \
+             AND expires_at > $3",
         )
         .bind(id)
         .bind(scheme)
         .bind(now)
+        .bind(subscription)
         .fetch_one(&self.pool)
         .await
         .map_err(db("dropping retired signing keys"))?;

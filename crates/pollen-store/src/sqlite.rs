@@ -1490,7 +1490,7 @@ impl SqliteBackend {
                 .map_err(db("finding an instance by name"))?;
         let (id, created) = match existing {
             Some(id) => {
-                Self::update_instance_row(&mut *tx, id, fields, seal(id), now).await?;
+                Self::update_instance_row(&mut tx, id, fields, seal(id), now).await?;
                 (id, false)
             }
             None => (
@@ -1535,12 +1535,17 @@ impl SqliteBackend {
         sealed: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Self::update_instance_row(self.writer().await?.conn()?, id, fields, sealed, now).await
+        let mut writer = self.writer().await?;
+        let mut tx = begin(writer.conn()?).await?;
+        let found = Self::update_instance_row(&mut tx, id, fields, sealed, now).await?;
+        tx.commit().await.map_err(db("committing an instance"))?;
+        Ok(found)
     }
 
-    /// Replaces the configuration of row `id`; whether it exists.
-    async fn update_instance_row<'e>(
-        executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    /// Replaces the configuration of row `id`, and drops the retired keys of subscriptions it
+    /// no longer has; whether it exists.
+    async fn update_instance_row(
+        conn: &mut SqliteConnection,
         id: i64,
         fields: &InstanceFields,
         sealed: Vec<u8>,
@@ -1557,9 +1562,18 @@ impl SqliteBackend {
         .bind(sealed)
         .bind(micros(now))
         .bind(id)
-        .execute(executor)
+        .execute(&mut *conn)
         .await
         .map_err(db("updating an instance"))?;
+        sqlx::query(
+            "DELETE FROM retired_signing_key WHERE instance_id = ? AND subscription <> '' \
+             AND subscription NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(id)
+        .bind(&fields.subscriptions)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("dropping the retired keys of removed subscriptions"))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1677,6 +1691,7 @@ impl SqliteBackend {
     pub(crate) async fn retire_signing_key(
         &self,
         id: i64,
+        subscription: &str,
         scheme: &str,
         sealed: &[u8],
         expires_at: DateTime<Utc>,
@@ -1691,10 +1706,11 @@ impl SqliteBackend {
             .await
             .map_err(db("dropping expired signing keys"))?;
         sqlx::query(
-            "INSERT INTO retired_signing_key (instance_id, scheme, key_sealed, retired_at, \
-             expires_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO retired_signing_key (instance_id, subscription, scheme, key_sealed, \
+             retired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
+        .bind(subscription)
         .bind(scheme)
         .bind(sealed)
         .bind(micros(now))
@@ -1711,8 +1727,9 @@ impl SqliteBackend {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<RetiredRow>> {
-        let rows: Vec<(String, Vec<u8>, i64, i64)> = sqlx::query_as(
-            "SELECT scheme, key_sealed, retired_at, expires_at FROM retired_signing_key \
+        let rows: Vec<(String, String, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT subscription, scheme, key_sealed, retired_at, expires_at \
+             FROM retired_signing_key \
              WHERE instance_id = ? AND expires_at > ? ORDER BY retired_at DESC, id DESC",
         )
         .bind(id)
@@ -1721,8 +1738,9 @@ impl SqliteBackend {
         .await
         .map_err(db("reading retired signing keys"))?;
         rows.into_iter()
-            .map(|(scheme, sealed, retired_at, expires_at)| {
+            .map(|(subscription, scheme, sealed, retired_at, expires_at)| {
                 Ok(RetiredRow {
+                    subscription,
                     scheme,
                     sealed,
                     retired_at: instant(retired_at)?,
@@ -1745,6 +1763,7 @@ impl SqliteBackend {
     pub(crate) async fn drop_retired_signing_keys(
         &self,
         id: i64,
+        subscription: &str,
         scheme: &str,
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -1756,14 +1775,17 @@ impl SqliteBackend {
             .execute(&mut *tx)
             .await
             .map_err(db("dropping expired signing keys"))?;
-        let dropped =
-            sqlx::query("DELETE FROM retired_signing_key WHERE instance_id = ? AND scheme = ?")
-                .bind(id)
-                .bind(scheme)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("dropping retired signing keys"))?
-                .rows_affected();
+        let dropped = sqlx::query(
+            "DELETE FROM retired_signing_key WHERE instance_id = ? AND subscription = ? \
+             AND scheme = ?",
+        )
+        .bind(id)
+        .bind(subscription)
+        .bind(scheme)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("dropping retired signing keys"))?
+        .rows_affected();
         tx.commit().await.map_err(db("committing"))?;
         Ok(dropped)
     }

@@ -18,7 +18,7 @@ use crate::instance::{
     InstanceFields, InstanceStatus, InstanceToken,
 };
 use crate::key::SecretKey;
-use crate::keys::{retired_key_context, KeyScheme, RetiredKey};
+use crate::keys::{retired_key_context, stored_subscription, KeyScheme, RetiredKey};
 use crate::options::{DatabaseUrl, PruneReport, Retention, Rewound, StoreOptions};
 use crate::overview::OutboxHealth;
 use crate::postgres::PgBackend;
@@ -335,25 +335,29 @@ impl SqlStore {
         on_backend!(self, b => b.claim_code_exchange(id, now).await)
     }
 
-    /// Keeps `key`, the `scheme` key instance `id` signed with until a rotation, so that
-    /// deliveries are signed with it too until `expires_at` ([`SqlStore::retired_signing_keys`]);
-    /// encrypted like every secret. Keys of the instance that expired by `now` are dropped.
-    /// `NotFound` without the instance.
+    /// Keeps `key`, the `scheme` key instance `id` signed with for `subscription` (`None`: its
+    /// Open Connectors callback) until a rotation, so that deliveries are signed with it too
+    /// until `expires_at` ([`SqlStore::retired_signing_keys`]); encrypted like every secret.
+    /// Keys of the instance that expired by `now` are dropped. `NotFound` without the instance.
     pub async fn retire_signing_key(
         &self,
         id: i64,
+        subscription: Option<&str>,
         scheme: KeyScheme,
         key: &Secret,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let sealed = self
-            .key
-            .seal(&retired_key_context(id, scheme), key.expose().as_bytes());
-        on_backend!(self, b => b.retire_signing_key(id, scheme.as_str(), &sealed, expires_at, now).await)
+        let sealed = self.key.seal(
+            &retired_key_context(id, subscription, scheme),
+            key.expose().as_bytes(),
+        );
+        let subscription = stored_subscription(subscription);
+        on_backend!(self, b => b.retire_signing_key(id, subscription, scheme.as_str(), &sealed, expires_at, now).await)
     }
 
-    /// The retired keys of instance `id` still signing at `now`, newest first.
+    /// The retired keys of instance `id` still signing at `now`, its callback's and its
+    /// subscriptions', newest first.
     pub async fn retired_signing_keys(
         &self,
         id: i64,
@@ -363,10 +367,13 @@ impl SqlStore {
         rows.into_iter()
             .map(|row| {
                 let scheme = KeyScheme::stored(&row.scheme)?;
-                let key = self
-                    .key
-                    .open_text(&retired_key_context(id, scheme), &row.sealed)?;
+                let subscription = (!row.subscription.is_empty()).then_some(row.subscription);
+                let key = self.key.open_text(
+                    &retired_key_context(id, subscription.as_deref(), scheme),
+                    &row.sealed,
+                )?;
                 Ok(RetiredKey {
+                    subscription,
                     scheme,
                     key: Secret::new(key),
                     retired_at: row.retired_at,
@@ -382,15 +389,18 @@ impl SqlStore {
         on_backend!(self, b => b.count_retired_signing_keys(now).await)
     }
 
-    /// Stops signing with the retired `scheme` keys of instance `id` at once (a leaked key);
-    /// returns how many that still signed were dropped (expired ones go too, uncounted).
+    /// Stops signing with the retired `scheme` keys of instance `id` for `subscription`
+    /// (`None`: the callback) at once (a leaked key, a subscription removed); returns how many
+    /// that still signed were dropped (the instance's expired ones go too, uncounted).
     pub async fn drop_retired_signing_keys(
         &self,
         id: i64,
+        subscription: Option<&str>,
         scheme: KeyScheme,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        on_backend!(self, b => b.drop_retired_signing_keys(id, scheme.as_str(), now).await)
+        let subscription = stored_subscription(subscription);
+        on_backend!(self, b => b.drop_retired_signing_keys(id, subscription, scheme.as_str(), now).await)
     }
 
     /// Moves the watermark of `key` back to `to` (before its current one: forward would skip

@@ -16,7 +16,7 @@ use pollen_core::{
     SystemClock, Worker,
 };
 use pollen_sage::{AuthStats, BudgetUsage, RateBudget, SageSource};
-use pollen_store::{Instance, InstanceStatus, SqlStore};
+use pollen_store::{Instance, InstanceStatus, RetiredKey, SqlStore};
 use tokio::sync::watch;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -364,22 +364,26 @@ impl Engine {
             ErrorKind::Callback,
             format_args!("instance {key}"),
         ))?;
+        // Keys a rotation replaced sign too until their grace period ends.
+        let retired = self
+            .inner
+            .store
+            .retired_signing_keys(instance.id, chrono::Utc::now())
+            .await
+            .map_err(Error::wrap(
+                ErrorKind::Store,
+                format_args!("instance {key}: reading retired signing keys"),
+            ))?;
         match endpoint {
             Some(endpoint) => {
-                // Keys a rotation replaced sign too until their grace period ends.
-                let endpoint = crate::keys::with_retired(&self.inner.store, instance, endpoint)
-                    .await
-                    .map_err(Error::wrap(
-                        ErrorKind::Store,
-                        format_args!("instance {key}: reading retired signing keys"),
-                    ))?;
+                let endpoint = crate::keys::with_retired(endpoint, &retired, None);
                 self.inner.endpoints.insert(key.clone(), endpoint);
             }
             None => {
                 self.inner.endpoints.remove(&key);
             }
         }
-        self.apply_subscriptions(instance)?;
+        self.apply_subscriptions(instance, &retired)?;
         if instance.status != InstanceStatus::Active {
             self.pause_instance(&key).await?;
             return Ok(());
@@ -446,7 +450,7 @@ impl Engine {
     /// The endpoints of the instance's `event.notification.subscriptions`, one per lane
     /// (`instance/name`); those of subscriptions that are gone are dropped. Their
     /// notifications already written still go out while the subscription exists.
-    fn apply_subscriptions(&self, instance: &Instance) -> Result<()> {
+    fn apply_subscriptions(&self, instance: &Instance, retired: &[RetiredKey]) -> Result<()> {
         let key = instance.key();
         let notification = &instance.config.configuration.notification;
         let mut lanes = Vec::new();
@@ -456,6 +460,8 @@ impl Engine {
                     ErrorKind::Callback,
                     format_args!("instance {key}"),
                 ))?;
+                let endpoint =
+                    crate::keys::with_retired(endpoint, retired, Some(&subscription.name));
                 let lane = pollen_core::lane(&key, Some(&subscription.name));
                 self.inner.endpoints.insert(lane.clone(), endpoint);
                 lanes.push(lane);

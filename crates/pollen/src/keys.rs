@@ -1,7 +1,8 @@
 //! Rotating an instance's signing keys with an overlap: the new key goes into the instance's
 //! configuration, the one it replaces is kept (encrypted) for a grace period during which
-//! every delivery carries both signatures, so receivers switch keys at their own pace. One
-//! rule for the API (`/instances/{id}/signing-keys`), `pollen keys` and the console.
+//! every delivery carries both signatures, so receivers switch keys at their own pace. The
+//! Open Connectors callback's keys and each subscription's rotate the same way. One rule for
+//! the API (`/instances/{id}/signing-keys`), `pollen keys` and the console.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use pollen_callback::{Endpoint, StandardWebhooksSecret, STANDARD_WEBHOOKS_SECRET_KEY};
@@ -25,17 +26,49 @@ pub fn config_key(scheme: KeyScheme) -> &'static str {
     }
 }
 
-fn current(config: &InstanceConfig, scheme: KeyScheme) -> Option<&Secret> {
-    let n = &config.configuration.notification;
+/// The key of a subscription's JSON holding a scheme's current key.
+fn subscription_key(scheme: KeyScheme) -> &'static str {
     match scheme {
-        KeyScheme::StandardWebhooks => n.standard_webhooks_secret.as_ref(),
-        _ => n.signature_key.as_ref(),
+        KeyScheme::StandardWebhooks => "standardWebhooksSecret",
+        _ => "signatureKey",
     }
+}
+
+/// The current `scheme` key of the callback (`subscription` `None`) or of that subscription;
+/// `NotFound` for a subscription the instance does not have.
+fn current<'c>(
+    config: &'c InstanceConfig,
+    subscription: Option<&str>,
+    scheme: KeyScheme,
+) -> Result<Option<&'c Secret>, Refused> {
+    let n = &config.configuration.notification;
+    let (signature_key, standard_webhooks) = match subscription {
+        None => (&n.signature_key, &n.standard_webhooks_secret),
+        Some(name) => {
+            let s = n
+                .subscriptions
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| Refused::NotFound(format!("no subscription named `{name}`")))?;
+            (&s.signature_key, &s.standard_webhooks_secret)
+        }
+    };
+    Ok(match scheme {
+        KeyScheme::StandardWebhooks => standard_webhooks.as_ref(),
+        _ => signature_key.as_ref(),
+    })
+}
+
+/// `NotFound` unless `subscription` is `None` (the callback) or one of `instance`'s.
+pub fn check_owner(instance: &Instance, subscription: Option<&str>) -> Result<(), Refused> {
+    current(&instance.config, subscription, KeyScheme::Elements).map(|_| ())
 }
 
 /// What an operator asked for.
 #[derive(Debug, Clone)]
 pub struct Rotation {
+    /// Whose key: a subscription's name, or `None` for the Open Connectors callback.
+    pub subscription: Option<String>,
     /// The key to replace.
     pub scheme: KeyScheme,
     /// The new key; `None`: pollen generates one (and shows it once).
@@ -48,6 +81,8 @@ pub struct Rotation {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Rotated {
+    /// Whose key: a subscription's name, or `None` for the Open Connectors callback.
+    pub subscription: Option<String>,
     /// The key replaced.
     pub scheme: KeyScheme,
     /// The generated key, to hand to the receiver: shown once, never again.
@@ -110,14 +145,33 @@ pub async fn rotate(
     if scheme == KeyScheme::StandardWebhooks {
         StandardWebhooksSecret::parse(key.expose()).map_err(|e| invalid(e.to_string()))?;
     }
-    let previous = current(&instance.config, scheme);
+    let subscription = rotation.subscription.as_deref();
+    let previous = current(&instance.config, subscription, scheme)?;
     if previous.is_some_and(|p| p.expose() == key.expose()) {
         return Err(invalid(
             "is the current key: a rotation needs a new one".to_owned(),
         ));
     }
-    let mut merged = instance.config.to_json(Secrets::Expose);
-    merged["configuration"][config_key(scheme)] = Value::String(key.expose().to_owned());
+    let merged = match subscription {
+        None => {
+            let mut merged = instance.config.to_json(Secrets::Expose);
+            merged["configuration"][config_key(scheme)] = Value::String(key.expose().to_owned());
+            merged
+        }
+        Some(name) => {
+            let mut entry = instance
+                .config
+                .configuration
+                .notification
+                .subscriptions
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.to_json(Secrets::Expose))
+                .unwrap_or_default();
+            entry[subscription_key(scheme)] = Value::String(key.expose().to_owned());
+            crate::subscriptions::with_subscription(&instance.config, name, &entry)?
+        }
+    };
     let config = InstanceConfig::from_json_value_for(&merged, &crate::instances::sage_vocabulary())
         .map_err(|errors| {
             invalid(
@@ -134,7 +188,7 @@ pub async fn rotate(
         Some(previous) if rotation.grace > TimeDelta::zero() => {
             let until = now + rotation.grace;
             store
-                .retire_signing_key(instance.id, scheme, previous, until, now)
+                .retire_signing_key(instance.id, subscription, scheme, previous, until, now)
                 .await
                 .map_err(Refused::store("retiring the replaced key"))?;
             Some(until)
@@ -142,6 +196,7 @@ pub async fn rotate(
         _ => None,
     };
     Ok(Rotated {
+        subscription: rotation.subscription,
         scheme,
         generated,
         previous_until,
@@ -149,13 +204,17 @@ pub async fn rotate(
     })
 }
 
-/// `endpoint` signing also with `instance`'s retired keys still in their grace period.
-pub(crate) async fn with_retired(
-    store: &SqlStore,
-    instance: &Instance,
+/// `endpoint`, the callback's (`subscription` `None`) or that subscription's, signing also
+/// with its keys in `retired` (the instance's, still in their grace period).
+pub(crate) fn with_retired(
     mut endpoint: Endpoint,
-) -> pollen_store::Result<Endpoint> {
-    for retired in store.retired_signing_keys(instance.id, Utc::now()).await? {
+    retired: &[RetiredKey],
+    subscription: Option<&str>,
+) -> Endpoint {
+    for retired in retired
+        .iter()
+        .filter(|r| r.subscription.as_deref() == subscription)
+    {
         endpoint = match retired.scheme {
             KeyScheme::StandardWebhooks => {
                 match StandardWebhooksSecret::parse(retired.key.expose()) {
@@ -166,10 +225,10 @@ pub(crate) async fn with_retired(
                     Err(_) => endpoint,
                 }
             }
-            _ => endpoint.with_previous_signature_key(retired.key, retired.expires_at),
+            _ => endpoint.with_previous_signature_key(retired.key.clone(), retired.expires_at),
         };
     }
-    Ok(endpoint)
+    endpoint
 }
 
 fn date(at: DateTime<Utc>) -> String {
@@ -179,32 +238,43 @@ fn date(at: DateTime<Utc>) -> String {
 /// A rotation as the API and `pollen keys rotate --json` show it: the generated key once.
 pub fn rotated_json(rotated: &Rotated) -> Value {
     json!({
+        "subscription": rotated.subscription,
         "scheme": rotated.scheme.as_str(),
         "key": rotated.generated.as_ref().map(|k| k.expose().to_owned()),
         "previousKeyValidUntil": rotated.previous_until.map(date),
     })
 }
 
-/// The instance's signing keys without a single secret: which schemes are set, and until
-/// when each retired key still signs.
+/// The instance's signing keys without a single secret: for the callback
+/// (`"subscription": null`) and each subscription, which schemes are set, and until when each
+/// retired key still signs.
 pub fn keys_json(instance: &Instance, retired: &[RetiredKey]) -> Value {
-    Value::Array(
-        KeyScheme::ALL
+    let owners = std::iter::once(None).chain(
+        instance
+            .config
+            .configuration
+            .notification
+            .subscriptions
             .iter()
-            .map(|&scheme| {
-                json!({
-                    "scheme": scheme.as_str(),
-                    "configured": current(&instance.config, scheme).is_some(),
-                    "retired": retired
-                        .iter()
-                        .filter(|r| r.scheme == scheme)
-                        .map(|r| json!({
-                            "retiredDate": date(r.retired_at),
-                            "validUntil": date(r.expires_at),
-                        }))
-                        .collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
+            .map(|s| Some(s.name.as_str())),
+    );
+    let mut out = Vec::new();
+    for owner in owners {
+        for scheme in KeyScheme::ALL {
+            out.push(json!({
+                "subscription": owner,
+                "scheme": scheme.as_str(),
+                "configured": matches!(current(&instance.config, owner, scheme), Ok(Some(_))),
+                "retired": retired
+                    .iter()
+                    .filter(|r| r.scheme == scheme && r.subscription.as_deref() == owner)
+                    .map(|r| json!({
+                        "retiredDate": date(r.retired_at),
+                        "validUntil": date(r.expires_at),
+                    }))
+                    .collect::<Vec<_>>(),
+            }));
+        }
+    }
+    Value::Array(out)
 }

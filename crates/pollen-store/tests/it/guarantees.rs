@@ -391,6 +391,7 @@ async fn pruning_keeps_what_retention_keeps(db: &Db) {
         store
             .retire_signing_key(
                 instance.id,
+                None,
                 KeyScheme::Elements,
                 &Secret::new(key),
                 until,
@@ -516,6 +517,7 @@ async fn secrets_are_unreadable_without_the_key(db: &Db) {
     store
         .retire_signing_key(
             instance.id,
+            Some("second"),
             KeyScheme::Elements,
             &Secret::new("SEKRIT-retired-key-5a1c"),
             t0() + TimeDelta::hours(24),
@@ -1318,17 +1320,18 @@ async fn pending_ids(store: &pollen_store::SqlStore) -> Vec<pollen_core::StableI
 }
 
 /// A retired key is listed (newest first, opened) until it expires, dropped on demand, and
-/// goes with its instance.
+/// goes with its instance; a subscription's keys are its own.
 async fn retired_keys_sign_until_they_expire(db: &Db) {
     let store = db.open().await;
     let (config, _) = secrets_fixture();
     let (instance, _) = store.create_instance(&config, t0()).await.unwrap();
-    let retire = |scheme, key: &'static str, hours: i64, at| {
+    let retire = |subscription: Option<&'static str>, scheme, key: &'static str, hours: i64, at| {
         let store = &store;
         async move {
             store
                 .retire_signing_key(
                     instance.id,
+                    subscription,
                     scheme,
                     &Secret::new(key),
                     t0() + TimeDelta::hours(hours),
@@ -1337,10 +1340,11 @@ async fn retired_keys_sign_until_they_expire(db: &Db) {
                 .await
         }
     };
-    retire(KeyScheme::Elements, "first-old", 24, t0())
+    retire(None, KeyScheme::Elements, "first-old", 24, t0())
         .await
         .unwrap();
     retire(
+        None,
         KeyScheme::StandardWebhooks,
         "whsec_old",
         1,
@@ -1348,6 +1352,9 @@ async fn retired_keys_sign_until_they_expire(db: &Db) {
     )
     .await
     .unwrap();
+    retire(Some("audit"), KeyScheme::Elements, "audit-old", 24, t0())
+        .await
+        .unwrap();
     let listed = |at| {
         let store = &store;
         async move {
@@ -1356,43 +1363,101 @@ async fn retired_keys_sign_until_they_expire(db: &Db) {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|k| (k.scheme, k.key.expose().to_owned()))
+                .map(|k| (k.subscription, k.scheme, k.key.expose().to_owned()))
                 .collect::<Vec<_>>()
         }
     };
+    let audit = (
+        Some("audit".to_owned()),
+        KeyScheme::Elements,
+        "audit-old".to_owned(),
+    );
     assert_eq!(
         listed(t0() + TimeDelta::minutes(2)).await,
         [
-            (KeyScheme::StandardWebhooks, "whsec_old".to_owned()),
-            (KeyScheme::Elements, "first-old".to_owned()),
+            (None, KeyScheme::StandardWebhooks, "whsec_old".to_owned()),
+            audit.clone(),
+            (None, KeyScheme::Elements, "first-old".to_owned()),
         ]
     );
     // The Standard Webhooks key's hour is over.
     assert_eq!(
         listed(t0() + TimeDelta::hours(1)).await,
-        [(KeyScheme::Elements, "first-old".to_owned())]
+        [
+            audit.clone(),
+            (None, KeyScheme::Elements, "first-old".to_owned())
+        ]
     );
     let debug = format!(
         "{:?}",
         store.retired_signing_keys(instance.id, t0()).await.unwrap()
     );
-    assert!(!debug.contains("first-old"), "{debug}");
+    assert!(
+        !debug.contains("first-old") && !debug.contains("audit-old"),
+        "{debug}"
+    );
+    // Dropping the callback's keys leaves the subscription's, and the other way round.
     assert_eq!(
         store
-            .drop_retired_signing_keys(instance.id, KeyScheme::Elements, t0())
+            .drop_retired_signing_keys(instance.id, None, KeyScheme::Elements, t0())
             .await
             .unwrap(),
         1
     );
-    assert!(listed(t0())
+    assert_eq!(
+        listed(t0()).await,
+        [
+            (None, KeyScheme::StandardWebhooks, "whsec_old".to_owned()),
+            audit.clone()
+        ]
+    );
+    assert_eq!(
+        store
+            .drop_retired_signing_keys(instance.id, Some("audit"), KeyScheme::Elements, t0())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        listed(t0()).await,
+        [(None, KeyScheme::StandardWebhooks, "whsec_old".to_owned())]
+    );
+    // A subscription's retired keys stay while it does, and go with it.
+    let mut with_audit = config.to_json(pollen_config::Secrets::Expose);
+    with_audit["configuration"]["event.notification.subscriptions"] =
+        serde_json::json!([{"name": "audit", "url": "https://audit.example/hook"}]);
+    let with_audit = pollen_config::InstanceConfig::from_json_value(&with_audit)
+        .unwrap()
+        .config;
+    retire(Some("audit"), KeyScheme::Elements, "audit-new", 24, t0())
         .await
-        .iter()
-        .all(|(s, _)| *s != KeyScheme::Elements));
-    retire(KeyScheme::Elements, "second-old", 1, t0())
+        .unwrap();
+    store
+        .update_instance_config(instance.id, &with_audit, t0())
+        .await
+        .unwrap();
+    assert_eq!(listed(t0()).await.len(), 2, "{:?}", listed(t0()).await);
+    store
+        .update_instance_config(instance.id, &config, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(t0()).await,
+        [(None, KeyScheme::StandardWebhooks, "whsec_old".to_owned())],
+        "the removed subscription's key kept"
+    );
+    retire(None, KeyScheme::Elements, "second-old", 1, t0())
         .await
         .unwrap();
     let err = store
-        .retire_signing_key(999_999, KeyScheme::Elements, &Secret::new("k"), t0(), t0())
+        .retire_signing_key(
+            999_999,
+            None,
+            KeyScheme::Elements,
+            &Secret::new("k"),
+            t0(),
+            t0(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");

@@ -1,5 +1,5 @@
-//! `/instances/{id}/signing-keys`: rotating an instance's signing keys with a grace period
-//! (see `crate::keys`).
+//! `/instances/{id}/signing-keys`: rotating an instance's signing keys, its callback's and its
+//! subscriptions', with a grace period (see `crate::keys`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -48,9 +48,9 @@ pub(crate) async fn list(state: Shared, Path(id): Path<String>) -> ApiResult<Jso
     Ok(Json(keys::keys_json(&instance, &retired)))
 }
 
-/// `POST /instances/{id}/signing-keys/rotate` with `{"scheme", "key"?, "grace"?}`: the new key
-/// in force from the next delivery, the replaced one signing too for the grace period
-/// (default 24 h). A generated key is in the answer, once.
+/// `POST /instances/{id}/signing-keys/rotate` with `{"scheme", "subscription"?, "key"?,
+/// "grace"?}`: the new key in force from the next delivery, the replaced one signing too for
+/// the grace period (default 24 h). A generated key is in the answer, once.
 pub(crate) async fn rotate(
     state: Shared,
     Path(id): Path<String>,
@@ -67,6 +67,7 @@ pub(crate) async fn rotate(
         }
     };
     let rotation = Rotation {
+        subscription: text("subscription")?.map(str::to_owned),
         scheme: scheme(text("scheme")?, "/scheme")?,
         key: text("key")?.map(Secret::new),
         grace: match text("grace")? {
@@ -78,6 +79,7 @@ pub(crate) async fn rotate(
     update_instance(&state, instance.id, &rotated.config, None).await?;
     tracing::info!(
         instance = instance.id,
+        subscription = rotated.subscription.as_deref(),
         scheme = rotated.scheme.as_str(),
         "signing key rotated"
     );
@@ -87,10 +89,11 @@ pub(crate) async fn rotate(
 #[derive(Debug, Deserialize)]
 pub(crate) struct SchemeQuery {
     scheme: Option<String>,
+    subscription: Option<String>,
 }
 
-/// `DELETE /instances/{id}/signing-keys/retired?scheme=S`: the replaced keys stop signing at
-/// once (a leaked key).
+/// `DELETE /instances/{id}/signing-keys/retired?scheme=S[&subscription=NAME]`: the replaced
+/// keys of the callback, or of that subscription, stop signing at once (a leaked key).
 pub(crate) async fn drop_retired(
     state: Shared,
     Path(id): Path<String>,
@@ -98,14 +101,18 @@ pub(crate) async fn drop_retired(
 ) -> ApiResult<Json<Value>> {
     let instance = load(&state, parse_id(&id)?).await?;
     let scheme = scheme(query.scheme.as_deref(), "query parameter scheme")?;
+    let subscription = query.subscription.as_deref();
+    keys::check_owner(&instance, subscription)?;
     let dropped = state
         .engine
         .store()
-        .drop_retired_signing_keys(instance.id, scheme, Utc::now())
+        .drop_retired_signing_keys(instance.id, subscription, scheme, Utc::now())
         .await
         .map_err(|e| ApiError::internal("dropping retired signing keys", e))?;
     // Saved again so that every process sharing the store rebuilds the instance's endpoint
     // without them (at its next instance sync), this one at once.
     update_instance(&state, instance.id, &instance.config, None).await?;
-    Ok(Json(json!({"scheme": scheme.as_str(), "dropped": dropped})))
+    Ok(Json(
+        json!({"subscription": subscription, "scheme": scheme.as_str(), "dropped": dropped}),
+    ))
 }

@@ -1,4 +1,5 @@
-//! `pollen keys list|rotate|drop-retired`: an instance's signing keys, on the store directly;
+//! `pollen keys list|rotate|drop-retired`: an instance's signing keys, its callback's and its
+//! subscriptions' (`--subscription NAME`), on the store directly;
 //! running `pollen run`/`serve` processes sign with the new key from their next instance sync
 //! (within 10 s), the replaced one keeping on for the grace period.
 
@@ -9,7 +10,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use pollen::db::{open_store, DEFAULT_DB_URL};
-use pollen::keys::{keys_json, parse_grace, rotate, rotated_json, Refused, Rotation};
+use pollen::keys::{check_owner, keys_json, parse_grace, rotate, rotated_json, Refused, Rotation};
 use pollen_config::Secret;
 use pollen_store::{Instance, KeyScheme, SqlStore};
 
@@ -47,6 +48,9 @@ pub(crate) struct RotateArgs {
     /// The key to replace: `elements` (Elements-Webhook-Signature) or `standard-webhooks`.
     #[arg(long, value_parser = parse_scheme)]
     scheme: KeyScheme,
+    /// A subscription's key (`event.notification.subscriptions`) instead of the callback's.
+    #[arg(long, value_name = "NAME")]
+    subscription: Option<String>,
     /// Read the new key from standard input (never from the command line, which other users
     /// of the machine can see); without it pollen generates one and prints it once.
     #[arg(long)]
@@ -70,6 +74,9 @@ pub(crate) struct DropArgs {
     /// Whose replaced keys: `elements` or `standard-webhooks`.
     #[arg(long, value_parser = parse_scheme)]
     scheme: KeyScheme,
+    /// A subscription's replaced keys instead of the callback's.
+    #[arg(long, value_name = "NAME")]
+    subscription: Option<String>,
 }
 
 fn parse_scheme(text: &str) -> Result<KeyScheme, String> {
@@ -93,27 +100,43 @@ pub(crate) fn run(command: &KeysCommand) -> Result<ExitCode> {
         let code = match command {
             KeysCommand::List(args) => list(&store, &instance, args.json).await?,
             KeysCommand::Rotate(args) => rotate_key(&store, &instance, args).await?,
-            KeysCommand::DropRetired(args) => {
-                let dropped = store
-                    .drop_retired_signing_keys(instance.id, args.scheme, Utc::now())
-                    .await
-                    .context("dropping retired keys")?;
-                // Saved again: running processes rebuild the endpoint at their next sync.
-                store
-                    .update_instance_config(instance.id, &instance.config, Utc::now())
-                    .await
-                    .context("saving the instance")?;
-                println!(
-                    "{dropped} replaced {} key(s) of instance {} no longer sign",
-                    args.scheme.as_str(),
-                    instance.id
-                );
-                ExitCode::SUCCESS
-            }
+            KeysCommand::DropRetired(args) => drop_retired(&store, &instance, args).await?,
         };
         store.close().await;
         Ok(code)
     })
+}
+
+async fn drop_retired(store: &SqlStore, instance: &Instance, args: &DropArgs) -> Result<ExitCode> {
+    let subscription = args.subscription.as_deref();
+    if let Err(refused) = check_owner(instance, subscription) {
+        eprintln!("pollen keys drop-retired: {refused}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let dropped = store
+        .drop_retired_signing_keys(instance.id, subscription, args.scheme, Utc::now())
+        .await
+        .context("dropping retired keys")?;
+    // Saved again: running processes rebuild the endpoint at their next sync.
+    store
+        .update_instance_config(instance.id, &instance.config, Utc::now())
+        .await
+        .context("saving the instance")?;
+    println!(
+        "{dropped} replaced {} key(s) of {} of instance {} no longer sign",
+        args.scheme.as_str(),
+        owner(subscription),
+        instance.id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the output names whose keys they are.
+fn owner(subscription: Option<&str>) -> String {
+    subscription.map_or_else(
+        || "the callback".to_owned(),
+        |name| format!("subscription {name}"),
+    )
 }
 
 async fn list(store: &SqlStore, instance: &Instance, json: bool) -> Result<ExitCode> {
@@ -127,6 +150,7 @@ async fn list(store: &SqlStore, instance: &Instance, json: bool) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     for scheme in shown.as_array().into_iter().flatten() {
+        let subscription = scheme["subscription"].as_str().unwrap_or("(callback)");
         let until: Vec<&str> = scheme["retired"]
             .as_array()
             .into_iter()
@@ -134,7 +158,7 @@ async fn list(store: &SqlStore, instance: &Instance, json: bool) -> Result<ExitC
             .filter_map(|r| r["validUntil"].as_str())
             .collect();
         println!(
-            "{:<18} {:<14} {}",
+            "{subscription:<18} {:<18} {:<14} {}",
             scheme["scheme"].as_str().unwrap_or_default(),
             if scheme["configured"] == true {
                 "configured"
@@ -169,6 +193,7 @@ async fn rotate_key(store: &SqlStore, instance: &Instance, args: &RotateArgs) ->
         None
     };
     let rotation = Rotation {
+        subscription: args.subscription.clone(),
         scheme: args.scheme,
         key,
         grace,
@@ -191,8 +216,9 @@ async fn rotate_key(store: &SqlStore, instance: &Instance, args: &RotateArgs) ->
     }
     if let Some(key) = &rotated.generated {
         println!(
-            "new {} key (shown once, give it to the receiver): {}",
+            "new {} key of {} (shown once, give it to the receiver): {}",
             args.scheme.as_str(),
+            owner(args.subscription.as_deref()),
             key.expose()
         );
     }

@@ -24,7 +24,15 @@ fn label(scheme: KeyScheme) -> &'static str {
     }
 }
 
-/// The keys' state and the rotation form.
+/// Whose keys an entry of [`keys::keys_json`] holds, as the page names it.
+fn owner_label(subscription: Option<&str>) -> String {
+    subscription.map_or_else(
+        || "Callback".to_owned(),
+        |name| format!("Subscription {name}"),
+    )
+}
+
+/// The keys' state, the callback's and each subscription's, and the rotation form.
 pub(super) async fn section(
     store: &SqlStore,
     instance: &Instance,
@@ -37,11 +45,13 @@ pub(super) async fn section(
     let shown = keys::keys_json(instance, &retired);
     let id = instance.id;
     let csrf = csrf_field(csrf);
+    let subscriptions = &instance.config.configuration.notification.subscriptions;
     let mut out = String::from("<dl class=\"facts keys\">");
-    for (scheme, entry) in KeyScheme::ALL
-        .iter()
-        .zip(shown.as_array().into_iter().flatten())
-    {
+    for entry in shown.as_array().into_iter().flatten() {
+        let Some(scheme) = entry["scheme"].as_str().and_then(KeyScheme::parse) else {
+            continue;
+        };
+        let subscription = entry["subscription"].as_str();
         let until: Vec<&str> = entry["retired"]
             .as_array()
             .into_iter()
@@ -55,16 +65,23 @@ pub(super) async fn section(
                 "set; the replaced key signs too until {} \
                  <form method=\"post\" action=\"/console/instances/{id}/keys/drop\">{csrf}\
                  <input type=\"hidden\" name=\"scheme\" value=\"{s}\">\
+                 <input type=\"hidden\" name=\"subscription\" value=\"{name}\">\
                  <button type=\"submit\" class=\"danger\">Stop it now</button></form>",
                 esc(&until.join(", ")),
                 s = scheme.as_str(),
+                name = esc(subscription.unwrap_or_default()),
             ),
         };
-        let _ = write!(
-            out,
-            "<div><dt>{}</dt><dd>{state}</dd></div>",
-            esc(label(*scheme))
-        );
+        // A subscription's unset keys are noise in the list: only the callback shows both.
+        if subscription.is_some() && entry["configured"] != true {
+            continue;
+        }
+        let title = if subscriptions.is_empty() {
+            label(scheme).to_owned()
+        } else {
+            format!("{}: {}", owner_label(subscription), label(scheme))
+        };
+        let _ = write!(out, "<div><dt>{}</dt><dd>{state}</dd></div>", esc(&title));
     }
     out.push_str("</dl>");
     let options: String = KeyScheme::ALL
@@ -77,11 +94,30 @@ pub(super) async fn section(
             )
         })
         .collect();
+    let owners = if subscriptions.is_empty() {
+        String::new()
+    } else {
+        let choices: String = subscriptions
+            .iter()
+            .map(|s| {
+                format!(
+                    "<option value=\"{n}\">{l}</option>",
+                    n = esc(&s.name),
+                    l = esc(&owner_label(Some(&s.name)))
+                )
+            })
+            .collect();
+        format!(
+            "<div class=\"field\"><label for=\"rotate_subscription\">of</label>\
+             <select id=\"rotate_subscription\" name=\"subscription\">\
+             <option value=\"\">Callback</option>{choices}</select></div>"
+        )
+    };
     let _ = write!(
         out,
         "<form method=\"post\" action=\"/console/instances/{id}/keys/rotate\" class=\"inline-form rotate\">{csrf}\
          <div class=\"field\"><label for=\"rotate_scheme\">Rotate key</label>\
-         <select id=\"rotate_scheme\" name=\"scheme\">{options}</select></div>\
+         <select id=\"rotate_scheme\" name=\"scheme\">{options}</select></div>{owners}\
          <div class=\"field\"><label for=\"rotate_key\">new key (empty: generate one)</label>\
          <input type=\"password\" id=\"rotate_key\" name=\"key\" autocomplete=\"new-password\"></div>\
          <div class=\"field\"><label for=\"rotate_grace\">old key keeps signing for</label>\
@@ -96,6 +132,13 @@ pub(super) async fn section(
 fn posted_scheme(pairs: &[(String, String)]) -> Result<KeyScheme, String> {
     let text = field(pairs, "scheme").unwrap_or_default();
     KeyScheme::parse(text).ok_or_else(|| format!("`{text}` is not a signing key scheme."))
+}
+
+/// The posted subscription: empty or missing is the callback.
+fn posted_subscription(pairs: &[(String, String)]) -> Option<String> {
+    field(pairs, "subscription")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// `POST /console/instances/{id}/keys/rotate`.
@@ -121,7 +164,12 @@ pub(super) async fn rotate(
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(Secret::new);
-    let rotation = Rotation { scheme, key, grace };
+    let rotation = Rotation {
+        subscription: posted_subscription(&pairs),
+        scheme,
+        key,
+        grace,
+    };
     let rotated = match keys::rotate(state.engine.store(), &instance, rotation).await {
         Ok(rotated) => rotated,
         Err(refused) => return refused_page(&signed, &state, &refused),
@@ -147,8 +195,9 @@ pub(super) async fn rotate(
         None => "<p>The key you gave is saved.</p>".to_owned(),
     };
     let body = format!(
-        "<h1>{label} key rotated</h1><p role=\"status\" id=\"rotated\">{until}</p>{shown}\
+        "<h1>{owner}: {label} key rotated</h1><p role=\"status\" id=\"rotated\">{until}</p>{shown}\
          <p><a href=\"/console/instances/{id}\">Back to the instance</a></p>",
+        owner = esc(&owner_label(rotated.subscription.as_deref())),
         label = esc(label(scheme)),
         id = instance.id,
     );
@@ -171,9 +220,13 @@ pub(super) async fn drop_retired(
         Ok(scheme) => scheme,
         Err(message) => return error_page(&signed, &state, StatusCode::BAD_REQUEST, &message),
     };
+    let subscription = posted_subscription(&pairs);
+    if let Err(refused) = keys::check_owner(&instance, subscription.as_deref()) {
+        return refused_page(&signed, &state, &refused);
+    }
     let store = state.engine.store();
     if let Err(error) = store
-        .drop_retired_signing_keys(instance.id, scheme, Utc::now())
+        .drop_retired_signing_keys(instance.id, subscription.as_deref(), scheme, Utc::now())
         .await
     {
         tracing::error!(%error, "console: dropping retired keys");
@@ -190,7 +243,14 @@ pub(super) async fn drop_retired(
     }
     state.console.sessions.flash(
         &signed.id,
-        format!("The replaced {} keys no longer sign.", label(scheme)),
+        format!(
+            "The replaced {} keys of {} no longer sign.",
+            label(scheme),
+            subscription.map_or_else(
+                || "the callback".to_owned(),
+                |name| format!("subscription {name}")
+            )
+        ),
     );
     Redirect::to(&format!("/console/instances/{}", instance.id)).into_response()
 }

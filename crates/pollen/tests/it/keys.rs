@@ -327,3 +327,215 @@ async fn during_a_rotation_either_key_verifies_and_after_it_only_the_new_one() {
     assert!(refused.to_string().contains("/scheme"), "{refused}");
     service.stop().await;
 }
+
+/// Creates a customer and returns the next delivery to each receiver (within 20 s).
+async fn next_deliveries(
+    sim: &pollen_sage_sim::RunningSim,
+    callback: &mut mpsc::UnboundedReceiver<Captured>,
+    subscription: &mut mpsc::UnboundedReceiver<Captured>,
+    name: &str,
+) -> (Captured, Captured) {
+    let to_callback = next_delivery(sim, callback, name).await;
+    let to_subscription = tokio::time::timeout(Duration::from_secs(20), subscription.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no subscription delivery for {name} within 20 s"))
+        .expect("the receiver runs");
+    (to_callback, to_subscription)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriptions_key_rotates_on_its_own_and_its_replaced_key_goes_with_it() {
+    let (sim, _receiver, _events, mut service) = sim_receiver_service(b"unused").await;
+    let (callback_url, mut callback) = capture_receiver().await;
+    let (audit_url, mut audit) = capture_receiver().await;
+    let mut instance = demo_instance(&sim.handle(), &callback_url, "callback-key").expect("json");
+    instance["configuration"]["event.notification.subscriptions"] = json!([{
+        "name": "audit",
+        "url": audit_url,
+        "signatureKey": "audit-old",
+        "standardWebhooksSecret": OLD_SW,
+    }]);
+    let (status, created) = service
+        .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, before) = next_deliveries(&sim, &mut callback, &mut audit, "Before").await;
+    assert!(before.standard_webhooks_verifies(OLD_SW));
+    while callback.try_recv().is_ok() || audit.try_recv().is_ok() {}
+
+    // The subscription's Standard Webhooks secret, generated, with 6 s of grace.
+    let rotate = format!("/instances/{id}/signing-keys/rotate");
+    let (status, rotated) = service
+        .call(
+            reqwest::Method::POST,
+            &rotate,
+            AUTH,
+            Some(&json!({"scheme": "standard-webhooks", "subscription": "audit", "grace": "6s"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["subscription"], "audit", "{rotated}");
+    let new_sw = rotated["key"]
+        .as_str()
+        .expect("the generated secret")
+        .to_owned();
+    let until = unix_seconds(&rotated["previousKeyValidUntil"]);
+    let (status, listed) = service
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}/signing-keys"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let retired_of = |listed: &Value, subscription: Value, scheme: &str| {
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|e| e["subscription"] == subscription && e["scheme"] == scheme)
+            .map(|e| e["retired"].as_array().map_or(0, Vec::len))
+    };
+    assert_eq!(
+        retired_of(&listed, json!("audit"), "standard-webhooks"),
+        Some(1),
+        "{listed}"
+    );
+    assert_eq!(
+        retired_of(&listed, Value::Null, "standard-webhooks"),
+        Some(0),
+        "the callback's keys are untouched: {listed}"
+    );
+    for secret in [OLD_SW, new_sw.as_str(), "audit-old", "callback-key"] {
+        assert!(!listed.to_string().contains(secret), "{secret} shown");
+    }
+
+    // The subscription's deliveries carry both signatures until the grace ends, then the new
+    // one only; the callback's are signed as before throughout.
+    let (mut during, mut after) = (0, 0);
+    for n in 0..40 {
+        let (to_callback, d) =
+            next_deliveries(&sim, &mut callback, &mut audit, &format!("Rotating {n}")).await;
+        assert!(
+            to_callback.elements_verifies("callback-key"),
+            "{to_callback:?}"
+        );
+        assert_eq!(
+            to_callback.header("elements-webhook-signature-previous"),
+            ""
+        );
+        assert!(d.standard_webhooks_verifies(&new_sw), "{d:?}");
+        assert!(d.elements_verifies("audit-old"), "{d:?}");
+        if d.timestamp() < until {
+            assert!(
+                d.standard_webhooks_verifies(OLD_SW),
+                "in the grace period: {d:?}"
+            );
+            during += 1;
+        } else {
+            assert!(
+                !d.standard_webhooks_verifies(OLD_SW),
+                "after the grace period: {d:?}"
+            );
+            after += 1;
+        }
+        if during > 0 && after > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(during > 0 && after > 0, "during {during}, after {after}");
+
+    // The command line rotates the subscription's Elements key with a day of grace.
+    let db = service.db_url();
+    let id_text = id.to_string();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["keys"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--db", &db, "--instance", &id_text]);
+        crate::support::pollen_command(&all, &[])
+    };
+    let out = cli(&[
+        "rotate",
+        "--scheme",
+        "elements",
+        "--subscription",
+        "audit",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let cli_key = printed["key"]
+        .as_str()
+        .expect("the generated key")
+        .to_owned();
+    let mut switched = false;
+    for n in 0..20 {
+        let (to_callback, d) =
+            next_deliveries(&sim, &mut callback, &mut audit, &format!("Cli {n}")).await;
+        assert!(to_callback.elements_verifies("callback-key"));
+        if d.elements_verifies(&cli_key) {
+            assert!(
+                d.elements_verifies("audit-old"),
+                "the replaced key signs for a day"
+            );
+            switched = true;
+            break;
+        }
+    }
+    assert!(switched, "the subscription's rotated key was never used");
+    let listed = cli(&["list"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("audit") && l.contains("replaced key(s) signing until")),
+        "{text}"
+    );
+    assert!(!text.contains(&cli_key), "{text}");
+    let unknown = cli(&["rotate", "--scheme", "elements", "--subscription", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no subscription named `nobody`"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    let (status, refused) = service
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/instances/{id}/signing-keys/retired?scheme=elements&subscription=nobody"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{refused}");
+
+    // Removing the subscription drops its replaced keys: none is left in its grace period.
+    let (status, removed) = service
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/instances/{id}/subscriptions/audit"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{removed}");
+    let metrics = reqwest::get(service.metrics_url())
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pollen_signing_keys_in_grace 0"),
+        "{metrics}"
+    );
+    service.stop().await;
+}
