@@ -99,4 +99,6 @@ pub use model::{
 pub use problem::{ConfigErrors, Problem, ProblemKind, Severity, MAX_SHOWN_PROBLEMS};
 pub use render::Secrets;
 pub use secret::{Secret, MASK};
-pub use subscription::{Subscription, EVENT_TYPES, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS};
+pub use subscription::{
+    Subscription, CALLBACK_NAME, EVENT_TYPES, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS,
+};

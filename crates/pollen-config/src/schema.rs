@@ -205,7 +205,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Dates, "createdDateField", "dotted path", Absent("no created date: every record is UPDATED"), r#""created_at""#, "Creation date of each record."),
     key(Dates, "createdDateFormat", "as `updatedDateFormat`", Absent("the updated date's format"), r#""yyyy-MM-dd'T'HH:mm:ss'Z'""#, "How to parse the created date."),
     key(Dates, "createdDateTimezone", "time zone id", Absent("the updated date's zone"), r#""GMT""#, "Zone of created dates that carry none."),
-    key(Subscription, "name", "1 to 64 of `a-z` `0-9` `-` `_`, unique in the instance", Required, r#""billing""#, "Names the subscription in the API, the console, the metrics (`subscription` label) and its notification ids."),
+    key(Subscription, "name", "1 to 64 of `a-z` `0-9` `-` `_`, unique in the instance, not `callback`", Required, r#""billing""#, "Names the subscription in the API, the console, the metrics (`subscription` label) and its notification ids."),
     key(Subscription, "url", "absolute http(s) URL", Required, r#""https://billing.example.com/hook""#, "Where its notifications are POSTed."),
     key(Subscription, "resources", "array of resource names of `event.poller.configuration` (or one comma-separated string)", Absent("every resource"), r#"["invoices", "customers"]"#, "Only these resources' events."),
     key(Subscription, "eventTypes", "array of `CREATED` `UPDATED` `DELETED` (any case; or one comma-separated string)", Absent("all three"), r#"["CREATED"]"#, "Only these event types."),

@@ -28,12 +28,16 @@ pub const MAX_IN_FLIGHT: u32 = 64;
 /// The event types a subscription may ask for.
 pub const EVENT_TYPES: [&str; 3] = ["CREATED", "UPDATED", "DELETED"];
 
+/// The name no subscription may take: it names the Open Connectors callback where a receiver
+/// is chosen by name (a replay to one receiver, a redelivery).
+pub const CALLBACK_NAME: &str = "callback";
+
 /// One entry of `event.notification.subscriptions`: a receiver besides the Open Connectors
 /// callback (which is subscription 0), sent only the events its filter lets through.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Subscription {
-    /// `name`: unique in the instance, 1 to 64 of `a-z`, `0-9`, `-` and `_`; names its lane.
+    /// `name`: unique in the instance, 1 to 64 of `a-z`, `0-9`, `-` and `_`; names its lane; never `callback` ([`CALLBACK_NAME`]).
     pub name: String,
     /// `url`: where its notifications are POSTed.
     pub url: AbsoluteUrl,
@@ -206,6 +210,14 @@ fn read_name(ctx: &mut Ctx, value: &Value, at: &str) -> Option<String> {
                 "a subscription name is 1 to 64 of a-z, 0-9, `-` and `_`, found {}",
                 quote(&name)
             ),
+        );
+        return None;
+    }
+    if name == CALLBACK_NAME {
+        ctx.error(
+            ProblemKind::InvalidValue,
+            at,
+            format!("`{CALLBACK_NAME}` names the Open Connectors callback; choose another name"),
         );
         return None;
     }

@@ -157,6 +157,7 @@ fn replay_from(row: &PgRow) -> Result<Replay> {
             until: get(row, "until")?,
             resources: list_from(&get::<String>(row, "resources")?)?,
             event_types: list_from(&get::<String>(row, "event_types")?)?,
+            lane: get(row, "lane")?,
         },
         state: ReplayState::parse(&get::<String>(row, "state")?)?,
         total: db_count(get(row, "total")?),
@@ -1446,6 +1447,9 @@ impl PgBackend {
             .push_bind(filter.since)
             .push(" AND created_at < ")
             .push_bind(filter.until);
+        if let Some(lane) = &filter.lane {
+            q.push(" AND lane = ").push_bind(lane.clone());
+        }
         if !filter.resources.is_empty() {
             q.push(" AND resource = ANY(")
                 .push_bind(filter.resources.clone())
@@ -1514,8 +1518,8 @@ impl PgBackend {
         let total = Self::count_matching(&mut tx, filter, last_seq).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO replay (instance, since, until, resources, event_types, state, total, \
-             last_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8) \
-             RETURNING {REPLAY_COLUMNS}"
+             last_seq, created_at, updated_at, lane) \
+             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8, $9) RETURNING {REPLAY_COLUMNS}"
         ))
         .bind(&filter.instance)
         .bind(filter.since)
@@ -1525,6 +1529,7 @@ impl PgBackend {
         .bind(db_u64(total))
         .bind(last_seq)
         .bind(now)
+        .bind(filter.lane.as_deref())
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating a replay"))?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 /// Which notifications a replay re-sends: those of `instance` whose `createdDate` (when pollen
 /// wrote them) is in `[since, until)`, of the given resources and with an event of the given
-/// types (empty: all).
+/// types (empty: all), to every receiver or to one delivery lane only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplayFilter {
@@ -28,6 +28,9 @@ pub struct ReplayFilter {
     /// Only notifications holding an event of one of these types, `CREATED`, `UPDATED` or
     /// `DELETED` (empty: every type). A notification is re-sent whole: its other events go too.
     pub event_types: Vec<String>,
+    /// Only the notifications of this delivery lane (the instance key: its callback;
+    /// `instance/name`: a subscription); `None`: every lane.
+    pub lane: Option<String>,
 }
 
 impl ReplayFilter {
@@ -39,7 +42,14 @@ impl ReplayFilter {
             until,
             resources: Vec::new(),
             event_types: Vec::new(),
+            lane: None,
         }
+    }
+
+    /// Only the notifications of `lane`, one of the instance's.
+    pub fn lane(mut self, lane: impl Into<String>) -> Self {
+        self.lane = Some(lane.into());
+        self
     }
 
     /// Only these resources.
@@ -54,8 +64,17 @@ impl ReplayFilter {
         self
     }
 
-    /// `InvalidInput` for an empty range or an unknown event type.
+    /// `InvalidInput` for an empty range, an unknown event type or another instance's lane.
     pub(crate) fn check(&self) -> Result<()> {
+        if let Some(lane) = &self.lane {
+            let (instance, _) = pollen_core::split_lane(lane);
+            if instance != self.instance {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("the lane `{lane}` is not one of instance {}", self.instance),
+                ));
+            }
+        }
         if self.since >= self.until {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -167,7 +186,7 @@ pub(crate) struct Scanned {
 
 /// The replay columns both backends read.
 pub(crate) const REPLAY_COLUMNS: &str = "id, instance, since, until, resources, event_types, \
-    state, total, replayed, created_at, updated_at, finished_at";
+    lane, state, total, replayed, created_at, updated_at, finished_at";
 
 /// Rows a preview count reads per statement.
 pub(crate) const COUNT_PAGE: usize = 2_000;

@@ -302,6 +302,7 @@ fn replay_from(row: &SqliteRow) -> Result<Replay> {
             until: instant(get(row, "until")?)?,
             resources: list_from(&get::<String>(row, "resources")?)?,
             event_types: list_from(&get::<String>(row, "event_types")?)?,
+            lane: get(row, "lane")?,
         },
         state: ReplayState::parse(&get::<String>(row, "state")?)?,
         total: db_count(get(row, "total")?),
@@ -1868,6 +1869,9 @@ impl SqliteBackend {
             .push_bind(micros(filter.since))
             .push(" AND o.created_at < ")
             .push_bind(micros(filter.until));
+        if let Some(lane) = &filter.lane {
+            q.push(" AND o.lane = ").push_bind(lane.as_str());
+        }
         if !filter.resources.is_empty() {
             q.push(" AND o.resource IN (");
             let mut list = q.separated(", ");
@@ -1933,15 +1937,16 @@ impl SqliteBackend {
             .map_err(db("reading the outbox's last seq"))?;
         let total = Self::count_matching(&mut tx, filter, last_seq).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO replay (instance, since, until, resources, event_types, state, total, \
-             last_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) \
-             RETURNING {REPLAY_COLUMNS}"
+            "INSERT INTO replay (instance, since, until, resources, event_types, lane, state, \
+             total, last_seq, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING {REPLAY_COLUMNS}"
         ))
         .bind(&filter.instance)
         .bind(micros(filter.since))
         .bind(micros(filter.until))
         .bind(list_text(&filter.resources))
         .bind(list_text(&filter.event_types))
+        .bind(filter.lane.as_deref())
         .bind(db_u64(total))
         .bind(last_seq)
         .bind(micros(now))

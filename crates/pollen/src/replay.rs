@@ -1,6 +1,7 @@
 //! Replaying an instance's notifications: every notification it wrote in `[since, until)`,
-//! optionally of some resources or event types only, re-sent whatever its status, with the
-//! same body, notification id and event ids (the receiver de-duplicates). One rule for the API
+//! optionally of some resources or event types only, or to one receiver only, re-sent
+//! whatever its status, with the same body, notification id and event ids (the receiver
+//! de-duplicates). One rule for the API
 //! (`POST /instances/{id}/events/replay`), `pollen events replay` and the console.
 //!
 //! A replay is a row in the store ([`SqlStore::start_replay`]); [`advance`] moves every
@@ -28,6 +29,9 @@ pub struct ReplayRequest {
     pub resources: Vec<String>,
     /// Only notifications with an event of these types, any case (empty: all).
     pub event_types: Vec<String>,
+    /// Only to this receiver: a subscription's name, or `callback` for the Open Connectors
+    /// callback; `None`: every receiver, each its own notifications.
+    pub subscription: Option<String>,
 }
 
 impl ReplayRequest {
@@ -71,9 +75,17 @@ impl ReplayRequest {
                 resources.push(resource.to_owned());
             }
         }
-        Ok(ReplayFilter::new(instance.key(), since, until)
+        let filter = ReplayFilter::new(instance.key(), since, until)
             .resources(resources)
-            .event_types(types))
+            .event_types(types);
+        match self.subscription.as_deref().map(str::trim) {
+            None | Some("") => Ok(filter),
+            Some(name) => {
+                let lane = crate::subscriptions::lane_of(instance, name)
+                    .map_err(|refused| Refused::invalid("subscription", refused.to_string()))?;
+                Ok(filter.lane(lane))
+            }
+        }
     }
 }
 
@@ -165,6 +177,16 @@ fn date(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The one receiver a replay re-sends to, as operators name it (a subscription's name, or
+/// `callback`); `None`: every receiver.
+pub fn receiver(filter: &ReplayFilter) -> Option<&str> {
+    filter.lane.as_deref().map(|lane| {
+        pollen_core::split_lane(lane)
+            .1
+            .unwrap_or(pollen_config::CALLBACK_NAME)
+    })
+}
+
 /// A replay as the API and `pollen events replays --json` show it.
 pub fn replay_json(replay: &Replay) -> Value {
     json!({
@@ -174,6 +196,7 @@ pub fn replay_json(replay: &Replay) -> Value {
         "until": date(replay.filter.until),
         "resources": replay.filter.resources,
         "eventTypes": replay.filter.event_types,
+        "subscription": receiver(&replay.filter),
         "state": replay.state.as_str(),
         "total": replay.total,
         "replayed": replay.replayed,

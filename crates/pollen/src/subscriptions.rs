@@ -192,8 +192,12 @@ pub fn lanes_json(instance: &Instance, lanes: &[LaneStatus]) -> Value {
     json!({ "instanceId": instance.id, "subscriptions": items })
 }
 
-/// The lane of subscription `name` of `instance`, or why there is none.
+/// The lane of subscription `name` of `instance` (`callback`: the Open Connectors
+/// callback's), or why there is none.
 pub fn lane_of(instance: &Instance, name: &str) -> Result<String, Refused> {
+    if name == pollen_config::CALLBACK_NAME {
+        return Ok(instance.key());
+    }
     let known = instance
         .config
         .configuration

@@ -32,6 +32,7 @@ crate::on_both!(
     rate_budget_is_shared_by_every_handle,
     rewind_moves_one_watermark_back_and_forgets_only_later_keys,
     replay_requeues_exactly_its_range_in_chunks,
+    replay_to_one_lane_requeues_only_its_notifications,
     retired_keys_sign_until_they_expire,
     instances_put_by_name_race_to_one,
     concurrent_registers_of_one_key_agree,
@@ -1303,6 +1304,83 @@ async fn replay_requeues_exactly_its_range_in_chunks(db: &Db) {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     let err = store.advance_replay(999, 1, 1, now).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// A replay to one lane re-queues that receiver's notifications of the range, no other's;
+/// a lane of another instance is refused.
+async fn replay_to_one_lane_requeues_only_its_notifications(db: &Db) {
+    let store = db.open().await;
+    let k = key("7", "invoices");
+    let hour = |h: i64| t0() + TimeDelta::hours(h);
+    let body = r#"{"message":{"events":[{"eventType":"CREATED"}]}}"#;
+    store.register(&k, t0(), t0()).await.unwrap();
+    let state = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut c = commit(&k, state.lease.unwrap().token, hour(3));
+    // Notifications 1 and 2 to the callback, 3 and 4 to subscription "audit", 5 to "crm".
+    c.notifications = [
+        (1, None),
+        (2, None),
+        (3, Some("audit")),
+        (4, Some("audit")),
+        (5, Some("crm")),
+    ]
+    .into_iter()
+    .map(|(n, sub): (u32, Option<&str>)| pollen_core::Notification {
+        subscription: sub.map(str::to_owned),
+        ..notification(&k, n, hour(1), body)
+    })
+    .collect();
+    store.commit_poll(c).await.unwrap();
+    let now = hour(4);
+    for entry in store
+        .claim_outbox("s", now, TimeDelta::minutes(1), 100)
+        .await
+        .unwrap()
+    {
+        let token = entry.lease.unwrap().token;
+        store
+            .mark_delivered(&entry.notification.id, token, &attempt(now, 200, None))
+            .await
+            .unwrap();
+    }
+    let range = pollen_store::ReplayFilter::new("7", hour(0), hour(2));
+    assert_eq!(store.count_replay(&range).await.unwrap(), 5);
+    assert_eq!(
+        store.count_replay(&range.clone().lane("7")).await.unwrap(),
+        2
+    );
+    let audit = range.clone().lane("7/audit");
+    assert_eq!(store.count_replay(&audit).await.unwrap(), 2);
+    let replay = store.start_replay(&audit, now).await.unwrap();
+    assert_eq!(replay.filter.lane.as_deref(), Some("7/audit"));
+    let done = store.advance_replay(replay.id, 10, 100, now).await.unwrap();
+    assert_eq!(
+        (done.state, done.replayed),
+        (ReplayState::Done, 2),
+        "{done:?}"
+    );
+    let mut pending = pending_ids(&store).await;
+    pending.sort();
+    assert_eq!(
+        pending,
+        [id(1, 3), id(1, 4)],
+        "only the audit lane re-queued"
+    );
+    let listed = store.list_replays(Some("7"), false).await.unwrap();
+    assert_eq!(
+        listed[0].filter.lane.as_deref(),
+        Some("7/audit"),
+        "{listed:?}"
+    );
+    let err = store
+        .count_replay(&range.lane("8/audit"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }
 
 async fn pending_ids(store: &pollen_store::SqlStore) -> Vec<pollen_core::StableId> {

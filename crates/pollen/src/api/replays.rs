@@ -48,7 +48,7 @@ fn strings(body: &Value, field: &str) -> ApiResult<Vec<String>> {
 }
 
 /// `POST /instances/{id}/events/replay` with `{"since", "until"?, "resources"?,
-/// "eventTypes"?, "preview"?}`: 202 and the replay, or with `"preview": true` 200 and the
+/// "eventTypes"?, "subscription"?, "preview"?}`: 202 and the replay, or with `"preview": true` 200 and the
 /// number of notifications it would re-send.
 pub(crate) async fn start(
     state: Shared,
@@ -63,6 +63,11 @@ pub(crate) async fn start(
         until: instant(&body, "until")?,
         resources: strings(&body, "resources")?,
         event_types: strings(&body, "eventTypes")?,
+        subscription: match body.get("subscription") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(_) => return Err(ApiError::bad_request("/subscription: must be a string")),
+        },
     };
     let preview = match body.get("preview") {
         None | Some(Value::Null) => false,

@@ -48,6 +48,9 @@ pub(crate) struct ReplayArgs {
     /// Only notifications with an event of these types: CREATED, UPDATED, DELETED.
     #[arg(long = "type", value_delimiter = ',')]
     event_types: Vec<String>,
+    /// Only to this receiver: a subscription's name, or `callback` (default: every receiver).
+    #[arg(long, value_name = "NAME")]
+    subscription: Option<String>,
     /// Only count the notifications it would re-send; start nothing.
     #[arg(long)]
     preview: bool,
@@ -230,6 +233,7 @@ async fn replay(args: &ReplayArgs) -> Result<ExitCode> {
         until: args.until,
         resources: args.resources.clone(),
         event_types: args.event_types.clone(),
+        subscription: args.subscription.clone(),
     };
     let outcome = if args.preview {
         pollen::replay::preview(&store, &instance, &request)
@@ -298,6 +302,7 @@ async fn replays(args: &ReplaysArgs) -> Result<ExitCode> {
             .iter()
             .chain(&r.filter.event_types)
             .cloned()
+            .chain(pollen::replay::receiver(&r.filter).map(|name| format!("to {name}")))
             .collect();
         println!(
             "{:>6}  {:>8}  {:<24}  {:<24}  {:<9}  {:>17}  {}",

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::{DateTime, SecondsFormat, Utc};
+use pollen_config::CALLBACK_NAME;
 use pollen_store::{Instance, ReplayState, SqlStore, EVENT_TYPES};
 
 use super::html::{csrf_field, esc, layout};
@@ -30,6 +31,21 @@ pub(super) fn form(instance: &Instance, csrf: &str) -> String {
         .keys()
         .map(|name| format!("<option>{}</option>", esc(name)))
         .collect();
+    let subscriptions = &instance.config.configuration.notification.subscriptions;
+    // Only offered when there is more than one receiver to choose from.
+    let receivers = if subscriptions.is_empty() {
+        String::new()
+    } else {
+        let options: String = std::iter::once(CALLBACK_NAME)
+            .chain(subscriptions.iter().map(|s| s.name.as_str()))
+            .map(|name| format!("<option>{}</option>", esc(name)))
+            .collect();
+        format!(
+            "<div class=\"field\"><label for=\"replay_subscription\">to</label>\
+             <select id=\"replay_subscription\" name=\"subscription\">\
+             <option value=\"\">every receiver</option>{options}</select></div>"
+        )
+    };
     let types: String = EVENT_TYPES
         .iter()
         .map(|t| {
@@ -47,7 +63,7 @@ pub(super) fn form(instance: &Instance, csrf: &str) -> String {
          <input type=\"text\" id=\"replay_until\" name=\"until\" placeholder=\"2026-12-02T00:00:00Z\"></div>\
          <div class=\"field\"><label for=\"replay_resource\">resource</label>\
          <select id=\"replay_resource\" name=\"resource\"><option value=\"\">every resource</option>{resources}</select></div>\
-         <fieldset class=\"field\"><legend>only events of type (none: all)</legend>{types}</fieldset>\
+         {receivers}<fieldset class=\"field\"><legend>only events of type (none: all)</legend>{types}</fieldset>\
          <button type=\"submit\">Preview replay…</button>\
          <p class=\"muted\" id=\"replay_help\">Re-sends every notification written in the range, whatever its \
          delivery status, with the same notification and event ids (the receiver de-duplicates). \
@@ -76,12 +92,14 @@ pub(super) async fn region(
     );
     // Newest first: the one just started is on top.
     for r in replays.iter().rev() {
+        let to = replay::receiver(&r.filter).map(|name| format!("to {name}"));
         let only: Vec<&str> = r
             .filter
             .resources
             .iter()
             .chain(&r.filter.event_types)
             .map(String::as_str)
+            .chain(to.as_deref())
             .collect();
         let badge = match r.state {
             ReplayState::Running => "muted",
@@ -147,6 +165,9 @@ fn request(pairs: &[(String, String)]) -> Result<ReplayRequest, String> {
             .filter(|(k, _)| k == "type")
             .map(|(_, v)| v.clone())
             .collect(),
+        subscription: field(pairs, "subscription")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
     })
 }
 
@@ -194,11 +215,23 @@ pub(super) async fn preview(
             esc(t)
         );
     }
+    if let Some(name) = &request.subscription {
+        let _ = write!(
+            hidden,
+            "<input type=\"hidden\" name=\"subscription\" value=\"{}\">",
+            esc(name)
+        );
+    }
+    let to = request
+        .subscription
+        .as_ref()
+        .map(|name| format!("to {name}"));
     let only: Vec<&str> = request
         .resources
         .iter()
         .chain(&request.event_types)
         .map(String::as_str)
+        .chain(to.as_deref())
         .collect();
     let start = if count == 0 {
         "<p>Nothing to replay.</p>".to_owned()

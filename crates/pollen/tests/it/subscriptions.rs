@@ -1,7 +1,7 @@
 //! Several subscriptions per instance end to end: beside the callback, each subscription is
 //! sent exactly the events its filter lets through, signed with its own key, under notification
-//! ids of its own and the callback's event ids; the API lists each lane and refuses a bad one
-//! at its JSON Pointer.
+//! ids of its own and the callback's event ids; a replay to one of them re-sends only its
+//! notifications; the API lists each lane and refuses a bad one at its JSON Pointer.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -45,6 +45,7 @@ async fn two_subscriptions_with_different_filters_each_get_only_their_events() {
         {"name": "acme", "url": acme_only.url(), "where": "displayed_as LIKE 'Acme%'",
          "signatureKey": "key-b", "maxInFlight": 1},
     ]);
+    let start = chrono::Utc::now().to_rfc3339();
     let (status, created) = service
         .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
         .await;
@@ -148,6 +149,80 @@ async fn two_subscriptions_with_different_filters_each_get_only_their_events() {
             "{text}"
         );
     }
+
+    // A replay to one receiver re-sends its notifications, same ids, and nobody else's.
+    let replay = format!("/instances/{id}/events/replay");
+    let ids = |events: &[ReceivedEvent]| {
+        let mut out: Vec<(String, String)> = events
+            .iter()
+            .map(|e| (e.notification_id.clone(), e.event_id.clone()))
+            .collect();
+        out.sort();
+        out
+    };
+    let created_notes: BTreeSet<&str> = created_got
+        .iter()
+        .map(|e| e.notification_id.as_str())
+        .collect();
+    let (status, counted) = service
+        .call(
+            reqwest::Method::POST,
+            &replay,
+            AUTH,
+            Some(&json!({"since": start, "subscription": "created", "preview": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{counted}");
+    assert_eq!(counted["count"], created_notes.len(), "{counted}");
+    let (status, started) = service
+        .call(
+            reqwest::Method::POST,
+            &replay,
+            AUTH,
+            Some(&json!({"since": start, "subscription": "created"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["subscription"], "created", "{started}");
+    let again = receive(&mut created_events, created_got.len()).await;
+    assert_eq!(ids(&again), ids(&created_got), "the replay to `created`");
+    assert!(
+        receive(&mut callback_events, 0).await.is_empty(),
+        "the callback got a replay"
+    );
+    assert!(
+        receive(&mut acme_events, 0).await.is_empty(),
+        "acme got a replay"
+    );
+    // `callback` names the Open Connectors callback.
+    let (status, started) = service
+        .call(
+            reqwest::Method::POST,
+            &replay,
+            AUTH,
+            Some(&json!({"since": start, "subscription": "callback"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let again = receive(&mut callback_events, all_events.len()).await;
+    assert_eq!(ids(&again), ids(&all_events), "the replay to the callback");
+    assert!(
+        receive(&mut created_events, 0).await.is_empty(),
+        "`created` got a replay"
+    );
+    let (status, refused) = service
+        .call(
+            reqwest::Method::POST,
+            &replay,
+            AUTH,
+            Some(&json!({"since": start, "subscription": "nobody"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.to_string().contains("subscription") && refused.to_string().contains("nobody"),
+        "{refused}"
+    );
 
     // A bad subscription is refused at its pointer, and nothing changes.
     let (status, refused) = service
