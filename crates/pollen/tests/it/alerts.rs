@@ -234,7 +234,11 @@ fn check_once_each(got: &[Got], id: i64, alerts: &[(&str, &str)]) {
         assert_eq!(body["data"]["instanceId"], id);
         assert_eq!(
             body["data"]["state"],
-            if event == "opened" { "open" } else { "resolved" },
+            if event == "opened" {
+                "open"
+            } else {
+                "resolved"
+            },
             "{body}"
         );
         // One alert per (kind, subject), the same for both targets and both events.
@@ -429,11 +433,12 @@ async fn failing_polls_open_one_alert_and_their_recovery_resolves_it_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_once() {
+async fn gone_subscriptions_open_their_alerts_and_a_redelivery_or_removal_resolves_them_once() {
     let (sim, receiver, mut events, mut plain) = sim_receiver_service(b"cb-key").await;
     plain.stop().await;
     let (alerts_url, got) = alert_receiver().await;
     let (gone_url, gone_answer, gone_count) = status_receiver(410).await;
+    let (crm_url, _crm_answer, crm_count) = status_receiver(410).await;
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let mut service =
         Service::start_with_alerts(dir, 1024 * 1024, alert_options(&alerts_url, 5)).await;
@@ -443,6 +448,7 @@ async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_o
     );
     instance["configuration"]["event.notification.subscriptions"] = json!([
         {"name": "billing", "url": gone_url, "signatureKey": "key-b"},
+        {"name": "crm", "url": crm_url, "signatureKey": "key-c"},
     ]);
     let (status, created) = service
         .call(reqwest::Method::POST, "/instances", AUTH, Some(&instance))
@@ -450,13 +456,18 @@ async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_o
     assert_eq!(status, 200, "{created}");
     let id = created["id"].as_i64().expect("an id");
 
-    // Records made before the instance never fire; this one does, to both lanes.
+    // Records made before the instance never fire; this one does, to every lane.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     customer(&sim, "Gone One");
-    let lane_alerts = [
+    let billing = [
         ("subscription_deactivated", "billing"),
         ("notifications_dead", "billing"),
     ];
+    let crm = [
+        ("subscription_deactivated", "crm"),
+        ("notifications_dead", "crm"),
+    ];
+    let lane_alerts = [billing, crm].concat();
     assert!(
         wait_for(Duration::from_secs(60), || both_got(
             &got,
@@ -467,19 +478,20 @@ async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_o
         "the subscription's alerts did not open within 60 s: {:?}",
         by_message(&got.lock().unwrap())
     );
-    // 410 deactivates at once: one POST, and the callback's own lane is untouched.
+    // 410 deactivates at once: one POST each, and the callback's own lane is untouched.
     assert_eq!(gone_count.load(Ordering::SeqCst), 1);
+    assert_eq!(crm_count.load(Ordering::SeqCst), 1);
     let callback = receive(&mut events, 1).await;
     assert_eq!(callback.len(), 1, "{callback:?}");
 
     // The command line shows them, from the store.
     let db = service.db_url();
     let table = pollen_cli(&["alerts", "--db", &db]);
-    for (kind, subject) in lane_alerts {
+    for (kind, subject) in &lane_alerts {
         assert!(
             table.lines().any(|l| l.contains(" open ")
                 && l.contains(kind)
-                && l.contains(subject)
+                && l.contains(&format!(" {subject} "))
                 && l.contains(&format!(" {id} "))),
             "{table}"
         );
@@ -498,14 +510,12 @@ async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_o
         })
         .collect();
     listed.sort();
-    assert_eq!(
-        listed,
-        vec![
-            ("notifications_dead".to_owned(), "billing".to_owned()),
-            ("subscription_deactivated".to_owned(), "billing".to_owned()),
-        ],
-        "{lines}"
-    );
+    let mut want: Vec<(String, String)> = lane_alerts
+        .iter()
+        .map(|(k, s)| ((*k).to_owned(), (*s).to_owned()))
+        .collect();
+    want.sort();
+    assert_eq!(listed, want, "{lines}");
 
     // The receiver is back; re-delivering re-activates the subscription.
     gone_answer.store(200, Ordering::SeqCst);
@@ -521,15 +531,29 @@ async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_o
     assert_eq!(body["requeued"], 1, "{body}");
     assert!(
         wait_for(Duration::from_secs(30), || both_got(
-            &got,
-            "resolved",
-            &lane_alerts
+            &got, "resolved", &billing
         ))
         .await,
-        "the subscription's alerts did not resolve within 30 s: {:?}",
+        "billing's alerts did not resolve within 30 s: {:?}",
         by_message(&got.lock().unwrap())
     );
     assert_eq!(gone_count.load(Ordering::SeqCst), 2, "delivered once more");
+    // The other is removed: its notifications stay in the outbox, no longer sent, and nothing
+    // is left to act on.
+    let (status, body) = service
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/instances/{id}/subscriptions/crm"),
+            AUTH,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        wait_for(Duration::from_secs(30), || both_got(&got, "resolved", &crm)).await,
+        "the removed subscription's alerts did not resolve within 30 s: {:?}",
+        by_message(&got.lock().unwrap())
+    );
     tokio::time::sleep(Duration::from_secs(5)).await;
     check_once_each(&got.lock().expect("the log").clone(), id, &lane_alerts);
     let (_, open) = service
@@ -538,7 +562,7 @@ async fn a_gone_subscription_opens_its_alerts_and_its_redelivery_resolves_them_o
     assert_eq!(open["alerts"], json!([]), "{open}");
     assert_eq!(pollen_cli(&["alerts", "--db", &db]), "no alerts\n");
     let all = pollen_cli(&["alerts", "--db", &db, "--all", "--json"]);
-    assert_eq!(all.lines().count(), 2, "{all}");
+    assert_eq!(all.lines().count(), 4, "{all}");
     assert!(
         all.lines().all(|l| l.contains("\"state\":\"resolved\"")),
         "{all}"
@@ -557,13 +581,9 @@ async fn a_callback_out_of_retries_opens_its_alerts_and_its_redelivery_resolves_
         .with_offsets(vec![Duration::from_millis(500), Duration::from_secs(1)])
         .expect("a schedule");
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-    let mut service = Service::start_configured(
-        dir,
-        1024 * 1024,
-        alert_options(&alerts_url, 5),
-        Some(retry),
-    )
-    .await;
+    let mut service =
+        Service::start_configured(dir, 1024 * 1024, alert_options(&alerts_url, 5), Some(retry))
+            .await;
     let instance = with_alerts(
         demo_instance(&sim.handle(), &callback_url, "key").expect("json"),
         &alerts_url,
@@ -664,12 +684,20 @@ async fn a_refused_refresh_token_opens_reauthorization_needed_retried_until_rece
     sim.revoke_all_tokens();
     let reauth = [("reauthorization_needed", "")];
     assert!(
-        wait_for(Duration::from_secs(60), || both_got(&got, "opened", &reauth)).await,
+        wait_for(Duration::from_secs(60), || both_got(
+            &got, "opened", &reauth
+        ))
+        .await,
         "no reauthorization_needed alert within 60 s: {:?}",
         by_message(&got.lock().unwrap())
     );
     let (_, shown) = service
-        .call(reqwest::Method::GET, &format!("/instances/{id}"), AUTH, None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/instances/{id}"),
+            AUTH,
+            None,
+        )
         .await;
     assert_eq!(shown["status"], "needs_reauthorization", "{shown}");
     // Each target's first POST failed and was retried 5 s later under the same message id.
@@ -679,10 +707,7 @@ async fn a_refused_refresh_token_opens_reauthorization_needed_retried_until_rece
             let posts: Vec<&Got> = log.iter().filter(|g| g.target == target).collect();
             assert!(posts.len() >= 2, "{target}: {posts:?}");
             assert!(!posts[0].ok && posts[1].ok, "{target}: {posts:?}");
-            assert_eq!(
-                posts[0].header("webhook-id"),
-                posts[1].header("webhook-id")
-            );
+            assert_eq!(posts[0].header("webhook-id"), posts[1].header("webhook-id"));
             let waited = posts[1].at - posts[0].at;
             assert!(
                 waited >= Duration::from_millis(4500) && waited < Duration::from_secs(15),
@@ -737,7 +762,10 @@ async fn a_refused_refresh_token_opens_reauthorization_needed_retried_until_rece
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "active", "{body}");
     assert!(
-        wait_for(Duration::from_secs(30), || both_got(&got, "resolved", &reauth)).await,
+        wait_for(Duration::from_secs(30), || both_got(
+            &got, "resolved", &reauth
+        ))
+        .await,
         "reauthorization_needed did not resolve within 30 s: {:?}",
         by_message(&got.lock().unwrap())
     );
@@ -868,9 +896,15 @@ async fn two_serve_processes_on_postgres_announce_each_alert_once_across_a_sigki
 
     sim.inject(Fault::probability(FaultKind::ServiceUnavailable, 1.0, 11).on_path_prefix("/v3.1/"))
         .expect("a fault");
-    let alerts = [("polls_failing", "customers"), ("polls_stalled", "customers")];
+    let alerts = [
+        ("polls_failing", "customers"),
+        ("polls_stalled", "customers"),
+    ];
     assert!(
-        wait_for(Duration::from_secs(60), || both_got(&got, "opened", &alerts)).await,
+        wait_for(Duration::from_secs(60), || both_got(
+            &got, "opened", &alerts
+        ))
+        .await,
         "the alerts did not open within 60 s: {:?}\n{}",
         by_message(&got.lock().unwrap()),
         logs()
@@ -884,9 +918,7 @@ async fn two_serve_processes_on_postgres_announce_each_alert_once_across_a_sigki
     sim.clear_faults();
     assert!(
         wait_for(Duration::from_secs(60), || both_got(
-            &got,
-            "resolved",
-            &alerts
+            &got, "resolved", &alerts
         ))
         .await,
         "the alerts did not resolve within 60 s: {:?}\n{}",
