@@ -20,10 +20,11 @@ use crate::error::{Error, Result};
 pub enum AlertKind {
     /// The instance's subscription is deactivated (410, or the last retry failed): new
     /// notifications are queued until re-delivered. Subject: the subscription (`""`, the
-    /// Open Connectors callback).
+    /// Open Connectors callback). Resolved by a re-delivery, or by removing the subscription.
     SubscriptionDeactivated,
     /// Notifications failed their last retry and wait, queued, for a re-delivery. Subject:
-    /// the subscription (`""`).
+    /// the subscription (`""`). Resolved by re-delivering them, or by removing the
+    /// subscription.
     NotificationsDead,
     /// The Sage refresh token was refused: the instance is not polled until re-authorized.
     /// Subject: `""`.
@@ -273,7 +274,6 @@ pub(crate) fn stalled_detail(due: DateTime<Utc>) -> String {
     )
 }
 
-/// Detail of [`AlertKind::NotificationsDead`].
 /// A condition of a delivery lane ([`pollen_core::lane`]): its instance, and as subject the
 /// subscription's name (`""` for the Open Connectors callback).
 pub(crate) fn lane_condition(lane: &str, kind: AlertKind, detail: &str) -> Condition {
@@ -286,6 +286,122 @@ pub(crate) fn lane_condition(lane: &str, kind: AlertKind, detail: &str) -> Condi
     }
 }
 
+/// Detail of [`AlertKind::NotificationsDead`].
 pub(crate) fn dead_detail(count: i64) -> String {
     format!("{count} notifications failed their last retry and are queued until re-delivered")
+}
+
+/// The instances (keys) whose masked configuration [`only_configured`] needs: those with a
+/// condition of one of their subscriptions' lanes.
+pub(crate) fn lane_instances(found: &[Condition]) -> Vec<String> {
+    let mut keys: Vec<String> = found
+        .iter()
+        .filter(|c| is_subscription_lane(c))
+        .map(|c| c.instance.clone())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn is_subscription_lane(c: &Condition) -> bool {
+    matches!(
+        c.kind,
+        AlertKind::SubscriptionDeactivated | AlertKind::NotificationsDead
+    ) && !c.subject.is_empty()
+}
+
+/// Drops the conditions of subscriptions their instance no longer lists: a removed
+/// subscription's notifications stay in the outbox, no longer sent, and its lane stays
+/// deactivated, but there is nothing left to act on, so its alerts resolve. `configs`: the
+/// masked configuration JSON of each instance of [`lane_instances`] (missing: deleted).
+pub(crate) fn only_configured(
+    found: Vec<Condition>,
+    configs: &HashMap<String, String>,
+) -> Vec<Condition> {
+    let names: HashMap<&str, Vec<String>> = configs
+        .iter()
+        .map(|(key, config)| (key.as_str(), subscription_names(config)))
+        .collect();
+    found
+        .into_iter()
+        .filter(|c| {
+            !is_subscription_lane(c)
+                || names
+                    .get(c.instance.as_str())
+                    .is_some_and(|n| n.contains(&c.subject))
+        })
+        .collect()
+}
+
+/// The names in `event.notification.subscriptions` of a masked configuration JSON (an array,
+/// or the JSON text of one, as the configuration renders it).
+fn subscription_names(config: &str) -> Vec<String> {
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(config) else {
+        return Vec::new();
+    };
+    let list = &config["configuration"]["event.notification.subscriptions"];
+    let list = match list {
+        serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+        other => other.clone(),
+    };
+    list.as_array()
+        .map(|subs| {
+            subs.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(instance: &str, kind: AlertKind, subject: &str) -> Condition {
+        Condition {
+            instance: instance.to_owned(),
+            kind,
+            subject: subject.to_owned(),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn conditions_of_removed_subscriptions_are_dropped() {
+        let listed = r#"[{"name":"billing","url":"https://example.com/hook"}]"#;
+        let configs = HashMap::from([
+            (
+                "1".to_owned(),
+                serde_json::json!({"configuration": {"event.notification.subscriptions": listed}})
+                    .to_string(),
+            ),
+            ("2".to_owned(), r#"{"configuration": {}}"#.to_owned()),
+        ]);
+        let found = vec![
+            lane("1", AlertKind::SubscriptionDeactivated, "billing"),
+            lane("1", AlertKind::NotificationsDead, "crm"),
+            lane("1", AlertKind::NotificationsDead, ""),
+            lane("2", AlertKind::SubscriptionDeactivated, "billing"),
+            lane("3", AlertKind::NotificationsDead, "gone"),
+            lane("2", AlertKind::PollsFailing, "customers"),
+        ];
+        assert_eq!(lane_instances(&found), ["1", "2", "3"]);
+        let kept: Vec<(String, AlertKind, String)> = only_configured(found, &configs)
+            .into_iter()
+            .map(|c| (c.instance, c.kind, c.subject))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (
+                    "1".into(),
+                    AlertKind::SubscriptionDeactivated,
+                    "billing".into()
+                ),
+                ("1".into(), AlertKind::NotificationsDead, String::new()),
+                ("2".into(), AlertKind::PollsFailing, "customers".into()),
+            ]
+        );
+    }
 }

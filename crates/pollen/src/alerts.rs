@@ -17,7 +17,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// How often the engine checks for alert conditions and sends due alert deliveries.
 pub(crate) const ALERT_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Attempts at one alert delivery before it is given up (about 2 h with the back-off below).
+/// Attempts at one alert delivery before it is given up (about 80 minutes of waits with the
+/// back-off below).
 const MAX_ATTEMPTS: u32 = 12;
 
 /// A claimed delivery stays with its claimer this long (well over one attempt's timeout).
@@ -224,5 +225,25 @@ async fn deliver(
                 error,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_5_s_up_to_20_minutes() {
+        let seconds: Vec<i64> = (0..12).map(|n| backoff(n).num_seconds()).collect();
+        assert_eq!(
+            seconds,
+            [5, 10, 20, 40, 80, 160, 320, 640, 1200, 1200, 1200, 1200]
+        );
+        assert_eq!(backoff(u32::MAX), TimeDelta::minutes(20));
+        // The waits between the attempts of one delivery: 4,875 s, about 80 minutes.
+        let total: i64 = (0..MAX_ATTEMPTS - 1)
+            .map(|n| backoff(n).num_seconds())
+            .sum();
+        assert_eq!(total, 4875);
     }
 }

@@ -2,6 +2,8 @@
 //! so the checks of the processes sharing the database run one after the other, each seeing
 //! what the one before committed.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::PollKey;
 use sqlx::postgres::PgRow;
@@ -9,8 +11,9 @@ use sqlx::{Postgres, Transaction};
 
 use super::{db, get, PgBackend};
 use crate::alert::{
-    dead_detail, diff, failing_detail, lane_condition, stalled_detail, Alert, AlertChanges,
-    AlertDelivery, AlertEvent, AlertKind, AlertOutcome, AlertSettings, AlertTarget, Condition,
+    dead_detail, diff, failing_detail, lane_condition, lane_instances, only_configured,
+    stalled_detail, Alert, AlertChanges, AlertDelivery, AlertEvent, AlertKind, AlertOutcome,
+    AlertSettings, AlertTarget, Condition,
 };
 use crate::error::Result;
 use crate::shared::{db_count, db_u64};
@@ -73,6 +76,22 @@ async fn conditions(
             &dead_detail(n),
         ));
     }
+    let mut configs = HashMap::new();
+    for key in lane_instances(&found) {
+        let Ok(id) = key.parse::<i64>() else {
+            continue;
+        };
+        let config: Option<String> =
+            sqlx::query_scalar("SELECT config_masked FROM instance WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db("reading an instance's subscriptions"))?;
+        if let Some(config) = config {
+            configs.insert(key, config);
+        }
+    }
+    let mut found = only_configured(found, &configs);
     let reauth: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM instance WHERE status = 'needs_reauthorization'")
             .fetch_all(&mut **tx)

@@ -1,6 +1,8 @@
 //! [`crate::alert`] on SQLite: the check runs in one `BEGIN IMMEDIATE` transaction, which the
 //! single writer serializes with every other process's.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::PollKey;
 use sqlx::sqlite::SqliteRow;
@@ -8,8 +10,9 @@ use sqlx::{Sqlite, Transaction};
 
 use super::{begin, db, get, instant, micros, opt_instant, SqliteBackend};
 use crate::alert::{
-    dead_detail, diff, failing_detail, lane_condition, stalled_detail, Alert, AlertChanges,
-    AlertDelivery, AlertEvent, AlertKind, AlertOutcome, AlertSettings, AlertTarget, Condition,
+    dead_detail, diff, failing_detail, lane_condition, lane_instances, only_configured,
+    stalled_detail, Alert, AlertChanges, AlertDelivery, AlertEvent, AlertKind, AlertOutcome,
+    AlertSettings, AlertTarget, Condition,
 };
 use crate::error::Result;
 use crate::shared::{db_count, db_u64};
@@ -69,6 +72,22 @@ async fn conditions(
             &dead_detail(n),
         ));
     }
+    let mut configs = HashMap::new();
+    for key in lane_instances(&found) {
+        let Ok(id) = key.parse::<i64>() else {
+            continue;
+        };
+        let config: Option<String> =
+            sqlx::query_scalar("SELECT config_masked FROM instance WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db("reading an instance's subscriptions"))?;
+        if let Some(config) = config {
+            configs.insert(key, config);
+        }
+    }
+    let mut found = only_configured(found, &configs);
     let reauth: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM instance WHERE status = 'needs_reauthorization'")
             .fetch_all(&mut **tx)

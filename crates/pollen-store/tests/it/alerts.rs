@@ -1,6 +1,6 @@
 //! Operational alerts on each backend: every condition opens one alert and its end resolves
 //! it once, whichever process checks and however often; deliveries are claimed once and a
-//! dead worker's claims are freed.
+//! dead worker's claims are freed; a removed subscription's alerts resolve.
 
 use chrono::TimeDelta;
 use pollen_core::{PollFailure, Store, Worker};
@@ -15,6 +15,7 @@ crate::on_both!(
     each_condition_opens_once_and_resolves_once,
     concurrent_checks_open_and_resolve_once,
     a_dead_workers_delivery_claims_are_freed,
+    a_removed_subscriptions_alerts_resolve,
 );
 
 fn kinds(alerts: &[pollen_store::Alert]) -> Vec<(String, AlertKind, String)> {
@@ -345,6 +346,68 @@ async fn a_dead_workers_delivery_claims_are_freed(db: &Db) {
     assert_eq!(taken.len(), 2);
     assert!(!store
         .finish_alert_delivery(taken[0].id, "dead", later, &AlertOutcome::Delivered)
+        .await
+        .unwrap());
+    store.close().await;
+}
+
+async fn a_removed_subscriptions_alerts_resolve(db: &Db) {
+    let store = db.open().await;
+    let settings = AlertSettings::new();
+    let (config, _) = secrets_fixture();
+    let mut json = config.to_json(pollen_config::Secrets::Expose);
+    json["configuration"]["event.notification.subscriptions"] =
+        serde_json::json!([{"name": "billing", "url": "https://billing.example.com/hook"}]);
+    let with_billing = pollen_config::InstanceConfig::from_json_str(&json.to_string())
+        .unwrap()
+        .config;
+    let (instance, _) = store
+        .create_instance_with_status(&with_billing, InstanceStatus::Active, t0())
+        .await
+        .unwrap();
+    let id = instance.id.to_string();
+    store
+        .set_subscription_active(&format!("{id}/billing"), false)
+        .await
+        .unwrap();
+    // A lane the instance does not list (a subscription removed before): nothing to act on.
+    store
+        .set_subscription_active(&format!("{id}/old"), false)
+        .await
+        .unwrap();
+    let changes = store.check_alerts(t0(), &settings).await.unwrap();
+    assert_eq!(
+        kinds(&changes.opened),
+        [(
+            id.clone(),
+            AlertKind::SubscriptionDeactivated,
+            "billing".into()
+        )]
+    );
+
+    // Removed (its lane stays deactivated): the alert resolves, once.
+    let without = config.clone();
+    store
+        .update_instance_config(instance.id, &without, t0())
+        .await
+        .unwrap();
+    let changes = store.check_alerts(t0(), &settings).await.unwrap();
+    assert!(changes.opened.is_empty(), "{changes:?}");
+    assert_eq!(
+        kinds(&changes.resolved),
+        [(
+            id.clone(),
+            AlertKind::SubscriptionDeactivated,
+            "billing".into()
+        )]
+    );
+    let again = store.check_alerts(t0(), &settings).await.unwrap();
+    assert!(
+        again.opened.is_empty() && again.resolved.is_empty(),
+        "{again:?}"
+    );
+    assert!(!store
+        .subscription_active(&format!("{id}/billing"))
         .await
         .unwrap());
     store.close().await;

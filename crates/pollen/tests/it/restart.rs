@@ -311,7 +311,7 @@ async fn a_second_process_on_a_held_sqlite_file_is_refused_and_changes_nothing()
 }
 
 /// A free port on 127.0.0.1 (bound and let go: the worker binds it a moment later).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .expect("a free port")

@@ -47,6 +47,16 @@ impl Service {
         body_limit: usize,
         alerts: pollen::alerts::AlertOptions,
     ) -> Service {
+        Service::start_configured(dir, body_limit, alerts, None).await
+    }
+
+    /// A `serve` with these alert options and, when given, this delivery retry schedule.
+    pub(crate) async fn start_configured(
+        dir: Arc<tempfile::TempDir>,
+        body_limit: usize,
+        alerts: pollen::alerts::AlertOptions,
+        delivery_retry: Option<pollen_callback::RetryPolicy>,
+    ) -> Service {
         let url = format!("sqlite://{}", dir.path().join("pollen.db").display());
         // As `pollen serve --db` opens it (key file beside), so the CLI can open it too.
         let store = pollen::db::open_store(&url).await.expect("store");
@@ -65,6 +75,7 @@ impl Service {
         // Heartbeats every second: dead workers are found within the test's patience.
         options.engine.lease_ttl = TimeDelta::seconds(3);
         options.engine.alerts = alerts;
+        options.engine.delivery_retry = delivery_retry;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             listener,
@@ -819,7 +830,7 @@ async fn workers_are_listed_renewed_released_when_dead_and_leave_when_stopped() 
 }
 
 /// Runs the `pollen` binary; its stdout, after asserting it succeeded.
-fn pollen_cli(args: &[&str]) -> String {
+pub(crate) fn pollen_cli(args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pollen"))
         .args(args)
         .output()
