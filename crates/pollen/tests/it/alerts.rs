@@ -56,6 +56,36 @@ impl Got {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 
+    /// Checks what every alert POST must hold: a signature by its target's secret, the
+    /// `alert_<id>_<event>` message id, instance `id`; returns the body and the event
+    /// (`opened`, `resolved`).
+    fn checked(&self, id: i64) -> (Value, String) {
+        let secret = if self.target == "server" {
+            SERVER_SECRET
+        } else {
+            INSTANCE_SECRET
+        };
+        assert!(
+            self.verifies(secret),
+            "{} signature does not verify: {:?}",
+            self.target,
+            self.headers
+        );
+        let body = self.json();
+        let alert_id = body["data"]["id"].as_i64().expect("an alert id");
+        let event = body["type"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("alert.")
+            .to_owned();
+        assert_eq!(
+            self.header("webhook-id"),
+            format!("alert_{alert_id}_{event}")
+        );
+        assert_eq!(body["data"]["instanceId"], id);
+        (body, event)
+    }
+
     fn verifies(&self, secret: &str) -> bool {
         let secret = StandardWebhooksSecret::parse(secret).expect("a secret");
         let timestamp: i64 = self
@@ -216,22 +246,8 @@ fn check_once_each(got: &[Got], id: i64, alerts: &[(&str, &str)]) {
     assert_eq!(map.len(), alerts.len() * 4, "{map:?}");
     let mut opened_ids = HashMap::new();
     for g in got {
-        let secret = if g.target == "server" {
-            SERVER_SECRET
-        } else {
-            INSTANCE_SECRET
-        };
-        assert!(
-            g.verifies(secret),
-            "{} signature does not verify: {:?}",
-            g.target,
-            g.headers
-        );
-        let body = g.json();
+        let (body, event) = g.checked(id);
         let alert_id = body["data"]["id"].as_i64().expect("an alert id");
-        let event = body["type"].as_str().unwrap().trim_start_matches("alert.");
-        assert_eq!(g.header("webhook-id"), format!("alert_{alert_id}_{event}"));
-        assert_eq!(body["data"]["instanceId"], id);
         assert_eq!(
             body["data"]["state"],
             if event == "opened" {
@@ -394,22 +410,7 @@ async fn failing_polls_open_one_alert_and_their_recovery_resolves_it_once() {
     // Each alert: opened and resolved, to both targets, under one message id per event.
     assert_eq!(map.len(), all.len() * 4, "{map:?} for {all:?}");
     for g in &got {
-        let secret = if g.target == "server" {
-            SERVER_SECRET
-        } else {
-            INSTANCE_SECRET
-        };
-        assert!(
-            g.verifies(secret),
-            "{} signature does not verify: {:?}",
-            g.target,
-            g.headers
-        );
-        let body = g.json();
-        let alert_id = body["data"]["id"].as_i64().expect("an alert id");
-        let event = body["type"].as_str().unwrap().trim_start_matches("alert.");
-        assert_eq!(g.header("webhook-id"), format!("alert_{alert_id}_{event}"));
-        assert_eq!(body["data"]["instanceId"], id);
+        g.checked(id);
     }
     let metrics = reqwest::get(service.metrics_url())
         .await

@@ -107,6 +107,15 @@ async fn next_delivery(
         .expect("the receiver runs")
 }
 
+/// `pollen keys ARGS --db DB --instance ID`.
+fn keys_cli(db: &str, id: i64, args: &[&str]) -> std::process::Output {
+    let id = id.to_string();
+    let mut all = vec!["keys"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--db", db, "--instance", &id]);
+    crate::support::pollen_command(&all, &[])
+}
+
 fn unix_seconds(text: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text.as_str().expect("a date"))
         .expect("RFC 3339")
@@ -237,13 +246,7 @@ async fn during_a_rotation_either_key_verifies_and_after_it_only_the_new_one() {
 
     // The command line: a generated key, a day of grace, then the grace ended at once.
     let db = service.db_url();
-    let id_text = id.to_string();
-    let cli = |args: &[&str]| {
-        let mut all = vec!["keys"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--db", &db, "--instance", &id_text]);
-        crate::support::pollen_command(&all, &[])
-    };
+    let cli = |args: &[&str]| keys_cli(&db, id, args);
     let rotated = cli(&["rotate", "--scheme", "elements", "--json"]);
     assert_eq!(
         rotated.status.code(),
@@ -451,13 +454,7 @@ async fn a_subscriptions_key_rotates_on_its_own_and_its_replaced_key_goes_with_i
 
     // The command line rotates the subscription's Elements key with a day of grace.
     let db = service.db_url();
-    let id_text = id.to_string();
-    let cli = |args: &[&str]| {
-        let mut all = vec!["keys"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--db", &db, "--instance", &id_text]);
-        crate::support::pollen_command(&all, &[])
-    };
+    let cli = |args: &[&str]| keys_cli(&db, id, args);
     let out = cli(&[
         "rotate",
         "--scheme",
