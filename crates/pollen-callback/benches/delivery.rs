@@ -87,6 +87,9 @@ async fn insert(store: &dyn Store, key: &PollKey, notifications: Vec<Notificatio
     let token = claimed[0].lease.as_ref().unwrap().token;
     store
         .commit_poll(PollCommit {
+            window: Vec::new(),
+            checkpoints: Vec::new(),
+            ended_chains: Vec::new(),
             known: Vec::new(),
             reconciled: None,
             key: poll,

@@ -85,6 +85,9 @@
 //!     subscription: None,
 //! };
 //! store.commit_poll(PollCommit {
+//!     window: Vec::new(),
+//!     checkpoints: Vec::new(),
+//!     ended_chains: Vec::new(),
 //!     key, lease_token: lease, watermark: t0, next_due: t0 + TimeDelta::minutes(15),
 //!     seen: vec![], notifications: vec![notification], prune_before: None, known: vec![],
 //!     reconciled: None,

@@ -490,6 +490,10 @@ fn read_configuration(
     let enabled = read_with_default(ctx, map, "event.notification.enabled", |ctx, v, at| {
         ctx.boolean(v, at)
     });
+    let checkpoints =
+        read_with_default(ctx, map, "event.notification.checkpoints", |ctx, v, at| {
+            ctx.boolean(v, at)
+        });
     let notification_url = if enabled == Some(true) {
         ctx.required(
             map,
@@ -636,6 +640,7 @@ fn read_configuration(
             basic: basic?,
             headers: headers?,
             subscriptions: subscriptions?,
+            checkpoints: checkpoints?,
             alerts_url,
             alerts_secret,
         },

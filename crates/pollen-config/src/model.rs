@@ -295,6 +295,8 @@ pub struct Notification {
     /// `event.notification.subscriptions`: receivers besides the callback, in order, names
     /// unique (a pollen extension).
     pub subscriptions: Vec<crate::Subscription>,
+    /// `event.notification.checkpoints`: whether the callback is sent checkpoints.
+    pub checkpoints: bool,
     /// `event.notification.alerts.url`: where this instance's operational alerts are POSTed.
     pub alerts_url: Option<AbsoluteUrl>,
     /// `event.notification.alerts.secret`: `whsec_` + base64 of 24 to 64 bytes, signing the

@@ -109,6 +109,9 @@ impl InstanceConfig {
                 secrets.show(secret),
             );
         }
+        if n.checkpoints {
+            put("event.notification.checkpoints", text("true"));
+        }
         if let Some(url) = &n.alerts_url {
             put("event.notification.alerts.url", text(url.as_str()));
         }

@@ -178,6 +178,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(Configuration, "event.notification.callback.url", "absolute http(s) URL", Absent("required when notifications are enabled"), r#""https://mycoolapp.com/events""#, "Where notifications are POSTed."),
     secret(Configuration, "event.notification.signature.key", Absent("no `Elements-Webhook-Signature` header"), r#""whsec...""#, "HMAC-SHA256 key of the `Elements-Webhook-Signature` header."),
     secret(Configuration, "event.notification.standard_webhooks.secret", Absent("no Standard Webhooks headers"), r#""whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD""#, "`whsec_` + base64 of 24 to 64 random bytes: adds `webhook-id`, `webhook-timestamp` and `webhook-signature` ([Standard Webhooks](https://www.standardwebhooks.com/) v1). pollen extension."),
+    key(Configuration, "event.notification.checkpoints", "boolean", Value("false"), "true", "After each poll that completes a resource's window, send the callback a checkpoint: the window, how many events it held and a digest of their ids, chained to the previous checkpoint, so the receiver can prove it has every event (see docs/events.md, and `pollen-receiver`). pollen extension."),
     key(Configuration, "event.notification.alerts.url", "absolute http(s) URL", Absent("this instance's alerts go only to the server-wide `--alerts-url`"), r#""https://ops.example.com/pollen-alerts""#, "Where this instance's operational alerts are POSTed (a subscription deactivated, notifications that failed their last retry, re-authorization needed, polls failing or stalled, and each recovering; see docs/events.md). pollen extension."),
     secret(Configuration, "event.notification.alerts.secret", Absent("alerts are sent unsigned"), r#""whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD""#, "`whsec_` + base64 of 24 to 64 random bytes: signs the alerts to `event.notification.alerts.url` with Standard Webhooks headers. pollen extension."),
     key(Configuration, "event.notification.basic.username", "string", Absent("no basic authentication"), r#""pollen""#, "HTTP basic-auth user for the callback; needs the password too."),
@@ -213,6 +214,7 @@ pub const KEYS: &[KeyDoc] = &[
     secret(Subscription, "signatureKey", Absent("no `Elements-Webhook-Signature` header"), r#""s3cret""#, "HMAC-SHA256 key of its `Elements-Webhook-Signature` header."),
     secret(Subscription, "standardWebhooksSecret", Absent("no Standard Webhooks headers"), r#""whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD""#, "As `event.notification.standard_webhooks.secret`, for this subscription."),
     key(Subscription, "maxInFlight", "whole number 1 to 64", Absent("4, the sender's per-endpoint limit"), "2", "Requests in flight to this subscription at most."),
+    key(Subscription, "checkpoints", "boolean", Value("false"), "true", "As `event.notification.checkpoints`, for this subscription: its checkpoints cover exactly the events its filter let through."),
 ];
 
 /// The documented keys of one section.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use pollen_template::{Mode, Where};
 use serde_json::{Map, Value};
 
-use crate::load::{absolute_url, standard_webhooks_secret};
+use crate::load::{absolute_url, read_section_default, standard_webhooks_secret};
 use crate::model::{AbsoluteUrl, Extra};
 use crate::poller::{caret_excerpt, encoded_array, located};
 use crate::problem::{Problem, ProblemKind, Severity};
@@ -53,6 +53,8 @@ pub struct Subscription {
     pub standard_webhooks_secret: Option<Secret>,
     /// `maxInFlight`: requests in flight to it at most (`None`: the sender's default).
     pub max_in_flight: Option<u32>,
+    /// `checkpoints`: whether it is sent checkpoints (see `event.notification.checkpoints`).
+    pub checkpoints: bool,
     /// Keys pollen does not know, kept.
     pub extra: Extra,
 }
@@ -85,6 +87,9 @@ impl Subscription {
         }
         if let Some(n) = self.max_in_flight {
             map.insert("maxInFlight".into(), Value::from(n));
+        }
+        if self.checkpoints {
+            map.insert("checkpoints".into(), Value::Bool(true));
         }
         secrets.extra(&self.extra, &mut map);
         Value::Object(map)
@@ -183,7 +188,16 @@ fn read_one(
         None => Some(None),
         Some(v) => read_max_in_flight(ctx, v, &child(at, "maxInFlight")).map(Some),
     };
+    let checkpoints = read_section_default(
+        ctx,
+        map,
+        at,
+        Section::Subscription,
+        "checkpoints",
+        |ctx, v, at| ctx.boolean(v, at),
+    );
     Some(Subscription {
+        checkpoints: checkpoints?,
         name: name?,
         url: url?,
         resources: resources?,

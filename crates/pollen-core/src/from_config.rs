@@ -50,6 +50,7 @@ impl PollSpec {
                 spec.refresh_interval = refresh_interval;
                 spec.reconcile_interval = reconcile_interval;
                 spec.subscriptions = subscriptions(config, &resource.name)?;
+                spec.checkpoints = config.configuration.notification.checkpoints;
                 spec.validate()?;
                 Ok(spec)
             })
@@ -94,6 +95,9 @@ fn subscriptions(
         .filter(|s| s.covers(resource))
         .map(|s| {
             let mut filter = SubscriptionFilter::new(s.name.as_str());
+            if s.checkpoints {
+                filter = filter.with_checkpoints();
+            }
             if let Some(types) = &s.event_types {
                 let types = types
                     .iter()

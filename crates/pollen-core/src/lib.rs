@@ -76,6 +76,7 @@
 
 mod budget;
 mod change;
+mod checkpoint;
 mod clock;
 mod error;
 mod from_config;
@@ -95,6 +96,7 @@ pub mod testing;
 
 pub use budget::{RateBucket, RateTake};
 pub use change::{Change, Classifier, EventType, StableId, Tally, Window};
+pub use checkpoint::checkpoint_digest;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryStore;
@@ -113,8 +115,8 @@ pub use spec::{
     RequestTemplate, Rfc3339Dates, TemplateDates,
 };
 pub use store::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
-    PollCommit, PollFailure, PollProgress, PollState, Reconciled, ReleasedWork, SeenChange, Store,
-    Worker, WorkerStatus, RESPONSE_EXCERPT_LIMIT,
+    AttemptOutcome, AttemptRecord, CheckpointHead, DeliveryAttempt, Lease, OutboxEntry,
+    OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollProgress, PollState, Reconciled,
+    ReleasedWork, SeenChange, Store, WindowEvent, Worker, WorkerStatus, RESPONSE_EXCERPT_LIMIT,
 };
 pub use subscription::SubscriptionFilter;

@@ -12,9 +12,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, OutboxEntry, OutboxFilter, OutboxStatus,
-    PollCommit, PollFailure, PollProgress, PollState, ReleasedWork, SeenChange, Store, Worker,
-    WorkerStatus,
+    AttemptOutcome, AttemptRecord, CheckpointHead, DeliveryAttempt, Lease, OutboxEntry,
+    OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollProgress, PollState, ReleasedWork,
+    SeenChange, Store, WindowEvent, Worker, WorkerStatus,
 };
 
 /// An in-memory [`Store`]: everything behind one mutex, indexed so that claiming among tens of
@@ -34,6 +34,10 @@ struct Inner {
     seen: HashMap<PollKey, HashMap<StableId, DateTime<Utc>>>,
     /// Record ids known for reconciliation, per key.
     known: HashMap<PollKey, BTreeSet<String>>,
+    /// Checkpoint chain heads per key, by subscription.
+    heads: HashMap<PollKey, BTreeMap<Option<String>, CheckpointHead>>,
+    /// Events in open checkpoint windows, per key.
+    window: HashMap<PollKey, BTreeSet<WindowEvent>>,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_ids: HashMap<StableId, u64>,
     /// Per lane ([`crate::lane`]), (next attempt, seq) of its pending notifications, leased or
@@ -318,6 +322,8 @@ impl Store for MemoryStore {
         };
         inner.seen.remove(key);
         inner.known.remove(key);
+        inner.heads.remove(key);
+        inner.window.remove(key);
         inner.paused.remove(key);
         Self::ready(Ok(existed))
     }
@@ -541,6 +547,22 @@ impl Store for MemoryStore {
             commit.prune_before,
             commit.notifications,
         );
+        let window = inner.window.entry(commit.key.clone()).or_default();
+        window.extend(commit.window);
+        for ended in commit
+            .ended_chains
+            .iter()
+            .chain(commit.checkpoints.iter().map(|h| &h.subscription))
+        {
+            window.retain(|e| &e.subscription != ended);
+        }
+        let heads = inner.heads.entry(commit.key.clone()).or_default();
+        for ended in &commit.ended_chains {
+            heads.remove(ended);
+        }
+        for head in commit.checkpoints {
+            heads.insert(head.subscription.clone(), head);
+        }
         Self::ready(Ok(()))
     }
 
@@ -561,6 +583,11 @@ impl Store for MemoryStore {
             .entry(progress.key.clone())
             .or_default()
             .extend(progress.known);
+        inner
+            .window
+            .entry(progress.key.clone())
+            .or_default()
+            .extend(progress.window);
         inner.append(&progress.key, progress.seen, None, progress.notifications);
         Self::ready(Ok(()))
     }
@@ -575,6 +602,29 @@ impl Store for MemoryStore {
             state.lease = None;
             Ok(())
         }))
+    }
+
+    fn checkpoint_heads<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, Result<Vec<CheckpointHead>>> {
+        let inner = self.lock();
+        let heads = inner
+            .heads
+            .get(key)
+            .map(|heads| heads.values().cloned().collect())
+            .unwrap_or_default();
+        Self::ready(Ok(heads))
+    }
+
+    fn window_events<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<WindowEvent>>> {
+        let inner = self.lock();
+        let events = inner
+            .window
+            .get(key)
+            .map(|events| events.iter().cloned().collect())
+            .unwrap_or_default();
+        Self::ready(Ok(events))
     }
 
     fn known_ids<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<String>>> {

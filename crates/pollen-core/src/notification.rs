@@ -7,6 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::change::{Change, StableId};
+use crate::checkpoint::{Tag, Windows};
 use crate::spec::{PollKey, PollSpec};
 
 /// The vendor's limit, kept: at most this many events per notification.
@@ -129,9 +130,23 @@ pub fn build_notifications_after(
     now: DateTime<Utc>,
     rewinds: u64,
 ) -> Vec<Notification> {
+    build_notifications_in(spec, changes, poll_date, now, rewinds, &Windows::default())
+}
+
+/// [`build_notifications_after`], the notifications of checkpointed subscriptions tagged with
+/// their open window.
+pub(crate) fn build_notifications_in(
+    spec: &PollSpec,
+    changes: &[Change],
+    poll_date: DateTime<Utc>,
+    now: DateTime<Utc>,
+    rewinds: u64,
+    windows: &Windows,
+) -> Vec<Notification> {
+    let callback = windows.tag(spec, None);
     let mut out: Vec<Notification> = changes
         .chunks(MAX_EVENTS_PER_NOTIFICATION)
-        .map(|chunk| build_one(spec, chunk, poll_date, now, rewinds, None))
+        .map(|chunk| build_one(spec, chunk, poll_date, now, rewinds, None, callback))
         .collect();
     for subscription in &spec.subscriptions {
         let accepted: Vec<Change> = changes
@@ -139,6 +154,7 @@ pub fn build_notifications_after(
             .filter(|c| subscription.accepts(c))
             .cloned()
             .collect();
+        let tag = windows.tag(spec, Some(&subscription.name));
         out.extend(accepted.chunks(MAX_EVENTS_PER_NOTIFICATION).map(|chunk| {
             build_one(
                 spec,
@@ -147,6 +163,7 @@ pub fn build_notifications_after(
                 now,
                 rewinds,
                 Some(&subscription.name),
+                tag,
             )
         }));
     }
@@ -160,6 +177,7 @@ fn build_one(
     now: DateTime<Utc>,
     rewinds: u64,
     subscription: Option<&str>,
+    checkpoint: Option<Tag<'_>>,
 ) -> Notification {
     let event_ids: Vec<StableId> = changes.iter().map(|c| c.id).collect();
     let id = notification_id_for(&event_ids, rewinds, subscription);
@@ -175,6 +193,7 @@ fn build_one(
         created_date: now.format("%a %b %d %H:%M:%S UTC %Y").to_string(),
         id,
         message: Message {
+            checkpoint,
             element_key: &info.element_key,
             event_id: id,
             events: Events {
@@ -230,6 +249,9 @@ struct Body<'a> {
 
 #[derive(Serialize)]
 struct Message<'a> {
+    /// Only in the notifications of checkpointed subscriptions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<Tag<'a>>,
     #[serde(rename = "elementKey")]
     element_key: &'a str,
     #[serde(rename = "eventId")]
@@ -379,7 +401,7 @@ fn merged<'v, S: Serializer>(
 }
 
 /// Numeric instance ids are numbers in the vendor's payloads; others stay strings.
-fn instance_id_value(instance: &str) -> Value {
+pub(crate) fn instance_id_value(instance: &str) -> Value {
     match instance.parse::<u64>() {
         Ok(n) if !instance.starts_with('0') || instance == "0" => Value::from(n),
         _ => Value::String(instance.to_owned()),
@@ -533,7 +555,7 @@ mod tests {
                 tags: vec!["t1".into(), "ü".into()],
             };
             for chunk in [&changes[..], &changes[..1], &changes[3..7], &[]] {
-                let built = build_one(&spec, chunk, poll_date, now, 0, None);
+                let built = build_one(&spec, chunk, poll_date, now, 0, None, None);
                 assert_eq!(
                     built.body,
                     rendered_through_value(&spec, chunk, poll_date, now),

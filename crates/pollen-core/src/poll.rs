@@ -10,14 +10,15 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::change::{Change, Classifier, EventType, StableId, Tally, Window};
+use crate::checkpoint::Windows;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
-use crate::notification::{build_notifications_after, Notification};
+use crate::notification::{build_notifications_in, Notification};
 use crate::reconcile::{self, Abort};
 use crate::source::{FetchRequest, Page, Purpose, Source};
 use crate::spec::{PollKey, PollSpec};
-use crate::store::{PollCommit, PollProgress, PollState, SeenChange, Store};
+use crate::store::{PollCommit, PollProgress, PollState, SeenChange, Store, WindowEvent};
 
 /// What a committed poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +84,16 @@ pub(crate) async fn run_poll(
     let local_start = ctx.clock.now();
     let reconcile_due = reconcile::is_due(spec, source, state.reconciled_at, local_start);
     let remember_ids = spec.reconcile_interval.is_some() && source.supports_reconcile(&spec.key);
-    let mut emitter = Emitter::new(ctx, spec, lease_token, remember_ids, state.rewinds);
+    let heads = ctx.store.checkpoint_heads(&spec.key).await?;
+    let windows = Windows::new(spec, heads, watermark);
+    let mut emitter = Emitter::new(
+        ctx,
+        spec,
+        lease_token,
+        remember_ids,
+        state.rewinds,
+        &windows,
+    );
     let mut since = spec.window_start(watermark);
     let mut walk = walk_changes(&mut emitter, source, watermark, since, local_start).await?;
     // Before its first poll a key's watermark is on our clock; once the vendor has told us its
@@ -191,7 +201,8 @@ pub(crate) async fn run_poll(
     } else {
         None
     };
-    let (seen, notifications, fresh, known) = emitter.take_fresh(&window).await?;
+    let (seen, mut notifications, fresh, known, mut window_events) =
+        emitter.take_fresh(&window).await?;
     let shifted = tally.newer_than_start || total_changed;
     let new_watermark = if shifted {
         watermark
@@ -199,6 +210,18 @@ pub(crate) async fn run_poll(
         watermark.max(window.poll_start)
     };
     let now = ctx.clock.now();
+    // A poll that moved the watermark completes the window of every checkpointed subscription:
+    // its checkpoint counts the events written since the last one, by this poll and by any
+    // that died after writing progress.
+    let checkpoints = if new_watermark > watermark && !windows.is_idle() {
+        let mut events = ctx.store.window_events(&spec.key).await?;
+        events.append(&mut window_events);
+        let (checkpoints, heads) = windows.close(spec, &events, new_watermark, now);
+        notifications.extend(checkpoints);
+        heads
+    } else {
+        Vec::new()
+    };
     let next_due = next_slot(&spec.key, spec.refresh_interval, now);
     let notification_count = notifications.len();
     let commit = PollCommit {
@@ -211,6 +234,9 @@ pub(crate) async fn run_poll(
         prune_before: Some(spec.window_start(new_watermark) - spec.dedup_margin),
         known,
         reconciled,
+        window: window_events,
+        checkpoints,
+        ended_chains: windows.ended(),
     };
     // The final write, as its own span under the poll's (chunks written before are not in it).
     let commit_span = tracing::info_span!(
@@ -286,10 +312,19 @@ struct Emitter<'c, 'a> {
     remember_ids: bool,
     /// The key's rewinds so far: the notifications of a re-read are new deliveries.
     rewinds: u64,
+    /// The open checkpoint windows, whose tags the notifications carry.
+    windows: &'c Windows,
 }
 
-/// What [`Emitter::take_fresh`] returns: seen keys, notifications, counts, known ids.
-type FreshPart = (Vec<SeenChange>, Vec<Notification>, Fresh, Vec<String>);
+/// What [`Emitter::take_fresh`] returns: seen keys, notifications, counts, known ids, window
+/// events.
+type FreshPart = (
+    Vec<SeenChange>,
+    Vec<Notification>,
+    Fresh,
+    Vec<String>,
+    Vec<WindowEvent>,
+);
 
 /// The fresh changes of a chunk, counted by kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -324,9 +359,11 @@ impl<'c, 'a> Emitter<'c, 'a> {
         lease_token: u64,
         remember_ids: bool,
         rewinds: u64,
+        windows: &'c Windows,
     ) -> Self {
         Emitter {
             rewinds,
+            windows,
             ctx,
             spec,
             lease_token,
@@ -409,13 +446,15 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 .collect()
         };
         self.duplicates += (total - fresh.len()) as u64;
-        let notifications = build_notifications_after(
+        let notifications = build_notifications_in(
             self.spec,
             &fresh,
             window.poll_start,
             self.ctx.clock.now(),
             self.rewinds,
+            self.windows,
         );
+        let window_events = self.windows.events_of(&notifications);
         let seen = fresh
             .iter()
             .map(|c| SeenChange {
@@ -432,7 +471,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
         } else {
             Vec::new()
         };
-        Ok((seen, notifications, Fresh::of(&fresh), known))
+        Ok((seen, notifications, Fresh::of(&fresh), known, window_events))
     }
 
     /// Starts writing the pending changes as progress once there are [`PROGRESS_CHUNK`] of
@@ -448,7 +487,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             let known = self.ctx.store.seen_count(&self.spec.key).await?;
             self.store_had_none = Some(known == 0);
         }
-        let (seen, notifications, fresh, known) = self.take_fresh(window).await?;
+        let (seen, notifications, fresh, known, window) = self.take_fresh(window).await?;
         if fresh.total() > 0 {
             let count = notifications.len();
             let write = self.ctx.store.commit_progress(PollProgress {
@@ -457,6 +496,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 seen,
                 notifications,
                 known,
+                window,
             });
             self.in_flight = Some((write, fresh, count));
         }

@@ -334,6 +334,10 @@ pub struct PollSpec {
     /// The instance's subscriptions besides the callback that take events of this resource
     /// (`event.notification.subscriptions`), each sent its own filtered notifications.
     pub subscriptions: Vec<crate::SubscriptionFilter>,
+    /// Whether the callback (subscription 0) is sent a checkpoint after each poll that moves
+    /// the watermark (`event.notification.checkpoints`, default false); each subscription says
+    /// so in [`SubscriptionFilter::checkpoints`](crate::SubscriptionFilter::checkpoints).
+    pub checkpoints: bool,
 }
 
 impl PollSpec {
@@ -359,7 +363,19 @@ impl PollSpec {
             max_pages: 100_000,
             reconcile_interval: None,
             subscriptions: Vec::new(),
+            checkpoints: false,
         }
+    }
+
+    /// The subscriptions that are sent checkpoints (`None`: the callback), in order.
+    pub fn checkpointed(&self) -> impl Iterator<Item = Option<&str>> {
+        let callback = self.checkpoints.then_some(None);
+        callback.into_iter().chain(
+            self.subscriptions
+                .iter()
+                .filter(|s| s.checkpoints)
+                .map(|s| Some(s.name.as_str())),
+        )
     }
 
     /// Checks the values that would make polling misbehave.

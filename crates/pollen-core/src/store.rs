@@ -85,6 +85,43 @@ pub struct PollCommit {
     pub known: Vec<String>,
     /// The reconciliation this poll completed, if it ran one.
     pub reconciled: Option<Reconciled>,
+    /// Events of checkpointed subscriptions written by this commit whose window stays open
+    /// (the subscription gets no checkpoint in this commit), as for [`PollProgress::window`].
+    pub window: Vec<WindowEvent>,
+    /// The checkpoints among `notifications`, as their chains' new heads: each replaces its
+    /// subscription's head and closes its window (the key's [`WindowEvent`]s of that
+    /// subscription are deleted).
+    pub checkpoints: Vec<CheckpointHead>,
+    /// Subscriptions of the key no longer sent checkpoints: their head and window events are
+    /// deleted, so that turning checkpoints on again starts a new chain.
+    pub ended_chains: Vec<Option<String>>,
+}
+
+/// The latest checkpoint of one chain: what the next checkpoint of the same (instance,
+/// resource, subscription) follows. See `docs/events.md`, "Checkpoints".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointHead {
+    /// The subscription (`None`: the callback).
+    pub subscription: Option<String>,
+    /// The chain's id.
+    pub chain: StableId,
+    /// The checkpoint's place in its chain, from 1.
+    pub sequence: u64,
+    /// The checkpoint's id.
+    pub id: StableId,
+    /// The end of its window (`to`), exactly as sent: the next window's `from`.
+    pub to: String,
+}
+
+/// An event written to a checkpointed subscription whose window is still open: the next
+/// checkpoint of that subscription counts it. Written with its notification, so that a poll
+/// that dies after writing progress still has its events counted by the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WindowEvent {
+    /// The subscription (`None`: the callback).
+    pub subscription: Option<String>,
+    /// The event id.
+    pub event: StableId,
 }
 
 /// A completed reconciliation, written with its poll's [`PollCommit`]: the key's known ids gain
@@ -116,6 +153,9 @@ pub struct PollProgress {
     pub notifications: Vec<Notification>,
     /// Record ids to remember as known, as for [`PollCommit::known`].
     pub known: Vec<String>,
+    /// The events of `notifications` sent to checkpointed subscriptions, counted by their next
+    /// checkpoint (an event already in its subscription's window is skipped).
+    pub window: Vec<WindowEvent>,
 }
 
 /// A failed poll: the watermark stays, the failure count grows, the lease is released.
@@ -318,8 +358,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         next_due: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<PollState>>;
 
-    /// Removes the state, the seen changes and the known ids of `key` (its outbox rows stay).
-    /// Returns whether it existed.
+    /// Removes the state, the seen changes, the known ids, the checkpoint heads and window
+    /// events of `key` (its outbox rows stay). Returns whether it existed.
     fn unregister<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<bool>>;
 
     /// Pauses every poll state of `instance`: none is claimed, nor counted by
@@ -419,6 +459,17 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// How many seen changes `key` remembers.
     fn seen_count<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<u64>>;
+
+    /// The latest checkpoint of each of `key`'s chains ([`PollCommit::checkpoints`]), by
+    /// subscription (the callback first).
+    fn checkpoint_heads<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, Result<Vec<CheckpointHead>>>;
+
+    /// The events of `key` written to checkpointed subscriptions since their last checkpoint
+    /// ([`PollProgress::window`], [`PollCommit::window`]), sorted.
+    fn window_events<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<WindowEvent>>>;
 
     /// The record ids `key` knows for reconciliation ([`PollCommit::known`],
     /// [`Reconciled`]), sorted.

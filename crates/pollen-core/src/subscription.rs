@@ -19,6 +19,9 @@ pub struct SubscriptionFilter {
     pub filter: Option<Expr>,
     /// `NOT filter`, to tell "does not match" from "cannot tell" for DELETED changes.
     negated: Option<Expr>,
+    /// Whether it is sent checkpoints ([`PollSpec::checkpoints`](crate::PollSpec::checkpoints)
+    /// for the callback).
+    pub checkpoints: bool,
 }
 
 impl SubscriptionFilter {
@@ -29,7 +32,14 @@ impl SubscriptionFilter {
             event_types: None,
             filter: None,
             negated: None,
+            checkpoints: false,
         }
+    }
+
+    /// Sends it checkpoints.
+    pub fn with_checkpoints(mut self) -> Self {
+        self.checkpoints = true;
+        self
     }
 
     /// Only changes of `types`.

@@ -75,6 +75,9 @@ async fn writer(store: Arc<SqlStore>, writer: u32) -> (u64, Duration) {
             for state in claimed {
                 poll += 1;
                 let commit = PollCommit {
+                    window: Vec::new(),
+                    checkpoints: Vec::new(),
+                    ended_chains: Vec::new(),
                     known: Vec::new(),
                     reconciled: None,
                     key: state.key.clone(),

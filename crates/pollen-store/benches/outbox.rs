@@ -54,6 +54,9 @@ async fn fill(store: &dyn Store) {
             .collect();
         store
             .commit_poll(PollCommit {
+                window: Vec::new(),
+                checkpoints: Vec::new(),
+                ended_chains: Vec::new(),
                 known: Vec::new(),
                 reconciled: None,
                 key: state.key.clone(),

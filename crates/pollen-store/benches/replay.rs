@@ -60,6 +60,9 @@ async fn fill(store: &SqlStore) -> Vec<StableId> {
             .collect();
         store
             .commit_poll(PollCommit {
+                window: Vec::new(),
+                checkpoints: Vec::new(),
+                ended_chains: Vec::new(),
                 known: Vec::new(),
                 reconciled: None,
                 key: key.clone(),

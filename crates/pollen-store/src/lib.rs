@@ -57,6 +57,9 @@
 //! let token = claimed[0].lease.as_ref().unwrap().token;
 //! store
 //!     .commit_poll(PollCommit {
+//!         window: Vec::new(),
+//!         checkpoints: Vec::new(),
+//!         ended_chains: Vec::new(),
 //!         key: key.clone(),
 //!         lease_token: token,
 //!         watermark: t0,
@@ -73,6 +76,9 @@
 //!
 //! // The same commit again is fenced off: the lease was released by the first.
 //! let again = PollCommit {
+//!     window: Vec::new(),
+//!     checkpoints: Vec::new(),
+//!     ended_chains: Vec::new(),
 //!     key: key.clone(),
 //!     lease_token: token,
 //!     watermark: t0,

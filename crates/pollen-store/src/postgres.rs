@@ -10,9 +10,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
-    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, Purpose, RateBucket,
-    RateTake, ReleasedWork, SeenChange, StableId, Worker, WorkerStatus,
+    AttemptOutcome, AttemptRecord, CheckpointHead, DeliveryAttempt, Lease, Notification,
+    OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress,
+    PollState, Purpose, RateBucket, RateTake, ReleasedWork, SeenChange, StableId, WindowEvent,
+    Worker, WorkerStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};
@@ -36,6 +37,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 /// The known-record changes of a commit (reconciliation), written in its statement.
 #[derive(Debug, Clone, Copy)]
+/// The checkpoint part of a poll's write: see [`PollCommit::checkpoints`].
+struct Chains<'a> {
+    /// Events entering open windows.
+    window: &'a [WindowEvent],
+    /// New chain heads (their windows close).
+    heads: &'a [CheckpointHead],
+    /// Chains that end.
+    ended: &'a [Option<String>],
+}
+
+/// How the store names a subscription in checkpoint tables: `''` for the callback.
+fn subscription_column(subscription: Option<&str>) -> &str {
+    subscription.unwrap_or("")
+}
+
 struct Known<'a> {
     /// The state's new `reconciled_at`, when the commit completes a reconciliation.
     at: Option<DateTime<Utc>>,
@@ -459,6 +475,11 @@ impl PgBackend {
                     add: &known,
                     remove: removed,
                 },
+                Chains {
+                    window: &commit.window,
+                    heads: &commit.checkpoints,
+                    ended: &commit.ended_chains,
+                },
             )
             .await
             .map_err(db("committing a poll"))?;
@@ -491,6 +512,11 @@ impl PgBackend {
                     add: &progress.known,
                     remove: &[],
                 },
+                Chains {
+                    window: &progress.window,
+                    heads: &[],
+                    ended: &[],
+                },
             )
             .await
             .map_err(db("writing a poll's progress"))?;
@@ -514,6 +540,7 @@ impl PgBackend {
         prune_before: Option<DateTime<Utc>>,
         notifications: &[Notification],
         known: Known<'_>,
+        chains: Chains<'_>,
     ) -> std::result::Result<bool, sqlx::Error> {
         // Keys older than the prune horizon would be pruned at once: not inserting them is the
         // same result (and a data-modifying CTE cannot see rows inserted by its sibling).
@@ -530,6 +557,32 @@ impl PgBackend {
         let created: Vec<DateTime<Utc>> = n.iter().map(|n| n.created_at).collect();
         let events: Vec<Vec<u8>> = n.iter().map(|n| event_ids_bytes(&n.event_ids)).collect();
         let bodies: Vec<&str> = n.iter().map(|n| n.body.as_str()).collect();
+        let (window_subscriptions, window_events): (Vec<&str>, Vec<Vec<u8>>) = chains
+            .window
+            .iter()
+            .map(|e| {
+                (
+                    subscription_column(e.subscription.as_deref()),
+                    e.event.0.to_vec(),
+                )
+            })
+            .unzip();
+        let h = chains.heads;
+        let head_subscriptions: Vec<&str> = h
+            .iter()
+            .map(|h| subscription_column(h.subscription.as_deref()))
+            .collect();
+        let head_chains: Vec<Vec<u8>> = h.iter().map(|h| h.chain.0.to_vec()).collect();
+        let head_sequences: Vec<i64> = h.iter().map(|h| db_u64(h.sequence)).collect();
+        let head_ids: Vec<Vec<u8>> = h.iter().map(|h| h.id.0.to_vec()).collect();
+        let head_tos: Vec<&str> = h.iter().map(|h| h.to.as_str()).collect();
+        let ended: Vec<&str> = chains
+            .ended
+            .iter()
+            .map(|s| subscription_column(s.as_deref()))
+            .collect();
+        // A closed window's events go with it; an ended chain's head and events too.
+        let closed: Vec<&str> = head_subscriptions.iter().chain(&ended).copied().collect();
         let sql = format!(
             "WITH st AS ({state}), \
              pruned AS (\
@@ -557,7 +610,27 @@ impl PgBackend {
                ON CONFLICT DO NOTHING), \
              known_gone AS (\
                DELETE FROM known_record k USING st \
-               WHERE k.state_id = st.id AND k.record_id = ANY($17::text[])) \
+               WHERE k.state_id = st.id AND k.record_id = ANY($17::text[])), \
+             window_new AS (\
+               INSERT INTO checkpoint_event (state_id, subscription, event_id) \
+               SELECT st.id, u.subscription, u.event_id \
+               FROM st, UNNEST($19::text[], $20::bytea[]) AS u (subscription, event_id) \
+               ON CONFLICT DO NOTHING), \
+             window_closed AS (\
+               DELETE FROM checkpoint_event e USING st \
+               WHERE e.state_id = st.id AND e.subscription = ANY($21::text[])), \
+             heads_new AS (\
+               INSERT INTO checkpoint_head (state_id, subscription, chain, sequence, \
+                 checkpoint, to_text) \
+               SELECT st.id, u.subscription, u.chain, u.sequence, u.checkpoint, u.to_text \
+               FROM st, UNNEST($22::text[], $23::bytea[], $24::bigint[], $25::bytea[], \
+                 $26::text[]) AS u (subscription, chain, sequence, checkpoint, to_text) \
+               ON CONFLICT (state_id, subscription) DO UPDATE SET chain = excluded.chain, \
+                 sequence = excluded.sequence, checkpoint = excluded.checkpoint, \
+                 to_text = excluded.to_text), \
+             heads_ended AS (\
+               DELETE FROM checkpoint_head h USING st \
+               WHERE h.state_id = st.id AND h.subscription = ANY($27::text[])) \
              SELECT id FROM st"
         );
         let row: Option<i64> = sqlx::query_scalar(&sql)
@@ -579,6 +652,15 @@ impl PgBackend {
             .bind(known.add)
             .bind(known.remove)
             .bind(&lanes)
+            .bind(&window_subscriptions)
+            .bind(&window_events)
+            .bind(&closed)
+            .bind(&head_subscriptions)
+            .bind(&head_chains)
+            .bind(&head_sequences)
+            .bind(&head_ids)
+            .bind(&head_tos)
+            .bind(&ended)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -618,6 +700,52 @@ impl PgBackend {
         .await
         .map_err(db("pruning seen changes"))?;
         Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn checkpoint_heads(&self, key: &PollKey) -> Result<Vec<CheckpointHead>> {
+        let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = sqlx::query_as(
+            "SELECT h.subscription, h.chain, h.sequence, h.checkpoint, h.to_text \
+             FROM checkpoint_head h JOIN poll_state p ON p.id = h.state_id \
+             WHERE p.instance = $1 AND p.resource = $2 ORDER BY h.subscription COLLATE \"C\"",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading checkpoint heads"))?;
+        rows.into_iter()
+            .map(|(subscription, chain, sequence, id, to)| {
+                Ok(CheckpointHead {
+                    subscription: (!subscription.is_empty()).then_some(subscription),
+                    chain: stable_id(&chain)?,
+                    sequence: sequence as u64,
+                    id: stable_id(&id)?,
+                    to,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn window_events(&self, key: &PollKey) -> Result<Vec<WindowEvent>> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT e.subscription, e.event_id \
+             FROM checkpoint_event e JOIN poll_state p ON p.id = e.state_id \
+             WHERE p.instance = $1 AND p.resource = $2 \
+             ORDER BY e.subscription COLLATE \"C\", e.event_id",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading checkpoint window events"))?;
+        rows.into_iter()
+            .map(|(subscription, event)| {
+                Ok(WindowEvent {
+                    subscription: (!subscription.is_empty()).then_some(subscription),
+                    event: stable_id(&event)?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn known_ids(&self, key: &PollKey) -> Result<Vec<String>> {

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollen_core::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, Lease, Notification, OutboxEntry, OutboxFilter,
-    OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress, PollState, Purpose, RateBucket,
-    RateTake, ReleasedWork, SeenChange, StableId, Worker, WorkerStatus,
+    AttemptOutcome, AttemptRecord, CheckpointHead, DeliveryAttempt, Lease, Notification,
+    OutboxEntry, OutboxFilter, OutboxStatus, PollCommit, PollFailure, PollKey, PollProgress,
+    PollState, Purpose, RateBucket, RateTake, ReleasedWork, SeenChange, StableId, WindowEvent,
+    Worker, WorkerStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -761,6 +762,14 @@ impl SqliteBackend {
             None => (&[][..], &[][..]),
         };
         remember(&mut tx, state_id, &[&commit.known, added], removed).await?;
+        chains(
+            &mut tx,
+            state_id,
+            &commit.window,
+            &commit.checkpoints,
+            &commit.ended_chains,
+        )
+        .await?;
         tx.commit().await.map_err(db("committing a poll"))
     }
 
@@ -790,6 +799,7 @@ impl SqliteBackend {
         )
         .await?;
         remember(&mut tx, state_id, &[&progress.known], &[]).await?;
+        chains(&mut tx, state_id, &progress.window, &[], &[]).await?;
         tx.commit().await.map_err(db("writing a poll's progress"))
     }
 
@@ -827,6 +837,51 @@ impl SqliteBackend {
         .await
         .map_err(db("pruning seen changes"))?;
         Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn checkpoint_heads(&self, key: &PollKey) -> Result<Vec<CheckpointHead>> {
+        let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = sqlx::query_as(
+            "SELECT subscription, chain, sequence, checkpoint, to_text FROM checkpoint_head \
+             WHERE state_id = (SELECT id FROM poll_state WHERE instance = ? AND resource = ?) \
+             ORDER BY subscription",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading checkpoint heads"))?;
+        rows.into_iter()
+            .map(|(subscription, chain, sequence, id, to)| {
+                Ok(CheckpointHead {
+                    subscription: (!subscription.is_empty()).then_some(subscription),
+                    chain: stable_id(&chain)?,
+                    sequence: sequence as u64,
+                    id: stable_id(&id)?,
+                    to,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn window_events(&self, key: &PollKey) -> Result<Vec<WindowEvent>> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT subscription, event_id FROM checkpoint_event \
+             WHERE state_id = (SELECT id FROM poll_state WHERE instance = ? AND resource = ?) \
+             ORDER BY subscription, event_id",
+        )
+        .bind(&key.instance)
+        .bind(&key.resource)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading checkpoint window events"))?;
+        rows.into_iter()
+            .map(|(subscription, event)| {
+                Ok(WindowEvent {
+                    subscription: (!subscription.is_empty()).then_some(subscription),
+                    event: stable_id(&event)?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn known_ids(&self, key: &PollKey) -> Result<Vec<String>> {
@@ -2361,6 +2416,75 @@ fn lowercase(text: &str) -> String {
 /// Adds seen keys (those not older than `prune_before`), prunes, and appends notifications
 /// (queued for an inactive subscription): the shared half of a poll commit and its progress.
 /// Adds every id of `add` to the known records of `state_id` and removes those of `remove`.
+/// How the store names a subscription in checkpoint tables: `''` for the callback.
+fn subscription_column(subscription: Option<&str>) -> &str {
+    subscription.unwrap_or("")
+}
+
+/// The checkpoint part of a poll's write: events entering open windows, new chain heads
+/// (their windows' events deleted), ended chains (head and events deleted).
+async fn chains(
+    tx: &mut Transaction<'_, Sqlite>,
+    state_id: i64,
+    window: &[WindowEvent],
+    heads: &[CheckpointHead],
+    ended: &[Option<String>],
+) -> Result<()> {
+    for chunk in window.chunks(INSERT_CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO checkpoint_event (state_id, subscription, event_id) ",
+        );
+        q.push_values(chunk, |mut row, e| {
+            row.push_bind(state_id)
+                .push_bind(subscription_column(e.subscription.as_deref()))
+                .push_bind(e.event.0.as_slice());
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build()
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing checkpoint window events"))?;
+    }
+    let closed = heads
+        .iter()
+        .map(|h| h.subscription.as_deref())
+        .chain(ended.iter().map(Option::as_deref));
+    for subscription in closed {
+        sqlx::query("DELETE FROM checkpoint_event WHERE state_id = ? AND subscription = ?")
+            .bind(state_id)
+            .bind(subscription_column(subscription))
+            .execute(&mut **tx)
+            .await
+            .map_err(db("closing a checkpoint window"))?;
+    }
+    for subscription in ended {
+        sqlx::query("DELETE FROM checkpoint_head WHERE state_id = ? AND subscription = ?")
+            .bind(state_id)
+            .bind(subscription_column(subscription.as_deref()))
+            .execute(&mut **tx)
+            .await
+            .map_err(db("ending a checkpoint chain"))?;
+    }
+    for head in heads {
+        sqlx::query(
+            "INSERT INTO checkpoint_head (state_id, subscription, chain, sequence, checkpoint, \
+             to_text) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (state_id, subscription) DO UPDATE \
+             SET chain = excluded.chain, sequence = excluded.sequence, \
+             checkpoint = excluded.checkpoint, to_text = excluded.to_text",
+        )
+        .bind(state_id)
+        .bind(subscription_column(head.subscription.as_deref()))
+        .bind(head.chain.0.as_slice())
+        .bind(db_u64(head.sequence))
+        .bind(head.id.0.as_slice())
+        .bind(&head.to)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("writing a checkpoint head"))?;
+    }
+    Ok(())
+}
+
 async fn remember(
     tx: &mut Transaction<'_, Sqlite>,
     state_id: i64,

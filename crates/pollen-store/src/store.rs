@@ -6,9 +6,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pollen_config::{InstanceConfig, Secret};
 use pollen_core::{
-    AttemptRecord, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey,
-    PollProgress, PollState, Purpose, RateBucket, RateTake, ReleasedWork, StableId, Store, Worker,
-    WorkerStatus,
+    AttemptRecord, CheckpointHead, DeliveryAttempt, OutboxEntry, OutboxFilter, PollCommit,
+    PollFailure, PollKey, PollProgress, PollState, Purpose, RateBucket, RateTake, ReleasedWork,
+    StableId, Store, WindowEvent, Worker, WorkerStatus,
 };
 
 use crate::alert::{Alert, AlertChanges, AlertDelivery, AlertKind, AlertOutcome, AlertSettings};
@@ -671,6 +671,20 @@ impl Store for SqlStore {
         key: &'a PollKey,
     ) -> BoxFuture<'a, pollen_core::Result<Vec<String>>> {
         boxed!(self, b => b.known_ids(key))
+    }
+
+    fn checkpoint_heads<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<CheckpointHead>>> {
+        boxed!(self, b => b.checkpoint_heads(key))
+    }
+
+    fn window_events<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, pollen_core::Result<Vec<WindowEvent>>> {
+        boxed!(self, b => b.window_events(key))
     }
 
     fn set_subscription_active<'a>(

@@ -61,6 +61,9 @@ pub(crate) async fn enqueue(
     let ids = notifications.iter().map(|n| n.id).collect();
     store
         .commit_poll(PollCommit {
+            window: Vec::new(),
+            checkpoints: Vec::new(),
+            ended_chains: Vec::new(),
             known: Vec::new(),
             reconciled: None,
             key,

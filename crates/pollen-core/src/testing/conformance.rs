@@ -51,6 +51,9 @@ fn commit(key: &PollKey, token: u64, watermark: DateTime<Utc>) -> PollCommit {
         seen: Vec::new(),
         notifications: Vec::new(),
         prune_before: None,
+        window: Vec::new(),
+        checkpoints: Vec::new(),
+        ended_chains: Vec::new(),
     }
 }
 
@@ -337,6 +340,7 @@ pub async fn progress_writes_outbox_and_seen_but_keeps_the_lease(store: &dyn Sto
     let token = claimed[0].lease.as_ref().unwrap().token;
     let progress = |token: u64, n: u8| PollProgress {
         known: Vec::new(),
+        window: Vec::new(),
         key: k.clone(),
         lease_token: token,
         seen: vec![SeenChange {
@@ -1137,6 +1141,7 @@ pub async fn renewals_keep_a_lease_until_another_worker_takes_it(store: &dyn Sto
     let err = store
         .commit_progress(PollProgress {
             known: Vec::new(),
+            window: Vec::new(),
             key: lost_key.clone(),
             lease_token: lost_token,
             seen: vec![SeenChange {
@@ -1353,6 +1358,7 @@ pub async fn known_ids_follow_commits_and_reconciliations(store: &dyn Store) {
             seen: Vec::new(),
             notifications: Vec::new(),
             known: ids(&["b", "a"]),
+            window: Vec::new(),
         })
         .await
         .unwrap();

@@ -9,10 +9,10 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::future::BoxFuture;
 use pollen_core::testing::FakeSource;
 use pollen_core::{
-    Clock, DateField, DeliveryAttempt, Error, FieldPath, ManualClock, MemoryStore, OutboxEntry,
-    OutboxFilter, PollCommit, PollFailure, PollKey, PollProgress, PollReport, PollSpec, PollState,
-    ReleasedWork, RequestTemplate, Result, Rfc3339Dates, Scheduler, SchedulerConfig, StableId,
-    Store, Worker, WorkerStatus,
+    CheckpointHead, Clock, DateField, DeliveryAttempt, Error, FieldPath, ManualClock, MemoryStore,
+    OutboxEntry, OutboxFilter, PollCommit, PollFailure, PollKey, PollProgress, PollReport,
+    PollSpec, PollState, ReleasedWork, RequestTemplate, Result, Rfc3339Dates, Scheduler,
+    SchedulerConfig, StableId, Store, WindowEvent, Worker, WorkerStatus,
 };
 
 /// 2026-03-02 08:00:00 UTC: when the test instance is created.
@@ -253,6 +253,15 @@ impl Store for CrashingStore {
     }
     fn known_ids<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<String>>> {
         self.inner.known_ids(key)
+    }
+    fn checkpoint_heads<'a>(
+        &'a self,
+        key: &'a PollKey,
+    ) -> BoxFuture<'a, Result<Vec<CheckpointHead>>> {
+        self.inner.checkpoint_heads(key)
+    }
+    fn window_events<'a>(&'a self, key: &'a PollKey) -> BoxFuture<'a, Result<Vec<WindowEvent>>> {
+        self.inner.window_events(key)
     }
     fn set_subscription_active<'a>(
         &'a self,

@@ -150,6 +150,9 @@ async fn poll_step(
         for state in claimed {
             let due = state.next_due;
             let commit = PollCommit {
+                window: Vec::new(),
+                checkpoints: Vec::new(),
+                ended_chains: Vec::new(),
                 known: Vec::new(),
                 reconciled: None,
                 key: state.key.clone(),
@@ -327,6 +330,9 @@ async fn three_workers_share_a_day_of_polls() {
     let zombie = &stores[DOOMED];
     for (key, token) in &ledger.abandoned_polls {
         let late = PollCommit {
+            window: Vec::new(),
+            checkpoints: Vec::new(),
+            ended_chains: Vec::new(),
             known: Vec::new(),
             reconciled: None,
             key: key.clone(),

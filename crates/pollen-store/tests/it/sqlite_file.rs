@@ -65,7 +65,7 @@ async fn database_wal_and_key_files_are_private() {
         .await;
     assert_eq!(
         versions,
-        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"],
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"],
         "migrations applied on start"
     );
 }

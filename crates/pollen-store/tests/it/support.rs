@@ -34,6 +34,9 @@ pub(crate) fn notification(key: &PollKey, n: u32, at: DateTime<Utc>, body: &str)
 
 pub(crate) fn commit(key: &PollKey, token: u64, watermark: DateTime<Utc>) -> PollCommit {
     PollCommit {
+        window: Vec::new(),
+        checkpoints: Vec::new(),
+        ended_chains: Vec::new(),
         known: Vec::new(),
         reconciled: None,
         key: key.clone(),
