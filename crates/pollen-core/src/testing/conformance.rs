@@ -13,8 +13,9 @@ use crate::error::ErrorKind;
 use crate::notification::Notification;
 use crate::spec::PollKey;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, OutboxFilter, OutboxStatus, PollCommit,
-    PollFailure, PollProgress, Reconciled, ReleasedWork, SeenChange, Store, Worker,
+    AttemptOutcome, AttemptRecord, CheckpointHead, DeliveryAttempt, OutboxFilter, OutboxStatus,
+    PollCommit, PollFailure, PollProgress, Reconciled, ReleasedWork, SeenChange, Store,
+    WindowEvent, Worker,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -99,6 +100,129 @@ where
     dead_workers_release_their_leases_and_claims(&fresh().await).await;
     releasing_a_worker_or_all_frees_everything(&fresh().await).await;
     known_ids_follow_commits_and_reconciliations(&fresh().await).await;
+    checkpoint_windows_and_heads(&fresh().await).await;
+}
+
+/// Window events accumulate across progress and commits, per subscription, without
+/// duplicates; a new head closes its subscription's window; an ended chain loses head and
+/// window; a stale token writes none of it; unregistering forgets all of it.
+pub async fn checkpoint_windows_and_heads(store: &dyn Store) {
+    let k = key("checkpoints");
+    let other = key("checkpoints-other");
+    let event = |subscription: Option<&str>, n: u8| WindowEvent {
+        subscription: subscription.map(str::to_owned),
+        event: id(n),
+    };
+    let head = |subscription: Option<&str>, sequence: u64, n: u8| CheckpointHead {
+        subscription: subscription.map(str::to_owned),
+        chain: id(200),
+        sequence,
+        id: id(n),
+        to: format!("2026-01-01T00:0{sequence}:00.000Z"),
+    };
+    store.register(&k, t0(), t0()).await.unwrap();
+    store
+        .register(&other, t0(), t0() + TimeDelta::days(365))
+        .await
+        .unwrap();
+    assert!(store.checkpoint_heads(&k).await.unwrap().is_empty());
+    assert!(store.window_events(&k).await.unwrap().is_empty());
+    let token = |at: DateTime<Utc>| async move {
+        let claimed = store
+            .claim_due("a", at, TimeDelta::minutes(5), 1)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "the key is due at {at}");
+        claimed[0].lease.as_ref().unwrap().token
+    };
+    let first = token(t0()).await;
+    let progress = PollProgress {
+        key: k.clone(),
+        lease_token: first,
+        seen: Vec::new(),
+        notifications: Vec::new(),
+        known: Vec::new(),
+        window: vec![event(None, 2), event(Some("s"), 2), event(None, 1)],
+    };
+    store.commit_progress(progress.clone()).await.unwrap();
+    // The same chunk again (a re-walk) adds nothing.
+    store.commit_progress(progress).await.unwrap();
+    assert_eq!(
+        store.window_events(&k).await.unwrap(),
+        vec![event(None, 1), event(None, 2), event(Some("s"), 2)],
+        "sorted by subscription (the callback first) and id, each once"
+    );
+    // The commit closes the callback's window; the subscription's stays open and grows.
+    let mut c = commit(&k, first, t0() + TimeDelta::minutes(1));
+    c.window = vec![event(Some("s"), 3)];
+    c.checkpoints = vec![head(None, 1, 50)];
+    store.commit_poll(c).await.unwrap();
+    assert_eq!(
+        store.window_events(&k).await.unwrap(),
+        vec![event(Some("s"), 2), event(Some("s"), 3)]
+    );
+    assert_eq!(
+        store.checkpoint_heads(&k).await.unwrap(),
+        vec![head(None, 1, 50)]
+    );
+
+    // Next poll: both windows close; the callback's head is replaced.
+    let second = token(t0() + TimeDelta::hours(1)).await;
+    let mut c = commit(&k, second, t0() + TimeDelta::minutes(16));
+    c.checkpoints = vec![head(None, 2, 51), head(Some("s"), 1, 60)];
+    store.commit_poll(c).await.unwrap();
+    assert!(store.window_events(&k).await.unwrap().is_empty());
+    assert_eq!(
+        store.checkpoint_heads(&k).await.unwrap(),
+        vec![head(None, 2, 51), head(Some("s"), 1, 60)]
+    );
+
+    // A stale token writes no event, head or ending.
+    let mut stale = commit(&k, second, t0() + TimeDelta::minutes(17));
+    stale.window = vec![event(Some("s"), 9)];
+    stale.checkpoints = vec![head(None, 3, 52)];
+    stale.ended_chains = vec![Some("s".to_owned())];
+    assert_eq!(
+        store.commit_poll(stale).await.unwrap_err().kind(),
+        ErrorKind::LeaseLost
+    );
+    assert!(store.window_events(&k).await.unwrap().is_empty());
+    assert_eq!(store.checkpoint_heads(&k).await.unwrap().len(), 2);
+
+    // The subscription's chain ends: its head and open window go, the callback's stay.
+    let third = token(t0() + TimeDelta::hours(2)).await;
+    store
+        .commit_progress(PollProgress {
+            key: k.clone(),
+            lease_token: third,
+            seen: Vec::new(),
+            notifications: Vec::new(),
+            known: Vec::new(),
+            window: vec![event(Some("s"), 4), event(None, 4)],
+        })
+        .await
+        .unwrap();
+    let mut c = commit(&k, third, t0() + TimeDelta::minutes(31));
+    c.ended_chains = vec![Some("s".to_owned())];
+    store.commit_poll(c).await.unwrap();
+    assert_eq!(store.window_events(&k).await.unwrap(), vec![event(None, 4)]);
+    assert_eq!(
+        store.checkpoint_heads(&k).await.unwrap(),
+        vec![head(None, 2, 51)]
+    );
+    assert!(
+        store.checkpoint_heads(&other).await.unwrap().is_empty()
+            && store.window_events(&other).await.unwrap().is_empty(),
+        "another key's chains are apart"
+    );
+
+    assert!(store.unregister(&k).await.unwrap());
+    store.register(&k, t0(), t0()).await.unwrap();
+    assert!(
+        store.checkpoint_heads(&k).await.unwrap().is_empty()
+            && store.window_events(&k).await.unwrap().is_empty(),
+        "unregistering forgets the key's chains"
+    );
 }
 
 /// `register` creates once and never resets a watermark.

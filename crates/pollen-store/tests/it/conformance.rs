@@ -19,7 +19,7 @@ async fn conformance(backend: Backend) {
     run_all(fresh).await;
     assert_eq!(
         databases.lock().unwrap().len(),
-        19,
+        20,
         "every check ran on its own database"
     );
 }
