@@ -846,6 +846,7 @@ mod tests {
         let c = &loaded.config.configuration;
         assert_eq!(c.sage.api_version, ApiVersion::V3_1);
         assert!(!c.notification.enabled);
+        assert!(!c.notification.checkpoints);
         assert_eq!(c.poller.refresh_interval, Duration::from_secs(15 * 60));
         assert_eq!(c.poller.timezone.as_str(), "UTC");
         assert_eq!(
@@ -860,11 +861,12 @@ mod tests {
         assert_eq!(customers.poll_delay, Duration::ZERO);
         assert_eq!(customers.dates.updated.timezone.as_str(), "GMT");
         assert_eq!(customers.dates.created.timezone.as_str(), "GMT");
-        // Every documented value default is one of those just checked.
+        // Every documented value default is one of those just checked, or a subscription's
+        // `checkpoints` (fixture `subscriptions-valid`).
         let defaults = schema::KEYS
             .iter()
             .filter(|k| matches!(k.default, DefaultValue::Value(_)))
             .count();
-        assert_eq!(defaults, 12);
+        assert_eq!(defaults, 14);
     }
 }

@@ -157,6 +157,9 @@ pub(crate) fn counts(events: &[Emitted]) -> HashMap<String, usize> {
 pub(crate) struct CrashingStore {
     pub(crate) inner: Arc<MemoryStore>,
     pub(crate) crash: AtomicBool,
+    /// While set, progress writes still succeed: the process dies after writing part of a
+    /// poll, before its final commit.
+    pub(crate) progress_survives: AtomicBool,
 }
 
 impl Store for CrashingStore {
@@ -230,7 +233,7 @@ impl Store for CrashingStore {
         self.inner.commit_poll(commit)
     }
     fn commit_progress(&self, progress: PollProgress) -> BoxFuture<'_, Result<()>> {
-        if self.crash.load(Ordering::SeqCst) {
+        if self.crash.load(Ordering::SeqCst) && !self.progress_survives.load(Ordering::SeqCst) {
             return Box::pin(async { Err(Error::store("simulated crash before commit")) });
         }
         self.inner.commit_progress(progress)

@@ -106,6 +106,7 @@ async fn crash_between_fetch_and_commit_repolls_the_same_window_and_emits_nothin
     let crashing = Arc::new(CrashingStore {
         inner: memory.clone(),
         crash: AtomicBool::new(true),
+        progress_survives: AtomicBool::new(false),
     });
     let source = pollen_core::testing::FakeSource::new(clock.clone());
     let before = Scheduler::new(crashing, Arc::new(clock.clone()), SchedulerConfig::new("a"));
