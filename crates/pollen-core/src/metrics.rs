@@ -31,6 +31,7 @@ pub struct Metrics {
     lease_renewals: AtomicU64,
     reconciliations: AtomicU64,
     reconciliations_aborted: AtomicU64,
+    checkpoints: AtomicU64,
     reconcile_pages: AtomicU64,
     reconcile_lookups: AtomicU64,
     dispatch_lag_count: AtomicU64,
@@ -94,6 +95,9 @@ pub struct MetricsSnapshot {
     /// Reconciliations given up, emitting nothing: a failed or shifted id walk, lookups that
     /// contradicted the walk, or no time left in the poll.
     pub reconciliations_aborted: u64,
+    /// Checkpoints committed to the outbox (one per checkpointed subscription per poll that
+    /// moved its watermark).
+    pub checkpoints: u64,
     /// Id pages fetched by reconciliations.
     pub reconcile_pages: u64,
     /// Records looked up by id by reconciliations.
@@ -137,6 +141,7 @@ impl Metrics {
         add_lease_renewals => lease_renewals,
         add_reconciliations => reconciliations,
         add_reconciliations_aborted => reconciliations_aborted,
+        add_checkpoints => checkpoints,
         add_reconcile_pages => reconcile_pages,
         add_reconcile_lookups => reconcile_lookups,
     }
@@ -197,6 +202,7 @@ impl Metrics {
             lease_renewals: get(&self.lease_renewals),
             reconciliations: get(&self.reconciliations),
             reconciliations_aborted: get(&self.reconciliations_aborted),
+            checkpoints: get(&self.checkpoints),
             reconcile_pages: get(&self.reconcile_pages),
             reconcile_lookups: get(&self.reconcile_lookups),
             dispatch_lag_count: get(&self.dispatch_lag_count),

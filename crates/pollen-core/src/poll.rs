@@ -224,6 +224,7 @@ pub(crate) async fn run_poll(
     };
     let next_due = next_slot(&spec.key, spec.refresh_interval, now);
     let notification_count = notifications.len();
+    let checkpoint_count = checkpoints.len() as u64;
     let commit = PollCommit {
         key: spec.key.clone(),
         lease_token,
@@ -251,6 +252,7 @@ pub(crate) async fn run_poll(
         .instrument(commit_span)
         .await?;
     emitter.count_committed(fresh, notification_count);
+    ctx.metrics.add_checkpoints(checkpoint_count);
 
     let metrics = ctx.metrics;
     metrics.add_pages_fetched(u64::from(pages));

@@ -201,6 +201,14 @@ pub(crate) async fn metrics(state: Shared) -> Response {
     );
     metric(
         &mut out,
+        "pollen_checkpoints_total",
+        "counter",
+        "Checkpoints written to the outbox: one per checkpointed subscription (or callback) per \
+         poll that completed a window (see docs/events.md, Checkpoints).",
+        &[("", polls.checkpoints)],
+    );
+    metric(
+        &mut out,
         "pollen_reconcile_requests_total",
         "counter",
         "Requests made by reconciliations: id pages walked, and records looked up by id.",
