@@ -95,6 +95,7 @@
 //! ```
 
 mod alert;
+mod checkpoint;
 mod error;
 mod instance;
 mod key;
@@ -111,6 +112,7 @@ pub use alert::{
     Alert, AlertChanges, AlertDelivery, AlertEvent, AlertKind, AlertOutcome, AlertSettings,
     AlertTarget,
 };
+pub use checkpoint::CheckpointChain;
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{Credentials, Instance, InstanceStatus, InstanceToken};
 pub use key::SecretKey;

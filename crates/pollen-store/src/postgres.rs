@@ -702,6 +702,23 @@ impl PgBackend {
         Ok(done.rows_affected())
     }
 
+    pub(crate) async fn checkpoint_chains(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<crate::checkpoint::ChainRow>> {
+        sqlx::query_as(
+            "SELECT p.resource, h.subscription, h.chain, h.sequence, h.checkpoint, h.to_text, \
+             (SELECT COUNT(*) FROM checkpoint_event e \
+              WHERE e.state_id = h.state_id AND e.subscription = h.subscription) \
+             FROM checkpoint_head h JOIN poll_state p ON p.id = h.state_id \
+             WHERE p.instance = $1 ORDER BY p.resource COLLATE \"C\", h.subscription COLLATE \"C\"",
+        )
+        .bind(instance)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading checkpoint chains"))
+    }
+
     pub(crate) async fn checkpoint_heads(&self, key: &PollKey) -> Result<Vec<CheckpointHead>> {
         let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = sqlx::query_as(
             "SELECT h.subscription, h.chain, h.sequence, h.checkpoint, h.to_text \

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::checkpoint::{chain_from, CheckpointChain};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pollen_config::{InstanceConfig, Secret};
@@ -358,6 +359,13 @@ impl SqlStore {
 
     /// The retired keys of instance `id` still signing at `now`, its callback's and its
     /// subscriptions', newest first.
+    /// The checkpoint chains of instance `id`, by resource and subscription (the callback
+    /// first): each one's latest checkpoint and the events waiting in its open window.
+    pub async fn checkpoint_chains(&self, id: i64) -> Result<Vec<CheckpointChain>> {
+        let rows = on_backend!(self, b => b.checkpoint_chains(&id.to_string()).await)?;
+        rows.into_iter().map(chain_from).collect()
+    }
+
     pub async fn retired_signing_keys(
         &self,
         id: i64,

@@ -36,6 +36,7 @@
 pub mod alerts;
 pub mod api;
 pub mod businesses;
+pub mod checkpoints;
 pub mod console;
 pub mod db;
 pub mod demo;

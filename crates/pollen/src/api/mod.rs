@@ -9,6 +9,7 @@
 mod alerts;
 mod auth;
 mod businesses;
+mod checkpoints;
 mod events;
 mod instances;
 mod keys;
@@ -153,6 +154,7 @@ fn router(
         )
         .route("/instances/{id}/events", get(events::list))
         .route("/instances/{id}/events/redeliver", post(events::redeliver))
+        .route("/instances/{id}/checkpoints", get(checkpoints::list))
         .route("/instances/{id}/signing-keys", get(keys::list))
         .route("/instances/{id}/signing-keys/rotate", post(keys::rotate))
         .route(

@@ -1,6 +1,7 @@
 //! Argument definitions and dispatch for every subcommand.
 
 mod alerts;
+mod checkpoints;
 mod demo;
 mod events;
 mod keys;
@@ -75,6 +76,9 @@ enum Command {
     Workers(workers::WorkersArgs),
     /// List the operational alerts (open ones; `--all` adds the resolved ones kept).
     Alerts(alerts::AlertsArgs),
+    /// Where an instance's checkpoint chains stand: each one's latest checkpoint and the
+    /// events waiting for the next.
+    Checkpoints(checkpoints::CheckpointsArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -96,6 +100,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Subscriptions(command) => subscriptions::run(&command),
         Command::Workers(args) => workers::run(&args),
         Command::Alerts(args) => alerts::run(&args),
+        Command::Checkpoints(args) => checkpoints::run(&args),
     }
 }
 
