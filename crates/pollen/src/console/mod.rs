@@ -546,6 +546,10 @@ async fn render_detail(
     let replays = replay::region(store, &instance, &signed.csrf).await;
     let signing = keys::section(store, &instance, &signed.csrf).await;
     let subs = subscriptions::section(store, &instance, &signed.csrf).await;
+    // A failure to read them is shown in place: the rest of the page is still right.
+    let checkpoints = pages::checkpoints_section(store, &instance)
+        .await
+        .unwrap_or_else(|e| format!("<p class=\"error\">{}</p>", esc(&e)));
     let replay_form = replay::form(&instance, &signed.csrf);
     let id = instance.id;
     let name = instance.name.clone();
@@ -639,6 +643,7 @@ async fn render_detail(
          re-sends the changes it finds, with their event ids (for a receiver that rebuilt its store).</p></form>\
          <h2 id=\"subscriptions-heading\">Subscriptions</h2>{subs}\
          <h2>Signing keys</h2>{signing}\
+         <h2>Checkpoints</h2>{checkpoints}\
          <h2>Replays</h2>{replay_form}<div id=\"replays\" class=\"live\">{replays}</div>\
          <h2>Events</h2><div id=\"events\" class=\"live\">{events}</div>\
          <h2>Last hour</h2><div id=\"chart\" class=\"live\">{chart}</div>\

@@ -583,3 +583,41 @@ pub(crate) fn alerts_table(alerts: &[pollen_store::Alert]) -> String {
     out.push_str("</tbody></table></div>");
     out
 }
+
+/// The instance page's checkpoint chains: each one's latest checkpoint and open window.
+pub(super) async fn checkpoints_section(
+    store: &SqlStore,
+    instance: &Instance,
+) -> Result<String, String> {
+    let chains = store
+        .checkpoint_chains(instance.id)
+        .await
+        .map_err(|e| format!("reading checkpoint chains failed: {e}"))?;
+    if chains.is_empty() {
+        return Ok("<p class=\"muted\">No checkpoint yet. Turn them on with \
+                   <code>event.notification.checkpoints</code> (or a subscription's \
+                   <code>checkpoints</code>): after each poll the receiver is told how many \
+                   events the window held, with a digest of their ids.</p>"
+            .to_owned());
+    }
+    let mut out = String::from(
+        "<div class=\"scroll\"><table class=\"checkpoints\"><caption>Checkpoint chains</caption>\
+         <thead><tr><th scope=\"col\">Resource</th><th scope=\"col\">Receiver</th>\
+         <th scope=\"col\">Sequence</th><th scope=\"col\">Window complete to</th>\
+         <th scope=\"col\">Events waiting</th><th scope=\"col\">Latest checkpoint</th></tr></thead><tbody>",
+    );
+    for c in &chains {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            esc(&c.resource),
+            esc(c.subscription.as_deref().unwrap_or(crate::checkpoints::CALLBACK)),
+            c.sequence,
+            esc(&c.to),
+            c.open_events,
+            c.checkpoint
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    Ok(out)
+}
