@@ -4,6 +4,7 @@ mod alerts;
 mod bad_input;
 mod budget;
 mod businesses;
+mod checkpoints;
 mod cli;
 mod console;
 mod crash;
