@@ -1,7 +1,7 @@
 //! An instance's checkpoint chains as operators see them: where each chain stands and how many
 //! events wait in its open window (`docs/events.md`, "Checkpoints").
 
-use pollen_core::StableId;
+use pollen_core::{CheckpointHead, StableId, WindowEvent};
 
 use crate::error::Result;
 use crate::shared::stable_id;
@@ -33,11 +33,41 @@ pub(crate) fn chain_from(row: ChainRow) -> Result<CheckpointChain> {
     let (resource, subscription, chain, sequence, checkpoint, to, open) = row;
     Ok(CheckpointChain {
         resource,
-        subscription: (!subscription.is_empty()).then_some(subscription),
+        subscription: subscription_of(subscription),
         chain: stable_id(&chain)?,
         sequence: u64::try_from(sequence).unwrap_or_default(),
         checkpoint: stable_id(&checkpoint)?,
         to,
         open_events: u64::try_from(open).unwrap_or_default(),
     })
+}
+
+/// A chain head's row: (subscription or '', chain, sequence, checkpoint, to).
+pub(crate) type HeadRow = (String, Vec<u8>, i64, Vec<u8>, String);
+
+pub(crate) fn head_from(row: HeadRow) -> Result<CheckpointHead> {
+    let (subscription, chain, sequence, id, to) = row;
+    Ok(CheckpointHead {
+        subscription: subscription_of(subscription),
+        chain: stable_id(&chain)?,
+        sequence: u64::try_from(sequence).unwrap_or_default(),
+        id: stable_id(&id)?,
+        to,
+    })
+}
+
+pub(crate) fn window_event_from((subscription, event): (String, Vec<u8>)) -> Result<WindowEvent> {
+    Ok(WindowEvent {
+        subscription: subscription_of(subscription),
+        event: stable_id(&event)?,
+    })
+}
+
+/// How checkpoint tables name a subscription: `''` for the callback.
+pub(crate) fn subscription_column(subscription: Option<&str>) -> &str {
+    subscription.unwrap_or("")
+}
+
+fn subscription_of(column: String) -> Option<String> {
+    (!column.is_empty()).then_some(column)
 }

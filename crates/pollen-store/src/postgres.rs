@@ -18,6 +18,7 @@ use pollen_core::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, QueryBuilder, Row};
 
+use crate::checkpoint::{head_from, subscription_column, window_event_from, HeadRow};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::keys::RetiredRow;
@@ -45,11 +46,6 @@ struct Chains<'a> {
     heads: &'a [CheckpointHead],
     /// Chains that end.
     ended: &'a [Option<String>],
-}
-
-/// How the store names a subscription in checkpoint tables: `''` for the callback.
-fn subscription_column(subscription: Option<&str>) -> &str {
-    subscription.unwrap_or("")
 }
 
 struct Known<'a> {
@@ -720,7 +716,7 @@ impl PgBackend {
     }
 
     pub(crate) async fn checkpoint_heads(&self, key: &PollKey) -> Result<Vec<CheckpointHead>> {
-        let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = sqlx::query_as(
+        let rows: Vec<HeadRow> = sqlx::query_as(
             "SELECT h.subscription, h.chain, h.sequence, h.checkpoint, h.to_text \
              FROM checkpoint_head h JOIN poll_state p ON p.id = h.state_id \
              WHERE p.instance = $1 AND p.resource = $2 ORDER BY h.subscription COLLATE \"C\"",
@@ -730,17 +726,7 @@ impl PgBackend {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading checkpoint heads"))?;
-        rows.into_iter()
-            .map(|(subscription, chain, sequence, id, to)| {
-                Ok(CheckpointHead {
-                    subscription: (!subscription.is_empty()).then_some(subscription),
-                    chain: stable_id(&chain)?,
-                    sequence: sequence as u64,
-                    id: stable_id(&id)?,
-                    to,
-                })
-            })
-            .collect()
+        rows.into_iter().map(head_from).collect()
     }
 
     pub(crate) async fn window_events(&self, key: &PollKey) -> Result<Vec<WindowEvent>> {
@@ -755,14 +741,7 @@ impl PgBackend {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading checkpoint window events"))?;
-        rows.into_iter()
-            .map(|(subscription, event)| {
-                Ok(WindowEvent {
-                    subscription: (!subscription.is_empty()).then_some(subscription),
-                    event: stable_id(&event)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(window_event_from).collect()
     }
 
     pub(crate) async fn known_ids(&self, key: &PollKey) -> Result<Vec<String>> {

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::checkpoint::{head_from, subscription_column, window_event_from, HeadRow};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{CredentialRow, InstanceFields, InstanceRow};
 use crate::keys::RetiredRow;
@@ -857,7 +858,7 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn checkpoint_heads(&self, key: &PollKey) -> Result<Vec<CheckpointHead>> {
-        let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = sqlx::query_as(
+        let rows: Vec<HeadRow> = sqlx::query_as(
             "SELECT subscription, chain, sequence, checkpoint, to_text FROM checkpoint_head \
              WHERE state_id = (SELECT id FROM poll_state WHERE instance = ? AND resource = ?) \
              ORDER BY subscription",
@@ -867,17 +868,7 @@ impl SqliteBackend {
         .fetch_all(&self.reader)
         .await
         .map_err(db("reading checkpoint heads"))?;
-        rows.into_iter()
-            .map(|(subscription, chain, sequence, id, to)| {
-                Ok(CheckpointHead {
-                    subscription: (!subscription.is_empty()).then_some(subscription),
-                    chain: stable_id(&chain)?,
-                    sequence: sequence as u64,
-                    id: stable_id(&id)?,
-                    to,
-                })
-            })
-            .collect()
+        rows.into_iter().map(head_from).collect()
     }
 
     pub(crate) async fn window_events(&self, key: &PollKey) -> Result<Vec<WindowEvent>> {
@@ -891,14 +882,7 @@ impl SqliteBackend {
         .fetch_all(&self.reader)
         .await
         .map_err(db("reading checkpoint window events"))?;
-        rows.into_iter()
-            .map(|(subscription, event)| {
-                Ok(WindowEvent {
-                    subscription: (!subscription.is_empty()).then_some(subscription),
-                    event: stable_id(&event)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(window_event_from).collect()
     }
 
     pub(crate) async fn known_ids(&self, key: &PollKey) -> Result<Vec<String>> {
@@ -2433,11 +2417,6 @@ fn lowercase(text: &str) -> String {
 /// Adds seen keys (those not older than `prune_before`), prunes, and appends notifications
 /// (queued for an inactive subscription): the shared half of a poll commit and its progress.
 /// Adds every id of `add` to the known records of `state_id` and removes those of `remove`.
-/// How the store names a subscription in checkpoint tables: `''` for the callback.
-fn subscription_column(subscription: Option<&str>) -> &str {
-    subscription.unwrap_or("")
-}
-
 /// The checkpoint part of a poll's write: events entering open windows, new chain heads
 /// (their windows' events deleted), ended chains (head and events deleted).
 async fn chains(
