@@ -39,7 +39,115 @@ crate::on_both!(
     response_excerpts_are_capped,
     newer_schema_is_refused,
     claims_match_the_memory_store,
+    checkpoint_chains_show_each_head_and_fail_with_their_commit,
 );
+
+/// `checkpoint_chains` lists an instance's chain heads with their open windows, and a commit
+/// that fails leaves neither a head nor a window event behind.
+async fn checkpoint_chains_show_each_head_and_fail_with_their_commit(db: &Db) {
+    use pollen_core::{CheckpointHead, PollProgress, WindowEvent};
+    let store = db.open().await;
+    let (invoices, contacts, elsewhere) = (
+        key("7", "invoices"),
+        key("7", "contacts"),
+        key("8", "invoices"),
+    );
+    for k in [&invoices, &contacts, &elsewhere] {
+        store.register(k, t0(), t0()).await.unwrap();
+    }
+    let event = |subscription: Option<&str>, n: u32| WindowEvent {
+        subscription: subscription.map(str::to_owned),
+        event: id(5, n),
+    };
+    let head = |subscription: Option<&str>, sequence: u64| CheckpointHead {
+        subscription: subscription.map(str::to_owned),
+        chain: id(6, 1),
+        sequence,
+        id: id(7, sequence as u32),
+        to: format!("2026-01-01T0{sequence}:00:00.000Z"),
+    };
+    let claimed = store
+        .claim_due("a", t0(), TimeDelta::minutes(5), 3)
+        .await
+        .unwrap();
+    let token = |k: &PollKey| {
+        claimed
+            .iter()
+            .find(|s| &s.key == k)
+            .and_then(|s| s.lease.as_ref())
+            .unwrap()
+            .token
+    };
+    // Due again at +16 min (invoices), +35 min (contacts) and +45 min (elsewhere).
+    for (k, minutes, heads) in [
+        (&invoices, 1, vec![head(None, 1), head(Some("audit"), 1)]),
+        (&contacts, 20, vec![head(None, 4)]),
+        (&elsewhere, 30, vec![head(None, 1), head(Some("audit"), 1)]),
+    ] {
+        let mut c = commit(k, token(k), t0() + TimeDelta::minutes(minutes));
+        c.checkpoints = heads;
+        store.commit_poll(c).await.unwrap();
+    }
+
+    // Events waiting in the invoices' windows.
+    let k = &invoices;
+    let next = claim_one(&store, "a", t0() + TimeDelta::minutes(17)).await;
+    store
+        .commit_progress(PollProgress {
+            key: k.clone(),
+            lease_token: next,
+            seen: Vec::new(),
+            notifications: Vec::new(),
+            known: Vec::new(),
+            window: vec![event(None, 1), event(None, 2), event(Some("audit"), 3)],
+        })
+        .await
+        .unwrap();
+    let chains = store.checkpoint_chains(7).await.unwrap();
+    let shown: Vec<(String, Option<String>, u64, u64)> = chains
+        .iter()
+        .map(|c| {
+            (
+                c.resource.clone(),
+                c.subscription.clone(),
+                c.sequence,
+                c.open_events,
+            )
+        })
+        .collect();
+    let open = |resource: &str, n| if k.resource == resource { n } else { 0 };
+    assert_eq!(
+        shown,
+        vec![
+            ("contacts".to_owned(), None, 4, open("contacts", 2)),
+            ("invoices".to_owned(), None, 1, open("invoices", 2)),
+            (
+                "invoices".to_owned(),
+                Some("audit".to_owned()),
+                1,
+                open("invoices", 1)
+            ),
+        ],
+        "by resource, the callback first; instance 8's chains apart"
+    );
+    assert_eq!(chains[1].checkpoint, id(7, 1));
+    assert_eq!(chains[1].to, "2026-01-01T01:00:00.000Z");
+
+    // A commit that fails writes no head and closes no window.
+    db.inject_outbox_failure("boom").await;
+    let mut failing = commit(k, next, t0() + TimeDelta::hours(2));
+    failing.notifications = vec![notification(k, 1, t0(), "boom")];
+    failing.checkpoints = vec![head(None, 9)];
+    failing.ended_chains = vec![Some("audit".to_owned())];
+    failing.window = vec![event(Some("audit"), 4)];
+    assert!(store.commit_poll(failing).await.is_err());
+    assert_eq!(
+        store.checkpoint_chains(7).await.unwrap(),
+        chains,
+        "nothing written"
+    );
+    assert_eq!(store.window_events(k).await.unwrap().len(), 3);
+}
 
 /// A failure in the middle of a commit (the second notification's insert) leaves neither the
 /// watermark nor any seen key nor any notification behind; the lease is still held.
