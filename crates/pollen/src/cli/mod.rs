@@ -12,6 +12,7 @@ mod serve;
 mod subscriptions;
 mod template;
 mod validate;
+mod verify;
 mod where_clause;
 mod workers;
 
@@ -75,10 +76,13 @@ enum Command {
     Workers(workers::WorkersArgs),
     /// List the operational alerts (open ones; `--all` adds the resolved ones kept).
     Alerts(alerts::AlertsArgs),
+    /// Check a log of received notifications: signatures, duplicates, checkpoint chains; exit
+    /// 1 when a window is incomplete, a checkpoint missing or a signature bad.
+    Verify(verify::VerifyArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
-    let quiet = matches!(cli.command, Command::Demo(_));
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Verify(_));
     // Held until the command returns: dropping it flushes the spans still buffered.
     let _telemetry = init_logging(cli.log_format, if quiet { "warn" } else { "info" })?;
     match cli.command {
@@ -96,6 +100,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Subscriptions(command) => subscriptions::run(&command),
         Command::Workers(args) => workers::run(&args),
         Command::Alerts(args) => alerts::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 
