@@ -117,7 +117,10 @@ impl Notification {
         let message = object(member(root, "", "message")?, "/message")?;
         let instance_id = scalar_text(message, "/message", "instanceId")?;
         let payload = if root.get("action").and_then(Value::as_str) == Some("checkpoint") {
-            let cp = object(member(message, "/message", "checkpoint")?, "/message/checkpoint")?;
+            let cp = object(
+                member(message, "/message", "checkpoint")?,
+                "/message/checkpoint",
+            )?;
             Payload::Checkpoint(read_checkpoint(cp)?)
         } else {
             let events = member(message, "/message", "events")?
@@ -146,7 +149,11 @@ const CP: &str = "/message/checkpoint";
 
 fn read_checkpoint(cp: &Map<String, Value>) -> Result<Checkpoint> {
     let digest = string(cp, CP, "digest")?;
-    if digest.len() != 64 || !digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if digest.len() != 64
+        || !digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(Error::shape(
             "/message/checkpoint/digest",
             "expected 64 lowercase hex digits",
@@ -221,7 +228,10 @@ fn optional_string(map: &Map<String, Value>, at: &str, name: &str) -> Result<Opt
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Null) => Ok(None),
         Some(_) => Err(Error::shape(&pointer, "expected a string or null")),
-        None => Err(Error::shape(&pointer, "missing (expected a string or null)")),
+        None => Err(Error::shape(
+            &pointer,
+            "missing (expected a string or null)",
+        )),
     }
 }
 
@@ -232,7 +242,10 @@ fn scalar_text(map: &Map<String, Value>, at: &str, name: &str) -> Result<String>
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(_) => Err(Error::shape(&pointer, "expected a string or a number")),
-        None => Err(Error::shape(&pointer, "missing (expected a string or a number)")),
+        None => Err(Error::shape(
+            &pointer,
+            "missing (expected a string or a number)",
+        )),
     }
 }
 

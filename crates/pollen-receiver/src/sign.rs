@@ -228,9 +228,9 @@ impl Verifier {
 
     fn check_standard(&self, headers: &Headers, body: &[u8], now: Option<i64>) -> Result<()> {
         let need = |name: &str| {
-            headers.get(name).ok_or_else(|| {
-                Error::new(ErrorKind::MissingHeader, format!("no {name} header"))
-            })
+            headers
+                .get(name)
+                .ok_or_else(|| Error::new(ErrorKind::MissingHeader, format!("no {name} header")))
         };
         let id = need(WEBHOOK_ID_HEADER)?;
         let timestamp_text = need(WEBHOOK_TIMESTAMP_HEADER)?;

@@ -67,7 +67,11 @@ fn build(shape: &[(Vec<usize>, usize)], rng: &mut Rng) -> (Vec<Chain>, Vec<Item>
         let key = ChainKey {
             instance_id: (40 + c % 2).to_string(),
             object_type: ["contacts", "invoices"][c % 2].to_owned(),
-            subscription: if c >= 2 { format!("sub-{c}") } else { "callback".to_owned() },
+            subscription: if c >= 2 {
+                format!("sub-{c}")
+            } else {
+                "callback".to_owned()
+            },
         };
         let mut windows = Vec::new();
         let mut checkpoint_ids = Vec::new();
@@ -172,9 +176,15 @@ type Findings = BTreeSet<String>;
 fn findings(report: &Report) -> Findings {
     let mut out = BTreeSet::new();
     for c in &report.chains {
-        let k = format!("{}/{}/{}", c.chain.instance_id, c.chain.object_type, c.chain.subscription);
+        let k = format!(
+            "{}/{}/{}",
+            c.chain.instance_id, c.chain.object_type, c.chain.subscription
+        );
         for w in &c.complete {
-            out.insert(format!("{k} complete {} received {}", w.sequence, w.received));
+            out.insert(format!(
+                "{k} complete {} received {}",
+                w.sequence, w.received
+            ));
         }
         for w in &c.incomplete {
             out.insert(format!(
@@ -219,7 +229,10 @@ fn expected(chains: &[Chain], items: &[Item], delivered: &BTreeSet<usize>) -> Fi
                 .iter()
                 .any(|&i| items[i].chain == c && items[i].window == w && items[i].checkpoint)
         };
-        let max_seq = (0..chain.windows.len()).filter(|&w| has_cp(w)).map(|w| w + 1).max();
+        let max_seq = (0..chain.windows.len())
+            .filter(|&w| has_cp(w))
+            .map(|w| w + 1)
+            .max();
         for w in 0..=chain.windows.len() {
             let received = got(w).len();
             let closed = w < chain.windows.len() && has_cp(w);
@@ -250,7 +263,9 @@ fn expected(chains: &[Chain], items: &[Item], delivered: &BTreeSet<usize>) -> Fi
                 } else {
                     WaitingCause::Pending
                 };
-                out.insert(format!("{k} waiting after {after:?} received {received} {cause:?}"));
+                out.insert(format!(
+                    "{k} waiting after {after:?} received {received} {cause:?}"
+                ));
             }
         }
     }

@@ -19,7 +19,11 @@ fn requests() -> Vec<(PathBuf, Value, Headers)> {
     paths
         .into_iter()
         .map(|expected| {
-            let input = PathBuf::from(expected.to_string_lossy().replace(".expected.json", ".json"));
+            let input = PathBuf::from(
+                expected
+                    .to_string_lossy()
+                    .replace(".expected.json", ".json"),
+            );
             let input: Value =
                 serde_json::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
             let pairs: Vec<(String, String)> =
@@ -44,7 +48,9 @@ fn every_signing_key_of_the_fixtures_verifies() {
             keys.push((Verifier::new().with_elements_key(key).unwrap(), true));
         }
         if let Some(secret) = e["standardWebhooksSecret"].as_str() {
-            let v = Verifier::new().with_standard_webhooks_secret(secret).unwrap();
+            let v = Verifier::new()
+                .with_standard_webhooks_secret(secret)
+                .unwrap();
             keys.push((v, true));
         }
         for item in e["previousSignatureKeys"].as_array().into_iter().flatten() {
@@ -67,14 +73,17 @@ fn every_signing_key_of_the_fixtures_verifies() {
         }
         for (verifier, signs) in keys {
             let got = verifier.verify(&headers, body(&input), timestamp + 60);
-            assert_eq!(got.is_ok(), signs, "{}: {verifier:?}: {got:?}", path.display());
+            assert_eq!(
+                got.is_ok(),
+                signs,
+                "{}: {verifier:?}: {got:?}",
+                path.display()
+            );
             if signs {
                 checked += 1;
                 let mut tampered = body(&input).to_vec();
                 tampered.push(b' ');
-                let err = verifier
-                    .verify(&headers, &tampered, timestamp)
-                    .unwrap_err();
+                let err = verifier.verify(&headers, &tampered, timestamp).unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::BadSignature, "{}", path.display());
             } else {
                 assert_eq!(got.unwrap_err().kind(), ErrorKind::BadSignature);
@@ -106,7 +115,9 @@ fn both_schemes_together_and_no_downgrade() {
     )]
     .into_iter()
     .collect();
-    let err = both.verify(&stripped, body(&input), 1_649_367_553).unwrap_err();
+    let err = both
+        .verify(&stripped, body(&input), 1_649_367_553)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MissingHeader);
     assert_eq!(err.message(), "no webhook-id header");
 }
@@ -117,8 +128,12 @@ fn timestamps_outside_the_tolerance_are_refused() {
         .into_iter()
         .find(|(p, _, _)| p.to_string_lossy().contains("signed-both-schemes"))
         .unwrap();
-    let secret = input["endpoint"]["standardWebhooksSecret"].as_str().unwrap();
-    let v = Verifier::new().with_standard_webhooks_secret(secret).unwrap();
+    let secret = input["endpoint"]["standardWebhooksSecret"]
+        .as_str()
+        .unwrap();
+    let v = Verifier::new()
+        .with_standard_webhooks_secret(secret)
+        .unwrap();
     let t = 1_649_367_553;
     assert!(v.verify(&headers, body(&input), t + 300).is_ok());
     assert!(v.verify(&headers, body(&input), t - 300).is_ok());
@@ -130,7 +145,9 @@ fn timestamps_outside_the_tolerance_are_refused() {
     );
     let err = v.verify(&headers, body(&input), t - 301).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StaleTimestamp);
-    let wide = v.clone().with_tolerance(std::time::Duration::from_secs(3600));
+    let wide = v
+        .clone()
+        .with_tolerance(std::time::Duration::from_secs(3600));
     assert!(wide.verify(&headers, body(&input), t + 3000).is_ok());
     assert!(v.verify_at_any_time(&headers, body(&input)).is_ok());
 }
@@ -144,13 +161,18 @@ fn secrets_never_show() {
         .with_standard_webhooks_secret(secret)
         .unwrap();
     let shown = format!("{v:?}");
-    assert!(!shown.contains("vendor-key") && !shown.contains("C2FVsBQ"), "{shown}");
+    assert!(
+        !shown.contains("vendor-key") && !shown.contains("C2FVsBQ"),
+        "{shown}"
+    );
     let err = Verifier::new()
         .with_standard_webhooks_secret("whsec_not base64!")
         .unwrap_err();
     assert!(!err.to_string().contains("not base64!"), "{err}");
     assert_eq!(err.kind(), ErrorKind::InvalidSecret);
-    let err = Verifier::new().with_standard_webhooks_secret("whsec_c2hvcnQ=").unwrap_err();
+    let err = Verifier::new()
+        .with_standard_webhooks_secret("whsec_c2hvcnQ=")
+        .unwrap_err();
     assert_eq!(
         err.message(),
         "the Standard Webhooks secret decodes to 5 bytes; expected 24 to 64"
@@ -175,10 +197,9 @@ fn digest_matches_the_documented_example() {
         "5579b66f2e3eedd40c3b2f5559724ad96103b2d7d97faf7466b8c265b1b178ed"
     );
     assert_eq!(digest([""; 0]), EMPTY_DIGEST);
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md"),
-    )
-    .unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md"))
+            .unwrap();
     for needle in [
         "5579b66f2e3eedd40c3b2f5559724ad96103b2d7d97faf7466b8c265b1b178ed",
         "0b6a3c1e-52f4-8d2a-9c11-6f0e2d7b4a90\\n5d2c4f70-1b2a-8c3d-9e4f-a1b2c3d4e5f6\\nacba5938-1cdf-8379-875e-a64f2ea0ec08\\n",

@@ -158,9 +158,10 @@ fn read_line<'a>(text: &'a str, at: &str) -> Result<Line<'a>, Unreadable> {
     };
     let received_at = match object.get("receivedAt") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| {
-            Unreadable(format!("{at}:1: /receivedAt: expected Unix seconds"))
-        })?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| Unreadable(format!("{at}:1: /receivedAt: expected Unix seconds")))?,
+        ),
     };
     Ok(Line {
         body: body.as_bytes().to_vec().into(),
@@ -198,19 +199,20 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode, Unreadable> {
         }
         let at = format!("{file}:{number}");
         let line = read_line(raw, &at)?;
-        let notification = pollen_receiver::Notification::parse(&line.body).map_err(|e| {
-            match (e.kind(), e.position(), line.enveloped) {
-                (ErrorKind::Json, Some((l, c)), true) => Unreadable(format!(
-                    "{at}:1: /body is not JSON (line {l} column {c} of the body): {}",
-                    e.message()
-                )),
-                (ErrorKind::Json, Some((_, c)), false) => {
-                    Unreadable(format!("{at}:{c}: {}", e.message()))
+        let notification =
+            pollen_receiver::Notification::parse(&line.body).map_err(|e| {
+                match (e.kind(), e.position(), line.enveloped) {
+                    (ErrorKind::Json, Some((l, c)), true) => Unreadable(format!(
+                        "{at}:1: /body is not JSON (line {l} column {c} of the body): {}",
+                        e.message()
+                    )),
+                    (ErrorKind::Json, Some((_, c)), false) => {
+                        Unreadable(format!("{at}:{c}: {}", e.message()))
+                    }
+                    _ if line.enveloped => Unreadable(format!("{at}:1: /body{}", e.message())),
+                    _ => Unreadable(format!("{at}:1: {}", e.message())),
                 }
-                _ if line.enveloped => Unreadable(format!("{at}:1: /body{}", e.message())),
-                _ => Unreadable(format!("{at}:1: {}", e.message())),
-            }
-        })?;
+            })?;
         tally.notifications += 1;
         if !seen.insert(&notification.id) {
             tally.duplicates += 1;
@@ -235,11 +237,18 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode, Unreadable> {
     let report = ledger.report();
     let ok = report.is_complete() && tally.bad_signatures.is_empty();
     if args.json {
-        println!("{}", json_output(&file, &tally, &report, verifier.has_keys(), ok));
+        println!(
+            "{}",
+            json_output(&file, &tally, &report, verifier.has_keys(), ok)
+        );
     } else {
         print_human(&file, &tally, &report, verifier.has_keys());
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn json_output(file: &str, tally: &Tally, report: &Report, keys: bool, ok: bool) -> Value {
@@ -296,7 +305,11 @@ fn print_human(file: &str, tally: &Tally, report: &Report, keys: bool) {
         println!(
             "{}: {} — {} window(s) complete, {} incomplete, {} checkpoint(s) missing",
             chain_name(c),
-            if c.is_complete() { "ok" } else { "NOT COMPLETE" },
+            if c.is_complete() {
+                "ok"
+            } else {
+                "NOT COMPLETE"
+            },
             c.complete.len(),
             c.incomplete.len(),
             c.missing_checkpoints.len()

@@ -17,8 +17,10 @@ const SW: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 fn events_body(id: &str, after: Option<&str>, event_ids: &[&str]) -> String {
     let events: Vec<Value> = event_ids
         .iter()
-        .map(|e| json!({"eventId": e, "eventType": "CREATED", "objectId": format!("c-{e}"),
-                        "objectType": "contacts", "elementKey": "sageone"}))
+        .map(|e| {
+            json!({"eventId": e, "eventType": "CREATED", "objectId": format!("c-{e}"),
+                        "objectType": "contacts", "elementKey": "sageone"})
+        })
         .collect();
     json!({"action": "create", "id": id, "message": {"instanceId": 42, "eventId": id,
         "checkpoint": {"after": after, "objectType": "contacts", "subscription": "callback"},
@@ -89,7 +91,10 @@ fn a_complete_log_exits_0() {
     let out = run_verify(dir.path(), &log_lines(false), &[], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("6 notifications (1 duplicate ids)"), "{stdout}");
+    assert!(
+        stdout.contains("6 notifications (1 duplicate ids)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("instance 42 contacts (callback): ok — 2 window(s) complete, 0 incomplete"),
         "{stdout}"
@@ -125,15 +130,20 @@ fn a_missing_event_exits_1_naming_the_window() {
 fn a_lost_checkpoint_exits_1_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = log_lines(false);
-    lines.retain(|l| !l.contains(&format!("\"sequence\":1")));
+    lines.retain(|l| !l.contains("\"sequence\":1"));
     let out = run_verify(dir.path(), &lines, &[], None);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("missing checkpoint {CP1} (sequence 1), the previous of {CP2}")),
+        stdout.contains(&format!(
+            "missing checkpoint {CP1} (sequence 1), the previous of {CP2}"
+        )),
         "{stdout}"
     );
-    assert!(stdout.contains("2 event(s) after the chain's start wait for their checkpoint (gap"), "{stdout}");
+    assert!(
+        stdout.contains("2 event(s) after the chain's start wait for their checkpoint (gap"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -144,7 +154,10 @@ fn a_malformed_line_exits_2_with_line_and_column() {
     let out = run_verify(dir.path(), &lines, &[], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("log.jsonl:3:24: not JSON: expected value"), "{stderr}");
+    assert!(
+        stderr.contains("log.jsonl:3:24: not JSON: expected value"),
+        "{stderr}"
+    );
 
     let mut lines = log_lines(false);
     lines[1] = lines[1].replace("\"sequence\":1", "\"sequence\":\"one\"");
@@ -194,7 +207,9 @@ fn pollen_callback_signatures_verify_with_pollen_receiver() {
     ] {
         verifier.verify(&headers, body.as_bytes(), t + 1).unwrap();
         let tampered = body.replace(E1, E2);
-        let err = verifier.verify(&headers, tampered.as_bytes(), t + 1).unwrap_err();
+        let err = verifier
+            .verify(&headers, tampered.as_bytes(), t + 1)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadSignature, "{verifier:?}");
     }
     // During a rotation's grace period the replaced keys verify too; after it, they do not.
@@ -235,9 +250,8 @@ fn pollen_verify_checks_signatures_from_the_environment_or_stdin() {
             signed(&endpoint, &id, body, t + i64::try_from(i).unwrap()).0
         })
         .collect();
-    let secrets = format!(
-        "POLLEN_VERIFY_SIGNATURE_KEY={KEY}\nPOLLEN_VERIFY_STANDARD_WEBHOOKS_SECRET={SW}\n"
-    );
+    let secrets =
+        format!("POLLEN_VERIFY_SIGNATURE_KEY={KEY}\nPOLLEN_VERIFY_STANDARD_WEBHOOKS_SECRET={SW}\n");
     let out = run_verify(dir.path(), &lines, &["--secrets-stdin"], Some(&secrets));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -251,8 +265,15 @@ fn pollen_verify_checks_signatures_from_the_environment_or_stdin() {
     let out = run_verify(dir.path(), &lines, &["--secrets-stdin"], Some(&secrets));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("log.jsonl:3: bad signature: Elements-Webhook-Signature does not verify"), "{stdout}");
-    assert!(!text(&out).contains(KEY) && !text(&out).contains("C2FVsBQ"), "{}", text(&out));
+    assert!(
+        stdout.contains("log.jsonl:3: bad signature: Elements-Webhook-Signature does not verify"),
+        "{stdout}"
+    );
+    assert!(
+        !text(&out).contains(KEY) && !text(&out).contains("C2FVsBQ"),
+        "{}",
+        text(&out)
+    );
 
     // The same from the environment, as JSON.
     let path = dir.path().join("log.jsonl");
