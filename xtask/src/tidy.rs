@@ -28,6 +28,8 @@ const ALLOWED: &[(&str, Option<&[&str]>)] = &[
         Some(&["pollen-template", "pollen-config", "pollen-core"]),
     ),
     ("pollen-sage-sim", Some(&["pollen-template"])),
+    // For receivers, usable on its own: it defines the notification types it needs.
+    ("pollen-receiver", Some(&[])),
     ("pollen", None),
     ("xtask", None),
 ];
@@ -50,8 +52,13 @@ const IO: &[&str] = &[
 
 /// Crates that must not know async code (the template engine and the config schema are pure
 /// computation) and crates that must not know HTTP or SQL (the core is generic over traits).
-const NO_ASYNC: &[&str] = &["pollen-template", "pollen-config"];
-const NO_IO: &[&str] = &["pollen-template", "pollen-config", "pollen-core"];
+const NO_ASYNC: &[&str] = &["pollen-template", "pollen-config", "pollen-receiver"];
+const NO_IO: &[&str] = &[
+    "pollen-template",
+    "pollen-config",
+    "pollen-core",
+    "pollen-receiver",
+];
 
 /// One dependency edge as `cargo metadata` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +271,9 @@ mod tests {
             edge("pollen-core", "tokio", None),
             edge("pollen", "opentelemetry-otlp", None),
             edge("pollen", "opentelemetry-proto", Some("dev")),
+            edge("pollen", "pollen-receiver", None),
+            edge("pollen-receiver", "sha2", None),
+            edge("pollen-receiver", "proptest", Some("dev")),
         ];
         assert_eq!(check_layering(&edges), Vec::<String>::new());
     }
@@ -279,6 +289,8 @@ mod tests {
             edge("pollen-extra", "serde", None),
             edge("pollen-core", "tracing-opentelemetry", None),
             edge("pollen-callback", "opentelemetry_sdk", Some("dev")),
+            edge("pollen-receiver", "pollen-core", None),
+            edge("pollen-receiver", "tokio", None),
         ];
         let problems = check_layering(&edges);
         assert_eq!(
@@ -292,6 +304,8 @@ mod tests {
                 "`pollen-store -> pollen` (dev): nothing may depend on the binary",
                 "`pollen-core -> tracing-opentelemetry` (normal) is forbidden: only the binary (pollen) may use OpenTelemetry crates; libraries use `tracing` only",
                 "`pollen-callback -> opentelemetry_sdk` (dev) is forbidden: only the binary (pollen) may use OpenTelemetry crates; libraries use `tracing` only",
+                "`pollen-receiver -> pollen-core` (normal) is forbidden by design.md: pollen-receiver may depend on no pollen crate",
+                "`pollen-receiver -> tokio` (normal) is forbidden by design.md: pollen-receiver must know nothing async",
             ]
         );
     }

@@ -13,6 +13,7 @@ mod serve;
 mod subscriptions;
 mod template;
 mod validate;
+mod verify;
 mod where_clause;
 mod workers;
 
@@ -79,10 +80,13 @@ enum Command {
     /// Where an instance's checkpoint chains stand: each one's latest checkpoint and the
     /// events waiting for the next.
     Checkpoints(checkpoints::CheckpointsArgs),
+    /// Check a log of received notifications: signatures, duplicates, checkpoint chains; exit
+    /// 1 when a window is incomplete, a checkpoint missing or a signature bad.
+    Verify(verify::VerifyArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
-    let quiet = matches!(cli.command, Command::Demo(_));
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Verify(_));
     // Held until the command returns: dropping it flushes the spans still buffered.
     let _telemetry = init_logging(cli.log_format, if quiet { "warn" } else { "info" })?;
     match cli.command {
@@ -101,6 +105,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Workers(args) => workers::run(&args),
         Command::Alerts(args) => alerts::run(&args),
         Command::Checkpoints(args) => checkpoints::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 

@@ -18,4 +18,5 @@ mod serve;
 mod subscriptions;
 mod support;
 mod traces;
+mod verify;
 mod workers;
